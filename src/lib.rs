@@ -1,14 +1,18 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! aks-backend: ship a backend web API to Azure Kubernetes Service from CI.
+//!
+//! Data flows one way: `inputs` (raw flags, `INPUT_*` env, config file) are resolved once
+//! into typed settings, `plan` says what a step will do (printable with `--dry-run`),
+//! `steps` sequence the I/O through `clients` (one room per external system), and
+//! `render` + `host` report the result where people look.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub mod cli;
+pub mod clients;
+pub mod env;
+pub mod error;
+pub mod host;
+pub mod inputs;
+pub mod model;
+pub mod plan;
+pub mod render;
+pub mod secret;
+pub mod steps;

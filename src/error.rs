@@ -1,0 +1,81 @@
+//! The one error type the library returns, and the exit codes it maps to.
+//!
+//! Each room (inputs, host, Trivy, ...) has its own error enum with the facts in it.
+//! They meet here, and `cli::main` renders the result exactly once: the message, then
+//! `hint:` lines, then the documented exit code.
+
+use crate::clients::trivy::TrivyError;
+use crate::host::HostError;
+use crate::inputs::InputError;
+use crate::model::report::ReportError;
+
+/// Exit codes, documented in the README.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Exit {
+    /// 0: everything asked for happened.
+    Ok = 0,
+    /// 1: the gate (findings) or the rollout said no.
+    Refused = 1,
+    /// 2: bad input or configuration; nothing was changed.
+    BadInput = 2,
+    /// 3: an external system (Trivy, a registry, Azure, the cluster) failed.
+    External = 3,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// What every room's error says about itself.
+pub trait Diagnostic: std::error::Error {
+    fn exit(&self) -> Exit;
+    /// One or more lines telling the user what would fix it.
+    fn hint(&self) -> Option<String> {
+        None
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Host(#[from] HostError),
+    #[error(transparent)]
+    Trivy(#[from] TrivyError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+}
+
+impl Error {
+    fn inner(&self) -> &dyn Diagnostic {
+        match self {
+            Error::Input(e) => e,
+            Error::Host(e) => e,
+            Error::Trivy(e) => e,
+            Error::Report(e) => e,
+        }
+    }
+
+    pub fn exit(&self) -> Exit {
+        self.inner().exit()
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        self.inner().hint()
+    }
+
+    /// The message and hint lines, as printed once by `main`.
+    pub fn render(&self) -> String {
+        let mut out = format!("error: {self}");
+        if let Some(h) = self.hint() {
+            for line in h.lines() {
+                out.push_str("\n  hint: ");
+                out.push_str(line);
+            }
+        }
+        out
+    }
+}

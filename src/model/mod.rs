@@ -1,0 +1,9 @@
+//! The domain model: findings from one scan, the ignore list and the gate. Pure data
+//! and pure functions; no I/O besides reading the report file in `report`.
+
+pub mod findings;
+pub mod gate;
+pub mod ignore;
+pub mod report;
+
+pub use findings::{Finding, FindingKind, Rule, ScanReport, Severity, SeverityCounts, Target};

@@ -1,0 +1,4 @@
+//! Pure plans: what each step will do, computed before any side effect and printed
+//! by `--dry-run`.
+
+pub mod scan;

@@ -1,0 +1,471 @@
+//! SARIF 2.1.0 from one scan: every finding, with stable fingerprints, shaped to be
+//! accepted by GitHub code scanning.
+//!
+//! - One rule per finding ID, with `security-severity` (the CVSS v3 score when the report
+//!   has one, else 9.5/8.0/5.5/2.0/0.0 by severity, as Trivy does).
+//! - Locations and `partialFingerprints` never contain the image tag or digest, so a
+//!   rebuild with a new tag updates the same alerts instead of opening new ones.
+//! - `automationDetails.id` is per image, so several images never close each other's alerts.
+//! - Findings the ignore file lists are kept, with a SARIF suppression.
+//! - GitHub's limits (25,000 results per run, 10 MB gzipped) are checked; when over,
+//!   the most severe findings are kept and the run says how many were left out.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use serde_sarif::sarif::{
+    ArtifactLocation, Location, LogicalLocation, Message, MultiformatMessageString,
+    PhysicalLocation, PropertyBag, Region, ReportingConfiguration, ReportingDescriptor,
+    Result as SarifResult, ResultLevel, Run, RunAutomationDetails, Sarif, Suppression, Tool,
+    ToolComponent,
+};
+use sha2::{Digest, Sha256};
+
+use crate::model::gate::{Disposition, GatePolicy};
+use crate::model::{Finding, FindingKind, Rule, ScanReport, Severity};
+
+/// GitHub code scanning: results per run.
+pub const GITHUB_MAX_RESULTS: usize = 25_000;
+/// GitHub code scanning: gzipped upload size.
+pub const GITHUB_MAX_GZIP_BYTES: usize = 10 * 1024 * 1024;
+
+const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+const FINGERPRINT_KEY: &str = "aksBackendFinding/v1";
+
+/// What the renderer needs besides the findings.
+#[derive(Clone, Debug)]
+pub struct SarifContext<'a> {
+    /// Image reference, tarball or directory that was scanned.
+    pub artifact: &'a str,
+    /// `automationDetails.id`; derived from the artifact when `None`.
+    pub category: Option<&'a str>,
+    pub tool_version: &'a str,
+    pub trivy_version: Option<&'a str>,
+    /// The ignore-file path, for suppression justifications.
+    pub ignore_file: &'a str,
+}
+
+/// The SARIF text and what had to be left out to fit GitHub's limits.
+#[derive(Clone, Debug)]
+pub struct Rendered {
+    pub json: Vec<u8>,
+    pub results: usize,
+    pub omitted: usize,
+    pub category: String,
+}
+
+/// Renders the SARIF for `report`; `policy` marks ignored findings as suppressed.
+pub fn render(report: &ScanReport, policy: &GatePolicy, ctx: &SarifContext<'_>) -> Rendered {
+    let mut order: Vec<&Finding> = report.by_severity();
+    let mut keep = order.len().min(GITHUB_MAX_RESULTS);
+    loop {
+        order.truncate(keep);
+        let (sarif, category) = build(report, policy, ctx, &order, report.findings.len() - keep);
+        let json = serde_json::to_vec(&sarif).expect("SARIF model serializes");
+        if json.len() <= GITHUB_MAX_GZIP_BYTES
+            || gzip_len(&json) <= GITHUB_MAX_GZIP_BYTES
+            || keep == 0
+        {
+            return Rendered {
+                json,
+                results: keep,
+                omitted: report.findings.len() - keep,
+                category,
+            };
+        }
+        // Over the size limit: drop the least severe quarter and try again.
+        keep -= (keep / 4).max(1);
+    }
+}
+
+fn gzip_len(bytes: &[u8]) -> usize {
+    struct Count(usize);
+    impl Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut enc = flate2::write::GzEncoder::new(Count(0), flate2::Compression::fast());
+    enc.write_all(bytes).expect("counting never fails");
+    enc.finish().expect("counting never fails").0
+}
+
+/// The image repository without tag or digest (`reg.io/team/api:1.2@sha256:..` ->
+/// `reg.io/team/api`); other artifacts unchanged.
+pub fn stable_artifact(artifact: &str) -> String {
+    let no_digest = artifact.split('@').next().unwrap_or(artifact);
+    match no_digest.rfind(':') {
+        // A colon after the last slash is a tag; before it, a registry port.
+        Some(i) if !no_digest[i..].contains('/') => no_digest[..i].to_string(),
+        _ => no_digest.to_string(),
+    }
+}
+
+/// The default category: `aks-backend/<repository>`.
+pub fn default_category(artifact: &str) -> String {
+    format!("aks-backend/{}", stable_artifact(artifact))
+}
+
+fn security_severity(rule: &Rule) -> f64 {
+    rule.cvss_v3.unwrap_or(match rule.severity {
+        Severity::Critical => 9.5,
+        Severity::High => 8.0,
+        Severity::Medium => 5.5,
+        Severity::Low => 2.0,
+        Severity::Unknown => 0.0,
+    })
+}
+
+fn level(s: Severity) -> ResultLevel {
+    match s {
+        Severity::Critical | Severity::High => ResultLevel::Error,
+        Severity::Medium => ResultLevel::Warning,
+        Severity::Low | Severity::Unknown => ResultLevel::Note,
+    }
+}
+
+fn rule_name(rule: &Rule, class: &str) -> &'static str {
+    match (rule.kind, class) {
+        (FindingKind::Vulnerability, "lang-pkgs") => "LanguageSpecificPackageVulnerability",
+        (FindingKind::Vulnerability, _) => "OsPackageVulnerability",
+        (FindingKind::Secret, _) => "Secret",
+        (FindingKind::Misconfiguration, _) => "Misconfiguration",
+    }
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max - 1;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+fn descriptor(rule: &Rule, class: &str) -> ReportingDescriptor {
+    let short = if rule.title.is_empty() {
+        &rule.id
+    } else {
+        &rule.title
+    };
+    let full = if rule.description.is_empty() {
+        short
+    } else {
+        &rule.description
+    };
+    let sev = security_severity(rule);
+    let mut md = format!("**{}** {}\n\n", rule.id, rule.severity);
+    md.push_str(&crate::render::markdown::text(full));
+    if !rule.cwe_ids.is_empty() {
+        md.push_str(&format!("\n\nWeakness: {}", rule.cwe_ids.join(", ")));
+    }
+    if let Some(r) = &rule.resolution {
+        md.push_str(&format!(
+            "\n\nResolution: {}",
+            crate::render::markdown::text(r)
+        ));
+    }
+    if let Some(u) = &rule.primary_url {
+        md.push_str(&format!("\n\n{}", crate::render::markdown::link(u, u)));
+    }
+    let mut text = format!("{} {}: {}", rule.id, rule.severity, full);
+    if let Some(u) = &rule.primary_url {
+        text.push_str(&format!("\n{u}"));
+    }
+    let kind_tag = match rule.kind {
+        FindingKind::Vulnerability => "vulnerability",
+        FindingKind::Secret => "secret",
+        FindingKind::Misconfiguration => "misconfiguration",
+    };
+    let mut props = BTreeMap::new();
+    props.insert("precision".to_string(), serde_json::json!("very-high"));
+    props.insert(
+        "security-severity".to_string(),
+        serde_json::json!(format!("{sev:.1}")),
+    );
+    let mut d = ReportingDescriptor::builder()
+        .id(rule.id.clone())
+        .name(rule_name(rule, class).to_string())
+        .short_description(
+            MultiformatMessageString::builder()
+                .text(clip(short, 1000))
+                .build(),
+        )
+        .full_description(
+            MultiformatMessageString::builder()
+                .text(clip(full, 4000))
+                .build(),
+        )
+        .default_configuration(
+            ReportingConfiguration::builder()
+                .level(serde_json::to_value(level(rule.severity)).expect("level serializes"))
+                .build(),
+        )
+        .help(
+            MultiformatMessageString::builder()
+                .text(text)
+                .markdown(md)
+                .build(),
+        )
+        .properties(
+            PropertyBag::builder()
+                .tags(vec![
+                    kind_tag.to_string(),
+                    "security".to_string(),
+                    rule.severity.to_string(),
+                ])
+                .additional_properties(props)
+                .build(),
+        )
+        .build();
+    if let Some(u) = &rule.primary_url {
+        d.help_uri = Some(u.clone());
+    }
+    d
+}
+
+fn fingerprint(report: &ScanReport, f: &Finding, uri: &str) -> String {
+    let rule = report.rule(f);
+    let target = report.target(f);
+    let mut h = Sha256::new();
+    for part in [
+        rule.id.as_str(),
+        &f.package,
+        f.pkg_path.as_deref().unwrap_or(""),
+        &target.class,
+        &target.kind,
+        uri,
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    if rule.kind != FindingKind::Vulnerability {
+        h.update(f.start_line.unwrap_or(0).to_le_bytes());
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// Where a finding is, without tag or digest.
+fn location_uri(report: &ScanReport, f: &Finding, stable: &str) -> String {
+    let target = report.target(f);
+    let path = match target.class.as_str() {
+        "os-pkgs" => stable.to_string(),
+        _ => f
+            .pkg_path
+            .as_deref()
+            .unwrap_or(&target.name)
+            .trim_start_matches('/')
+            .to_string(),
+    };
+    if path.is_empty() {
+        stable.to_string()
+    } else {
+        path
+    }
+}
+
+fn message(report: &ScanReport, f: &Finding) -> String {
+    let rule = report.rule(f);
+    let target = report.target(f);
+    match rule.kind {
+        FindingKind::Vulnerability => format!(
+            "Package: {}\nInstalled Version: {}\nVulnerability {}\nSeverity: {}\nFixed Version: {}\nTarget: {}\nLink: {}",
+            f.package,
+            f.installed,
+            rule.id,
+            f.severity,
+            f.fixed.as_deref().unwrap_or("none"),
+            target.name,
+            rule.primary_url.as_deref().unwrap_or("-"),
+        ),
+        FindingKind::Secret => format!(
+            "Secret: {}\nSeverity: {}\nFile: {}\nLine: {}",
+            rule.title,
+            f.severity,
+            target.name,
+            f.start_line.map_or("-".into(), |l| l.to_string()),
+        ),
+        FindingKind::Misconfiguration => format!(
+            "{}: {}\nSeverity: {}\nFile: {}\n{}",
+            rule.id,
+            rule.title,
+            f.severity,
+            target.name,
+            f.message.as_deref().unwrap_or(""),
+        ),
+    }
+}
+
+fn build(
+    report: &ScanReport,
+    policy: &GatePolicy,
+    ctx: &SarifContext<'_>,
+    kept: &[&Finding],
+    omitted: usize,
+) -> (Sarif, String) {
+    let stable = stable_artifact(ctx.artifact);
+    let category = ctx
+        .category
+        .map(String::from)
+        .unwrap_or_else(|| default_category(ctx.artifact));
+
+    // Only the rules the kept results use, in first-use order.
+    let mut rule_slot: Vec<Option<usize>> = vec![None; report.rules.len()];
+    let mut rules = Vec::new();
+    let mut results = Vec::with_capacity(kept.len());
+    for f in kept {
+        let rule = report.rule(f);
+        let slot = *rule_slot[f.rule as usize].get_or_insert_with(|| {
+            rules.push(descriptor(rule, &report.target(f).class));
+            rules.len() - 1
+        });
+        let uri = location_uri(report, f, &stable);
+        let start = f.start_line.unwrap_or(1).max(1) as i64;
+        let end = f.end_line.map(|e| (e as i64).max(start)).unwrap_or(start);
+        let logical = match rule.kind {
+            FindingKind::Vulnerability => format!("{}/{}", report.target(f).kind, f.package),
+            _ => report.target(f).name.clone(),
+        };
+        let location = Location::builder()
+            .physical_location(
+                PhysicalLocation::builder()
+                    .artifact_location(ArtifactLocation::builder().uri(uri.clone()).build())
+                    .region(
+                        Region::builder()
+                            .start_line(start)
+                            .end_line(end)
+                            .start_column(1)
+                            .end_column(1)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .logical_locations(vec![
+                LogicalLocation::builder()
+                    .fully_qualified_name(logical)
+                    .kind(
+                        if rule.kind == FindingKind::Vulnerability {
+                            "package"
+                        } else {
+                            "file"
+                        }
+                        .to_string(),
+                    )
+                    .build(),
+            ])
+            .message(
+                Message::builder()
+                    .text(report.target(f).name.clone())
+                    .build(),
+            )
+            .build();
+        let fp = fingerprint(report, f, &uri);
+        let mut partial = BTreeMap::new();
+        partial.insert(FINGERPRINT_KEY.to_string(), fp.clone());
+        partial.insert("primaryLocationLineHash".to_string(), format!("{fp}:1"));
+        let mut r = SarifResult::builder()
+            .rule_id(rule.id.clone())
+            .rule_index(slot as i64)
+            .level(level(f.severity))
+            .message(Message::builder().text(message(report, f)).build())
+            .locations(vec![location])
+            .partial_fingerprints(partial)
+            .build();
+        if let Disposition::Ignored { until } = policy.disposition(report, f) {
+            let why = match until {
+                Some(d) => format!("listed in {} until {d}", ctx.ignore_file),
+                None => format!("listed in {}", ctx.ignore_file),
+            };
+            r.suppressions = Some(vec![
+                Suppression::builder()
+                    .kind(serde_json::json!("external"))
+                    .status(serde_json::json!("accepted"))
+                    .justification(why)
+                    .build(),
+            ]);
+        }
+        results.push(r);
+    }
+
+    let mut run_props = BTreeMap::new();
+    if omitted > 0 {
+        run_props.insert(
+            "omittedResults".to_string(),
+            serde_json::json!({
+                "count": omitted,
+                "reason": "GitHub code scanning accepts at most 25,000 results and 10 MB gzipped per run; the most severe findings were kept",
+            }),
+        );
+    }
+    if let Some(v) = ctx.trivy_version {
+        run_props.insert("trivyVersion".to_string(), serde_json::json!(v));
+    }
+    run_props.insert("artifact".to_string(), serde_json::json!(stable));
+
+    let driver = ToolComponent::builder()
+        .name("aks-backend")
+        .full_name(format!("aks-backend {} (Trivy scan)", ctx.tool_version))
+        .version(ctx.tool_version.to_string())
+        .information_uri("https://github.com/org/aks-backend-action".to_string())
+        .rules(rules)
+        .build();
+    let run = Run::builder()
+        .tool(Tool::builder().driver(driver).build())
+        .results(results)
+        .automation_details(
+            RunAutomationDetails::builder()
+                .id(format!("{category}/"))
+                .build(),
+        )
+        .column_kind(serde_json::json!("utf16CodeUnits"))
+        .original_uri_base_ids({
+            let mut m = BTreeMap::new();
+            m.insert(
+                "ROOTPATH".to_string(),
+                ArtifactLocation::builder()
+                    .uri("file:///".to_string())
+                    .build(),
+            );
+            m
+        })
+        .properties(
+            PropertyBag::builder()
+                .additional_properties(run_props)
+                .build(),
+        )
+        .build();
+    let sarif = Sarif::builder()
+        .schema(SCHEMA.to_string())
+        .version(serde_json::json!("2.1.0"))
+        .runs(vec![run])
+        .build();
+    (sarif, category)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stable_artifact_drops_tag_and_digest_not_port() {
+        assert_eq!(
+            stable_artifact("reg.io:5000/team/api:1.2"),
+            "reg.io:5000/team/api"
+        );
+        assert_eq!(
+            stable_artifact("reg.io/team/api@sha256:abcd"),
+            "reg.io/team/api"
+        );
+        assert_eq!(
+            stable_artifact("reg.io:5000/team/api"),
+            "reg.io:5000/team/api"
+        );
+        assert_eq!(stable_artifact("image.tar"), "image.tar");
+    }
+}

@@ -1,0 +1,59 @@
+//! The only place that sequences I/O: each step takes resolved settings, makes its
+//! plan, calls the clients, and reports through the host.
+
+pub mod scan;
+
+use jiff::civil::Date;
+
+use crate::env::Env;
+use crate::error::Error;
+use crate::host::{Host, write_outputs_file};
+use crate::inputs::ci::CiContext;
+
+/// What every step gets: the environment snapshot, the CI context, the host, an HTTP
+/// client and today's date (injected so tests do not depend on the clock).
+pub struct Ctx {
+    pub env: Env,
+    pub ci: CiContext,
+    pub host: Host,
+    pub http: reqwest::Client,
+    pub today: Date,
+}
+
+impl Ctx {
+    pub fn new(env: Env, host: Host) -> Self {
+        let ci = CiContext::detect(&env);
+        Ctx {
+            env,
+            ci,
+            host,
+            http: http_client(),
+            today: jiff::Timestamp::now()
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .date(),
+        }
+    }
+
+    /// Sets every output on the host and, when asked, writes them to `--outputs-file`.
+    pub fn publish(
+        &self,
+        outputs: &[(&str, String)],
+        outputs_file: Option<&std::path::Path>,
+    ) -> Result<(), Error> {
+        for (k, v) in outputs {
+            self.host.set_output(k, v)?;
+        }
+        if let Some(p) = outputs_file {
+            write_outputs_file(p, &self.host.outputs())?;
+        }
+        Ok(())
+    }
+}
+
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("aks-backend/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .build()
+        .expect("the HTTP client builds with static settings")
+}

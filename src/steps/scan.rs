@@ -1,0 +1,181 @@
+//! The scan step: one Trivy run (or an existing report) -> SARIF with every finding,
+//! the gate, and a Markdown summary, all from the same report.
+
+use crate::clients::trivy::install::{self, Located};
+use crate::clients::trivy::run::{self, RegistryAuth};
+use crate::error::{Error, Exit};
+use crate::host::{Level, Location};
+use crate::inputs::InputError;
+use crate::inputs::settings::ScanSettings;
+use crate::model::ScanReport;
+use crate::model::gate::{GatePolicy, GateResult, Verdict};
+use crate::model::ignore::IgnoreList;
+use crate::model::report;
+use crate::plan::scan::ScanPlan;
+use crate::render::sarif::{self, SarifContext};
+use crate::render::scan_summary::{self, SummaryContext};
+
+use super::Ctx;
+
+/// What the scan produced, for `run` and the PR comment.
+#[derive(Debug)]
+pub struct ScanOutcome {
+    pub report: ScanReport,
+    pub gate: GateResult,
+    pub summary: String,
+    pub sarif_path: std::path::PathBuf,
+    pub category: String,
+    pub exit: Exit,
+}
+
+pub async fn run(ctx: &Ctx, s: &ScanSettings) -> Result<Option<ScanOutcome>, Error> {
+    // Everything that can be wrong with the input is checked before Trivy runs.
+    let plan = ScanPlan::new(s, &ctx.env)?;
+    let ignores = IgnoreList::load(&s.trivyignore, s.trivyignore_required)?;
+    if s.dry_run {
+        let json = serde_json::to_string_pretty(&plan).expect("the plan serializes");
+        ctx.host.print_data(&json);
+        return Ok(None);
+    }
+    if let Some(p) = &s.trivy.password {
+        ctx.host.mask(p);
+    }
+    let policy = GatePolicy {
+        severities: s.severities.clone(),
+        ignore_unfixed: s.ignore_unfixed,
+        fail_on_findings: s.fail_on_findings,
+        ignores,
+        today: ctx.today,
+    };
+
+    let mut trivy_version = None;
+    if let Some(t) = &plan.trivy {
+        let binary = match &t.binary {
+            Located::Download { url, pin, dest, .. } => {
+                ctx.host.group_start("Install Trivy");
+                ctx.host.info(&format!(
+                    "downloading Trivy {} from {url} (sha256 pinned: {})",
+                    pin.version, pin.sha256
+                ));
+                let r = install::install(&ctx.http, url, pin, dest).await;
+                ctx.host.group_end();
+                r?
+            }
+            other => other.path().to_path_buf(),
+        };
+        trivy_version = t.binary.version();
+        ctx.host
+            .group_start(&format!("Trivy scan of {}", plan.artifact));
+        ctx.host
+            .info(&format!("{} {}", binary.display(), t.args.join(" ")));
+        if let Some(parent) = plan.report.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| InputError::File {
+                what: "report directory",
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let auth = RegistryAuth {
+            username: s.trivy.username.clone(),
+            password: s.trivy.password.clone(),
+        };
+        let r = run::run(&binary, &t.args, &auth, t.options.timeout).await;
+        ctx.host.group_end();
+        r?;
+    }
+
+    let report = report::read(&plan.report)?;
+    let artifact = if plan.artifact.is_empty() {
+        report.artifact_name.clone()
+    } else {
+        plan.artifact.clone()
+    };
+    let gate = policy.evaluate(&report);
+
+    let ignore_display = s.trivyignore.display().to_string();
+    let rendered = sarif::render(
+        &report,
+        &policy,
+        &SarifContext {
+            artifact: &artifact,
+            category: s.category.as_deref(),
+            tool_version: env!("CARGO_PKG_VERSION"),
+            trivy_version,
+            ignore_file: &ignore_display,
+        },
+    );
+    write_atomic(&plan.sarif, &rendered.json)?;
+
+    let summary = scan_summary::render(
+        &report,
+        &policy,
+        &gate,
+        &SummaryContext {
+            artifact: &artifact,
+            sarif_path: &plan.sarif.display().to_string(),
+            top: s.summary_top,
+            sarif_omitted: rendered.omitted,
+        },
+    );
+    ctx.host.summary("scan", &summary)?;
+
+    let verdict = scan_summary::verdict_line(&gate, &policy);
+    let level = match gate.verdict {
+        Verdict::Pass => Level::Notice,
+        Verdict::ReportOnly => Level::Warning,
+        Verdict::Fail => Level::Error,
+    };
+    ctx.host.annotate(
+        level,
+        &verdict,
+        &Location {
+            title: Some(format!("Scan of {artifact}")),
+            ..Default::default()
+        },
+    );
+
+    let outputs = [
+        ("gate", gate.verdict.as_str().to_string()),
+        ("findings", gate.total.total().to_string()),
+        ("counted", gate.counted.total().to_string()),
+        ("critical", gate.total.critical.to_string()),
+        ("high", gate.total.high.to_string()),
+        ("medium", gate.total.medium.to_string()),
+        ("low", gate.total.low.to_string()),
+        ("unknown", gate.total.unknown.to_string()),
+        ("sarif", plan.sarif.display().to_string()),
+        ("sarif-category", rendered.category.clone()),
+        ("report", plan.report.display().to_string()),
+    ];
+    ctx.publish(&outputs, s.outputs_file.as_deref())?;
+
+    let exit = if gate.verdict == Verdict::Fail {
+        Exit::Refused
+    } else {
+        Exit::Ok
+    };
+    Ok(Some(ScanOutcome {
+        report,
+        gate,
+        summary,
+        sarif_path: plan.sarif.clone(),
+        category: rendered.category,
+        exit,
+    }))
+}
+
+fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
+    let err = |source| {
+        Error::from(crate::host::HostError::Write {
+            what: "the SARIF file",
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(err)?;
+    }
+    let tmp = path.with_extension("sarif.partial");
+    std::fs::write(&tmp, bytes).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}

@@ -1,0 +1,5 @@
+//! One integration test binary; a module per step, mirroring `src/steps/`.
+
+mod support;
+
+mod scan;

@@ -1,0 +1,8 @@
+//! Test support shared by every step's tests: spec validators, loopback servers, the
+//! real tools (Trivy, registry, kubectl) located or reported missing with the install
+//! step that provides them.
+
+#![allow(dead_code)]
+
+pub mod spec;
+pub mod tools;
