@@ -11,7 +11,7 @@ import json
 import yaml
 
 from . import admission, errors, kinds, managed, patches
-from .defaults import apply_defaults
+from .defaults import apply_defaults, drop_nulls
 from .store import timestamp
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -63,7 +63,7 @@ class Api:
         if kind.kind == "Namespace":
             new["status"] = old.get("status")
         if subresource == "status":
-            status = new.get("status")
+            status = drop_nulls(new.get("status"))
             new = copy.deepcopy(old)
             new["status"] = status
         else:

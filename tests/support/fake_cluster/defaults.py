@@ -10,7 +10,21 @@ import itertools
 _cluster_ips = itertools.count(10)
 
 
+def drop_nulls(value):
+    """Remove null fields, as decoding into typed API structs does (kubectl sends `creationTimestamp: null`)."""
+    if isinstance(value, dict):
+        for key in [k for k, v in value.items() if v is None]:
+            del value[key]
+        for child in value.values():
+            drop_nulls(child)
+    elif isinstance(value, list):
+        for child in value:
+            drop_nulls(child)
+    return value
+
+
 def apply_defaults(kind_name, obj):
+    drop_nulls(obj)
     spec = obj.get("spec")
     if kind_name == "Deployment" and isinstance(spec, dict):
         spec.setdefault("replicas", 1)

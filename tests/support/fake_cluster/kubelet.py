@@ -62,7 +62,7 @@ class Kubelet:
         if scenario == "unschedulable":
             status = {"phase": "Pending", "qosClass": _qos(pod), "conditions": [
                 {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": SCHEDULING_FAILURE,
-                 "lastProbeTime": None, "lastTransitionTime": timestamp(born)}]}
+                 "lastTransitionTime": timestamp(born)}]}
             events += [(at, "Warning", "FailedScheduling", SCHEDULING_FAILURE, "default-scheduler", None)
                        for at in _every(0, behaviours.REPEAT_WARNING * s, t)]
         else:

@@ -30,8 +30,10 @@ def _identity(header):
 
 
 def _write(obj, entries):
+    """Store entries in obj's managedFields, dropping ownership of fields obj no longer has."""
     managed = []
     for header, fields in entries:
+        fields = {p for p in fields if fieldsets.lookup(obj, p)[0]}
         if not fields:
             continue
         entry = dict(header)

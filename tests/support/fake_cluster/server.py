@@ -29,6 +29,17 @@ DEFAULT_WATCH_SECONDS = 1800
 log = logging.getLogger("fake_cluster.http")
 
 
+def _protobuf_string(field, text):
+    data = text.encode()
+    return bytes([field << 3 | 2, len(data)]) + data
+
+
+# openapi_v2.Document{swagger: "2.0", info: {title: "Kubernetes", version: ...}}
+_OPENAPI_PROTOBUF = _protobuf_string(1, "2.0") + bytes([2 << 3 | 2]) + bytes(
+    [len(_protobuf_string(1, "Kubernetes") + _protobuf_string(2, kinds.VERSION_INFO["gitVersion"]))]
+) + _protobuf_string(1, "Kubernetes") + _protobuf_string(2, kinds.VERSION_INFO["gitVersion"])
+
+
 class Cluster:
     """Everything one fake cluster holds; shared by all request handler threads."""
 
@@ -220,6 +231,9 @@ class Handler(BaseHTTPRequestHandler):
         if path in ("/healthz", "/readyz", "/livez"):
             self._send(200, b"ok", "text/plain")
             return True
+        if path == "/openapi/v2":
+            self._openapi()
+            return True
         if path == "/version":
             doc = kinds.VERSION_INFO
         elif path == "/api":
@@ -238,6 +252,19 @@ class Handler(BaseHTTPRequestHandler):
             raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
         self._send_json(200, doc)
         return True
+
+    def _openapi(self):
+        """An OpenAPI v2 document without definitions.
+
+        kubectl 1.20 validates manifests against /openapi/v2 and refuses to apply when it
+        is missing (404 there and on the legacy swagger path); with no definitions it skips
+        validation of every kind, which is what we want from a fake.
+        """
+        if "protobuf" in (self.headers.get("Accept") or ""):
+            self._send(200, _OPENAPI_PROTOBUF, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
+        else:
+            self._send_json(200, {"swagger": "2.0", "info": {"title": "Kubernetes", "version": kinds.VERSION_INFO["gitVersion"]},
+                                  "paths": {}, "definitions": {}})
 
     def _dry_run(self):
         return self.query.get("dryRun") == "All"
