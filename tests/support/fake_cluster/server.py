@@ -21,7 +21,7 @@ from .api import Api
 from .controller import ControllerLoop
 from .faults import Faults
 from .kubelet import pod_logs
-from .selectors import field_matcher, label_matcher
+from .selection import field_matcher, label_matcher
 from .store import Store
 
 BOOKMARK_EVERY = 1.0
