@@ -12,6 +12,7 @@ import yaml
 
 from . import admission, errors, kinds, managed, patches
 from .defaults import apply_defaults, drop_nulls
+from .selection import selector_to_string
 from .store import timestamp
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -50,6 +51,8 @@ class Api:
     # -- update ----------------------------------------------------------------------------------
 
     def replace(self, kind, namespace, name, body, manager, subresource="", dry_run=False, check_version=True):
+        if subresource == "scale":
+            return self.write_scale(kind, namespace, name, body, manager, dry_run)
         with self.store.lock:
             old = self.store.require(kind, namespace, name)
             new = copy.deepcopy(body)
@@ -82,6 +85,26 @@ class Api:
             return prepared
         return self.store.update(kind, prepared, check_version=False)
 
+    def scale(self, kind, namespace, name):
+        """The autoscaling/v1 Scale view of a Deployment or ReplicaSet (what `kubectl scale` edits)."""
+        obj = self.store.require(kind, namespace, name)
+        meta = obj["metadata"]
+        return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+                "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")},
+                "spec": {"replicas": obj["spec"].get("replicas", 1)},
+                "status": {"replicas": (obj.get("status") or {}).get("replicas", 0),
+                           "selector": selector_to_string(obj["spec"].get("selector"))}}
+
+    def write_scale(self, kind, namespace, name, scale, manager, dry_run):
+        with self.store.lock:
+            obj = self.store.require(kind, namespace, name)
+            sent_version = (scale.get("metadata") or {}).get("resourceVersion")
+            if sent_version:
+                obj["metadata"]["resourceVersion"] = sent_version
+            obj["spec"]["replicas"] = (scale.get("spec") or {}).get("replicas", 0)
+            self.replace(kind, namespace, name, obj, manager, dry_run=dry_run)
+            return self.scale(kind, namespace, name) if not dry_run else scale
+
     def patch(self, kind, namespace, name, raw_body, content_type, manager, subresource="",
               dry_run=False, force=False):
         content_type = (content_type or "").split(";")[0].strip()
@@ -92,7 +115,7 @@ class Api:
         except ValueError as exc:
             raise errors.bad_request(f"error decoding patch: {exc}")
         with self.store.lock:
-            old = self.store.require(kind, namespace, name)
+            old = self.scale(kind, namespace, name) if subresource == "scale" else self.store.require(kind, namespace, name)
             if content_type == MERGE_PATCH:
                 new = patches.merge_patch(old, patch)
             elif content_type == STRATEGIC_PATCH:
@@ -103,6 +126,8 @@ class Api:
                 raise errors.ApiError(415, "UnsupportedMediaType",
                                       f"the body of the request was in an unknown format - accepted media types include: "
                                       f"{JSON_PATCH}, {MERGE_PATCH}, {APPLY_PATCH}, {STRATEGIC_PATCH}")
+            if subresource == "scale":
+                return self.write_scale(kind, namespace, name, new, manager, dry_run)
             return self._write(kind, old, new, manager, subresource, dry_run)
 
     def apply(self, kind, namespace, name, raw_body, manager, force, dry_run):

@@ -50,9 +50,9 @@ KINDS = [
     Kind("", "v1", "ConfigMap", "configmaps", short_names=("cm",)),
     Kind("", "v1", "ServiceAccount", "serviceaccounts", short_names=("sa",)),
     Kind("apps", "v1", "Deployment", "deployments", short_names=("deploy",), has_status=True,
-         has_generation=True, subresources=("status",), categories=("all",)),
+         has_generation=True, subresources=("status", "scale"), categories=("all",)),
     Kind("apps", "v1", "ReplicaSet", "replicasets", short_names=("rs",), has_status=True,
-         has_generation=True, subresources=("status",), categories=("all",)),
+         has_generation=True, subresources=("status", "scale"), categories=("all",)),
     Kind("networking.k8s.io", "v1", "Ingress", "ingresses", short_names=("ing",), has_status=True,
          has_generation=True, subresources=("status",)),
     Kind("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews",
@@ -102,8 +102,11 @@ def resource_list(group, version):
         resources.append(entry)
         for sub in k.subresources:
             verbs = ["get"] if sub == "log" else ["get", "patch", "update"]
-            resources.append({"name": f"{k.plural}/{sub}", "singularName": "", "namespaced": k.namespaced,
-                              "kind": k.kind, "verbs": verbs})
+            entry = {"name": f"{k.plural}/{sub}", "singularName": "", "namespaced": k.namespaced,
+                     "kind": k.kind, "verbs": verbs}
+            if sub == "scale":
+                entry.update(kind="Scale", group="autoscaling", version="v1")
+            resources.append(entry)
     api_version = f"{group}/{version}" if group else version
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": api_version, "resources": resources}
 

@@ -273,6 +273,9 @@ class Handler(BaseHTTPRequestHandler):
         if route.subresource == "log":
             self._logs(route)
             return
+        if route.subresource == "scale":
+            self._send_json(200, self.cluster.api.scale(route.kind, route.namespace, route.name))
+            return
         obj = self.cluster.store.require(route.kind, route.namespace, route.name)
         if tables.wants_table(self.headers.get("Accept")):
             self._send_json(200, tables.table(route.kind.kind, [obj], obj["metadata"]["resourceVersion"],
