@@ -325,7 +325,7 @@ class ReplicaSetController:
             pod_name = f"{meta['name']}-{_encode(random.randbytes(8), 5)}"
             try:
                 if scenario == "quota-exceeded":
-                    raise ApiError(403, "Forbidden", f'pods "{pod_name}" is forbidden: {QUOTA_MESSAGE}')
+                    raise ApiError(403, "Forbidden", f'pods "{meta["name"]}-" is forbidden: {QUOTA_MESSAGE}')
                 pod = {"apiVersion": "v1", "kind": "Pod",
                        "metadata": {"name": pod_name, "namespace": meta["namespace"],
                                     "labels": dict((template.get("metadata") or {}).get("labels") or {}),
