@@ -1,0 +1,88 @@
+"""Injected API faults: error answers, dropped watches, RBAC denials.
+
+Set with `POST /_fake/faults` (JSON below) or the launcher's `--fault JSON`;
+`GET /_fake/faults` shows what is left, `DELETE /_fake/faults` clears all.
+
+    {"faults": [
+       {"path": "/deployments", "method": "PATCH", "status": 429, "retryAfter": 2, "count": 3},
+       {"path": "/apis/apps/v1/namespaces/web/deployments$", "status": 500, "count": 1, "watch": false},
+       {"path": "/pods", "dropWatch": {"afterEvents": 2}, "count": 1},
+       {"path": "/events", "dropWatch": {"afterSeconds": 1.5}}
+     ],
+     "deny": [{"verb": "create", "group": "apps", "resource": "deployments", "namespace": "web"}]}
+
+`path` is a regular expression searched in the request path; `method` and
+`watch` (is it a watch request?) narrow the match. `count` (default 1) is how
+many matching requests the fault applies to, `-1` for every one. `deny` rules
+(fields default to "*") answer 403 Forbidden and make access reviews say no.
+"""
+
+import re
+import threading
+
+from .errors import ApiError
+
+MESSAGES = {429: ("TooManyRequests", "the server has received too many requests and has asked us to try again later"),
+            500: ("InternalError", "Internal error occurred: injected by the fake cluster"),
+            503: ("ServiceUnavailable", "the server is currently unable to handle the request"),
+            504: ("Timeout", "the server was unable to return a response in the time allotted")}
+
+
+class Faults:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.rules = []
+        self.deny = []
+
+    def add(self, spec):
+        with self.lock:
+            for fault in spec.get("faults", []):
+                re.compile(fault.get("path", ""))
+                if "status" not in fault and "dropWatch" not in fault:
+                    raise ValueError("a fault needs `status` or `dropWatch`")
+                self.rules.append(dict(fault, count=fault.get("count", 1)))
+            self.deny.extend(spec.get("deny", []))
+
+    def clear(self):
+        with self.lock:
+            self.rules, self.deny = [], []
+
+    def describe(self):
+        with self.lock:
+            return {"faults": [dict(r) for r in self.rules], "deny": list(self.deny)}
+
+    def _take(self, method, path, is_watch, wants_drop):
+        with self.lock:
+            for rule in self.rules:
+                if ("dropWatch" in rule) != wants_drop:
+                    continue
+                if rule.get("method", method).upper() != method or not re.search(rule.get("path", ""), path):
+                    continue
+                if "watch" in rule and bool(rule["watch"]) != is_watch:
+                    continue
+                if rule["count"] > 0:
+                    rule["count"] -= 1
+                    if rule["count"] == 0:
+                        self.rules.remove(rule)
+                return rule
+        return None
+
+    def error_for(self, method, path, is_watch):
+        """The ApiError to answer instead of serving the request, if a fault matches."""
+        rule = self._take(method, path, is_watch, wants_drop=False)
+        if rule is None:
+            return None
+        code = int(rule["status"])
+        reason, message = MESSAGES.get(code, ("InternalError", f"injected status {code}"))
+        headers = {}
+        details = None
+        if code == 429:
+            retry = int(rule.get("retryAfter", 1))
+            headers["Retry-After"] = str(retry)
+            details = {"retryAfterSeconds": retry}
+        return ApiError(code, reason, rule.get("message", message), details, headers)
+
+    def watch_drop(self, path):
+        """{"afterEvents": N} or {"afterSeconds": T} for a watch on path, if one should be dropped."""
+        rule = self._take("GET", path, True, wants_drop=True)
+        return rule["dropWatch"] if rule else None

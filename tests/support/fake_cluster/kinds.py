@@ -1,0 +1,141 @@
+"""The resource types the fake serves, and the discovery documents built from them.
+
+One table drives routing, storage keys and discovery, so a kind added here is
+reachable by kubectl (which discovers before it acts) and stored the same way
+as every other kind.
+"""
+
+from dataclasses import dataclass
+
+ALL_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+
+
+@dataclass(frozen=True)
+class Kind:
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool = True
+    short_names: tuple = ()
+    has_status: bool = False
+    has_generation: bool = False
+    subresources: tuple = ()
+    verbs: tuple = tuple(ALL_VERBS)
+    categories: tuple = ()
+
+    @property
+    def api_version(self):
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def key(self):
+        """Storage key: one per kind, independent of the request's version."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def singular(self):
+        return self.kind.lower()
+
+
+KINDS = [
+    Kind("", "v1", "Namespace", "namespaces", namespaced=False, short_names=("ns",), has_status=True,
+         subresources=("status",)),
+    Kind("", "v1", "Pod", "pods", short_names=("po",), has_status=True, subresources=("status", "log"),
+         categories=("all",)),
+    Kind("", "v1", "Service", "services", short_names=("svc",), has_status=True, subresources=("status",),
+         categories=("all",)),
+    Kind("", "v1", "Event", "events", short_names=("ev",)),
+    Kind("", "v1", "Secret", "secrets"),
+    Kind("", "v1", "ConfigMap", "configmaps", short_names=("cm",)),
+    Kind("", "v1", "ServiceAccount", "serviceaccounts", short_names=("sa",)),
+    Kind("apps", "v1", "Deployment", "deployments", short_names=("deploy",), has_status=True,
+         has_generation=True, subresources=("status", "scale"), categories=("all",)),
+    Kind("apps", "v1", "ReplicaSet", "replicasets", short_names=("rs",), has_status=True,
+         has_generation=True, subresources=("status", "scale"), categories=("all",)),
+    Kind("networking.k8s.io", "v1", "Ingress", "ingresses", short_names=("ing",), has_status=True,
+         has_generation=True, subresources=("status",)),
+    Kind("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews",
+         namespaced=False, verbs=("create",)),
+    Kind("external-secrets.io", "v1beta1", "ExternalSecret", "externalsecrets", short_names=("es",),
+         has_status=True, has_generation=True, subresources=("status",)),
+    Kind("cert-manager.io", "v1", "Certificate", "certificates", short_names=("cert", "certs"),
+         has_status=True, has_generation=True, subresources=("status",)),
+]
+
+
+def find(group, version, plural):
+    for kind in KINDS:
+        if (kind.group, kind.version, kind.plural) == (group, version, plural):
+            return kind
+    return None
+
+
+def by_kind(api_version, kind_name):
+    for kind in KINDS:
+        if kind.api_version == api_version and kind.kind == kind_name:
+            return kind
+    return None
+
+
+def group_versions():
+    """[(group, version)] in discovery order, core group first."""
+    seen = []
+    for kind in KINDS:
+        if (kind.group, kind.version) not in seen:
+            seen.append((kind.group, kind.version))
+    return seen
+
+
+def resource_list(group, version):
+    kinds = [k for k in KINDS if (k.group, k.version) == (group, version)]
+    if not kinds:
+        return None
+    resources = []
+    for k in kinds:
+        entry = {"name": k.plural, "singularName": k.singular, "namespaced": k.namespaced,
+                 "kind": k.kind, "verbs": list(k.verbs)}
+        if k.short_names:
+            entry["shortNames"] = list(k.short_names)
+        if k.categories:
+            entry["categories"] = list(k.categories)
+        resources.append(entry)
+        for sub in k.subresources:
+            verbs = ["get"] if sub == "log" else ["get", "patch", "update"]
+            entry = {"name": f"{k.plural}/{sub}", "singularName": "", "namespaced": k.namespaced,
+                     "kind": k.kind, "verbs": verbs}
+            if sub == "scale":
+                entry.update(kind="Scale", group="autoscaling", version="v1")
+            resources.append(entry)
+    api_version = f"{group}/{version}" if group else version
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": api_version, "resources": resources}
+
+
+def core_versions(server_address):
+    return {"kind": "APIVersions", "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]}
+
+
+def group_list():
+    groups = []
+    for group, version in group_versions():
+        if not group:
+            continue
+        gv = {"groupVersion": f"{group}/{version}", "version": version}
+        groups.append({"name": group, "versions": [gv], "preferredVersion": gv})
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+
+
+def api_group(group):
+    versions = [{"groupVersion": f"{g}/{v}", "version": v} for g, v in group_versions() if g == group]
+    if not versions:
+        return None
+    return {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": versions,
+            "preferredVersion": versions[0]}
+
+
+VERSION_INFO = {
+    "major": "1", "minor": "30", "gitVersion": "v1.30.6", "gitCommit": "fake",
+    "gitTreeState": "clean", "buildDate": "2024-10-22T00:00:00Z", "goVersion": "go1.22.8",
+    "compiler": "gc", "platform": "linux/amd64",
+}

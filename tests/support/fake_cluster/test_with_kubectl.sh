@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Hold the fake cluster against a real kubectl: where they disagree, the fake is wrong.
+#
+#   tests/support/fake_cluster/test_with_kubectl.sh        # uses $KUBECTL or /usr/bin/kubectl
+#
+# Debian's kubectl 1.20 is the reference client: `apt-get install -y kubernetes-client`.
+# Runs in ~30 s thanks to --time-scale.
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../../.." && pwd)"
+data="$here/testdata"
+KUBECTL="${KUBECTL:-/usr/bin/kubectl}"
+if ! [ -x "$KUBECTL" ]; then
+  echo "kubectl not found at $KUBECTL: install it with 'apt-get install -y kubernetes-client' (or set KUBECTL)" >&2
+  exit 2
+fi
+for tool in curl jq timeout; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y $tool" >&2; exit 2; }
+done
+
+work="$(mktemp -d)"
+"$root/scripts/fake-cluster" --tls --time-scale 0.05 --kubeconfig "$work/kubeconfig" --state-dump "$work/state.json" \
+  >"$work/stdout" 2>"$work/stderr" &
+fake_pid=$!
+cleanup() { kill "$fake_pid" 2>/dev/null; wait "$fake_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+for _ in $(seq 50); do [ -s "$work/stdout" ] && break; sleep 0.1; done
+export KUBECONFIG="$(head -1 "$work/stdout")"
+server="$(grep -m1 'server:' "$KUBECONFIG" | awk '{print $2}')"
+ca="$(grep -m1 'certificate-authority:' "$KUBECONFIG" | awk '{print $2}')"
+curl() { command curl --cacert "$ca" "$@"; }
+k() { "$KUBECTL" "$@"; }
+
+failures=0
+pass() { echo "ok   - $1"; }
+fail() { echo "FAIL - $1"; [ -n "${2:-}" ] && sed 's/^/       /' <<<"$2"; failures=$((failures + 1)); }
+# expect NAME OUTPUT PATTERN: OUTPUT must match the extended regex PATTERN
+expect() { if grep -Eq -- "$3" <<<"$2"; then pass "$1"; else fail "$1 (wanted /$3/)" "$2"; fi; }
+wait_for() {  # wait_for SECONDS COMMAND...: until COMMAND succeeds
+  local until=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do [ $SECONDS -ge $until ] && return 1; sleep 0.2; done
+}
+fake() { curl -sS -X "$1" -H 'Content-Type: application/json' "$server/_fake/$2" ${3:+-d "$3"}; }
+
+echo "# kubectl: $("$KUBECTL" version --client 2>/dev/null | head -1); kubeconfig: $KUBECONFIG"
+
+expect "first stdout line is the kubeconfig path" "$(head -1 "$work/stdout")" "^$work/kubeconfig$"
+expect "discovery lists apps, CRDs and subresources" "$(k api-resources 2>&1)" "externalsecrets.*ExternalSecret"
+expect "server version is served" "$(k version 2>&1 | grep Server)" "v1\.30\."
+
+out="$(k apply --server-side -f "$data/deploy.yaml" 2>&1)"
+expect "apply --server-side creates namespace, deployment, service, ingress" "$(grep -c serverside-applied <<<"$out")" "^4$"
+expect "apply --server-side is idempotent" "$(k apply --server-side -f "$data/deploy.yaml" 2>&1)" "deployment.apps/hello serverside-applied"
+out="$(k -n web get deploy hello -o yaml 2>&1)"
+expect "managedFields record the apply manager" \
+  "$(k -n web get deploy hello -o jsonpath='{range .metadata.managedFields[*]}{.manager}/{.operation} {end}')" "kubectl/Apply"
+expect "get -o yaml shows generation 1" "$out" "^  generation: 1$"
+expect "rollout status succeeds for a healthy image" "$(k -n web rollout status deploy/hello --timeout=30s 2>&1)" \
+  'deployment "hello" successfully rolled out'
+expect "pods run with the pinned digest as imageID" \
+  "$(k -n web get pods -l app=hello -o jsonpath='{.items[*].status.containerStatuses[*].imageID}')" \
+  "docker-pullable://registry.example.com/team/hello@sha256:1111"
+expect "ingress gets the gateway address" \
+  "$(wait_for 5 test -n "$(k -n web get ing hello -o jsonpath='{.status.loadBalancer.ingress[0].ip}')"; k -n web get ing hello -o jsonpath='{.status.loadBalancer.ingress[0].ip}')" "^20\."
+
+conflicting() {
+  k apply --server-side --field-manager=other "$@" -f - <<'YAML'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: hello, namespace: web}
+spec: {replicas: 3}
+YAML
+}
+expect "a second field manager changing replicas gets the conflict" "$(conflicting 2>&1)" \
+  'Apply failed with 1 conflict: conflict with "kubectl": \.spec\.replicas'
+expect "--force-conflicts takes the field" "$(conflicting --force-conflicts 2>&1)" "serverside-applied"
+expect "the forced value is stored and owned by the new manager" \
+  "$(k -n web get deploy hello -o jsonpath='{.spec.replicas} {.metadata.managedFields[*].manager}')" "^3 .*other"
+token="$(grep -m1 'token:' "$KUBECONFIG" | awk '{print $2}')"
+dry_run="$(curl -s -X PATCH -H "Authorization: Bearer $token" -H 'Content-Type: application/merge-patch+json' \
+  "$server/apis/apps/v1/namespaces/web/deployments/hello?dryRun=All" \
+  -d '{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"example.com/x:dry"}]}}}}' \
+  | jq -r '.spec.template.spec.containers[0].image')"
+expect "server-side dry run (dryRun=All) answers without storing" \
+  "$dry_run / $(k -n web get deploy hello -o jsonpath='{.spec.template.spec.containers[0].image}')" \
+  "^example.com/x:dry / registry.example.com/team/hello@sha256"
+
+k -n web set image deploy/hello app=registry.example.com/team/hello:v2 >/dev/null
+expect "a new template rolls out" "$(k -n web rollout status deploy/hello --timeout=30s 2>&1)" "successfully rolled out"
+expect "rollout history lists both revisions" "$(k -n web rollout history deploy/hello 2>&1)" "^2 "
+expect "rollout undo is accepted" "$(k -n web rollout undo deploy/hello 2>&1)" "rolled back"
+expect "the rollback rolls out" "$(k -n web rollout status deploy/hello --timeout=30s 2>&1)" "successfully rolled out"
+expect "the old ReplicaSet is reused with the next revision" \
+  "$(k -n web get rs -l app=hello -o jsonpath='{range .items[*]}{.metadata.annotations.deployment\.kubernetes\.io/revision}:{.spec.replicas}:{.spec.template.spec.containers[0].image}{"\n"}{end}')" \
+  "^3:3:registry.example.com/team/hello@sha256:1111"
+
+k apply --server-side -f "$data/pull-fails.yaml" -f "$data/crashes.yaml" >/dev/null
+out="$(k -n web rollout status deploy/broken --timeout=30s 2>&1)"
+expect "rollout status reports the progress deadline for an image that never pulls" "$out" \
+  'deployment "broken" exceeded its progress deadline'
+expect "the pod waits in ImagePullBackOff" "$(k -n web get pods -l app=broken 2>&1)" "ImagePullBackOff"
+expect "the deployment carries ProgressDeadlineExceeded" \
+  "$(k -n web get deploy broken -o jsonpath='{.status.conditions[?(@.type=="Progressing")].reason}')" "^ProgressDeadlineExceeded$"
+
+restarted() { [ "$(k -n web get pods -l app=crashy -o jsonpath='{.items[0].status.containerStatuses[0].restartCount}')" -ge 1 ]; }
+wait_for 10 restarted
+crashy="$(k -n web get pods -l app=crashy -o name)"
+expect "a crashing container is in CrashLoopBackOff with restarts" "$(k -n web get pods -l app=crashy 2>&1)" "CrashLoopBackOff +[1-9]"
+expect "kubectl logs shows the crash" "$(k -n web logs "$crashy" 2>&1)" "^boom$"
+expect "kubectl logs --previous shows the previous container" "$(k -n web logs "$crashy" --previous --tail=1 2>&1)" "^boom$"
+expect "logs of a pod that never pulled explain why" "$(k -n web logs deploy/broken 2>&1)" "waiting to start"
+out="$(k -n web get events 2>&1)"
+expect "events: image pull failures" "$out" 'Warning +Failed +pod/broken-.*Failed to pull image.*not found'
+expect "events: crash loop back-off" "$out" 'Warning +BackOff +pod/crashy-.*Back-off restarting failed container'
+expect "events: scaling by the deployment controller" "$out" 'Normal +ScalingReplicaSet +deployment/hello'
+expect "events filter by involved object" \
+  "$(k -n web get events --field-selector involvedObject.kind=Deployment,involvedObject.name=broken -o name 2>&1 | wc -l)" "^[1-9]"
+
+( sleep 1; k -n web scale deploy/hello --replicas=4 >/dev/null ) &
+out="$(timeout 4 "$KUBECTL" -n web get pods -l app=hello -w 2>&1)"
+expect "get -w streams pods created after the watch started" "$(sed -n '5,$p' <<<"$out")" "hello-.* (Pending|ContainerCreating|Running)"
+
+expect "admission webhook rejection" "$(k -n web create configmap bad --from-literal=a=b --dry-run=client -o yaml \
+  | sed 's/^metadata:/metadata:\n  labels: {fake.aks-backend\/reject: no-configmaps-here}/' | k apply --server-side -f - 2>&1)" \
+  'admission webhook ".*" denied the request: no-configmaps-here'
+
+expect "auth can-i is allowed by default" "$(k -n web auth can-i patch deployments 2>&1)" "^yes"
+fake POST faults '{"deny":[{"verb":"patch","group":"apps","resource":"deployments"}]}' >/dev/null
+expect "auth can-i follows deny rules" "$(k -n web auth can-i patch deployments 2>&1)" "^no"
+expect "a denied verb answers 403" "$(k -n web annotate deploy hello a=b 2>&1)" 'cannot patch resource "deployments"'
+fake DELETE faults >/dev/null
+
+fake POST faults '{"faults":[{"path":"/deployments$","method":"GET","status":429,"retryAfter":1,"count":1}]}' >/dev/null
+expect "client-go retries a 429 with Retry-After" "$(k -n web get deploy 2>&1)" "^hello "
+expect "the 429 was answered" "$(fake GET state | jq -r '.requests[] | select(.status == 429) | .path')" "/deployments$"
+fake POST faults '{"faults":[{"path":"/deployments$","status":500,"count":1}]}' >/dev/null
+expect "an injected 500 is a Status" "$(curl -s "$server/apis/apps/v1/namespaces/web/deployments" | jq -r .reason)" "^InternalError$"
+fake POST faults '{"faults":[{"path":"/pods$","dropWatch":{"afterEvents":1}}]}' >/dev/null
+curl -sSN "$server/api/v1/namespaces/web/pods?watch=1" >"$work/dropped" 2>&1
+expect "a watch dropped after 1 event is cut without the closing chunk" "$(cat "$work/dropped")" \
+  "transfer closed with outstanding read data|end of response with .* bytes missing"
+rv="$(curl -s "$server/api/v1/namespaces/web/pods" | jq -r .metadata.resourceVersion)"
+fake POST compact >/dev/null
+expect "a watch from a compacted resourceVersion gets 410 Expired" \
+  "$(curl -sN "$server/api/v1/namespaces/web/pods?watch=1&resourceVersion=$((rv - 1))&timeoutSeconds=1" | jq -r '.type + " " + (.object.code|tostring) + " " + .object.reason')" \
+  "^ERROR 410 Expired$"
+expect "bookmarks are sent to watches that allow them" \
+  "$(curl -sN "$server/api/v1/namespaces/web/pods?watch=1&resourceVersion=$rv&allowWatchBookmarks=true&timeoutSeconds=2" | jq -r .type | sort -u)" \
+  "BOOKMARK"
+
+expect "deleting a deployment removes its ReplicaSets and pods" \
+  "$(k -n web delete deploy hello >/dev/null; wait_for 5 test -z "$(k -n web get rs,pods -l app=hello -o name)"; k -n web get rs,pods -l app=hello -o name 2>&1)" "^$"
+expect "a namespaced object in a missing namespace is NotFound" "$(k -n nope create configmap x 2>&1)" 'namespaces "nope" not found'
+expect "the bearer token is recorded" "$(fake GET state | jq -r '.tokens | keys[]')" "^fake-token$"
+
+kill -TERM "$fake_pid"; wait "$fake_pid"; status=$?
+expect "SIGTERM stops the server cleanly" "$status" "^0$"
+expect "the state dump is written on exit" "$(jq -r '.objects | length' "$work/state.json")" "^[0-9]+$"
+
+echo "# $failures failure(s)"
+[ "$failures" -eq 0 ]
