@@ -1,5 +1,4 @@
-//! Resolved, typed settings per step. Every check on a value happens here, before any
-//! step starts, so bad input never leaves anything half-done.
+//! The scan step's settings.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -176,7 +175,7 @@ impl ScanSettings {
         };
         let trivyignore_required = r
             .get("trivyignore")
-            .is_some_and(|v| v.origin != super::Origin::Default);
+            .is_some_and(|v| v.origin != crate::inputs::Origin::Default);
         let cache_dir = r
             .path(env, "trivy-cache-dir")
             .unwrap_or_else(|| env.cache_home().join("aks-backend").join("trivy-cache"));

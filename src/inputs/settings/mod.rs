@@ -1,0 +1,6 @@
+//! Resolved, typed settings, one file per step. Every check on a value happens here,
+//! before any step starts, so bad input never leaves anything half-done.
+
+mod scan;
+
+pub use scan::{ScanInput, ScanSettings, TrivySettings, severities};
