@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{InputError, Resolved, parse};
 use crate::env::Env;
+use crate::inputs::{InputError, Resolved, parse};
 use crate::model::Severity;
 use crate::secret::Secret;
 
