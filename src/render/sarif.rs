@@ -270,9 +270,21 @@ fn location_uri(report: &ScanReport, f: &Finding, stable: &str) -> String {
     }
 }
 
-fn message(report: &ScanReport, f: &Finding) -> String {
-    let rule = report.rule(f);
+/// The target's name with the image tag/digest replaced by the stable repository:
+/// `reg/api:1.0 (debian 12.5)` -> `reg/api (debian 12.5)`.
+fn stable_target(report: &ScanReport, f: &Finding, stable: &str) -> String {
     let target = report.target(f);
+    if target.class != "os-pkgs" {
+        return target.name.clone();
+    }
+    match target.name.rfind(" (") {
+        Some(i) => format!("{stable}{}", &target.name[i..]),
+        None => stable.to_string(),
+    }
+}
+
+fn message(report: &ScanReport, f: &Finding, target_name: &str) -> String {
+    let rule = report.rule(f);
     match rule.kind {
         FindingKind::Vulnerability => format!(
             "Package: {}\nInstalled Version: {}\nVulnerability {}\nSeverity: {}\nFixed Version: {}\nTarget: {}\nLink: {}",
@@ -281,14 +293,14 @@ fn message(report: &ScanReport, f: &Finding) -> String {
             rule.id,
             f.severity,
             f.fixed.as_deref().unwrap_or("none"),
-            target.name,
+            target_name,
             rule.primary_url.as_deref().unwrap_or("-"),
         ),
         FindingKind::Secret => format!(
             "Secret: {}\nSeverity: {}\nFile: {}\nLine: {}",
             rule.title,
             f.severity,
-            target.name,
+            target_name,
             f.start_line.map_or("-".into(), |l| l.to_string()),
         ),
         FindingKind::Misconfiguration => format!(
@@ -296,7 +308,7 @@ fn message(report: &ScanReport, f: &Finding) -> String {
             rule.id,
             rule.title,
             f.severity,
-            target.name,
+            target_name,
             f.message.as_deref().unwrap_or(""),
         ),
     }
@@ -326,6 +338,7 @@ fn build(
             rules.len() - 1
         });
         let uri = location_uri(report, f, &stable);
+        let target_name = stable_target(report, f, &stable);
         let start = f.start_line.unwrap_or(1).max(1) as i64;
         let end = f.end_line.map(|e| (e as i64).max(start)).unwrap_or(start);
         let logical = match rule.kind {
@@ -359,11 +372,7 @@ fn build(
                     )
                     .build(),
             ])
-            .message(
-                Message::builder()
-                    .text(report.target(f).name.clone())
-                    .build(),
-            )
+            .message(Message::builder().text(target_name.clone()).build())
             .build();
         let fp = fingerprint(report, f, &uri);
         let mut partial = BTreeMap::new();
@@ -373,7 +382,11 @@ fn build(
             .rule_id(rule.id.clone())
             .rule_index(slot as i64)
             .level(level(f.severity))
-            .message(Message::builder().text(message(report, f)).build())
+            .message(
+                Message::builder()
+                    .text(message(report, f, &target_name))
+                    .build(),
+            )
             .locations(vec![location])
             .partial_fingerprints(partial)
             .build();

@@ -33,7 +33,8 @@ pub fn verdict_line(gate: &GateResult, policy: &GatePolicy) -> String {
         .filter(|s| policy.severities.contains(s))
         .map(|s| s.as_str())
         .collect();
-    let counted = gate.counted.describe();
+    let n = gate.counted.total();
+    let findings = if n == 1 { "finding" } else { "findings" };
     match gate.verdict {
         Verdict::Pass => format!(
             "gate passed: no finding counts (severities {}{})",
@@ -44,12 +45,14 @@ pub fn verdict_line(gate: &GateResult, policy: &GatePolicy) -> String {
                 ""
             }
         ),
-        Verdict::Fail => format!("gate failed: {counted} finding(s) count"),
-        Verdict::ReportOnly => {
-            format!(
-                "report only: {counted} finding(s) would fail the gate (fail-on-findings is false)"
-            )
-        }
+        Verdict::Fail => format!(
+            "gate failed: {n} {findings} count ({})",
+            gate.counted.describe()
+        ),
+        Verdict::ReportOnly => format!(
+            "report only: {n} {findings} would fail the gate ({}), fail-on-findings is false",
+            gate.counted.describe()
+        ),
     }
 }
 
