@@ -45,53 +45,112 @@ pub struct SarifContext<'a> {
     pub ignore_file: &'a str,
 }
 
-/// The SARIF text and what had to be left out to fit GitHub's limits.
+/// What was written, and what had to be left out to fit GitHub's limits.
 #[derive(Clone, Debug)]
 pub struct Rendered {
-    pub json: Vec<u8>,
+    pub bytes: usize,
     pub results: usize,
     pub omitted: usize,
     pub category: String,
 }
 
-/// Renders the SARIF for `report`; `policy` marks ignored findings as suppressed.
-pub fn render(report: &ScanReport, policy: &GatePolicy, ctx: &SarifContext<'_>) -> Rendered {
-    let mut order: Vec<&Finding> = report.by_severity();
-    let mut keep = order.len().min(GITHUB_MAX_RESULTS);
-    loop {
-        order.truncate(keep);
-        let (sarif, category) = build(report, policy, ctx, &order, report.findings.len() - keep);
-        let json = serde_json::to_vec(&sarif).expect("SARIF model serializes");
-        if json.len() <= GITHUB_MAX_GZIP_BYTES
-            || gzip_len(&json) <= GITHUB_MAX_GZIP_BYTES
-            || keep == 0
-        {
-            return Rendered {
-                json,
-                results: keep,
-                omitted: report.findings.len() - keep,
-                category,
-            };
-        }
-        // Over the size limit: drop the least severe quarter and try again.
-        keep -= (keep / 4).max(1);
+/// Writes the SARIF for `report` to `out`, with at most `max_results` results (the most
+/// severe). Results are serialized one at a time, so memory stays flat however many
+/// findings there are. `policy` marks ignored findings as suppressed.
+pub fn render<W: Write>(
+    report: &ScanReport,
+    policy: &GatePolicy,
+    ctx: &SarifContext<'_>,
+    max_results: usize,
+    out: W,
+) -> std::io::Result<Rendered> {
+    let order: Vec<&Finding> = report.by_severity();
+    let keep = order.len().min(max_results).min(GITHUB_MAX_RESULTS);
+    let kept = &order[..keep];
+    let omitted = report.findings.len() - keep;
+    let stable = stable_artifact(ctx.artifact);
+    let category = ctx
+        .category
+        .map(String::from)
+        .unwrap_or_else(|| default_category(ctx.artifact));
+
+    // Only the rules the kept results use, in first-use order.
+    let mut rule_slot: Vec<Option<usize>> = vec![None; report.rules.len()];
+    let mut rules = Vec::new();
+    for f in kept {
+        rule_slot[f.rule as usize].get_or_insert_with(|| {
+            rules.push(descriptor(report.rule(f), &report.target(f).class));
+            rules.len() - 1
+        });
     }
+    let skeleton = serde_json::to_string(&skeleton(ctx, &stable, &category, rules, omitted))?;
+    // The run's empty `"results":[]` is where the streamed results go. A quote inside a
+    // JSON string is escaped, so this exact text can only be the key itself.
+    const MARK: &str = "\"results\":[]";
+    let at = skeleton
+        .find(MARK)
+        .expect("the skeleton has an empty results array")
+        + MARK.len()
+        - 1;
+    let mut w = Counting {
+        inner: std::io::BufWriter::with_capacity(256 * 1024, out),
+        bytes: 0,
+    };
+    w.write_all(&skeleton.as_bytes()[..at])?;
+    for (i, f) in kept.iter().enumerate() {
+        if i > 0 {
+            w.write_all(b",")?;
+        }
+        let slot = rule_slot[f.rule as usize].expect("every kept rule has a slot");
+        serde_json::to_writer(&mut w, &result(report, policy, ctx, &stable, f, slot))?;
+    }
+    w.write_all(&skeleton.as_bytes()[at..])?;
+    w.flush()?;
+    Ok(Rendered {
+        bytes: w.bytes,
+        results: keep,
+        omitted,
+        category,
+    })
 }
 
-fn gzip_len(bytes: &[u8]) -> usize {
-    struct Count(usize);
-    impl Write for Count {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0 += b.len();
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
+/// Whether a SARIF file of `bytes` (whose gzipped size `gzipped` computes, only when the
+/// raw size is over the limit) fits GitHub's upload limit.
+pub fn fits_github(
+    bytes: usize,
+    gzipped: impl FnOnce() -> std::io::Result<usize>,
+) -> std::io::Result<bool> {
+    Ok(bytes <= GITHUB_MAX_GZIP_BYTES || gzipped()? <= GITHUB_MAX_GZIP_BYTES)
+}
+
+/// The gzipped size of what `read` yields (fast compression: an upper bound of what a
+/// client sends).
+pub fn gzip_len(mut read: impl std::io::Read) -> std::io::Result<usize> {
+    let mut enc = flate2::write::GzEncoder::new(
+        Counting {
+            inner: std::io::sink(),
+            bytes: 0,
+        },
+        flate2::Compression::fast(),
+    );
+    std::io::copy(&mut read, &mut enc)?;
+    Ok(enc.finish()?.bytes)
+}
+
+struct Counting<W> {
+    inner: W,
+    bytes: usize,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(b)?;
+        self.bytes += n;
+        Ok(n)
     }
-    let mut enc = flate2::write::GzEncoder::new(Count(0), flate2::Compression::fast());
-    enc.write_all(bytes).expect("counting never fails");
-    enc.finish().expect("counting never fails").0
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// The image repository without tag or digest (`reg.io/team/api:1.2@sha256:..` ->
@@ -314,98 +373,92 @@ fn message(report: &ScanReport, f: &Finding, target_name: &str) -> String {
     }
 }
 
-fn build(
+fn result(
     report: &ScanReport,
     policy: &GatePolicy,
     ctx: &SarifContext<'_>,
-    kept: &[&Finding],
-    omitted: usize,
-) -> (Sarif, String) {
-    let stable = stable_artifact(ctx.artifact);
-    let category = ctx
-        .category
-        .map(String::from)
-        .unwrap_or_else(|| default_category(ctx.artifact));
-
-    // Only the rules the kept results use, in first-use order.
-    let mut rule_slot: Vec<Option<usize>> = vec![None; report.rules.len()];
-    let mut rules = Vec::new();
-    let mut results = Vec::with_capacity(kept.len());
-    for f in kept {
-        let rule = report.rule(f);
-        let slot = *rule_slot[f.rule as usize].get_or_insert_with(|| {
-            rules.push(descriptor(rule, &report.target(f).class));
-            rules.len() - 1
-        });
-        let uri = location_uri(report, f, &stable);
-        let target_name = stable_target(report, f, &stable);
-        let start = f.start_line.unwrap_or(1).max(1) as i64;
-        let end = f.end_line.map(|e| (e as i64).max(start)).unwrap_or(start);
-        let logical = match rule.kind {
-            FindingKind::Vulnerability => format!("{}/{}", report.target(f).kind, f.package),
-            _ => report.target(f).name.clone(),
+    stable: &str,
+    f: &Finding,
+    slot: usize,
+) -> SarifResult {
+    let rule = report.rule(f);
+    let uri = location_uri(report, f, stable);
+    let target_name = stable_target(report, f, stable);
+    let start = f.start_line.unwrap_or(1).max(1) as i64;
+    let end = f.end_line.map(|e| (e as i64).max(start)).unwrap_or(start);
+    let logical = match rule.kind {
+        FindingKind::Vulnerability => format!("{}/{}", report.target(f).kind, f.package),
+        _ => report.target(f).name.clone(),
+    };
+    let location = Location::builder()
+        .physical_location(
+            PhysicalLocation::builder()
+                .artifact_location(ArtifactLocation::builder().uri(uri.clone()).build())
+                .region(
+                    Region::builder()
+                        .start_line(start)
+                        .end_line(end)
+                        .start_column(1)
+                        .end_column(1)
+                        .build(),
+                )
+                .build(),
+        )
+        .logical_locations(vec![
+            LogicalLocation::builder()
+                .fully_qualified_name(logical)
+                .kind(
+                    if rule.kind == FindingKind::Vulnerability {
+                        "package"
+                    } else {
+                        "file"
+                    }
+                    .to_string(),
+                )
+                .build(),
+        ])
+        .message(Message::builder().text(target_name.clone()).build())
+        .build();
+    let fp = fingerprint(report, f, &uri);
+    let mut partial = BTreeMap::new();
+    partial.insert(FINGERPRINT_KEY.to_string(), fp.clone());
+    partial.insert("primaryLocationLineHash".to_string(), format!("{fp}:1"));
+    let mut r = SarifResult::builder()
+        .rule_id(rule.id.clone())
+        .rule_index(slot as i64)
+        .level(level(f.severity))
+        .message(
+            Message::builder()
+                .text(message(report, f, &target_name))
+                .build(),
+        )
+        .locations(vec![location])
+        .partial_fingerprints(partial)
+        .build();
+    if let Disposition::Ignored { until } = policy.disposition(report, f) {
+        let why = match until {
+            Some(d) => format!("listed in {} until {d}", ctx.ignore_file),
+            None => format!("listed in {}", ctx.ignore_file),
         };
-        let location = Location::builder()
-            .physical_location(
-                PhysicalLocation::builder()
-                    .artifact_location(ArtifactLocation::builder().uri(uri.clone()).build())
-                    .region(
-                        Region::builder()
-                            .start_line(start)
-                            .end_line(end)
-                            .start_column(1)
-                            .end_column(1)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .logical_locations(vec![
-                LogicalLocation::builder()
-                    .fully_qualified_name(logical)
-                    .kind(
-                        if rule.kind == FindingKind::Vulnerability {
-                            "package"
-                        } else {
-                            "file"
-                        }
-                        .to_string(),
-                    )
-                    .build(),
-            ])
-            .message(Message::builder().text(target_name.clone()).build())
-            .build();
-        let fp = fingerprint(report, f, &uri);
-        let mut partial = BTreeMap::new();
-        partial.insert(FINGERPRINT_KEY.to_string(), fp.clone());
-        partial.insert("primaryLocationLineHash".to_string(), format!("{fp}:1"));
-        let mut r = SarifResult::builder()
-            .rule_id(rule.id.clone())
-            .rule_index(slot as i64)
-            .level(level(f.severity))
-            .message(
-                Message::builder()
-                    .text(message(report, f, &target_name))
-                    .build(),
-            )
-            .locations(vec![location])
-            .partial_fingerprints(partial)
-            .build();
-        if let Disposition::Ignored { until } = policy.disposition(report, f) {
-            let why = match until {
-                Some(d) => format!("listed in {} until {d}", ctx.ignore_file),
-                None => format!("listed in {}", ctx.ignore_file),
-            };
-            r.suppressions = Some(vec![
-                Suppression::builder()
-                    .kind(serde_json::json!("external"))
-                    .status(serde_json::json!("accepted"))
-                    .justification(why)
-                    .build(),
-            ]);
-        }
-        results.push(r);
+        r.suppressions = Some(vec![
+            Suppression::builder()
+                .kind(serde_json::json!("external"))
+                .status(serde_json::json!("accepted"))
+                .justification(why)
+                .build(),
+        ]);
     }
+    r
+}
 
+/// The log without results: tool, rules, category, properties.
+fn skeleton(
+    ctx: &SarifContext<'_>,
+    stable: &str,
+    category: &str,
+    rules: Vec<ReportingDescriptor>,
+    omitted: usize,
+) -> Sarif {
     let mut run_props = BTreeMap::new();
     if omitted > 0 {
         run_props.insert(
@@ -430,7 +483,7 @@ fn build(
         .build();
     let run = Run::builder()
         .tool(Tool::builder().driver(driver).build())
-        .results(results)
+        .results(Vec::new())
         .automation_details(
             RunAutomationDetails::builder()
                 .id(format!("{category}/"))
@@ -453,12 +506,11 @@ fn build(
                 .build(),
         )
         .build();
-    let sarif = Sarif::builder()
+    Sarif::builder()
         .schema(SCHEMA.to_string())
         .version(serde_json::json!("2.1.0"))
         .runs(vec![run])
-        .build();
-    (sarif, category)
+        .build()
 }
 
 #[cfg(test)]

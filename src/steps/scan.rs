@@ -93,18 +93,14 @@ pub async fn run(ctx: &Ctx, s: &ScanSettings) -> Result<Option<ScanOutcome>, Err
     let gate = policy.evaluate(&report);
 
     let ignore_display = s.trivyignore.display().to_string();
-    let rendered = sarif::render(
-        &report,
-        &policy,
-        &SarifContext {
-            artifact: &artifact,
-            category: s.category.as_deref(),
-            tool_version: env!("CARGO_PKG_VERSION"),
-            trivy_version,
-            ignore_file: &ignore_display,
-        },
-    );
-    write_atomic(&plan.sarif, &rendered.json)?;
+    let sarif_ctx = SarifContext {
+        artifact: &artifact,
+        category: s.category.as_deref(),
+        tool_version: env!("CARGO_PKG_VERSION"),
+        trivy_version,
+        ignore_file: &ignore_display,
+    };
+    let rendered = write_sarif(&plan.sarif, &report, &policy, &sarif_ctx)?;
 
     let summary = scan_summary::render(
         &report,
@@ -164,7 +160,14 @@ pub async fn run(ctx: &Ctx, s: &ScanSettings) -> Result<Option<ScanOutcome>, Err
     }))
 }
 
-fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
+/// Writes the SARIF next to its final path and renames it into place; when it is over
+/// GitHub's size limit, writes it again with the least severe quarter left out.
+fn write_sarif(
+    path: &std::path::Path,
+    report: &ScanReport,
+    policy: &GatePolicy,
+    ctx: &SarifContext<'_>,
+) -> Result<sarif::Rendered, Error> {
     let err = |source| {
         Error::from(crate::host::HostError::Write {
             what: "the SARIF file",
@@ -176,6 +179,18 @@ fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
         std::fs::create_dir_all(parent).map_err(err)?;
     }
     let tmp = path.with_extension("sarif.partial");
-    std::fs::write(&tmp, bytes).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    let mut max = sarif::GITHUB_MAX_RESULTS;
+    loop {
+        let file = std::fs::File::create(&tmp).map_err(err)?;
+        let rendered = sarif::render(report, policy, ctx, max, file).map_err(err)?;
+        let fits = sarif::fits_github(rendered.bytes, || {
+            sarif::gzip_len(std::fs::File::open(&tmp)?)
+        })
+        .map_err(err)?;
+        if fits || rendered.results == 0 {
+            std::fs::rename(&tmp, path).map_err(err)?;
+            return Ok(rendered);
+        }
+        max = rendered.results - (rendered.results / 4).max(1);
+    }
 }
