@@ -271,9 +271,12 @@ impl GitHub {
     }
 
     async fn update(&self, id: u64, body: &str) -> Result<(), GitHubError> {
+        // PATCH, as documented (octocrab's `update_comment` sends POST).
         self.crab
-            .issues(&self.owner, &self.repo)
-            .update_comment(id.into(), body)
+            .patch::<Comment, _, _>(
+                self.route(&format!("/issues/comments/{id}")),
+                Some(&serde_json::json!({ "body": body })),
+            )
             .await
             .map(|_| ())
             .map_err(|e| classify("updating the pull request comment", e))

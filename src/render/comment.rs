@@ -291,7 +291,7 @@ fn render_with(report: &Report, platform: Platform, caps: &Caps) -> String {
     let mut links = Vec::new();
     if let Some(u) = &report.links.run {
         let label = if report.run.number > 0 {
-            format!("Run {} (attempt {})", report.run.number, report.run.attempt)
+            format!("Run {}, attempt {}", report.run.number, report.run.attempt)
         } else {
             "Run".to_string()
         };
@@ -345,7 +345,7 @@ fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -108,8 +108,8 @@ pub fn scan_step(o: &ScanOutcome, duration: Duration) -> StepReport {
         .push(Fact::text("findings", o.gate.total.describe()));
     let verdict = match o.gate.verdict {
         Verdict::Pass => "passed".to_string(),
-        Verdict::Fail => format!("failed ({} count)", o.gate.counted.describe()),
-        Verdict::ReportOnly => format!("report only ({} would count)", o.gate.counted.describe()),
+        Verdict::Fail => format!("failed: {} count", o.gate.counted.describe()),
+        Verdict::ReportOnly => format!("report only: {} would count", o.gate.counted.describe()),
     };
     step.facts.push(Fact::strong("gate", verdict));
     if o.gate.ignored > 0 {
@@ -296,6 +296,7 @@ async fn publish_azure(ctx: &Ctx, s: &ReportSettings, report: &Report) -> Publis
     let ado = AzureDevOps::new(ctx.http.clone(), &collection, project, repo, token.clone());
     let failed = report.overall() == Overall::Failed;
     let result = match ado.upsert_thread(pr, &report.marker(), &body, failed).await {
+        Ok(u @ ThreadUpsert::NewerExists { .. }) => return Published::AzureDevOps(u),
         Ok(u) => Published::AzureDevOps(u),
         Err(e) if e.is_permission() => return fall_back(ctx, e.to_string(), &body),
         Err(e) => {

@@ -4,5 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod azure_devops;
+pub mod github;
 pub mod spec;
 pub mod tools;
