@@ -12,7 +12,7 @@ use crate::error::{Error, Exit};
 use crate::host::{Host, Level, Location};
 use crate::inputs::catalog::{self, Kind, Step};
 use crate::inputs::ci::CiContext;
-use crate::inputs::settings::ScanSettings;
+use crate::inputs::settings::{ReportSettings, ScanInput, ScanSettings};
 use crate::inputs::{ConfigFile, Flags, Resolved};
 use crate::steps::{self, Ctx};
 
@@ -179,9 +179,20 @@ async fn dispatch(ctx: &Ctx, m: &ArgMatches) -> Result<Exit, Error> {
     match step {
         Step::Scan => {
             let s = ScanSettings::resolve(&resolved, &ctx.env)?;
-            Ok(steps::scan::run(ctx, &s)
-                .await?
-                .map_or(Exit::Ok, |o| o.exit))
+            let r = ReportSettings::resolve(&resolved, &ctx.env)?;
+            let started = std::time::Instant::now();
+            match steps::scan::run(ctx, &s).await {
+                Ok(Some(o)) => steps::report::after_scan(ctx, &r, &o, started.elapsed()).await,
+                Ok(None) => Ok(Exit::Ok),
+                Err(e) => {
+                    let app = match &s.input {
+                        ScanInput::Image(i) => steps::report::app_from_image(i),
+                        _ => "app".into(),
+                    };
+                    steps::report::after_error(ctx, &r, "scan", &app, &e, started.elapsed()).await;
+                    Err(e)
+                }
+            }
         }
         _ => unreachable!("only implemented steps are registered"),
     }

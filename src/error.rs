@@ -4,6 +4,8 @@
 //! They meet here, and `cli::main` renders the result exactly once: the message, then
 //! `hint:` lines, then the documented exit code.
 
+use crate::clients::azure_devops::AzureDevOpsError;
+use crate::clients::github::GitHubError;
 use crate::clients::trivy::TrivyError;
 use crate::host::HostError;
 use crate::inputs::InputError;
@@ -47,6 +49,10 @@ pub enum Error {
     Trivy(#[from] TrivyError),
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+    #[error(transparent)]
+    AzureDevOps(#[from] AzureDevOpsError),
 }
 
 impl Error {
@@ -56,6 +62,8 @@ impl Error {
             Error::Host(e) => e,
             Error::Trivy(e) => e,
             Error::Report(e) => e,
+            Error::GitHub(e) => e,
+            Error::AzureDevOps(e) => e,
         }
     }
 

@@ -355,6 +355,22 @@ impl Host {
         }
     }
 
+    /// Azure Pipelines: publishes `path` as the build artifact `name` (in folder
+    /// `folder`), e.g. SARIF as `CodeAnalysisLogs` for the Scans tab. Other hosts: no-op
+    /// (returns false).
+    pub fn upload_artifact(&self, folder: &str, name: &str, path: &Path) -> bool {
+        if self.kind != HostKind::AzurePipelines {
+            return false;
+        }
+        self.emit(&format!(
+            "##vso[artifact.upload containerfolder={};artifactname={}]{}",
+            azp_property(folder),
+            azp_property(name),
+            azp_data(&path.display().to_string())
+        ));
+        true
+    }
+
     /// Azure Pipelines: set the task result explicitly (the shim also passes our exit code).
     pub fn complete(&self, exit: Exit, message: &str) {
         if self.kind == HostKind::AzurePipelines {

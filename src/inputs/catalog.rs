@@ -114,6 +114,66 @@ pub const SETTINGS: &[Spec] = &[
         Some("false"),
         "Print the plan and change nothing",
     ),
+    // --- reporting (every step, and `run`) ---
+    secret(
+        "github-token",
+        ALL,
+        "GitHub token for the PR comment, SARIF upload and deployments (default: GITHUB_TOKEN)",
+    ),
+    s(
+        "comment",
+        ALL,
+        Bool,
+        Some("true"),
+        "Keep one pull-request comment (GitHub) or thread (Azure DevOps) up to date",
+    ),
+    s(
+        "upload-sarif",
+        ALL,
+        Bool,
+        Some("true"),
+        "Upload the SARIF: GitHub code scanning, or the CodeAnalysisLogs artifact on Azure Pipelines",
+    ),
+    s(
+        "sarif-upload-required",
+        ALL,
+        Bool,
+        Some("false"),
+        "Fail (exit 3) when the SARIF upload is refused or rejected; false: warn only",
+    ),
+    s(
+        "sarif-wait",
+        ALL,
+        Value,
+        Some("2m"),
+        "How long to wait for GitHub to process the SARIF (0: do not wait)",
+    ),
+    s(
+        "github-deployment",
+        ALL,
+        Bool,
+        Some("false"),
+        "Record a GitHub deployment (environment and URL) for the deploy",
+    ),
+    s(
+        "environment",
+        ALL,
+        Value,
+        None,
+        "Environment name for GitHub Deployments (default: the namespace)",
+    ),
+    secret(
+        "azure-devops-token",
+        ALL,
+        "Azure DevOps token for the PR thread and status (default: SYSTEM_ACCESSTOKEN)",
+    ),
+    s(
+        "pr-status",
+        ALL,
+        Bool,
+        Some("false"),
+        "Azure DevOps: also post a pull-request status that branch policies can require",
+    ),
     // --- scan ---
     s(
         "image",

@@ -4,6 +4,7 @@
 pub mod findings;
 pub mod gate;
 pub mod ignore;
+pub mod pipeline;
 pub mod report;
 
 pub use findings::{Finding, FindingKind, Rule, ScanReport, Severity, SeverityCounts, Target};

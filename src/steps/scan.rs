@@ -26,6 +26,10 @@ pub struct ScanOutcome {
     pub sarif_path: std::path::PathBuf,
     pub category: String,
     pub exit: Exit,
+    /// What was scanned (image reference, tarball, directory).
+    pub artifact: String,
+    /// The gate's policy (which findings count), for the PR comment.
+    pub policy: GatePolicy,
 }
 
 pub async fn run(ctx: &Ctx, s: &ScanSettings) -> Result<Option<ScanOutcome>, Error> {
@@ -157,6 +161,8 @@ pub async fn run(ctx: &Ctx, s: &ScanSettings) -> Result<Option<ScanOutcome>, Err
         sarif_path: plan.sarif.clone(),
         category: rendered.category,
         exit,
+        artifact,
+        policy,
     }))
 }
 

@@ -4,7 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod azure_devops;
 pub mod cli;
 pub mod files;
+pub mod github;
 pub mod spec;
 pub mod tools;

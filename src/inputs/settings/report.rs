@@ -1,0 +1,52 @@
+//! Settings for reporting: the pull-request comment, the SARIF upload and GitHub
+//! Deployments. Global (every step, and `run`), so each step can update the comment.
+
+use std::time::Duration;
+
+use crate::env::Env;
+use crate::inputs::{InputError, Resolved, parse};
+use crate::secret::Secret;
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ReportSettings {
+    /// `github-token`, else `GITHUB_TOKEN` from the environment.
+    pub github_token: Option<Secret>,
+    /// `azure-devops-token`, else `SYSTEM_ACCESSTOKEN`.
+    pub azure_devops_token: Option<Secret>,
+    pub comment: bool,
+    pub upload_sarif: bool,
+    pub sarif_upload_required: bool,
+    pub sarif_wait: Duration,
+    pub github_deployment: bool,
+    pub environment: Option<String>,
+    pub pr_status: bool,
+    /// The app part of the comment key (`app`, where the step has it).
+    pub app: Option<String>,
+}
+
+impl ReportSettings {
+    pub fn resolve(r: &Resolved, env: &Env) -> Result<Self, InputError> {
+        let sarif_wait = {
+            let (v, i) = r.one("sarif-wait").expect("sarif-wait has a default");
+            parse::duration(&i, v)?
+        };
+        Ok(ReportSettings {
+            github_token: r
+                .string("github-token")
+                .or_else(|| env.get("GITHUB_TOKEN").map(String::from))
+                .map(Secret::new),
+            azure_devops_token: r
+                .string("azure-devops-token")
+                .or_else(|| env.get("SYSTEM_ACCESSTOKEN").map(String::from))
+                .map(Secret::new),
+            comment: r.bool("comment")?,
+            upload_sarif: r.bool("upload-sarif")?,
+            sarif_upload_required: r.bool("sarif-upload-required")?,
+            sarif_wait,
+            github_deployment: r.bool("github-deployment")?,
+            environment: r.string("environment"),
+            pr_status: r.bool("pr-status")?,
+            app: r.string("app"),
+        })
+    }
+}

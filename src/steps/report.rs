@@ -1,0 +1,486 @@
+//! Publishing the report where people look: the pull-request comment (GitHub) or
+//! thread (Azure DevOps), and the SARIF (GitHub code scanning, or the
+//! `CodeAnalysisLogs` build artifact). Any step — and `run` after each step — calls
+//! [`publish`] with the [`Report`] so far.
+//!
+//! Reporting never fails a pipeline because the token cannot write (fork pull
+//! requests, Dependabot, missing permissions): it says so in one line and falls back
+//! to the job summary and an annotation. Only a SARIF upload asked to be required
+//! (`sarif-upload-required`) turns into an error.
+
+use std::time::Duration;
+
+use crate::clients::azure_devops::{AzureDevOps, ThreadUpsert};
+use crate::clients::github::{GitHub, GitHubError, Polling, SarifState, Upsert};
+use crate::error::{Error, Exit};
+use crate::host::{HostKind, Level, Location};
+use crate::inputs::settings::ReportSettings;
+use crate::model::Severity;
+use crate::model::gate::{Disposition, Verdict};
+use crate::model::pipeline::{
+    Fact, Failure, FindingRow, Links, Overall, Report, ReportKey, RunId, StepReport, StepStatus,
+};
+use crate::render::comment::{self, Platform};
+use crate::render::scan_summary;
+
+use super::Ctx;
+use super::scan::ScanOutcome;
+
+/// A report for this run, with no steps yet: key, run, commit and links from the CI
+/// context.
+pub fn new_report(ctx: &Ctx, s: &ReportSettings, default_app: &str) -> Report {
+    let ci = &ctx.ci;
+    let run = match ci.host {
+        HostKind::GitHubActions => RunId {
+            number: ci.run_number.unwrap_or(0),
+            attempt: ci.run_attempt.unwrap_or(1),
+        },
+        // Build ids only grow; the job attempt orders re-runs of one build.
+        _ => RunId {
+            number: ci
+                .run_id
+                .as_deref()
+                .and_then(|i| i.parse().ok())
+                .unwrap_or(0),
+            attempt: ci.run_attempt.unwrap_or(1),
+        },
+    };
+    let mut links = Links {
+        run: ci.run_url.clone(),
+        ..Default::default()
+    };
+    match ci.host {
+        HostKind::GitHubActions => {
+            if let (Some(server), Some(repo)) = (&ci.server_url, &ci.repository) {
+                links.security = Some(match ci.pr_number {
+                    Some(n) => format!("{server}/{repo}/security/code-scanning?query=pr%3A{n}"),
+                    None => format!("{server}/{repo}/security/code-scanning"),
+                });
+            }
+            // Job summaries are shown on the run's page.
+            links.summary = ci.run_url.clone();
+        }
+        HostKind::AzurePipelines => {
+            links.summary = ci
+                .run_url
+                .as_ref()
+                .map(|u| format!("{u}&view=ms.vss-build-web.run-extensions-tab"));
+        }
+        HostKind::Local => {}
+    }
+    Report {
+        key: ReportKey {
+            workflow: ci.workflow.clone().unwrap_or_else(|| "local".into()),
+            job: ci.job.clone().unwrap_or_else(|| "job".into()),
+            app: s.app.clone().unwrap_or_else(|| default_app.to_string()),
+        },
+        run,
+        commit: ci.commit.clone(),
+        steps: Vec::new(),
+        links,
+    }
+}
+
+/// The app name an image reference stands for: its last path part, without tag or
+/// digest (`acr.io/team/api:1.2@sha256:…` -> `api`).
+pub fn app_from_image(image: &str) -> String {
+    let no_digest = image.split('@').next().unwrap_or(image);
+    let last = no_digest.rsplit('/').next().unwrap_or(no_digest);
+    let name = last.split(':').next().unwrap_or(last);
+    if name.is_empty() {
+        "app".into()
+    } else {
+        name.to_string()
+    }
+}
+
+/// The scan's row: findings by severity, the gate verdict, and the findings that
+/// count (most severe first).
+pub fn scan_step(o: &ScanOutcome, duration: Duration) -> StepReport {
+    let status = match o.gate.verdict {
+        Verdict::Fail => StepStatus::Failed,
+        _ => StepStatus::Ok,
+    };
+    let mut step = StepReport::new("scan", status);
+    step.duration_ms = Some(duration.as_millis() as u64);
+    step.facts.push(Fact::code("", o.artifact.clone()));
+    step.facts
+        .push(Fact::text("findings", o.gate.total.describe()));
+    let verdict = match o.gate.verdict {
+        Verdict::Pass => "passed".to_string(),
+        Verdict::Fail => format!("failed: {} count", o.gate.counted.describe()),
+        Verdict::ReportOnly => format!("report only: {} would count", o.gate.counted.describe()),
+    };
+    step.facts.push(Fact::strong("gate", verdict));
+    if o.gate.ignored > 0 {
+        step.facts
+            .push(Fact::text("ignored", o.gate.ignored.to_string()));
+    }
+    if o.gate.verdict == Verdict::Fail {
+        step.failure = Some(Failure {
+            reason: scan_summary::verdict_line(&o.gate, &o.policy),
+            ..Default::default()
+        });
+    }
+    let mut counted: Vec<_> = o
+        .report
+        .findings
+        .iter()
+        .filter(|f| o.policy.disposition(&o.report, f) == Disposition::Counts)
+        .collect();
+    counted.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    step.findings = counted
+        .into_iter()
+        .map(|f| {
+            let rule = o.report.rule(f);
+            let package = if f.package.is_empty() {
+                o.report.target(f).name.clone()
+            } else {
+                f.package.to_string()
+            };
+            FindingRow {
+                severity: Severity::as_str(f.severity).to_string(),
+                id: rule.id.clone(),
+                url: rule.primary_url.clone(),
+                package,
+                installed: f.installed.to_string(),
+                fixed: f.fixed.as_deref().map(String::from),
+                title: rule.title.clone(),
+            }
+        })
+        .collect();
+    step
+}
+
+/// A step that ended in an error (Trivy crashed, the registry refused): its row.
+pub fn failed_step(name: &str, e: &Error, duration: Duration) -> StepReport {
+    let mut step = StepReport::new(name, StepStatus::Failed);
+    step.duration_ms = Some(duration.as_millis() as u64);
+    let mut reason = e.to_string();
+    if let Some(h) = e.hint() {
+        reason.push_str(" — ");
+        reason.push_str(&h.replace('\n', " "));
+    }
+    step.failure = Some(Failure {
+        reason,
+        ..Default::default()
+    });
+    step
+}
+
+/// What happened to the comment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Published {
+    /// Not asked for, no pull request, or not on a CI host.
+    Skipped(&'static str),
+    GitHub(Upsert),
+    AzureDevOps(ThreadUpsert),
+    /// The token could not write: the summary and an annotation carry the report.
+    FellBack(String),
+}
+
+/// Updates the pull-request comment (or thread) with `report`. Never fails: a
+/// problem is one clear line plus the job summary.
+pub async fn publish(ctx: &Ctx, s: &ReportSettings, report: &Report) -> Published {
+    if !s.comment {
+        return Published::Skipped("comment is false");
+    }
+    match ctx.ci.host {
+        HostKind::GitHubActions => publish_github(ctx, s, report).await,
+        HostKind::AzurePipelines => publish_azure(ctx, s, report).await,
+        HostKind::Local => Published::Skipped("not on a CI host"),
+    }
+}
+
+/// The pull request's head is in another repository (fork), or Dependabot triggered
+/// the run: GitHub gives such runs a read-only token.
+fn read_only_reason(ctx: &Ctx) -> Option<&'static str> {
+    if ctx.ci.actor.as_deref() == Some("dependabot[bot]") {
+        return Some("runs triggered by Dependabot get a read-only token");
+    }
+    let event = ctx.env.get("GITHUB_EVENT_PATH")?;
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(event).ok()?).ok()?;
+    let head = v.pointer("/pull_request/head/repo/full_name")?.as_str()?;
+    let base = v.pointer("/pull_request/base/repo/full_name")?.as_str()?;
+    let is_target = ctx.ci.event_name.as_deref() == Some("pull_request_target");
+    (head != base && !is_target).then_some("pull requests from forks get a read-only token")
+}
+
+fn fall_back(ctx: &Ctx, why: String, body: &str) -> Published {
+    ctx.host.info(&format!(
+        "PR comment not posted: {why}; the report is in the job summary instead"
+    ));
+    let _ = ctx.host.summary("report", body);
+    ctx.host.annotate(
+        Level::Notice,
+        &format!("PR comment not posted ({why}); see the job summary"),
+        &Location {
+            title: Some("aks-backend report".into()),
+            ..Default::default()
+        },
+    );
+    Published::FellBack(why)
+}
+
+async fn publish_github(ctx: &Ctx, s: &ReportSettings, report: &Report) -> Published {
+    let Some(pr) = ctx.ci.pr_number else {
+        return Published::Skipped("no pull request");
+    };
+    let body = comment::render(report, Platform::GitHub, Platform::GitHub.max_chars());
+    if let Some(why) = read_only_reason(ctx) {
+        return fall_back(ctx, why.into(), &body);
+    }
+    let (Some(token), Some(repo), Some(api)) =
+        (&s.github_token, &ctx.ci.repository, &ctx.ci.api_url)
+    else {
+        return fall_back(
+            ctx,
+            "no GitHub token (set github-token or GITHUB_TOKEN)".into(),
+            &body,
+        );
+    };
+    ctx.host.mask(token);
+    let gh = match GitHub::new(api, token, repo) {
+        Ok(g) => g,
+        Err(e) => return fall_back(ctx, e.to_string(), &body),
+    };
+    match gh.upsert_comment(pr, &report.marker(), &body).await {
+        Ok(u) => {
+            if let Upsert::NewerExists { run, .. } = &u {
+                ctx.host.info(&format!(
+                    "PR comment left alone: run {run} already reported (this is run {})",
+                    report.run
+                ));
+            }
+            Published::GitHub(u)
+        }
+        Err(e) if e.is_permission() => fall_back(ctx, e.to_string(), &body),
+        Err(e) => {
+            warn(ctx, &Error::from(e));
+            let _ = ctx.host.summary("report", &body);
+            Published::FellBack("GitHub API error".into())
+        }
+    }
+}
+
+async fn publish_azure(ctx: &Ctx, s: &ReportSettings, report: &Report) -> Published {
+    let env = &ctx.env;
+    let Some(pr) = env
+        .get("SYSTEM_PULLREQUEST_PULLREQUESTID")
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return Published::Skipped("no pull request");
+    };
+    let body = comment::render(
+        report,
+        Platform::AzureDevOps,
+        Platform::AzureDevOps.max_chars(),
+    );
+    let collection = ctx.ci.server_url.clone();
+    let project = env
+        .get("SYSTEM_TEAMPROJECTID")
+        .or_else(|| env.get("SYSTEM_TEAMPROJECT"));
+    let repo = env
+        .get("BUILD_REPOSITORY_ID")
+        .or_else(|| env.get("BUILD_REPOSITORY_NAME"));
+    let (Some(token), Some(collection), Some(project), Some(repo)) =
+        (&s.azure_devops_token, collection, project, repo)
+    else {
+        return fall_back(
+            ctx,
+            "no Azure DevOps token (map `SYSTEM_ACCESSTOKEN: $(System.AccessToken)` or set azure-devops-token)".into(),
+            &body,
+        );
+    };
+    ctx.host.mask(token);
+    let ado = AzureDevOps::new(ctx.http.clone(), &collection, project, repo, token.clone());
+    let failed = report.overall() == Overall::Failed;
+    let result = match ado.upsert_thread(pr, &report.marker(), &body, failed).await {
+        Ok(u @ ThreadUpsert::NewerExists { .. }) => return Published::AzureDevOps(u),
+        Ok(u) => Published::AzureDevOps(u),
+        Err(e) if e.is_permission() => return fall_back(ctx, e.to_string(), &body),
+        Err(e) => {
+            warn(ctx, &Error::from(e));
+            return Published::FellBack("Azure DevOps API error".into());
+        }
+    };
+    if s.pr_status {
+        let (state, description) = match report.overall() {
+            Overall::Failed => ("failed", "aks-backend: a step failed"),
+            Overall::InProgress => ("pending", "aks-backend: in progress"),
+            Overall::Ok => ("succeeded", "aks-backend: all steps passed"),
+        };
+        if let Err(e) = ado
+            .set_status(
+                pr,
+                &report.key.app,
+                state,
+                description,
+                report.links.run.as_deref(),
+            )
+            .await
+        {
+            warn(ctx, &Error::from(e));
+        }
+    }
+    result
+}
+
+fn warn(ctx: &Ctx, e: &Error) {
+    let mut msg = e.to_string();
+    if let Some(h) = e.hint() {
+        msg.push_str("\nhint: ");
+        msg.push_str(&h);
+    }
+    ctx.host
+        .annotate(Level::Warning, &msg, &Location::default());
+}
+
+/// Where the SARIF went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SarifUploaded {
+    Skipped(&'static str),
+    CodeScanning(SarifState),
+    Artifact,
+    /// Refused or rejected, and not required: a warning was printed.
+    NotUploaded(String),
+}
+
+/// Uploads the SARIF file: GitHub code scanning (commit SHA and ref; the merge ref on
+/// pull requests), or the `CodeAnalysisLogs` artifact on Azure Pipelines. Errors only
+/// when `sarif-upload-required` is true.
+pub async fn upload_sarif(
+    ctx: &Ctx,
+    s: &ReportSettings,
+    path: &std::path::Path,
+) -> Result<SarifUploaded, Error> {
+    if !s.upload_sarif {
+        return Ok(SarifUploaded::Skipped("upload-sarif is false"));
+    }
+    match ctx.ci.host {
+        HostKind::AzurePipelines => {
+            ctx.host
+                .upload_artifact("CodeAnalysisLogs", "CodeAnalysisLogs", path);
+            Ok(SarifUploaded::Artifact)
+        }
+        HostKind::Local => Ok(SarifUploaded::Skipped("not on a CI host")),
+        HostKind::GitHubActions => match upload_github(ctx, s, path).await {
+            Ok(state) => Ok(SarifUploaded::CodeScanning(state)),
+            Err(e) if s.sarif_upload_required => Err(e),
+            Err(e) => {
+                warn(ctx, &e);
+                Ok(SarifUploaded::NotUploaded(e.to_string()))
+            }
+        },
+    }
+}
+
+async fn upload_github(
+    ctx: &Ctx,
+    s: &ReportSettings,
+    path: &std::path::Path,
+) -> Result<SarifState, Error> {
+    let ci = &ctx.ci;
+    let missing = |what: &str| {
+        Error::from(GitHubError::Config(format!(
+            "cannot upload the SARIF without {what}"
+        )))
+    };
+    let token = s
+        .github_token
+        .as_ref()
+        .ok_or_else(|| missing("a token (github-token or GITHUB_TOKEN)"))?;
+    ctx.host.mask(token);
+    let repo = ci
+        .repository
+        .as_deref()
+        .ok_or_else(|| missing("GITHUB_REPOSITORY"))?;
+    let api = ci
+        .api_url
+        .as_deref()
+        .ok_or_else(|| missing("GITHUB_API_URL"))?;
+    let sha = ci.commit.as_deref().ok_or_else(|| missing("GITHUB_SHA"))?;
+    let git_ref = match (ci.pr_number, ci.git_ref.as_deref()) {
+        (Some(_), Some(r)) if r.starts_with("refs/pull/") => r.to_string(),
+        (Some(n), _) => format!("refs/pull/{n}/merge"),
+        (None, Some(r)) => r.to_string(),
+        (None, None) => return Err(missing("GITHUB_REF")),
+    };
+    let sarif = std::fs::read(path).map_err(|source| crate::inputs::InputError::File {
+        what: "SARIF file",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let gh = GitHub::new(api, token, repo)?;
+    let id = gh.upload_sarif(&sarif, sha, &git_ref).await?;
+    ctx.host.info(&format!(
+        "SARIF uploaded to code scanning for {git_ref} (upload {id})"
+    ));
+    if s.sarif_wait.is_zero() {
+        return Ok(SarifState::StillPending { id });
+    }
+    let polling = Polling {
+        total: s.sarif_wait,
+        ..Default::default()
+    };
+    let state = gh.wait_for_sarif(&id, polling).await?;
+    match &state {
+        SarifState::Complete { .. } => ctx.host.info("code scanning processed the SARIF"),
+        SarifState::StillPending { .. } => ctx.host.info(
+            "code scanning is still processing the SARIF; results will appear in the Security tab",
+        ),
+    }
+    Ok(state)
+}
+
+/// The scan step's reporting: upload the SARIF when asked, then put the scan's row in
+/// the pull-request comment. Returns the scan's exit code, or an error when a
+/// required SARIF upload failed.
+pub async fn after_scan(
+    ctx: &Ctx,
+    s: &ReportSettings,
+    o: &ScanOutcome,
+    duration: Duration,
+) -> Result<Exit, Error> {
+    let uploaded = upload_sarif(ctx, s, &o.sarif_path).await?;
+    let mut report = new_report(ctx, s, &app_from_image(&o.artifact));
+    let mut step = scan_step(o, duration);
+    match &uploaded {
+        SarifUploaded::CodeScanning(_) => step.facts.push(Fact::text("SARIF", "uploaded")),
+        SarifUploaded::Artifact => step
+            .facts
+            .push(Fact::text("SARIF", "CodeAnalysisLogs artifact")),
+        SarifUploaded::NotUploaded(_) => step.facts.push(Fact::text("SARIF", "not uploaded")),
+        SarifUploaded::Skipped(_) => {}
+    }
+    report.set_step(step);
+    publish(ctx, s, &report).await;
+    Ok(o.exit)
+}
+
+/// A step that failed with an error still updates the comment with its reason.
+pub async fn after_error(
+    ctx: &Ctx,
+    s: &ReportSettings,
+    step: &str,
+    app: &str,
+    e: &Error,
+    duration: Duration,
+) {
+    let mut report = new_report(ctx, s, app);
+    report.set_step(failed_step(step, e, duration));
+    publish(ctx, s, &report).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_names_from_image_references() {
+        assert_eq!(app_from_image("acr.io/team/api:1.2@sha256:ab"), "api");
+        assert_eq!(app_from_image("localhost:5000/api"), "api");
+        assert_eq!(app_from_image("api"), "api");
+        assert_eq!(app_from_image("/tmp/image.tar"), "image.tar");
+    }
+}
