@@ -206,7 +206,13 @@ impl Host {
 
     /// An annotation (GitHub) / issue (Azure Pipelines) / marked line (local).
     pub fn annotate(&self, level: Level, msg: &str, loc: &Location) {
-        let msg = self.redact(msg);
+        // The message may quote outside text: make any command inside it inert too.
+        let msg: String = self
+            .redact(msg)
+            .lines()
+            .map(neutralize_line)
+            .collect::<Vec<_>>()
+            .join("\n");
         match self.kind {
             HostKind::GitHubActions => {
                 let cmd = match level {
