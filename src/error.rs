@@ -4,10 +4,12 @@
 //! They meet here, and `cli::main` renders the result exactly once: the message, then
 //! `hint:` lines, then the documented exit code.
 
+use crate::clients::kube::KubeError;
 use crate::clients::trivy::TrivyError;
 use crate::host::HostError;
 use crate::inputs::InputError;
 use crate::model::report::ReportError;
+use crate::render::manifests::ManifestError;
 
 /// Exit codes, documented in the README.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -47,6 +49,10 @@ pub enum Error {
     Trivy(#[from] TrivyError),
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error(transparent)]
+    Kube(#[from] KubeError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
 }
 
 impl Error {
@@ -56,6 +62,8 @@ impl Error {
             Error::Host(e) => e,
             Error::Trivy(e) => e,
             Error::Report(e) => e,
+            Error::Kube(e) => e,
+            Error::Manifest(e) => e,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Pure renderers: data in, text out. Each is the only importer of its format and is
 //! snapshot-tested.
 
+pub mod manifests;
 pub mod markdown;
 pub mod sarif;
 pub mod scan_summary;

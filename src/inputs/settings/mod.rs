@@ -1,6 +1,8 @@
 //! Resolved, typed settings, one file per step. Every check on a value happens here,
 //! before any step starts, so bad input never leaves anything half-done.
 
+mod deploy;
 mod scan;
 
+pub use deploy::{Autoscaling, Cidr, Component, DeploySettings, ManifestSource, is_dns_label};
 pub use scan::{ScanInput, ScanSettings, TrivySettings, severities};
