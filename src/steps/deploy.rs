@@ -244,7 +244,9 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
             }
         }
         if w.verdict != Verdict::Healthy {
-            w.events = tracker.warning_events(&o.related_uids);
+            w.events = track::warning_events(&client, ns, &o.related_uids, Duration::from_secs(1))
+                .await
+                .unwrap_or_default();
             w.logs = failure_logs(&client, ns, o).await;
         }
         workloads.push(w);

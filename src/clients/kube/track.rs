@@ -255,11 +255,38 @@ impl Tracker {
         }
     }
 
-    /// The Warning events about these objects, most frequent first.
-    pub fn warning_events(&self, uids: &[String]) -> Vec<EventLine> {
-        let mut out: Vec<EventLine> = self
-            .events
-            .state()
+    /// The Deployment and its ReplicaSets as the watch sees them now.
+    pub fn deployment(&self, name: &str) -> Option<(Deployment, Vec<ReplicaSet>)> {
+        let d = self
+            .deployments
+            .find(|d| d.metadata.name.as_deref() == Some(name))?;
+        let sets = self.sets.state();
+        let sets: Vec<&ReplicaSet> = sets.iter().map(|a| a.as_ref()).collect();
+        let owned = rules::owned_sets(&d, &sets).into_iter().cloned().collect();
+        Some(((*d).clone(), owned))
+    }
+}
+
+/// The Warning events about these objects, most frequent first, listed fresh (the
+/// kubelet writes a pod's status a moment before its events). Waits up to `settle` for
+/// the first one to show up.
+pub async fn warning_events(
+    client: &kube::Client,
+    namespace: &str,
+    uids: &[String],
+    settle: Duration,
+) -> Result<Vec<EventLine>, KubeError> {
+    let api: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let until = Instant::now() + settle;
+    loop {
+        let list = super::retrying(|| async {
+            api.list(&kube::api::ListParams::default())
+                .await
+                .map_err(|e| KubeError::from_kube("events", e))
+        })
+        .await?;
+        let mut out: Vec<EventLine> = list
+            .items
             .iter()
             .filter(|e| e.type_.as_deref() == Some("Warning"))
             .filter(|e| {
@@ -279,19 +306,11 @@ impl Tracker {
                 count: e.count.unwrap_or(1),
             })
             .collect();
-        out.sort_by(|a, b| b.count.cmp(&a.count).then(a.object.cmp(&b.object)));
-        out
-    }
-
-    /// The Deployment and its ReplicaSets as the watch sees them now.
-    pub fn deployment(&self, name: &str) -> Option<(Deployment, Vec<ReplicaSet>)> {
-        let d = self
-            .deployments
-            .find(|d| d.metadata.name.as_deref() == Some(name))?;
-        let sets = self.sets.state();
-        let sets: Vec<&ReplicaSet> = sets.iter().map(|a| a.as_ref()).collect();
-        let owned = rules::owned_sets(&d, &sets).into_iter().cloned().collect();
-        Some(((*d).clone(), owned))
+        if !out.is_empty() || Instant::now() >= until {
+            out.sort_by(|a, b| b.count.cmp(&a.count).then(a.object.cmp(&b.object)));
+            return Ok(out);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -4,5 +4,6 @@
 
 #![allow(dead_code)]
 
+pub mod fake_cluster;
 pub mod spec;
 pub mod tools;
