@@ -422,7 +422,7 @@ pub fn is_cluster_scoped(kind: &str) -> bool {
 
 /// Puts namespaced objects without a namespace into `namespace`, adds the trace
 /// annotations to every object, and orders them the way they must be applied.
-pub fn finish(objects: &mut Vec<Value>, namespace: &str, trace: &Trace) {
+pub fn finish(objects: &mut [Value], namespace: &str, trace: &Trace) {
     for obj in objects.iter_mut() {
         let kind = obj
             .get("kind")
