@@ -9,13 +9,18 @@
 #   3. child processes spawned by `aks-backend deploy` (strace -f -e trace=execve).
 #
 #   scripts/bench/deploy.sh            # RUNS=3 by default; the kubectl runs take ~65 s each
+#   AKS_BACKEND_BIN=target/debug/aks-backend scripts/bench/deploy.sh
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 RUNS=${RUNS:-3}
 eval "$("$root/scripts/setup-test-tools")"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
-(cd "$root" && cargo build --release --quiet)
-BIN="$CARGO_TARGET_DIR/release/aks-backend"
+# AKS_BACKEND_BIN=path skips the release build (the waits dominate, not the code).
+BIN=${AKS_BACKEND_BIN:-}
+if [ -z "$BIN" ]; then
+  (cd "$root" && cargo build --release --quiet)
+  BIN="$CARGO_TARGET_DIR/release/aks-backend"
+fi
 work="$(mktemp -d)"
 "$root/scripts/fake-cluster" --time-scale 1 >"$work/fc.out" 2>"$work/fc.err" &
 fake=$!
