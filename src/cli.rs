@@ -12,7 +12,7 @@ use crate::error::{Error, Exit};
 use crate::host::{Host, Level, Location};
 use crate::inputs::catalog::{self, Kind, Step};
 use crate::inputs::ci::CiContext;
-use crate::inputs::settings::{ReportSettings, ScanInput, ScanSettings};
+use crate::inputs::settings::{DeploySettings, ReportSettings, ScanInput, ScanSettings};
 use crate::inputs::{ConfigFile, Flags, Resolved};
 use crate::steps::{self, Ctx};
 
@@ -35,7 +35,7 @@ fn step_about(step: Step) -> &'static str {
 }
 
 /// The steps this binary can run today.
-const STEPS: &[Step] = &[Step::Scan];
+const STEPS: &[Step] = &[Step::Scan, Step::Deploy];
 
 fn arg_for(spec: &catalog::Spec) -> Arg {
     let help = match spec.default {
@@ -193,6 +193,12 @@ async fn dispatch(ctx: &Ctx, m: &ArgMatches) -> Result<Exit, Error> {
                     Err(e)
                 }
             }
+        }
+        Step::Deploy => {
+            let s = DeploySettings::resolve(&resolved, &ctx.env)?;
+            Ok(steps::deploy::run(ctx, &s)
+                .await?
+                .map_or(Exit::Ok, |o| o.exit))
         }
         _ => unreachable!("only implemented steps are registered"),
     }

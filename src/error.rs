@@ -6,10 +6,12 @@
 
 use crate::clients::azure_devops::AzureDevOpsError;
 use crate::clients::github::GitHubError;
+use crate::clients::kube::KubeError;
 use crate::clients::trivy::TrivyError;
 use crate::host::HostError;
 use crate::inputs::InputError;
 use crate::model::report::ReportError;
+use crate::render::manifests::ManifestError;
 
 /// Exit codes, documented in the README.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -53,6 +55,10 @@ pub enum Error {
     GitHub(#[from] GitHubError),
     #[error(transparent)]
     AzureDevOps(#[from] AzureDevOpsError),
+    #[error(transparent)]
+    Kube(#[from] KubeError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
 }
 
 impl Error {
@@ -64,6 +70,8 @@ impl Error {
             Error::Report(e) => e,
             Error::GitHub(e) => e,
             Error::AzureDevOps(e) => e,
+            Error::Kube(e) => e,
+            Error::Manifest(e) => e,
         }
     }
 

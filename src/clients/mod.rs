@@ -3,4 +3,5 @@
 
 pub mod azure_devops;
 pub mod github;
+pub mod kube;
 pub mod trivy;

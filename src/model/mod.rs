@@ -4,7 +4,9 @@
 pub mod findings;
 pub mod gate;
 pub mod ignore;
+pub mod image_ref;
 pub mod pipeline;
 pub mod report;
+pub mod rollout;
 
 pub use findings::{Finding, FindingKind, Rule, ScanReport, Severity, SeverityCounts, Target};

@@ -2,6 +2,7 @@
 //! snapshot-tested.
 
 pub mod comment;
+pub mod manifests;
 pub mod markdown;
 pub mod sarif;
 pub mod scan_summary;

@@ -1,8 +1,10 @@
 //! Resolved, typed settings, one file per step. Every check on a value happens here,
 //! before any step starts, so bad input never leaves anything half-done.
 
+mod deploy;
 mod report;
 mod scan;
 
+pub use deploy::{Autoscaling, Cidr, Component, DeploySettings, ManifestSource, is_dns_label};
 pub use report::ReportSettings;
 pub use scan::{ScanInput, ScanSettings, TrivySettings, severities};

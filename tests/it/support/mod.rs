@@ -6,6 +6,7 @@
 
 pub mod azure_devops;
 pub mod cli;
+pub mod fake_cluster;
 pub mod files;
 pub mod github;
 pub mod spec;

@@ -1,5 +1,9 @@
 """The cluster add-ons the deploy tool waits on: ingress controller, cert-manager, External Secrets.
 
+cert-manager's ingress-shim is played too: an Ingress annotated with
+`cert-manager.io/cluster-issuer` gets a Certificate per TLS entry, named after its
+secretName, as the real one does.
+
 Each gives its objects the status its real controller would once the object
 has existed for a moment: an Ingress gets a load-balancer IP, a Certificate
 becomes Ready, an ExternalSecret reports SecretSynced and gets its target Secret.
@@ -32,6 +36,7 @@ class Addons:
 
     def sync(self):
         for ingress in self.api.store.list(INGRESS)[0]:
+            self._ingress_shim(ingress)
             if self._settled(ingress):
                 self._set_status(INGRESS, ingress, {"loadBalancer": {"ingress": [{"ip": GATEWAY_IP}]}},
                                  "ingress-appgw")
@@ -45,6 +50,25 @@ class Addons:
         for external in self.api.store.list(EXTERNAL_SECRET)[0]:
             if self._settled(external):
                 self._sync_external_secret(external)
+
+    def _ingress_shim(self, ingress):
+        meta = ingress["metadata"]
+        issuer = (meta.get("annotations") or {}).get("cert-manager.io/cluster-issuer")
+        if not issuer:
+            return
+        for tls in (ingress.get("spec") or {}).get("tls") or []:
+            name = tls.get("secretName")
+            if not name or self.api.store.get(CERTIFICATE, meta["namespace"], name) is not None:
+                continue
+            cert = {"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+                    "metadata": {"name": name, "namespace": meta["namespace"],
+                                 "ownerReferences": [{"apiVersion": ingress["apiVersion"], "kind": "Ingress",
+                                                      "name": meta["name"], "uid": meta["uid"],
+                                                      "controller": True, "blockOwnerDeletion": True}]},
+                    "spec": {"secretName": name, "dnsNames": list(tls.get("hosts") or []),
+                             "issuerRef": {"name": issuer, "kind": "ClusterIssuer", "group": "cert-manager.io"},
+                             "usages": ["digital signature", "key encipherment"]}}
+            self.api.create(CERTIFICATE, meta["namespace"], cert, "cert-manager-ingress-shim")
 
     def _keep_time(self, obj, wanted):
         current = next((c for c in (obj.get("status") or {}).get("conditions", []) if c["type"] == wanted["type"]), None)

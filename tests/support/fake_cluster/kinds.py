@@ -55,6 +55,8 @@ KINDS = [
          has_generation=True, subresources=("status", "scale"), categories=("all",)),
     Kind("networking.k8s.io", "v1", "Ingress", "ingresses", short_names=("ing",), has_status=True,
          has_generation=True, subresources=("status",)),
+    Kind("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", short_names=("hpa",),
+         has_status=True, subresources=("status",), categories=("all",)),
     Kind("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews",
          namespaced=False, verbs=("create",)),
     Kind("external-secrets.io", "v1beta1", "ExternalSecret", "externalsecrets", short_names=("es",),

@@ -2,7 +2,8 @@
 
 Container behaviour comes from `behaviours` (by image repository) and pod-level
 scenarios from the `fake.aks-backend/scenario` annotation on the pod or its
-ReplicaSet: `unschedulable` and `mount-fails`.
+ReplicaSet: `unschedulable`, `mount-fails` and `image-drift` (the node reports another
+digest than the one asked for, as when a mirror or a mutating webhook swapped the image).
 """
 
 import hashlib
@@ -96,7 +97,7 @@ class Kubelet:
             else:
                 moment = behaviours.container_at(container, meta["name"], meta["namespace"], meta["uid"], t, s)
             events += [(at, et, reason, msg, "kubelet", field_path) for at, et, reason, msg in moment.events]
-            statuses.append(_container_status(container, moment, meta["uid"], born))
+            statuses.append(_container_status(container, moment, meta["uid"], born, scenario == "image-drift"))
             moments.append(moment)
         all_ready = bool(statuses) and all(c["ready"] for c in statuses)
         ever_ran = any(c.get("started") or c["restartCount"] or "terminated" in c["state"] for c in statuses)
@@ -146,13 +147,15 @@ def _with_times(state, born):
     return out
 
 
-def _container_status(container, moment, pod_uid, born):
+def _container_status(container, moment, pod_uid, born, drift=False):
     image = container.get("image", "")
     status = {"name": container["name"], "image": image, "imageID": "", "ready": moment.ready,
               "started": moment.started, "restartCount": moment.restarts,
               "state": _with_times(moment.state, born), "lastState": _with_times(moment.last_state, born)}
     if moment.started or moment.restarts or "terminated" in moment.state:
         status["imageID"] = behaviours.image_id(image)
+        if drift:
+            status["imageID"] = behaviours.image_id(behaviours.repository(image) + ":drifted")
         status["containerID"] = behaviours.container_id(pod_uid, container["name"], moment.restarts)
     return status
 

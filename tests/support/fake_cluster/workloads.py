@@ -319,8 +319,9 @@ class ReplicaSetController:
     def _create_pods(self, rs, count):
         """Create pods; the FailedCreate message when creation is refused."""
         meta = rs["metadata"]
-        scenario = (meta.get("annotations") or {}).get(SCENARIO_KEY)
         template = rs["spec"]["template"]
+        scenario = ((meta.get("annotations") or {}).get(SCENARIO_KEY)
+                    or ((template.get("metadata") or {}).get("annotations") or {}).get(SCENARIO_KEY))
         for _ in range(count):
             pod_name = f"{meta['name']}-{_encode(random.randbytes(8), 5)}"
             try:

@@ -1,0 +1,166 @@
+//! The Kubernetes API, spoken directly with kube-rs (no kubectl, no child process):
+//! access reviews, server-side dry run and apply as `aks-backend`, the rollout tracker,
+//! rollback, logs and the cert-manager Certificate wait. The caller gives the
+//! kubeconfig; tests point it at the fake cluster.
+
+pub mod apply;
+pub mod certificate;
+pub mod diff;
+pub mod rollback;
+pub mod rules;
+pub mod track;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use crate::error::{Diagnostic, Exit};
+
+/// Our field manager for server-side apply.
+pub const FIELD_MANAGER: &str = "aks-backend";
+
+#[derive(Debug, thiserror::Error)]
+pub enum KubeError {
+    #[error("cannot use kubeconfig {path}: {message}")]
+    Kubeconfig { path: PathBuf, message: String },
+    #[error("{what}: {message}")]
+    Api {
+        what: String,
+        code: u16,
+        message: String,
+    },
+    #[error("{what}: {message}")]
+    Transport { what: String, message: String },
+    #[error("the cluster does not serve {kind} ({api_version})")]
+    UnknownKind { api_version: String, kind: String },
+    #[error("not allowed: {}", denied.join("; "))]
+    AccessDenied { denied: Vec<String> },
+    #[error("{object}: field conflict with {}: {message}", managers.join(", "))]
+    Conflict {
+        object: String,
+        managers: Vec<String>,
+        message: String,
+    },
+    #[error("{object}: rejected by admission: {message}")]
+    Rejected { object: String, message: String },
+}
+
+impl Diagnostic for KubeError {
+    fn exit(&self) -> Exit {
+        match self {
+            KubeError::Kubeconfig { .. } | KubeError::UnknownKind { .. } => Exit::BadInput,
+            KubeError::Rejected { .. } | KubeError::AccessDenied { .. } => Exit::Refused,
+            _ => Exit::External,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            KubeError::Conflict { managers, .. } => Some(format!(
+                "another field manager ({}) owns these fields; nothing was changed. Let it stop \
+                 managing them, or take them over with `kubectl apply --server-side \
+                 --field-manager {FIELD_MANAGER} --force-conflicts`",
+                managers.join(", ")
+            )),
+            KubeError::AccessDenied { .. } => Some(
+                "nothing was changed; grant these verbs to the deploying identity (a RoleBinding \
+                 to `edit` in the namespace is enough for generated manifests)"
+                    .into(),
+            ),
+            KubeError::Rejected { .. } => Some(
+                "nothing was applied from this object on; fix the manifest or the policy".into(),
+            ),
+            KubeError::UnknownKind { .. } => {
+                Some("install the operator that provides it (CRD), or fix apiVersion/kind".into())
+            }
+            KubeError::Transport { .. } => Some("check that the API server is reachable".into()),
+            _ => None,
+        }
+    }
+}
+
+impl KubeError {
+    /// The error for a failed API call about `what`.
+    pub fn from_kube(what: impl Into<String>, e: kube::Error) -> Self {
+        let what = what.into();
+        match e {
+            kube::Error::Api(s) => {
+                if s.code == 409 && s.reason == "Conflict" && s.message.contains("conflict") {
+                    let mut managers: Vec<String> = s
+                        .message
+                        .match_indices("conflict with \"")
+                        .filter_map(|(i, m)| {
+                            let rest = &s.message[i + m.len()..];
+                            rest.find('"').map(|end| rest[..end].to_string())
+                        })
+                        .collect();
+                    managers.sort();
+                    managers.dedup();
+                    return KubeError::Conflict {
+                        object: what,
+                        managers,
+                        message: s.message.clone(),
+                    };
+                }
+                if s.code == 403 && s.message.contains("admission webhook") {
+                    return KubeError::Rejected {
+                        object: what,
+                        message: s.message.clone(),
+                    };
+                }
+                KubeError::Api {
+                    what,
+                    code: s.code,
+                    message: s.message.clone(),
+                }
+            }
+            other => KubeError::Transport {
+                what,
+                message: other.to_string(),
+            },
+        }
+    }
+
+    /// Worth another try: the server was overloaded or hiccuped.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, KubeError::Api { code, .. } if *code == 429 || *code >= 500)
+            || matches!(self, KubeError::Transport { .. })
+    }
+}
+
+/// A client for the kubeconfig's current context.
+pub async fn connect(path: &Path) -> Result<kube::Client, KubeError> {
+    let bad = |message: String| KubeError::Kubeconfig {
+        path: path.to_path_buf(),
+        message,
+    };
+    // ring and aws-lc-rs are both compiled in (through different crates): choose one.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let kc = Kubeconfig::read_from(path).map_err(|e| bad(e.to_string()))?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| bad(e.to_string()))?;
+    kube::Client::try_from(config).map_err(|e| bad(e.to_string()))
+}
+
+/// Runs `f` again on 429/5xx/transport errors (kube retries 429/503/504 itself, but not
+/// 500 or a reset connection), with a short exponential back-off.
+pub async fn retrying<T, F, Fut>(mut f: F) -> Result<T, KubeError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, KubeError>>,
+{
+    let mut delay = Duration::from_millis(200);
+    for _ in 0..5 {
+        match f().await {
+            Err(e) if e.is_transient() => {
+                tracing::info!("retrying after {e}");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
+    f().await
+}

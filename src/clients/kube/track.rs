@@ -1,0 +1,338 @@
+//! The rollout tracker: four watches (Deployments, ReplicaSets, Pods, Events of the
+//! namespace) kept as local caches, all workloads judged together by `rules` on every
+//! change and on a short tick, under one deadline. Watches that drop or answer 410/5xx
+//! are resumed by kube's watcher with back-off; nothing is polled.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::api::{Api, LogParams};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::KubeError;
+use super::rules::{self, Assessment, Failure, Policy};
+use crate::model::rollout::{EventLine, Verdict};
+
+/// A Deployment to track and the generation our apply gave it.
+#[derive(Clone, Debug)]
+pub struct Watched {
+    pub name: String,
+    pub generation: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub name: String,
+    pub verdict: Verdict,
+    pub reason: Option<String>,
+    pub failure: Option<Failure>,
+    pub revision: Option<i64>,
+    pub seconds: f64,
+    /// The pods of the new ReplicaSet when the verdict was reached.
+    pub new_pods: Vec<Pod>,
+    /// The Deployment, its new ReplicaSet and new pods (whose events matter).
+    pub related_uids: Vec<String>,
+}
+
+pub struct Tracker {
+    namespace: String,
+    deployments: Store<Deployment>,
+    sets: Store<ReplicaSet>,
+    pods: Store<Pod>,
+    events: Store<Event>,
+    changes: mpsc::Receiver<()>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn spawn_watch<K>(api: Api<K>, tx: mpsc::Sender<()>) -> (Store<K>, JoinHandle<()>)
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflector(
+        writer,
+        watcher(api, watcher::Config::default()).default_backoff(),
+    );
+    let task = tokio::spawn(async move {
+        stream
+            .for_each(|ev| {
+                if let Err(e) = &ev {
+                    tracing::debug!("watch error (resuming): {e}");
+                }
+                let _ = tx.try_send(());
+                async {}
+            })
+            .await;
+    });
+    (reader, task)
+}
+
+use kube::runtime::reflector::reflector;
+
+impl Tracker {
+    /// Starts the watches (before the apply, so nothing is missed).
+    pub fn start(client: &kube::Client, namespace: &str) -> Self {
+        let (tx, rx) = mpsc::channel(64);
+        let (deployments, a) = spawn_watch(Api::namespaced(client.clone(), namespace), tx.clone());
+        let (sets, b) = spawn_watch(Api::namespaced(client.clone(), namespace), tx.clone());
+        let (pods, c) = spawn_watch(Api::namespaced(client.clone(), namespace), tx.clone());
+        let (events, d) = spawn_watch(Api::namespaced(client.clone(), namespace), tx);
+        Tracker {
+            namespace: namespace.into(),
+            deployments,
+            sets,
+            pods,
+            events,
+            changes: rx,
+            tasks: vec![a, b, c, d],
+        }
+    }
+
+    async fn ready(&self, deadline: Instant) -> bool {
+        let all = async {
+            let _ = self.deployments.wait_until_ready().await;
+            let _ = self.sets.wait_until_ready().await;
+            let _ = self.pods.wait_until_ready().await;
+            let _ = self.events.wait_until_ready().await;
+        };
+        tokio::time::timeout_at(deadline.into(), all).await.is_ok()
+    }
+
+    fn assess(
+        &self,
+        w: &Watched,
+        policy: &Policy,
+    ) -> (Assessment, Option<i64>, Vec<Pod>, Vec<String>) {
+        let Some(d) = self
+            .deployments
+            .find(|d| d.metadata.name.as_deref() == Some(w.name.as_str()))
+        else {
+            return (
+                Assessment::Progressing("waiting for the Deployment to appear".into()),
+                None,
+                Vec::new(),
+                Vec::new(),
+            );
+        };
+        let sets = self.sets.state();
+        let sets: Vec<&ReplicaSet> = sets.iter().map(|a| a.as_ref()).collect();
+        let pods = self.pods.state();
+        let pods: Vec<&Pod> = pods.iter().map(|a| a.as_ref()).collect();
+        let events = self.events.state();
+        let events: Vec<&Event> = events.iter().map(|a| a.as_ref()).collect();
+        let a = rules::assess(&d, w.generation, &sets, &pods, &events, policy);
+        let mut related: Vec<String> = d.metadata.uid.iter().cloned().collect();
+        let mut new_pods = Vec::new();
+        if let Some(rs) = rules::new_replica_set(&d, &sets) {
+            related.extend(rs.metadata.uid.iter().cloned());
+            for p in rules::pods_of(rs, &pods) {
+                related.extend(p.metadata.uid.iter().cloned());
+                new_pods.push(p.clone());
+            }
+        }
+        (a, rules::deployment_revision(&d), new_pods, related)
+    }
+
+    /// Tracks every workload until all are done, one fails (the others are then
+    /// cancelled), or the deadline passes. `progress` gets a line per workload every
+    /// `every`.
+    pub async fn wait(
+        &mut self,
+        workloads: &[Watched],
+        deadline: Instant,
+        max_restarts: i32,
+        every: Duration,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Vec<Outcome> {
+        let started = Instant::now();
+        let mut done: Vec<Option<Outcome>> = vec![None; workloads.len()];
+        let mut lines: Vec<String> = vec!["waiting for the watches".into(); workloads.len()];
+        let synced = self.ready(deadline).await;
+        let mut next_progress = Instant::now() + every;
+        let mut ticker = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            let policy = Policy {
+                max_restarts,
+                now: k8s_openapi::jiff::Timestamp::now(),
+            };
+            let mut failed = false;
+            if synced {
+                for (i, w) in workloads.iter().enumerate() {
+                    if done[i].is_some() {
+                        continue;
+                    }
+                    let (a, revision, new_pods, related_uids) = self.assess(w, &policy);
+                    let finished = |verdict, reason: Option<String>, failure| Outcome {
+                        name: w.name.clone(),
+                        verdict,
+                        reason,
+                        failure,
+                        revision,
+                        seconds: started.elapsed().as_secs_f64(),
+                        new_pods: new_pods.clone(),
+                        related_uids: related_uids.clone(),
+                    };
+                    match a {
+                        Assessment::Progressing(l) => lines[i] = l,
+                        Assessment::Done => {
+                            progress(&format!(
+                                "{}/{}: rolled out (revision {})",
+                                self.namespace,
+                                w.name,
+                                revision.map_or("?".into(), |r| r.to_string())
+                            ));
+                            done[i] = Some(finished(Verdict::Healthy, None, None));
+                        }
+                        Assessment::Failed(f) => {
+                            failed = true;
+                            done[i] =
+                                Some(finished(Verdict::Failed, Some(f.reason.clone()), Some(f)));
+                        }
+                    }
+                }
+            }
+            let timed_out = Instant::now() >= deadline;
+            if failed || timed_out || done.iter().all(Option::is_some) {
+                for (i, w) in workloads.iter().enumerate() {
+                    if done[i].is_none() {
+                        let (_, revision, new_pods, related_uids) = self.assess(w, &policy);
+                        let (verdict, reason) = if timed_out {
+                            (Verdict::TimedOut, format!("timed out; {}", lines[i]))
+                        } else {
+                            (
+                                Verdict::Cancelled,
+                                format!("not finished when another workload failed; {}", lines[i]),
+                            )
+                        };
+                        done[i] = Some(Outcome {
+                            name: w.name.clone(),
+                            verdict,
+                            reason: Some(reason),
+                            failure: None,
+                            revision,
+                            seconds: started.elapsed().as_secs_f64(),
+                            new_pods,
+                            related_uids,
+                        });
+                    }
+                }
+                return done.into_iter().map(|o| o.expect("all set")).collect();
+            }
+            if Instant::now() >= next_progress {
+                for (i, w) in workloads.iter().enumerate() {
+                    if done[i].is_none() {
+                        progress(&format!("{}/{}: {}", self.namespace, w.name, lines[i]));
+                    }
+                }
+                next_progress = Instant::now() + every;
+            }
+            tokio::select! {
+                _ = self.changes.recv() => {
+                    while self.changes.try_recv().is_ok() {}
+                }
+                _ = ticker.tick() => {}
+                _ = tokio::time::sleep_until(deadline.into()) => {}
+            }
+        }
+    }
+
+    /// The Deployment and its ReplicaSets as the watch sees them now.
+    pub fn deployment(&self, name: &str) -> Option<(Deployment, Vec<ReplicaSet>)> {
+        let d = self
+            .deployments
+            .find(|d| d.metadata.name.as_deref() == Some(name))?;
+        let sets = self.sets.state();
+        let sets: Vec<&ReplicaSet> = sets.iter().map(|a| a.as_ref()).collect();
+        let owned = rules::owned_sets(&d, &sets).into_iter().cloned().collect();
+        Some(((*d).clone(), owned))
+    }
+}
+
+/// The Warning events about these objects, most frequent first, listed fresh (the
+/// kubelet writes a pod's status a moment before its events). Waits up to `settle` for
+/// the first one to show up.
+pub async fn warning_events(
+    client: &kube::Client,
+    namespace: &str,
+    uids: &[String],
+    settle: Duration,
+) -> Result<Vec<EventLine>, KubeError> {
+    let api: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let until = Instant::now() + settle;
+    loop {
+        let list = super::retrying(|| async {
+            api.list(&kube::api::ListParams::default())
+                .await
+                .map_err(|e| KubeError::from_kube("events", e))
+        })
+        .await?;
+        let mut out: Vec<EventLine> = list
+            .items
+            .iter()
+            .filter(|e| e.type_.as_deref() == Some("Warning"))
+            .filter(|e| {
+                e.involved_object
+                    .uid
+                    .as_ref()
+                    .is_some_and(|u| uids.contains(u))
+            })
+            .map(|e| EventLine {
+                object: format!(
+                    "{}/{}",
+                    e.involved_object.kind.as_deref().unwrap_or("?"),
+                    e.involved_object.name.as_deref().unwrap_or("?")
+                ),
+                reason: e.reason.clone().unwrap_or_default(),
+                message: e.message.clone().unwrap_or_default(),
+                count: e.count.unwrap_or(1),
+            })
+            .collect();
+        if !out.is_empty() || Instant::now() >= until {
+            out.sort_by(|a, b| b.count.cmp(&a.count).then(a.object.cmp(&b.object)));
+            return Ok(out);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The last `tail` lines of a container's log (`previous`: its crashed instance).
+pub async fn logs(
+    client: &kube::Client,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+    previous: bool,
+    tail: i64,
+) -> Result<Vec<String>, KubeError> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let params = LogParams {
+        container: Some(container.into()),
+        previous,
+        tail_lines: Some(tail),
+        ..Default::default()
+    };
+    let text = api
+        .logs(pod, &params)
+        .await
+        .map_err(|e| KubeError::from_kube(format!("logs of {pod}/{container}"), e))?;
+    Ok(text.lines().map(String::from).collect())
+}

@@ -1,0 +1,429 @@
+//! The deploy step's settings. Everything a deploy could trip over later (an image
+//! without a digest, a bad CIDR, a missing manifest file, a name Kubernetes refuses) is
+//! refused here, with exit 2, before anything talks to the cluster or Azure.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::env::Env;
+use crate::inputs::{InputError, Resolved, parse};
+use crate::model::image_ref::ImageRef;
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Autoscaling {
+    pub min: u32,
+    pub max: u32,
+    pub cpu_percent: u32,
+}
+
+/// One generated workload: Deployment + Service (+ HPA).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Component {
+    pub name: String,
+    pub image: ImageRef,
+    pub port: u16,
+    pub replicas: u32,
+    pub cpu: String,
+    pub memory: String,
+    pub env: Vec<(String, String)>,
+    /// (env var, Key Vault secret name), read through one ExternalSecret.
+    pub secret_env: Vec<(String, String)>,
+    pub health_path: Option<String>,
+    pub autoscaling: Option<Autoscaling>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ManifestSource {
+    Generated {
+        components: Vec<Component>,
+        ingress_class: String,
+        cluster_issuer: String,
+        secret_store: String,
+    },
+    User {
+        paths: Vec<PathBuf>,
+        images: Vec<ImageRef>,
+    },
+}
+
+/// A validated CIDR (`10.0.0.0/8`, `2001:db8::/32`, or a bare address = /32, /128).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Cidr(pub String);
+
+impl Cidr {
+    pub fn parse(s: &str) -> Option<Cidr> {
+        let (addr, len) = match s.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (s, None),
+        };
+        let ip: IpAddr = addr.parse().ok()?;
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let len: u32 = match len {
+            Some(l) if !l.is_empty() && l.chars().all(|c| c.is_ascii_digit()) => l.parse().ok()?,
+            Some(_) => return None,
+            None => max,
+        };
+        if len > max {
+            return None;
+        }
+        // Host bits must be zero, as NSG rules and `ip route` expect.
+        let bits: u128 = match ip {
+            IpAddr::V4(v) => u32::from(v) as u128,
+            IpAddr::V6(v) => u128::from(v),
+        };
+        let host_bits = max - len;
+        if host_bits > 0 && bits & ((1u128 << host_bits) - 1) != 0 {
+            return None;
+        }
+        Some(Cidr(format!("{ip}/{len}")))
+    }
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DeploySettings {
+    pub kubeconfig: Option<PathBuf>,
+    pub namespace: String,
+    pub source: ManifestSource,
+    pub host: Option<String>,
+    pub timeout: Duration,
+    pub no_rollback: bool,
+    pub max_restarts: u32,
+    pub allow_cidrs: Vec<Cidr>,
+    pub wait_certificate: bool,
+    pub dry_run: bool,
+    pub outputs_file: Option<PathBuf>,
+}
+
+/// A DNS-1123 label: what Kubernetes accepts as a namespace or Service name.
+pub fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn is_fqdn(s: &str) -> bool {
+    let s = s.strip_suffix('.').unwrap_or(s);
+    s.len() <= 253
+        && s.split('.').count() >= 2
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+fn is_quantity(s: &str) -> bool {
+    let digits_end = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(digits_end);
+    !num.is_empty()
+        && num.parse::<f64>().is_ok()
+        && ["", "m", "k", "M", "G", "T", "Ki", "Mi", "Gi", "Ti"].contains(&unit)
+}
+
+fn image(input: &str, v: &str) -> Result<ImageRef, InputError> {
+    let r = ImageRef::parse(v).map_err(|e| {
+        InputError::invalid(
+            input,
+            e.to_string(),
+            "an image reference REPOSITORY@sha256:DIGEST",
+        )
+    })?;
+    if r.digest.is_none() {
+        return Err(InputError::invalid(
+            input,
+            format!("`{v}` has no digest; deploys are by digest only"),
+            "REPOSITORY@sha256:DIGEST (the `digest` output of the build step)",
+        ));
+    }
+    Ok(r)
+}
+
+fn pairs(r: &Resolved, name: &str, what: &str) -> Result<Vec<(String, String)>, InputError> {
+    let mut out = Vec::new();
+    for line in r.list(name) {
+        let input = r.one(name).map(|(_, i)| i).unwrap_or_default();
+        let (k, v) = line.split_once('=').ok_or_else(|| {
+            InputError::invalid(
+                &input,
+                format!("`{line}` has no `=`"),
+                format!("NAME={what}"),
+            )
+        })?;
+        let k = k.trim();
+        let valid = !k.is_empty()
+            && !k.starts_with(|c: char| c.is_ascii_digit())
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(InputError::invalid(
+                input,
+                format!("`{k}` is not an environment variable name"),
+                "letters, digits and `_`, not starting with a digit",
+            ));
+        }
+        out.push((k.to_string(), v.trim().to_string()));
+    }
+    Ok(out)
+}
+
+fn number(r: &Resolved, name: &str) -> Result<Option<u64>, InputError> {
+    r.one(name).map(|(v, i)| parse::number(&i, v)).transpose()
+}
+
+impl DeploySettings {
+    pub fn resolve(r: &Resolved, env: &Env) -> Result<Self, InputError> {
+        let (ns, ns_input) = r.one("namespace").expect("namespace has a default");
+        if !is_dns_label(ns) {
+            return Err(InputError::invalid(
+                ns_input,
+                format!("`{ns}` is not a valid namespace name"),
+                "lowercase letters, digits and `-`, at most 63 characters",
+            ));
+        }
+        let host = match r.one("host") {
+            None => None,
+            Some((h, i)) => {
+                if !is_fqdn(h) {
+                    return Err(InputError::invalid(
+                        i,
+                        format!("`{h}` is not a fully qualified domain name"),
+                        "a name like api.example.com",
+                    ));
+                }
+                Some(h.trim_end_matches('.').to_ascii_lowercase())
+            }
+        };
+        let mut allow_cidrs = Vec::new();
+        for c in r.list("allow-cidr") {
+            let input = r.one("allow-cidr").map(|(_, i)| i).unwrap_or_default();
+            allow_cidrs.push(Cidr::parse(&c).ok_or_else(|| {
+                InputError::invalid(
+                    input,
+                    format!("`{c}` is not a CIDR"),
+                    "a comma-separated list like 203.0.113.0/24,2001:db8::/32 (host bits zero)",
+                )
+            })?);
+        }
+        let timeout = {
+            let (v, i) = r.one("timeout").expect("timeout has a default");
+            let d = parse::duration(&i, v)?;
+            if d.is_zero() {
+                return Err(InputError::invalid(
+                    i,
+                    "a zero timeout would never wait",
+                    "a duration like `5m`",
+                ));
+            }
+            d
+        };
+        let max_restarts = number(r, "max-restarts")?.unwrap_or(0) as u32;
+
+        let manifests = r.list("manifests");
+        let source = if !manifests.is_empty() {
+            let input = r.one("manifests").map(|(_, i)| i).unwrap_or_default();
+            let mut paths = Vec::new();
+            for m in manifests {
+                let p = env.resolve_path(&m);
+                if !p.exists() {
+                    return Err(InputError::invalid(
+                        &input,
+                        format!("{} does not exist", p.display()),
+                        "YAML files or directories of them",
+                    ));
+                }
+                paths.push(p);
+            }
+            let mut images = Vec::new();
+            if let Some((v, i)) = r.one("image") {
+                images.push(image(&i, v)?);
+            }
+            for v in r.list("images") {
+                let i = r.one("images").map(|(_, i)| i).unwrap_or_default();
+                images.push(image(&i, &v)?);
+            }
+            ManifestSource::User { paths, images }
+        } else {
+            let (v, i) = r.one("image").ok_or_else(|| {
+                InputError::Missing(
+                    "nothing to deploy".into(),
+                    "give --image REPOSITORY@sha256:DIGEST (generated manifests) or --manifests PATH"
+                        .into(),
+                )
+            })?;
+            let img = image(&i, v)?;
+            let name = match r.one("app") {
+                Some((a, i)) => {
+                    if !is_dns_label(a) {
+                        return Err(InputError::invalid(
+                            i,
+                            format!("`{a}` is not a valid application name"),
+                            "lowercase letters, digits and `-`, at most 63 characters",
+                        ));
+                    }
+                    a.to_string()
+                }
+                None => {
+                    let last = img.repository.rsplit('/').next().unwrap_or("app");
+                    if !is_dns_label(last) {
+                        return Err(InputError::Missing(
+                            format!("cannot name the app after `{last}`"),
+                            "give --app NAME".into(),
+                        ));
+                    }
+                    last.to_string()
+                }
+            };
+            let port = {
+                let (v, i) = r.one("port").expect("port has a default");
+                let n = parse::number(&i, v)?;
+                if n == 0 || n > 65535 {
+                    return Err(InputError::invalid(
+                        i,
+                        format!("{n} is not a port"),
+                        "1-65535",
+                    ));
+                }
+                n as u16
+            };
+            let replicas = number(r, "replicas")?.unwrap_or(2) as u32;
+            let mut quantities = Vec::new();
+            for q in ["cpu", "memory"] {
+                let (v, i) = r.one(q).expect("has a default");
+                if !is_quantity(v) {
+                    return Err(InputError::invalid(
+                        i,
+                        format!("`{v}` is not a Kubernetes quantity"),
+                        "a quantity like 250m, 0.5, 256Mi or 1Gi",
+                    ));
+                }
+                quantities.push(v.to_string());
+            }
+            let autoscaling = match (number(r, "min-replicas")?, number(r, "max-replicas")?) {
+                (_, None) => None,
+                (min, Some(max)) => {
+                    let min = min.unwrap_or(1);
+                    if min == 0 || min > max {
+                        let (_, i) = r.one("max-replicas").expect("given");
+                        return Err(InputError::invalid(
+                            i,
+                            format!("min {min} / max {max} is not a range"),
+                            "1 <= --min-replicas <= --max-replicas",
+                        ));
+                    }
+                    Some(Autoscaling {
+                        min: min as u32,
+                        max: max as u32,
+                        cpu_percent: number(r, "cpu-target")?.unwrap_or(70) as u32,
+                    })
+                }
+            };
+            let health_path = match r.one("health-path") {
+                Some((p, i)) if !p.starts_with('/') => {
+                    return Err(InputError::invalid(
+                        i,
+                        format!("`{p}` is not an absolute path"),
+                        "a path like /healthz",
+                    ));
+                }
+                other => other.map(|(p, _)| p.to_string()),
+            };
+            ManifestSource::Generated {
+                components: vec![Component {
+                    name,
+                    image: img,
+                    port,
+                    replicas,
+                    cpu: quantities[0].clone(),
+                    memory: quantities[1].clone(),
+                    env: pairs(r, "env", "VALUE")?,
+                    secret_env: pairs(r, "secret-env", "KEY_VAULT_SECRET_NAME")?,
+                    health_path,
+                    autoscaling,
+                }],
+                ingress_class: r.string("ingress-class").expect("has a default"),
+                cluster_issuer: r.string("cluster-issuer").expect("has a default"),
+                secret_store: r.string("secret-store").expect("has a default"),
+            }
+        };
+
+        let kubeconfig = r.path(env, "kubeconfig").or_else(|| {
+            env.get("KUBECONFIG")
+                .and_then(|k| k.split(':').find(|p| !p.is_empty()))
+                .map(|p| env.resolve_path(p))
+                .or_else(|| {
+                    env.get("HOME")
+                        .map(|h| PathBuf::from(h).join(".kube/config"))
+                })
+        });
+        let dry_run = r.bool("dry-run")?;
+        if !dry_run {
+            match &kubeconfig {
+                Some(p) if p.is_file() => {}
+                Some(p) => {
+                    return Err(InputError::invalid(
+                        r.one("kubeconfig")
+                            .map(|(_, i)| i)
+                            .unwrap_or_else(|| "KUBECONFIG".into()),
+                        format!("{} is not a file", p.display()),
+                        "a kubeconfig (the refer step writes one)",
+                    ));
+                }
+                None => {
+                    return Err(InputError::Missing(
+                        "no kubeconfig".into(),
+                        "give --kubeconfig PATH or set KUBECONFIG".into(),
+                    ));
+                }
+            }
+        }
+        Ok(DeploySettings {
+            kubeconfig,
+            namespace: ns.to_string(),
+            source,
+            host,
+            timeout,
+            no_rollback: r.bool("no-rollback")?,
+            max_restarts,
+            allow_cidrs,
+            wait_certificate: r.bool("wait-certificate")?,
+            dry_run,
+            outputs_file: r.path(env, "outputs-file"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidrs() {
+        assert_eq!(Cidr::parse("10.0.0.0/8").unwrap().0, "10.0.0.0/8");
+        assert_eq!(Cidr::parse("203.0.113.7").unwrap().0, "203.0.113.7/32");
+        assert_eq!(Cidr::parse("2001:db8::/32").unwrap().0, "2001:db8::/32");
+        assert!(Cidr::parse("10.0.0.1/8").is_none(), "host bits set");
+        assert!(Cidr::parse("10.0.0.0/33").is_none());
+        assert!(Cidr::parse("300.0.0.0/8").is_none());
+        assert!(Cidr::parse("10.0.0.0/").is_none());
+        assert!(Cidr::parse("everyone").is_none());
+    }
+
+    #[test]
+    fn names_and_quantities() {
+        assert!(is_dns_label("web-1"));
+        assert!(!is_dns_label("Web"));
+        assert!(!is_dns_label("-a"));
+        assert!(is_fqdn("api.example.com"));
+        assert!(!is_fqdn("localhost"));
+        assert!(is_quantity("250m") && is_quantity("1Gi") && is_quantity("0.5"));
+        assert!(!is_quantity("lots") && !is_quantity("1GB"));
+    }
+}

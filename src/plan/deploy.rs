@@ -1,0 +1,170 @@
+//! The deploy plan: the exact objects that will be applied (generated, or the user's
+//! with images substituted), and the actions in order, from pre-flight to rollback and
+//! the Azure side. `--dry-run` prints it; computing it touches nothing.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::inputs::settings::{DeploySettings, ManifestSource};
+use crate::render::manifests::{self, Generate, ManifestError, Substitution, Trace};
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    /// Create the namespace when it does not exist.
+    EnsureNamespace { name: String },
+    /// SelfSubjectAccessReview for every verb and kind below.
+    AccessReview,
+    /// Server-side dry run (`dryRun=All`) of every object and a diff against the live ones.
+    DryRun,
+    /// Upsert the A record of the host in the DNS zone, pointing at the gateway's IP.
+    DnsRecord { fqdn: String },
+    /// The gateway NSG rule for TCP 443: only these sources, or open to all.
+    NsgRule { sources: Vec<String> },
+    /// Server-side apply with field manager `aks-backend`.
+    Apply { kind: String, name: String },
+    /// Watch these Deployments to healthy or failed under one deadline.
+    Track {
+        deployments: Vec<String>,
+        timeout_seconds: u64,
+        max_restarts: u32,
+    },
+    /// Every new pod's imageID must be the deployed digest.
+    VerifyDigests,
+    /// On failure, restore each failed Deployment's previous revision and track it back.
+    RollbackOnFailure,
+    /// Wait for the cert-manager Certificate for the host to be Ready.
+    WaitCertificate { name: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeployPlan {
+    pub namespace: String,
+    /// `generated` or `manifests`.
+    pub source: &'static str,
+    pub substitutions: Vec<Substitution>,
+    /// Container images not pinned by digest (user manifests only).
+    pub unpinned_images: Vec<String>,
+    pub objects: Vec<Value>,
+    pub actions: Vec<Action>,
+}
+
+impl DeployPlan {
+    /// `documents`: the user's manifest files as (name, text), already read.
+    pub fn new(
+        s: &DeploySettings,
+        documents: &[(String, String)],
+        trace: &Trace,
+    ) -> Result<Self, ManifestError> {
+        let (source, mut objects, substitutions, tls_secret) = match &s.source {
+            ManifestSource::Generated {
+                components,
+                ingress_class,
+                cluster_issuer,
+                secret_store,
+            } => {
+                let objs = manifests::generate(
+                    components,
+                    &Generate {
+                        namespace: &s.namespace,
+                        host: s.host.as_deref(),
+                        ingress_class,
+                        cluster_issuer,
+                        secret_store,
+                    },
+                );
+                let tls = s
+                    .host
+                    .as_ref()
+                    .map(|_| manifests::tls_secret_name(&components[0].name));
+                ("generated", objs, Vec::new(), tls)
+            }
+            ManifestSource::User { images, .. } => {
+                let mut objs = Vec::new();
+                for (name, text) in documents {
+                    objs.extend(manifests::parse_documents(name, text)?);
+                }
+                if objs.is_empty() {
+                    return Err(ManifestError::Empty);
+                }
+                let subs = manifests::substitute(&mut objs, images)?;
+                let tls = objs
+                    .iter()
+                    .filter(|o| o["kind"] == "Ingress")
+                    .filter(|o| {
+                        o.pointer("/metadata/annotations/cert-manager.io~1cluster-issuer")
+                            .is_some()
+                    })
+                    .find_map(|o| o.pointer("/spec/tls/0/secretName").and_then(Value::as_str))
+                    .map(String::from);
+                ("manifests", objs, subs, tls)
+            }
+        };
+        manifests::finish(&mut objects, &s.namespace, trace);
+        let mut unpinned: Vec<String> = manifests::images_in(&mut objects)
+            .into_iter()
+            .filter(|i| !i.contains("@sha256:"))
+            .collect();
+        unpinned.sort();
+        unpinned.dedup();
+
+        let mut actions = vec![
+            Action::EnsureNamespace {
+                name: s.namespace.clone(),
+            },
+            Action::AccessReview,
+            Action::DryRun,
+        ];
+        if let Some(h) = &s.host {
+            actions.push(Action::DnsRecord { fqdn: h.clone() });
+            actions.push(Action::NsgRule {
+                sources: if s.allow_cidrs.is_empty() {
+                    vec!["Internet".into()]
+                } else {
+                    s.allow_cidrs.iter().map(|c| c.0.clone()).collect()
+                },
+            });
+        }
+        for o in &objects {
+            actions.push(Action::Apply {
+                kind: o["kind"].as_str().unwrap_or("").into(),
+                name: o["metadata"]["name"].as_str().unwrap_or("").into(),
+            });
+        }
+        let deployments: Vec<String> = objects
+            .iter()
+            .filter(|o| o["kind"] == "Deployment")
+            .filter_map(|o| o["metadata"]["name"].as_str().map(String::from))
+            .collect();
+        if !deployments.is_empty() {
+            actions.push(Action::Track {
+                deployments,
+                timeout_seconds: s.timeout.as_secs(),
+                max_restarts: s.max_restarts,
+            });
+            actions.push(Action::VerifyDigests);
+            if !s.no_rollback {
+                actions.push(Action::RollbackOnFailure);
+            }
+        }
+        if let (true, Some(_), Some(name)) = (s.wait_certificate, &s.host, tls_secret) {
+            actions.push(Action::WaitCertificate { name });
+        }
+        Ok(DeployPlan {
+            namespace: s.namespace.clone(),
+            source,
+            substitutions,
+            unpinned_images: unpinned,
+            objects,
+            actions,
+        })
+    }
+
+    /// The Deployments the plan applies, by name.
+    pub fn deployments(&self) -> Vec<&Value> {
+        self.objects
+            .iter()
+            .filter(|o| o["kind"] == "Deployment")
+            .collect()
+    }
+}

@@ -1,0 +1,528 @@
+//! The deploy step: plan (pure) -> pre-flight (access review, namespace, server-side dry
+//! run with diff) -> Azure DNS/NSG -> server-side apply -> track every Deployment under
+//! one deadline -> verify the running digests -> roll back what failed -> wait for the
+//! certificate -> report. Everything is one process talking to the API server.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::clients::kube::apply::{self, Target};
+use crate::clients::kube::rollback;
+use crate::clients::kube::rules;
+use crate::clients::kube::track::{self, Outcome, Tracker, Watched};
+use crate::clients::kube::{self as kube_client, certificate};
+use crate::error::{Error, Exit};
+use crate::host::{Level, Location};
+use crate::inputs::InputError;
+use crate::inputs::settings::{DeploySettings, ManifestSource};
+use crate::model::rollout::{
+    DeployReport, LogExcerpt, ObjectChange, RollbackReport, RunningImage, Verdict, WorkloadReport,
+};
+use crate::plan::deploy::{Action, DeployPlan};
+use crate::render::manifests::Trace;
+
+use super::Ctx;
+
+const LOG_LINES: i64 = 50;
+const PROGRESS_EVERY: Duration = Duration::from_secs(3);
+
+#[derive(Debug)]
+pub struct DeployOutcome {
+    pub report: DeployReport,
+    pub exit: Exit,
+}
+
+/// The user's manifest files, read: every `.yaml`/`.yml`/`.json` under each path.
+fn read_manifests(s: &DeploySettings) -> Result<Vec<(String, String)>, Error> {
+    let ManifestSource::User { paths, .. } = &s.source else {
+        return Ok(Vec::new());
+    };
+    let mut files = Vec::new();
+    for p in paths {
+        collect(p, &mut files)?;
+    }
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).map_err(|source| InputError::File {
+            what: "manifest",
+            path: f.clone(),
+            source,
+        })?;
+        out.push((f.display().to_string(), text));
+    }
+    Ok(out)
+}
+
+fn collect(p: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), Error> {
+    if p.is_dir() {
+        let mut entries: Vec<_> = std::fs::read_dir(p)
+            .map_err(|source| InputError::File {
+                what: "manifest directory",
+                path: p.to_path_buf(),
+                source,
+            })?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for e in entries {
+            if e.is_dir() {
+                collect(&e, out)?;
+            } else if e
+                .extension()
+                .is_some_and(|x| x == "yaml" || x == "yml" || x == "json")
+            {
+                out.push(e);
+            }
+        }
+    } else {
+        out.push(p.to_path_buf());
+    }
+    Ok(())
+}
+
+pub fn trace(ctx: &Ctx) -> Trace {
+    Trace {
+        commit: ctx.ci.commit.clone(),
+        run_url: ctx.ci.run_url.clone(),
+        pr: ctx.ci.pr_number,
+        workflow: ctx.ci.workflow.clone(),
+        repository: ctx.ci.repository.clone(),
+    }
+}
+
+pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>, Error> {
+    let started = Instant::now();
+    let documents = read_manifests(s)?;
+    let plan = DeployPlan::new(s, &documents, &trace(ctx))?;
+    for i in &plan.unpinned_images {
+        ctx.host.annotate(
+            Level::Warning,
+            &format!(
+                "image {i} is not pinned by digest; what runs may differ from what was tested"
+            ),
+            &Location::default(),
+        );
+    }
+    if s.dry_run {
+        let json = serde_json::to_string_pretty(&plan).expect("the plan serializes");
+        ctx.host.print_data(&json);
+        return Ok(None);
+    }
+    let kubeconfig = s
+        .kubeconfig
+        .as_deref()
+        .expect("resolved when not a dry run");
+    let client = kube_client::connect(kubeconfig).await?;
+    let ns = &s.namespace;
+
+    // --- pre-flight: nothing changes until all of it passed ---
+    ctx.host
+        .group_start(&format!("Pre-flight in namespace {ns}"));
+    let ns_exists = apply::namespace_exists(&client, ns).await?;
+    let targets = apply::resolve(&client, &plan.objects).await?;
+    let perms = apply::permissions(&targets, ns, !ns_exists);
+    let access = apply::check_access(&client, &perms).await;
+    ctx.host.info(&format!(
+        "access review: {} permission(s) {}",
+        perms.len(),
+        if access.is_ok() { "allowed" } else { "checked" }
+    ));
+    if let Err(e) = access {
+        ctx.host.group_end();
+        return Err(e.into());
+    }
+    if !ns_exists {
+        ctx.host.info(&format!("creating namespace {ns}"));
+        apply::create_namespace(&client, ns).await?;
+    }
+    let mut changes: Vec<ObjectChange> = Vec::new();
+    for t in &targets {
+        let c = apply::dry_run(&client, t).await;
+        let c = match c {
+            Ok(c) => c,
+            Err(e) => {
+                ctx.host.group_end();
+                return Err(e.into());
+            }
+        };
+        ctx.host.info(&format!(
+            "dry run: {} would be {}{}",
+            t.id(),
+            c.action,
+            if c.diff.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} change(s))", c.diff.len())
+            }
+        ));
+        changes.push(c);
+    }
+    ctx.host.group_end();
+
+    for a in &plan.actions {
+        match a {
+            // TODO(lead): call clients::azure::dns (upsert the A record for `fqdn` in the
+            // zone from `refer`, pointing at the gateway's public IP).
+            Action::DnsRecord { fqdn } => ctx.host.info(&format!(
+                "DNS A record for {fqdn}: not wired yet (clients::azure::dns)"
+            )),
+            // TODO(lead): call clients::azure::network (NSG rule on the gateway's NSG: TCP 443
+            // from `sources` only; "Internet" = open to all).
+            Action::NsgRule { sources } => ctx.host.info(&format!(
+                "NSG rule 443 from {}: not wired yet (clients::azure::network)",
+                sources.join(", ")
+            )),
+            _ => {}
+        }
+    }
+
+    // --- apply, with the watches already running so nothing is missed ---
+    let mut tracker = Tracker::start(&client, ns);
+    ctx.host.group_start("Apply");
+    let mut watched = Vec::new();
+    let mut applied_deployments: Vec<(Watched, Target)> = Vec::new();
+    for t in &targets {
+        let stored = match apply::apply(&client, t).await {
+            Ok(v) => v,
+            Err(e) => {
+                ctx.host.group_end();
+                return Err(e.into());
+            }
+        };
+        ctx.host.info(&format!("{} applied", t.id()));
+        if t.resource.kind == "Deployment" && t.resource.group == "apps" {
+            let w = Watched {
+                name: t.name.clone(),
+                generation: stored
+                    .pointer("/metadata/generation")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(1),
+            };
+            applied_deployments.push((w.clone(), t.clone()));
+            watched.push(w);
+        }
+    }
+    ctx.host.group_end();
+
+    // --- track ---
+    ctx.host.group_start("Rollout");
+    let deadline = Instant::now() + s.timeout;
+    let progress = |line: &str| ctx.host.info(line);
+    let outcomes = tracker
+        .wait(
+            &watched,
+            deadline,
+            s.max_restarts as i32,
+            PROGRESS_EVERY,
+            &progress,
+        )
+        .await;
+    ctx.host.group_end();
+
+    let mut workloads = Vec::new();
+    for o in &outcomes {
+        let mut w = workload_report(ns, o);
+        if o.verdict == Verdict::Healthy {
+            let pods: Vec<&k8s_openapi::api::core::v1::Pod> = o.new_pods.iter().collect();
+            let bad = rules::digest_mismatches(&pods);
+            if let Some(m) = bad.first() {
+                w.verdict = Verdict::Failed;
+                w.reason = Some(format!(
+                    "pod {}: container {} runs {} instead of the deployed {}",
+                    m.pod,
+                    m.container,
+                    if m.image_id.is_empty() {
+                        "an unknown image"
+                    } else {
+                        &m.image_id
+                    },
+                    m.expected
+                ));
+            }
+        }
+        if w.verdict != Verdict::Healthy {
+            w.events = track::warning_events(&client, ns, &o.related_uids, Duration::from_secs(1))
+                .await
+                .unwrap_or_default();
+            w.logs = failure_logs(&client, ns, o).await;
+        }
+        workloads.push(w);
+    }
+
+    // --- rollback what did not become healthy ---
+    let failed = workloads.iter().any(|w| w.verdict != Verdict::Healthy);
+    if failed && !s.no_rollback {
+        ctx.host.group_start("Rollback");
+        for (w, (_, target)) in workloads.iter_mut().zip(&applied_deployments) {
+            if w.verdict == Verdict::Healthy {
+                continue;
+            }
+            w.rollback = Some(roll_back(ctx, &client, &mut tracker, target, s).await);
+        }
+        ctx.host.group_end();
+    }
+
+    // --- certificate ---
+    let mut url = None;
+    let mut certificate_ready = None;
+    if !failed
+        && let Some(Action::WaitCertificate { name }) = plan
+            .actions
+            .iter()
+            .find(|a| matches!(a, Action::WaitCertificate { .. }))
+    {
+        let ready = certificate::wait_ready(&client, ns, name, Instant::now() + s.timeout).await?;
+        certificate_ready = Some(ready);
+        if ready {
+            url = s.host.as_ref().map(|h| format!("https://{h}"));
+        } else {
+            ctx.host.annotate(
+                Level::Warning,
+                &format!("Certificate {name} was not Ready within {:?}", s.timeout),
+                &Location::default(),
+            );
+        }
+    }
+
+    let verdict = if failed {
+        if workloads.iter().any(|w| w.verdict == Verdict::TimedOut) {
+            Verdict::TimedOut
+        } else {
+            Verdict::Failed
+        }
+    } else {
+        Verdict::Healthy
+    };
+    let report = DeployReport {
+        namespace: ns.clone(),
+        namespace_created: !ns_exists,
+        objects: changes,
+        workloads,
+        url,
+        certificate_ready,
+        verdict,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    tell(ctx, &report);
+    let outputs = [
+        ("verdict", verdict.as_str().to_string()),
+        ("namespace", ns.clone()),
+        ("url", report.url.clone().unwrap_or_default()),
+        ("reason", report.reasons().join("\n")),
+        (
+            "rolled-back",
+            report
+                .workloads
+                .iter()
+                .any(|w| {
+                    w.rollback
+                        .as_ref()
+                        .is_some_and(|r| r.verdict == Verdict::Healthy)
+                })
+                .to_string(),
+        ),
+        (
+            "report",
+            serde_json::to_string(&report).expect("the report serializes"),
+        ),
+    ];
+    ctx.publish(&outputs, s.outputs_file.as_deref())?;
+    let exit = if failed { Exit::Refused } else { Exit::Ok };
+    Ok(Some(DeployOutcome { report, exit }))
+}
+
+fn workload_report(ns: &str, o: &Outcome) -> WorkloadReport {
+    let images = o
+        .new_pods
+        .iter()
+        .flat_map(|p| {
+            let pod = p.metadata.name.clone().unwrap_or_default();
+            p.status
+                .as_ref()
+                .and_then(|s| s.container_statuses.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |c| RunningImage {
+                    pod: pod.clone(),
+                    container: c.name,
+                    image: c.image,
+                    image_id: c.image_id,
+                })
+        })
+        .collect();
+    WorkloadReport {
+        kind: "Deployment".into(),
+        name: o.name.clone(),
+        namespace: ns.into(),
+        verdict: o.verdict,
+        reason: o.reason.clone(),
+        revision: o.revision,
+        events: Vec::new(),
+        logs: Vec::new(),
+        images,
+        seconds: o.seconds,
+        rollback: None,
+    }
+}
+
+/// The failing container's last lines, and its crashed predecessor's when it restarted.
+async fn failure_logs(client: &kube::Client, ns: &str, o: &Outcome) -> Vec<LogExcerpt> {
+    let (pod, container, restarted) = match &o.failure {
+        Some(rules::Failure {
+            pod: Some(p),
+            container: Some(c),
+            restarted,
+            ..
+        }) => (p.clone(), c.clone(), *restarted),
+        // No container at fault: the first new pod's first container, if it ran.
+        _ => match o.new_pods.first().and_then(|p| {
+            Some((
+                p.metadata.name.clone()?,
+                p.spec.as_ref()?.containers.first()?.name.clone(),
+            ))
+        }) {
+            Some((p, c)) => (p, c, false),
+            None => return Vec::new(),
+        },
+    };
+    let mut out = Vec::new();
+    let mut wanted = vec![false];
+    if restarted {
+        wanted.insert(0, true);
+    }
+    for previous in wanted {
+        if let Ok(lines) = track::logs(client, ns, &pod, &container, previous, LOG_LINES).await {
+            out.push(LogExcerpt {
+                pod: pod.clone(),
+                container: container.clone(),
+                previous,
+                lines,
+            });
+        }
+    }
+    out
+}
+
+async fn roll_back(
+    ctx: &Ctx,
+    client: &kube::Client,
+    tracker: &mut Tracker,
+    target: &Target,
+    s: &DeploySettings,
+) -> RollbackReport {
+    let started = Instant::now();
+    let report = |verdict, reason: Option<String>, to_revision| RollbackReport {
+        to_revision,
+        verdict,
+        reason,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let Some((d, sets)) = tracker.deployment(&target.name) else {
+        return report(Verdict::Failed, Some("the Deployment is gone".into()), None);
+    };
+    let Some((undo, revision)) = rollback::undo_target(target, &d, &sets) else {
+        ctx.host.info(&format!(
+            "{}: no earlier revision to roll back to; left as it is",
+            target.id()
+        ));
+        return report(
+            Verdict::Cancelled,
+            Some("no earlier revision (first deploy)".into()),
+            None,
+        );
+    };
+    ctx.host.info(&format!(
+        "{}: rolling back to revision {revision}",
+        target.id()
+    ));
+    let generation = match rollback::undo(client, &undo).await {
+        Ok(g) => g,
+        Err(e) => return report(Verdict::Failed, Some(e.to_string()), Some(revision)),
+    };
+    let progress = |line: &str| ctx.host.info(line);
+    let w = Watched {
+        name: target.name.clone(),
+        generation,
+    };
+    let o = tracker
+        .wait(
+            &[w],
+            Instant::now() + s.timeout,
+            s.max_restarts as i32,
+            PROGRESS_EVERY,
+            &progress,
+        )
+        .await
+        .remove(0);
+    ctx.host.info(&format!(
+        "{}: rollback to revision {revision} {}",
+        target.id(),
+        o.verdict.as_str()
+    ));
+    report(o.verdict, o.reason, Some(revision))
+}
+
+/// One line per workload, its events and its pod's own words, where people look.
+fn tell(ctx: &Ctx, r: &DeployReport) {
+    for w in &r.workloads {
+        let id = format!("{}/{}/{}", w.namespace, w.kind, w.name);
+        match (&w.verdict, &w.reason) {
+            (Verdict::Healthy, _) => ctx.host.info(&format!(
+                "{id}: healthy (revision {}) in {:.1}s",
+                w.revision.map_or("?".into(), |r| r.to_string()),
+                w.seconds
+            )),
+            (v, reason) => {
+                ctx.host.annotate(
+                    Level::Error,
+                    &format!("{id}: {}: {}", v.as_str(), reason.as_deref().unwrap_or("")),
+                    &Location {
+                        title: Some(format!("Rollout of {}", w.name)),
+                        ..Default::default()
+                    },
+                );
+                if !w.events.is_empty() {
+                    ctx.host.info("Warning events:");
+                    let lines: Vec<String> = w
+                        .events
+                        .iter()
+                        .map(|e| {
+                            format!("  {} {} (x{}): {}", e.object, e.reason, e.count, e.message)
+                        })
+                        .collect();
+                    ctx.host.untrusted(&lines);
+                }
+                for l in &w.logs {
+                    ctx.host.info(&format!(
+                        "last {} log line(s) of {}/{}{}:",
+                        l.lines.len(),
+                        l.pod,
+                        l.container,
+                        if l.previous {
+                            " (previous instance)"
+                        } else {
+                            ""
+                        }
+                    ));
+                    ctx.host.untrusted(&l.lines);
+                }
+            }
+        }
+        if let Some(rb) = &w.rollback {
+            ctx.host.info(&format!(
+                "{id}: rollback{} {}{}",
+                rb.to_revision
+                    .map(|r| format!(" to revision {r}"))
+                    .unwrap_or_default(),
+                rb.verdict.as_str(),
+                rb.reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+}

@@ -1,0 +1,733 @@
+//! deploy step tests, against the fake Kubernetes API server and Debian's kubectl.
+//!
+//! Timings are never asserted: "fails fast" shows as a `failed` verdict (not
+//! `timed-out`) with the cluster's own reason well inside a long `--timeout`.
+
+use serde_json::{Value, json};
+
+use crate::support::fake_cluster::{FakeCluster, deploy_with};
+
+const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+const SCALE: f64 = 0.05;
+
+fn image(repo: &str, digest: &str) -> String {
+    format!("registry.example.com/team/{repo}@{digest}")
+}
+
+fn text(v: &Value) -> String {
+    v.to_string()
+}
+
+/// A user manifest: one Deployment `name` in `ns` running `image`, with a readiness
+/// probe that gives up after 2 s, and `annotations` on its pod template.
+fn manifest(
+    dir: &std::path::Path,
+    name: &str,
+    image: &str,
+    template_annotations: Value,
+    extra: &str,
+) -> String {
+    let doc = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 1,
+            "progressDeadlineSeconds": 600,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}, "annotations": template_annotations},
+                "spec": {"containers": [{"name": "app", "image": image,
+                    "ports": [{"containerPort": 8080}],
+                    "resources": {"limits": {"memory": "64Mi"}},
+                    "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080},
+                                       "periodSeconds": 1, "failureThreshold": 1}}]},
+            },
+        },
+    });
+    let path = dir.join(format!("{name}-{}.yaml", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &path,
+        format!("{}\n---\n{extra}", serde_yaml::to_string(&doc).unwrap()),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn healthy_rollout_by_digest_with_ingress_certificate_and_traceability() {
+    let c = FakeCluster::start(SCALE);
+    let out = c.deploy(&[
+        "--namespace",
+        "web",
+        "--image",
+        &image("api", D1),
+        "--app",
+        "api",
+        "--host",
+        "api.example.com",
+        "--health-path",
+        "/healthz",
+        "--replicas",
+        "2",
+        "--timeout",
+        "60s",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.outputs["verdict"], "healthy");
+    assert_eq!(out.outputs["url"], "https://api.example.com");
+    let r = out.report();
+    assert_eq!(r["namespace_created"], true);
+    assert_eq!(r["certificate_ready"], true);
+    let w = out.workload();
+    assert_eq!(w["verdict"], "healthy");
+    assert_eq!(w["revision"], 1);
+    assert!(text(&w["images"]).contains(&format!(
+        "docker-pullable://registry.example.com/team/api@{D1}"
+    )));
+    assert!(out.stderr.contains("web/api: rolled out"), "{out:?}");
+
+    let d = &c.objects("deployments.apps", "web")[0];
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        image("api", D1)
+    );
+    let managers: Vec<&str> = d["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["manager"].as_str())
+        .collect();
+    assert!(managers.contains(&"aks-backend"), "{managers:?}");
+    let ing = &c.objects("ingresses.networking.k8s.io", "web")[0];
+    assert_eq!(
+        ing["metadata"]["annotations"]["cert-manager.io/cluster-issuer"],
+        "letsencrypt"
+    );
+    assert_eq!(ing["spec"]["ingressClassName"], "azure-application-gateway");
+
+    // kubectl agrees.
+    let s = c.kubectl(&[
+        "-n",
+        "web",
+        "rollout",
+        "status",
+        "deploy/api",
+        "--timeout=10s",
+    ]);
+    assert!(String::from_utf8_lossy(&s.stdout).contains("successfully rolled out"));
+
+    // A second deploy of the same thing changes nothing and reports it.
+    let again = c.deploy(&[
+        "--namespace",
+        "web",
+        "--image",
+        &image("api", D1),
+        "--app",
+        "api",
+        "--host",
+        "api.example.com",
+        "--health-path",
+        "/healthz",
+        "--replicas",
+        "2",
+    ]);
+    assert_eq!(again.code, 0, "{again:?}");
+    let actions: Vec<String> = again.report()["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            format!(
+                "{}/{}",
+                o["kind"].as_str().unwrap(),
+                o["action"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "Service/unchanged",
+            "Deployment/unchanged",
+            "Ingress/unchanged"
+        ]
+    );
+}
+
+#[test]
+fn traceability_annotations_come_from_the_ci_context() {
+    let c = FakeCluster::start(SCALE);
+    let out = std::process::Command::new(crate::support::tools::bin())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", c.dir.path())
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567")
+        .env("GITHUB_REPOSITORY", "o/r")
+        .env("GITHUB_RUN_ID", "77")
+        .env("GITHUB_REF", "refs/pull/42/merge")
+        .env("GITHUB_WORKFLOW", "ship")
+        .current_dir(c.dir.path())
+        .args([
+            "deploy",
+            "--kubeconfig",
+            c.kubeconfig.to_str().unwrap(),
+            "--namespace",
+            "web",
+            "--image",
+            &image("api", D1),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let d = &c.objects("deployments.apps", "web")[0];
+    let a = &d["metadata"]["annotations"];
+    assert_eq!(
+        a["aks-backend.io/commit"],
+        "0123456789abcdef0123456789abcdef01234567"
+    );
+    assert_eq!(
+        a["aks-backend.io/run-url"],
+        "https://github.com/o/r/actions/runs/77"
+    );
+    assert_eq!(a["aks-backend.io/pr"], "42");
+    assert_eq!(a["aks-backend.io/workflow"], "ship");
+}
+
+struct Scenario {
+    name: &'static str,
+    repo: &'static str,
+    annotation: Option<&'static str>,
+    /// Parts of the one-line reason.
+    reason: &'static [&'static str],
+    /// The pod's own words, in its logs or events.
+    words: &'static str,
+}
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "pull",
+        repo: "pull-fails",
+        annotation: None,
+        reason: &["container app is", "ImagePullBackOff"],
+        words: "Failed to pull image",
+    },
+    Scenario {
+        name: "crash",
+        repo: "crashes",
+        annotation: None,
+        reason: &["CrashLoopBackOff after 0 restart(s), last exit code 1 (Error)"],
+        words: "boom",
+    },
+    Scenario {
+        name: "oom",
+        repo: "oom",
+        annotation: None,
+        reason: &["was OOMKilled (memory limit 64Mi), exit code 137"],
+        words: "allocating memory",
+    },
+    Scenario {
+        name: "config",
+        repo: "bad-config",
+        annotation: None,
+        reason: &[
+            "CreateContainerConfigError",
+            "secret \\\"app-secrets\\\" not found",
+        ],
+        words: "Error: secret",
+    },
+    Scenario {
+        name: "ready",
+        repo: "never-ready",
+        annotation: None,
+        reason: &[
+            "not ready for",
+            "grace 2s from its probes",
+            "Readiness probe failed: HTTP probe failed with statuscode: 503",
+        ],
+        words: "GET /healthz 503",
+    },
+    Scenario {
+        name: "quota",
+        repo: "api",
+        annotation: Some("quota-exceeded"),
+        reason: &["FailedCreate", "exceeded quota: compute-resources"],
+        words: "exceeded quota",
+    },
+    Scenario {
+        name: "sched",
+        repo: "api",
+        annotation: Some("unschedulable"),
+        reason: &["FailedScheduling: 0/3 nodes are available: 3 Insufficient cpu."],
+        words: "Insufficient cpu",
+    },
+    Scenario {
+        name: "mount",
+        repo: "api",
+        annotation: Some("mount-fails"),
+        reason: &["FailedMount: MountVolume.SetUp failed for volume"],
+        words: "secret \\\"app-secrets\\\" not found",
+    },
+];
+
+#[test]
+fn each_failure_fails_fast_with_the_reason_and_the_pods_own_words() {
+    let c = FakeCluster::start(SCALE);
+    for s in SCENARIOS {
+        let ann = match s.annotation {
+            Some(a) => json!({"fake.aks-backend/scenario": a}),
+            None => json!({}),
+        };
+        let m = manifest(c.dir.path(), s.name, &image(s.repo, D1), ann, "");
+        let out = c.deploy(&[
+            "--namespace",
+            s.name,
+            "--manifests",
+            &m,
+            "--image",
+            &image(s.repo, D1),
+            "--timeout",
+            "120s",
+        ]);
+        assert_eq!(out.code, 1, "{}: {out:?}", s.name);
+        let w = out.workload();
+        assert_eq!(w["verdict"], "failed", "{}: {out:?}", s.name);
+        let reason = text(&w["reason"]);
+        for part in s.reason {
+            assert!(reason.contains(part), "{}: {reason} lacks {part}", s.name);
+        }
+        let words = format!("{} {}", text(&w["logs"]), text(&w["events"]));
+        assert!(
+            words.contains(s.words),
+            "{}: {words} lacks {}",
+            s.name,
+            s.words
+        );
+        assert!(
+            out.stderr.contains(s.reason[0]),
+            "{}: the reason is printed: {out:?}",
+            s.name
+        );
+        // A first deploy has nothing to roll back to.
+        assert_eq!(
+            w["rollback"]["reason"], "no earlier revision (first deploy)",
+            "{}",
+            s.name
+        );
+    }
+}
+
+#[test]
+fn progress_deadline_exceeded_is_a_failure() {
+    let c = FakeCluster::start(SCALE);
+    let m = manifest(c.dir.path(), "slowpoke", &image("slow", D1), json!({}), "");
+    let text_m = std::fs::read_to_string(&m)
+        .unwrap()
+        .replace("progressDeadlineSeconds: 600", "progressDeadlineSeconds: 2");
+    std::fs::write(&m, text_m).unwrap();
+    let out = c.deploy(&["--namespace", "web", "--manifests", &m, "--timeout", "60s"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let reason = text(&out.workload()["reason"]);
+    assert!(
+        reason.contains("ProgressDeadlineExceeded after 2s"),
+        "{reason}"
+    );
+    assert!(reason.contains("has timed out progressing"), "{reason}");
+}
+
+#[test]
+fn crash_loop_logs_include_the_previous_instance_after_restarts() {
+    let c = FakeCluster::start(SCALE);
+    let out = c.deploy(&[
+        "--namespace",
+        "web",
+        "--image",
+        &image("crashes", D1),
+        "--app",
+        "api",
+        "--max-restarts",
+        "1",
+        "--timeout",
+        "60s",
+    ]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let w = out.workload();
+    assert!(
+        text(&w["reason"]).contains("CrashLoopBackOff after 1 restart(s)"),
+        "{w}"
+    );
+    let logs = w["logs"].as_array().unwrap();
+    assert_eq!(logs.len(), 2, "{w}");
+    assert_eq!(logs[0]["previous"], true);
+    assert_eq!(logs[0]["lines"], json!(["boom"]));
+    assert_eq!(logs[1]["previous"], false);
+}
+
+#[test]
+fn rollback_restores_the_previous_revision_and_reports_both() {
+    let c = FakeCluster::start(SCALE);
+    let base = ["--namespace", "web", "--app", "api", "--timeout", "60s"];
+    let ok = c.deploy(&[&base[..], &["--image", &image("api", D1)]].concat());
+    assert_eq!(ok.code, 0, "{ok:?}");
+    let bad = c.deploy(&[&base[..], &["--image", &image("crashes", D2)]].concat());
+    assert_eq!(bad.code, 1, "{bad:?}");
+    assert_eq!(bad.outputs["rolled-back"], "true");
+    let w = bad.workload();
+    assert_eq!(w["verdict"], "failed");
+    assert_eq!(w["revision"], 2);
+    assert!(text(&w["logs"]).contains("boom"));
+    assert_eq!(w["rollback"]["verdict"], "healthy", "{w}");
+    assert_eq!(w["rollback"]["to_revision"], 1);
+
+    // What kubectl sees is what `kubectl rollout undo` would have left: the old
+    // ReplicaSet scaled back up under revision 3, the Deployment healthy.
+    let d = &c.objects("deployments.apps", "web")[0];
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        image("api", D1)
+    );
+    assert_eq!(
+        d["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "3"
+    );
+    let s = c.kubectl(&[
+        "-n",
+        "web",
+        "rollout",
+        "status",
+        "deploy/api",
+        "--timeout=10s",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&s.stdout).contains("successfully rolled out"),
+        "{s:?}"
+    );
+    let rs = c.kubectl(&["-n", "web", "get", "rs", "-o",
+        "jsonpath={range .items[*]}{.metadata.annotations.deployment\\.kubernetes\\.io/revision}:{.spec.replicas}:{.spec.template.spec.containers[0].image}{\"\\n\"}{end}"]);
+    let rs = String::from_utf8_lossy(&rs.stdout).to_string();
+    assert!(rs.contains(&format!("3:2:{}", image("api", D1))), "{rs}");
+    assert!(
+        rs.contains(&format!("2:0:{}", image("crashes", D2))),
+        "{rs}"
+    );
+
+    // The rollback left the fields ours: the next deploy applies without a conflict.
+    let next = c.deploy(&[&base[..], &["--image", &image("api", D2)]].concat());
+    assert_eq!(next.code, 0, "{next:?}");
+}
+
+#[test]
+fn no_rollback_leaves_the_failure_and_kubectl_undo_repairs_it() {
+    let c = FakeCluster::start(SCALE);
+    let base = ["--namespace", "web", "--app", "api", "--timeout", "60s"];
+    assert_eq!(
+        c.deploy(&[&base[..], &["--image", &image("api", D1)]].concat())
+            .code,
+        0
+    );
+    let bad = c.deploy(
+        &[
+            &base[..],
+            &["--image", &image("pull-fails", D2), "--no-rollback"],
+        ]
+        .concat(),
+    );
+    assert_eq!(bad.code, 1, "{bad:?}");
+    assert_eq!(bad.outputs["rolled-back"], "false");
+    assert!(bad.workload()["rollback"].is_null());
+    let d = &c.objects("deployments.apps", "web")[0];
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        image("pull-fails", D2)
+    );
+    // kubectl agrees that the rollout is not done, and its undo brings revision 1 back.
+    let s = c.kubectl(&[
+        "-n",
+        "web",
+        "rollout",
+        "status",
+        "deploy/api",
+        "--timeout=1s",
+    ]);
+    assert!(!s.status.success());
+    let u = c.kubectl(&["-n", "web", "rollout", "undo", "deploy/api"]);
+    assert!(u.status.success(), "{u:?}");
+    let s = c.kubectl(&[
+        "-n",
+        "web",
+        "rollout",
+        "status",
+        "deploy/api",
+        "--timeout=20s",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&s.stdout).contains("successfully rolled out"),
+        "{s:?}"
+    );
+}
+
+#[test]
+fn admission_rejection_is_reported_before_anything_is_applied() {
+    let c = FakeCluster::start(SCALE);
+    c.http(
+        "POST",
+        "/api/v1/namespaces",
+        Some(&json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "web"}})),
+    );
+    let svc =
+        "apiVersion: v1\nkind: Service\nmetadata: {name: first}\nspec: {ports: [{port: 80}]}\n";
+    let m = manifest(c.dir.path(), "api", &image("api", D1), json!({}), svc);
+    let with_label = std::fs::read_to_string(&m).unwrap()
+        .replacen("metadata:\n  name: api", "metadata:\n  name: api\n  labels:\n    fake.aks-backend/reject: privileged containers are not allowed", 1);
+    std::fs::write(&m, with_label).unwrap();
+    let out = c.deploy(&["--namespace", "web", "--manifests", &m]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("Deployment/api: rejected by admission"),
+        "{out:?}"
+    );
+    assert!(
+        out.stderr
+            .contains("denied the request: privileged containers are not allowed"),
+        "{out:?}"
+    );
+    assert!(
+        c.objects("services", "web").is_empty(),
+        "the Service before it was not applied either"
+    );
+}
+
+#[test]
+fn apply_conflict_names_the_other_manager_and_changes_nothing() {
+    let c = FakeCluster::start(SCALE);
+    let args = [
+        "--namespace",
+        "web",
+        "--image",
+        &image("api", D1),
+        "--app",
+        "api",
+        "--replicas",
+        "2",
+    ];
+    assert_eq!(c.deploy(&args).code, 0);
+    let other = c.kubectl_stdin(
+        &["apply", "--server-side", "--field-manager", "other", "--force-conflicts", "-f", "-"],
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api, namespace: web}\nspec: {replicas: 3}\n",
+    );
+    assert!(other.status.success(), "{other:?}");
+    let before = c.objects("deployments.apps", "web")[0]["metadata"]["generation"].clone();
+    let out = c.deploy(&[
+        "--namespace",
+        "web",
+        "--image",
+        &image("api", D2),
+        "--app",
+        "api",
+        "--replicas",
+        "2",
+    ]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("Deployment/api: field conflict with other"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains(".spec.replicas"), "{out:?}");
+    let after = &c.objects("deployments.apps", "web")[0];
+    assert_eq!(
+        after["metadata"]["generation"], before,
+        "nothing was written"
+    );
+    assert_eq!(
+        after["spec"]["template"]["spec"]["containers"][0]["image"],
+        image("api", D1)
+    );
+}
+
+#[test]
+fn api_server_429_500_and_dropped_watches_are_survived() {
+    let c = FakeCluster::start(SCALE);
+    c.fault(json!({"faults": [
+        {"path": "/deployments/api$", "method": "PATCH", "status": 429, "retryAfter": 1, "count": 2},
+        {"path": "/services/api$", "method": "PATCH", "status": 500, "count": 1},
+        {"path": "/selfsubjectaccessreviews", "status": 500, "count": 1},
+        {"path": "/pods$", "dropWatch": {"afterEvents": 2}, "count": 3},
+        {"path": "/events$", "dropWatch": {"afterEvents": 1}, "count": 3},
+        {"path": "/replicasets$", "method": "GET", "watch": true, "status": 500, "count": 1},
+    ]}));
+    let out = c.deploy(&[
+        "--namespace",
+        "web",
+        "--image",
+        &image("slow", D1),
+        "--app",
+        "api",
+        "--timeout",
+        "60s",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let statuses: Vec<i64> = c
+        .requests()
+        .iter()
+        .filter_map(|r| r["status"].as_i64())
+        .collect();
+    assert!(
+        statuses.contains(&429) && statuses.contains(&500),
+        "{statuses:?}"
+    );
+    let left = c.http("GET", "/_fake/faults", None);
+    assert!(
+        !text(&left).contains("\"status\""),
+        "every error fault was hit: {left}"
+    );
+}
+
+#[test]
+fn access_review_denial_changes_nothing() {
+    let c = FakeCluster::start(SCALE);
+    c.fault(json!({"deny": [{"verb": "patch", "group": "apps", "resource": "deployments"}]}));
+    let out = c.deploy(&["--namespace", "web", "--image", &image("api", D1)]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("not allowed: patch deployments.apps in namespace web"),
+        "{out:?}"
+    );
+    assert!(c.objects("services", "web").is_empty());
+}
+
+#[test]
+fn digest_verification_fails_when_the_running_image_differs() {
+    let c = FakeCluster::start(SCALE);
+    let m = manifest(
+        c.dir.path(),
+        "api",
+        &image("api", D1),
+        json!({"fake.aks-backend/scenario": "image-drift"}),
+        "",
+    );
+    let out = c.deploy(&["--namespace", "web", "--manifests", &m, "--timeout", "60s"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let reason = text(&out.workload()["reason"]);
+    assert!(
+        reason
+            .contains("container app runs docker-pullable://registry.example.com/team/api@sha256:"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains(&format!("instead of the deployed {D1}")),
+        "{reason}"
+    );
+}
+
+#[test]
+fn bad_input_is_exit_2_with_nothing_applied() {
+    let c = FakeCluster::start(SCALE);
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["--image".into(), "registry.example.com/team/api:v1".into()],
+            "has no digest",
+        ),
+        (
+            vec![
+                "--image".into(),
+                image("api", D1),
+                "--host".into(),
+                "api.example.com".into(),
+                "--allow-cidr".into(),
+                "10.0.0.0/8,203.0.113.300/32".into(),
+            ],
+            "`203.0.113.300/32` is not a CIDR",
+        ),
+        (
+            vec![
+                "--image".into(),
+                image("api", D1),
+                "--namespace".into(),
+                "Web".into(),
+            ],
+            "not a valid namespace",
+        ),
+        (
+            vec![
+                "--manifests".into(),
+                manifest(c.dir.path(), "api", &image("api", D1), json!({}), ""),
+                "--image".into(),
+                format!("registry.example.com:5000/team/api@{D2}"),
+            ],
+            "image `registry.example.com:5000/team/api@sha256:2222",
+        ),
+    ];
+    for (args, wanted) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = c.deploy(&args);
+        assert_eq!(out.code, 2, "{args:?}: {out:?}");
+        assert!(out.stderr.contains(wanted), "{args:?}: {out:?}");
+    }
+    assert!(
+        c.requests().is_empty(),
+        "the cluster was never called: {:?}",
+        c.requests()
+    );
+    let none = deploy_with(None, c.dir.path(), &["--image", &image("api", D1)]);
+    assert_eq!(none.code, 2, "{none:?}");
+    assert!(none.stderr.contains("kubeconfig"), "{none:?}");
+}
+
+#[test]
+fn dry_run_prints_the_manifests_and_the_plan_without_calling_the_cluster() {
+    let c = FakeCluster::start(SCALE);
+    let out = c.deploy(&[
+        "--namespace",
+        "web",
+        "--image",
+        &image("api", D1),
+        "--host",
+        "api.example.com",
+        "--allow-cidr",
+        "203.0.113.0/24",
+        "--dry-run",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let plan: Value = serde_json::from_str(&out.stdout).unwrap();
+    let kinds: Vec<&str> = plan["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["Service", "Deployment", "Ingress"]);
+    let actions: Vec<&str> = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "ensure-namespace",
+            "access-review",
+            "dry-run",
+            "dns-record",
+            "nsg-rule",
+            "apply",
+            "apply",
+            "apply",
+            "track",
+            "verify-digests",
+            "rollback-on-failure",
+            "wait-certificate"
+        ]
+    );
+    assert_eq!(plan["actions"][4]["sources"], json!(["203.0.113.0/24"]));
+    assert!(c.requests().is_empty());
+}
