@@ -1,6 +1,7 @@
 //! The only place that sequences I/O: each step takes resolved settings, makes its
 //! plan, calls the clients, and reports through the host.
 
+pub mod outputs;
 pub mod scan;
 
 use jiff::civil::Date;
@@ -41,6 +42,10 @@ impl Ctx {
         outputs_file: Option<&std::path::Path>,
     ) -> Result<(), Error> {
         for (k, v) in outputs {
+            debug_assert!(
+                outputs::find(k).is_some(),
+                "output `{k}` is not declared in src/steps/outputs.rs (action.yml is generated from it)"
+            );
             self.host.set_output(k, v)?;
         }
         if let Some(p) = outputs_file {
