@@ -4,5 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod release_server;
+pub mod schema7;
 pub mod spec;
 pub mod tools;
