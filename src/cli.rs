@@ -87,7 +87,7 @@ pub fn command() -> Command {
         }
         cmd = cmd.subcommand(sub);
     }
-    cmd
+    cmd.subcommand(crate::internal::command())
 }
 
 fn flags(m: &ArgMatches, step: Step) -> Flags {
@@ -123,6 +123,12 @@ pub fn run(args: Vec<OsString>, env: Env, host: Host) -> Exit {
             };
         }
     };
+    if let Some(("internal", _)) = matches.subcommand() {
+        let json = serde_json::to_string_pretty(&crate::internal::catalog_json())
+            .expect("the catalog serializes");
+        host.print_data(&json);
+        return Exit::Ok;
+    }
     init_tracing(&env);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

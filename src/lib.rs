@@ -11,6 +11,7 @@ pub mod env;
 pub mod error;
 pub mod host;
 pub mod inputs;
+pub mod internal;
 pub mod model;
 pub mod plan;
 pub mod render;

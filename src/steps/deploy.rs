@@ -308,10 +308,10 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
     };
     tell(ctx, &report);
     let outputs = [
-        ("verdict", verdict.as_str().to_string()),
+        ("rollout", verdict.as_str().to_string()),
         ("namespace", ns.clone()),
         ("url", report.url.clone().unwrap_or_default()),
-        ("reason", report.reasons().join("\n")),
+        ("rollout-reason", report.reasons().join("\n")),
         (
             "rolled-back",
             report
@@ -325,7 +325,7 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
                 .to_string(),
         ),
         (
-            "report",
+            "deploy-report",
             serde_json::to_string(&report).expect("the report serializes"),
         ),
     ];

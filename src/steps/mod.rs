@@ -2,6 +2,7 @@
 //! plan, calls the clients, and reports through the host.
 
 pub mod deploy;
+pub mod outputs;
 pub mod report;
 pub mod scan;
 
@@ -43,6 +44,10 @@ impl Ctx {
         outputs_file: Option<&std::path::Path>,
     ) -> Result<(), Error> {
         for (k, v) in outputs {
+            debug_assert!(
+                outputs::find(k).is_some(),
+                "output `{k}` is not declared in src/steps/outputs.rs (action.yml is generated from it)"
+            );
             self.host.set_output(k, v)?;
         }
         if let Some(p) = outputs_file {

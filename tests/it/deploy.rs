@@ -74,7 +74,7 @@ fn healthy_rollout_by_digest_with_ingress_certificate_and_traceability() {
         "60s",
     ]);
     assert_eq!(out.code, 0, "{out:?}");
-    assert_eq!(out.outputs["verdict"], "healthy");
+    assert_eq!(out.outputs["rollout"], "healthy");
     assert_eq!(out.outputs["url"], "https://api.example.com");
     let r = out.report();
     assert_eq!(r["namespace_created"], true);

@@ -3,5 +3,6 @@
 mod support;
 
 mod deploy;
+mod packaging;
 mod report;
 mod scan;

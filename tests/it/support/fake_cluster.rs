@@ -165,7 +165,7 @@ pub struct Deployed {
 
 impl Deployed {
     pub fn report(&self) -> Value {
-        serde_json::from_str(self.outputs["report"].as_str().unwrap_or("null"))
+        serde_json::from_str(self.outputs["deploy-report"].as_str().unwrap_or("null"))
             .unwrap_or(Value::Null)
     }
 

@@ -9,5 +9,7 @@ pub mod cli;
 pub mod fake_cluster;
 pub mod files;
 pub mod github;
+pub mod release_server;
+pub mod schema7;
 pub mod spec;
 pub mod tools;

@@ -1,0 +1,588 @@
+//! Packaging: `action.yml`, the workflows, the Azure DevOps task and extension hold to the
+//! official schemas, to each other and to the settings catalog (the drift check), and the
+//! action's binary resolver only runs a release asset whose sha256 the committed manifest
+//! names.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use aks_backend::inputs::catalog::SETTINGS;
+use aks_backend::steps::outputs::OUTPUTS;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::support::release_server::ReleaseServer;
+use crate::support::schema7::{check7, json_file, yaml, yaml_file};
+use crate::support::spec::spec;
+use crate::support::tools::bin;
+
+/// Inputs of the action / task that are not settings (kept in sync with scripts/gen-packaging).
+const ACTION_ONLY_INPUTS: &[&str] = &["command", "cache-trivy-db"];
+const TASK_ONLY_INPUTS: &[&str] = &["command", "azureSubscription"];
+const ACTION_ONLY_OUTPUTS: &[&str] = &["bin"];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn action() -> Value {
+    yaml_file(&root().join("action.yml"))
+}
+
+fn task() -> Value {
+    json_file(&root().join("azure-pipelines-task/AksBackend/task.json"))
+}
+
+fn camel(kebab: &str) -> String {
+    let mut parts = kebab.split('-');
+    let mut out = parts.next().unwrap_or_default().to_string();
+    for p in parts {
+        let mut c = p.chars();
+        if let Some(f) = c.next() {
+            out.extend(f.to_uppercase());
+            out.push_str(c.as_str());
+        }
+    }
+    out
+}
+
+fn kebab(camel: &str) -> String {
+    let mut out = String::new();
+    for c in camel.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('-');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A YAML/JSON default as the catalog writes it.
+fn default_text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// Everything on which `action.yml`, `task.json` and the catalog disagree.
+fn drift(action: &Value, task: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let catalog: BTreeMap<&str, Option<&str>> =
+        SETTINGS.iter().map(|s| (s.name, s.default)).collect();
+
+    // action.yml inputs
+    let inputs = action["inputs"].as_object().cloned().unwrap_or_default();
+    for (name, default) in &catalog {
+        match inputs.get(*name) {
+            None => problems.push(format!("action.yml: input `{name}` is missing")),
+            Some(i) => {
+                let got = default_text(i.get("default"));
+                if got.as_deref() != *default {
+                    problems.push(format!(
+                        "action.yml: input `{name}` default {got:?}, the catalog says {default:?}"
+                    ));
+                }
+            }
+        }
+    }
+    for name in inputs.keys() {
+        if !catalog.contains_key(name.as_str()) && !ACTION_ONLY_INPUTS.contains(&name.as_str()) {
+            problems.push(format!("action.yml: input `{name}` is not in the catalog"));
+        }
+    }
+    // ... each reaches the binary as INPUT_* env of the run step
+    let steps = action["runs"]["steps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let run = steps.iter().find(|s| s["id"] == "run");
+    let env = run
+        .and_then(|r| r["env"].as_object().cloned())
+        .unwrap_or_default();
+    for name in catalog.keys() {
+        let var = format!("INPUT_{}", name.to_ascii_uppercase().replace('-', "_"));
+        let want = format!("${{{{ inputs.{name} }}}}");
+        if env.get(&var).and_then(Value::as_str) != Some(want.as_str()) {
+            problems.push(format!(
+                "action.yml: the run step does not set {var}: {want}"
+            ));
+        }
+    }
+    // outputs
+    let outputs = action["outputs"].as_object().cloned().unwrap_or_default();
+    for o in OUTPUTS {
+        let want = format!("${{{{ steps.run.outputs.{} }}}}", o.name);
+        match outputs.get(o.name) {
+            None => problems.push(format!("action.yml: output `{}` is missing", o.name)),
+            Some(v) if v["value"].as_str() != Some(want.as_str()) => {
+                problems.push(format!("action.yml: output `{}` is not {want}", o.name))
+            }
+            _ => {}
+        }
+    }
+    for name in outputs.keys() {
+        if !OUTPUTS.iter().any(|o| o.name == name) && !ACTION_ONLY_OUTPUTS.contains(&name.as_str())
+        {
+            problems.push(format!("action.yml: output `{name}` is not in the catalog"));
+        }
+    }
+
+    // task.json inputs
+    let task_inputs: BTreeMap<String, Value> = task["inputs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| (i["name"].as_str().unwrap_or_default().to_string(), i))
+        .collect();
+    for (name, default) in &catalog {
+        let tname = camel(name);
+        if kebab(&tname) != *name {
+            problems.push(format!(
+                "task.json: `{name}` does not survive camelCase and back ({tname})"
+            ));
+        }
+        match task_inputs.get(&tname) {
+            None => problems.push(format!("task.json: input `{tname}` ({name}) is missing")),
+            Some(i) => {
+                let got = default_text(i.get("defaultValue"));
+                if got.as_deref() != *default {
+                    problems.push(format!(
+                        "task.json: input `{tname}` default {got:?}, the catalog says {default:?}"
+                    ));
+                }
+            }
+        }
+    }
+    for name in task_inputs.keys() {
+        if !catalog.contains_key(kebab(name).as_str()) && !TASK_ONLY_INPUTS.contains(&name.as_str())
+        {
+            problems.push(format!("task.json: input `{name}` is not in the catalog"));
+        }
+    }
+    let task_outputs: BTreeSet<String> = task["outputVariables"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|o| o["name"].as_str().map(String::from))
+        .collect();
+    let want_outputs: BTreeSet<String> = OUTPUTS.iter().map(|o| camel(o.name)).collect();
+    if task_outputs != want_outputs {
+        problems.push(format!(
+            "task.json: outputVariables {task_outputs:?}, the catalog says {want_outputs:?}"
+        ));
+    }
+    // the hand-written inputs
+    for name in ["command"] {
+        if !inputs.contains_key(name) {
+            problems.push(format!("action.yml: input `{name}` is missing"));
+        }
+    }
+    for name in TASK_ONLY_INPUTS {
+        if !task_inputs.contains_key(*name) {
+            problems.push(format!("task.json: input `{name}` is missing"));
+        }
+    }
+    problems
+}
+
+#[test]
+fn action_task_and_catalog_agree() {
+    let problems = drift(&action(), &task());
+    assert!(
+        problems.is_empty(),
+        "packaging drifted from the catalog; run scripts/gen-packaging:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn drift_check_sees_a_missing_input_a_changed_default_and_a_stray_input() {
+    let mut a = action();
+    let mut t = task();
+    a["inputs"].as_object_mut().unwrap().remove("severity");
+    a["inputs"]["timeout"]["default"] = json!("99m");
+    a["outputs"].as_object_mut().unwrap().remove("gate");
+    t["inputs"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "bogusInput", "label": "x", "type": "string"}));
+    for i in t["inputs"].as_array_mut().unwrap() {
+        if i["name"] == "ignoreUnfixed" {
+            i["defaultValue"] = json!(true);
+        }
+    }
+    let p = drift(&a, &t).join("\n");
+    assert!(p.contains("action.yml: input `severity` is missing"), "{p}");
+    assert!(p.contains("input `timeout` default Some(\"99m\")"), "{p}");
+    assert!(p.contains("action.yml: output `gate` is missing"), "{p}");
+    assert!(
+        p.contains("task.json: input `bogusInput` is not in the catalog"),
+        "{p}"
+    );
+    assert!(p.contains("`ignoreUnfixed` default Some(\"true\")"), "{p}");
+}
+
+#[test]
+fn generated_files_are_up_to_date() {
+    let out = Command::new("python3")
+        .arg(root().join("scripts/gen-packaging"))
+        .args(["--check", "--bin"])
+        .arg(bin())
+        .output()
+        .expect("python3 runs (scripts/setup-test-tools)");
+    assert!(
+        out.status.success(),
+        "scripts/gen-packaging --check: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn internal_catalog_prints_every_setting_output_and_exit_code() {
+    let out = Command::new(bin())
+        .args(["internal", "catalog", "--format", "json"])
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("TF_BUILD")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["settings"].as_array().unwrap().len(), SETTINGS.len());
+    assert_eq!(v["outputs"].as_array().unwrap().len(), OUTPUTS.len());
+    let sev = v["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "severity")
+        .unwrap();
+    assert_eq!(sev["kind"], "list");
+    assert_eq!(sev["steps"], json!(["scan"]));
+    assert_eq!(sev["default"], "UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL");
+    let codes: Vec<u64> = v["exit_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["code"].as_u64().unwrap())
+        .collect();
+    assert_eq!(codes, [0, 1, 2, 3]);
+    assert_eq!(
+        v["commands"],
+        json!(["refer", "build", "scan", "deploy", "run"])
+    );
+}
+
+// --- schemas ---
+
+/// Every GitHub workflow file of the repository and the examples.
+fn workflow_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for dir in [".github/workflows", "examples/github"] {
+        if let Ok(rd) = std::fs::read_dir(root().join(dir)) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if matches!(p.extension().and_then(|x| x.to_str()), Some("yml" | "yaml")) {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn action_yml_validates_against_the_action_schema() {
+    check7("schemas/github-action.json", &action()).unwrap();
+    // and the schema is not a rubber stamp
+    let mut broken = action();
+    broken["runs"]["using"] = json!("docker-compose");
+    broken["inputs"]["command"]["requird"] = json!(true);
+    assert!(check7("schemas/github-action.json", &broken).is_err());
+}
+
+#[test]
+fn workflows_validate_against_the_workflow_schema() {
+    let files = workflow_files();
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for want in ["ci.yml", "release.yml", "action-selftest.yml"] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} is missing: {names:?}"
+        );
+    }
+    for f in &files {
+        check7("schemas/github-workflow.json", &yaml_file(f))
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+    }
+    let broken = yaml("on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    step: []\n").unwrap();
+    assert!(check7("schemas/github-workflow.json", &broken).is_err());
+}
+
+#[test]
+fn third_party_actions_are_pinned_by_commit_and_permissions_are_explicit() {
+    let mut files = workflow_files();
+    files.push(root().join("action.yml"));
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        for line in text.lines() {
+            let l = line.trim_start().trim_start_matches("- ");
+            let Some(rest) = l.strip_prefix("uses:") else {
+                continue;
+            };
+            let target = rest.split('#').next().unwrap().trim();
+            // `./` is this checkout; the examples use this project's own action by its
+            // release tag (the binary is verified against the manifest at that ref).
+            if target.starts_with("./") || target.starts_with("org/aks-backend-action@") {
+                continue;
+            }
+            let sha = target.rsplit_once('@').map(|(_, s)| s).unwrap_or("");
+            assert!(
+                sha.len() == 40 && sha.chars().all(|c| c.is_ascii_hexdigit()),
+                "{}: `{target}` is not pinned by a full commit SHA",
+                f.display()
+            );
+        }
+        if f.file_name().unwrap() != "action.yml" {
+            let wf = yaml_file(f);
+            assert!(
+                wf.get("permissions").is_some(),
+                "{}: no top-level permissions",
+                f.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn task_json_validates_against_the_task_schema() {
+    let s = spec("schemas/tasks.schema.json");
+    s.check("#", &task()).unwrap();
+    let mut broken = task();
+    broken["inputs"][0]["name"] = json!("not-alphanumeric");
+    assert!(s.check("#", &broken).is_err());
+    let conn = task()["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "azureSubscription")
+        .cloned()
+        .unwrap();
+    assert_eq!(conn["type"], "connectedService:AzureRM");
+}
+
+#[test]
+fn extension_manifest_validates() {
+    let m = json_file(&root().join("azure-pipelines-task/vss-extension.json"));
+    check7("schemas/azure-devops-extension-manifest-1.0.json", &m).unwrap();
+    assert_eq!(m["contributions"][0]["properties"]["name"], "AksBackend");
+    let mut broken = m.clone();
+    broken["categories"] = json!(["Not a category"]);
+    assert!(check7("schemas/azure-devops-extension-manifest-1.0.json", &broken).is_err());
+}
+
+#[test]
+fn the_task_ships_the_same_checksum_manifest_as_the_action() {
+    assert_eq!(
+        json_file(&root().join("dist/checksums.json")),
+        json_file(&root().join("azure-pipelines-task/AksBackend/checksums.json")),
+        "copy dist/checksums.json to azure-pipelines-task/AksBackend/"
+    );
+}
+
+#[test]
+fn azure_pipelines_example_uses_the_task_inputs() {
+    let p = yaml_file(&root().join("examples/azure-pipelines.yml"));
+    let names: BTreeSet<String> = task()["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_string())
+        .collect();
+    let mut seen = 0;
+    for step in p["steps"].as_array().expect("steps") {
+        if step["task"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("AksBackend@"))
+        {
+            seen += 1;
+            for k in step["inputs"].as_object().unwrap().keys() {
+                assert!(
+                    names.contains(k),
+                    "examples/azure-pipelines.yml: unknown input {k}"
+                );
+            }
+        }
+    }
+    assert!(seen > 0, "the example does not use the task");
+}
+
+// --- the action's binary resolver ---
+
+const TARGET: &str = "x86_64-unknown-linux-musl";
+const ASSET: &str = "aks-backend-x86_64-unknown-linux-musl";
+
+struct Resolver {
+    dir: tempfile::TempDir,
+    manifest: PathBuf,
+}
+
+impl Resolver {
+    fn new(current: &str, releases: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir.path().join("checksums.json");
+        let mut rel = serde_json::Map::new();
+        for (tag, sha) in releases {
+            rel.insert(
+                tag.to_string(),
+                json!({TARGET: {"asset": ASSET, "sha256": sha}}),
+            );
+        }
+        std::fs::write(
+            &manifest,
+            json!({"schema": 1, "current": current, "release_base_url": null, "releases": rel})
+                .to_string(),
+        )
+        .unwrap();
+        Resolver { dir, manifest }
+    }
+
+    fn tool_cache(&self) -> PathBuf {
+        self.dir.path().join("tool-cache")
+    }
+
+    fn run(
+        &self,
+        r#ref: &str,
+        base: &str,
+        path_env: Option<&str>,
+    ) -> (i32, String, String, String) {
+        let out_file = self.dir.path().join("github-output");
+        let _ = std::fs::remove_file(&out_file);
+        let mut cmd = Command::new("bash");
+        cmd.arg(root().join("scripts/action/resolve-binary.sh"))
+            .env_clear()
+            .env("PATH", path_env.unwrap_or(&std::env::var("PATH").unwrap()))
+            .env("HOME", self.dir.path())
+            .env("AKS_BACKEND_ACTION_PATH", root())
+            .env("AKS_BACKEND_ACTION_REF", r#ref)
+            .env("AKS_BACKEND_MANIFEST", &self.manifest)
+            .env("AKS_BACKEND_RELEASE_BASE_URL", base)
+            .env("RUNNER_TOOL_CACHE", self.tool_cache())
+            .env("RUNNER_TEMP", self.dir.path())
+            .env("RUNNER_OS", "Linux")
+            .env("RUNNER_ARCH", "X64")
+            .env("GITHUB_OUTPUT", &out_file);
+        let o = cmd.output().unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).trim().to_string(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+            std::fs::read_to_string(&out_file).unwrap_or_default(),
+        )
+    }
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+/// A stand-in release asset: small (the debug binary is >100 MB), and it runs.
+fn release_asset() -> Vec<u8> {
+    b"#!/bin/sh\necho \"aks-backend 0.0.0-release-asset\"\n".to_vec()
+}
+
+#[test]
+fn resolver_downloads_a_verified_release_into_the_tool_cache_and_reuses_it() {
+    let server = ReleaseServer::start();
+    let bytes = release_asset();
+    server.put("v7.1.0", ASSET, bytes.clone());
+    let r = Resolver::new("v7.1.0", &[("v7.1.0", &sha256_hex(&bytes))]);
+
+    // `@v7` is the major alias of the release this commit was tagged as.
+    let (code, path, err, gh_out) = r.run("v7", &server.base, None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        Path::new(&path),
+        r.tool_cache().join("aks-backend/7.1.0/x86_64/aks-backend")
+    );
+    assert_eq!(gh_out, format!("bin={path}\n"));
+    assert_eq!(
+        server.hits(),
+        [
+            format!("/download/v7.1.0/{ASSET}"),
+            format!("/assets/v7.1.0/{ASSET}")
+        ]
+    );
+    let v = Command::new(&path).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&v.stdout).starts_with("aks-backend "));
+
+    // Second run: the tool cache, verified, no request.
+    let (code, again, err, _) = r.run("v7.1.0", &server.base, None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(again, path);
+    assert!(err.contains("from the tool cache"), "{err}");
+    assert_eq!(server.hits().len(), 2);
+
+    // A tampered cache copy is replaced by a verified download.
+    std::fs::write(&path, b"#!/bin/sh\necho evil\n").unwrap();
+    let (code, _, err, _) = r.run("v7.1.0", &server.base, None);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("does not match the manifest"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
+
+#[test]
+fn resolver_refuses_a_release_asset_whose_checksum_differs() {
+    let server = ReleaseServer::start();
+    let bytes = release_asset();
+    let mut tampered = bytes.clone();
+    tampered.extend_from_slice(b"tampered");
+    server.put("v7.2.0", ASSET, tampered);
+    let r = Resolver::new("v7.2.0", &[("v7.2.0", &sha256_hex(&bytes))]);
+    let (code, path, err, gh_out) = r.run("v7.2.0", &server.base, None);
+    assert_eq!(code, 3, "{err}");
+    assert!(path.is_empty());
+    assert!(gh_out.is_empty());
+    assert!(err.contains("checksum mismatch"), "{err}");
+    assert!(err.contains("::error title=aks-backend::"), "{err}");
+    let dir = r.tool_cache().join("aks-backend/7.2.0/x86_64");
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "nothing left behind"
+    );
+    assert!(
+        !r.tool_cache()
+            .join("aks-backend/7.2.0/x86_64.complete")
+            .exists()
+    );
+}
+
+#[test]
+fn resolver_builds_from_source_for_a_ref_without_a_release() {
+    let server = ReleaseServer::start();
+    let r = Resolver::new("v7.1.0", &[("v7.1.0", &"0".repeat(64))]);
+    // A PATH without cargo: the source build is chosen, and fails with a hint.
+    let (code, _, err, _) = r.run("main", &server.base, Some("/usr/bin:/bin"));
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("building from source (ref main is not a release"),
+        "{err}"
+    );
+    assert!(err.contains("cargo is not installed"), "{err}");
+    // `uses: ./` has no ref at all.
+    let (_, _, err, _) = r.run("", &server.base, Some("/usr/bin:/bin"));
+    assert!(err.contains("a local action (uses: ./)"), "{err}");
+    assert!(server.hits().is_empty());
+}
