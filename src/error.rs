@@ -4,6 +4,7 @@
 //! They meet here, and `cli::main` renders the result exactly once: the message, then
 //! `hint:` lines, then the documented exit code.
 
+use crate::clients::azure::AzureError;
 use crate::clients::trivy::TrivyError;
 use crate::host::HostError;
 use crate::inputs::InputError;
@@ -47,6 +48,8 @@ pub enum Error {
     Trivy(#[from] TrivyError),
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error(transparent)]
+    Azure(#[from] AzureError),
 }
 
 impl Error {
@@ -56,6 +59,7 @@ impl Error {
             Error::Host(e) => e,
             Error::Trivy(e) => e,
             Error::Report(e) => e,
+            Error::Azure(e) => e,
         }
     }
 
