@@ -2,5 +2,6 @@
 //! snapshot-tested.
 
 pub mod markdown;
+pub mod refer_summary;
 pub mod sarif;
 pub mod scan_summary;

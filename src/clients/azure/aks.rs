@@ -7,8 +7,8 @@
 use base64::Engine;
 use serde_json::Value;
 
-use super::arm::{Arm, not_found};
 use super::AzureError;
+use super::arm::{Arm, not_found};
 use crate::secret::Secret;
 
 pub const AKS_API: &str = "2026-08-01";
@@ -156,22 +156,25 @@ pub fn inspect(kubeconfig: &Secret) -> Result<KubeInfo, AzureError> {
             message: "the kubeconfig's cluster has no server".into(),
         })?
         .to_string();
-    let user = pick("users", "user").map(|u| u["user"].clone()).unwrap_or(Value::Null);
+    let user = pick("users", "user")
+        .map(|u| u["user"].clone())
+        .unwrap_or(Value::Null);
     let mut secrets = Vec::new();
     for k in ["client-key-data", "token", "password"] {
         if let Some(s) = user[k].as_str() {
             secrets.push(Secret::new(s));
         }
     }
-    let auth = if user["client-certificate-data"].is_string() || user["client-certificate"].is_string() {
-        UserAuth::ClientCertificate
-    } else if user["token"].is_string() {
-        UserAuth::Token
-    } else if user["exec"].is_object() {
-        UserAuth::Exec
-    } else {
-        UserAuth::Other
-    };
+    let auth =
+        if user["client-certificate-data"].is_string() || user["client-certificate"].is_string() {
+            UserAuth::ClientCertificate
+        } else if user["token"].is_string() {
+            UserAuth::Token
+        } else if user["exec"].is_object() {
+            UserAuth::Exec
+        } else {
+            UserAuth::Other
+        };
     Ok(KubeInfo {
         server,
         ca_data: cluster["cluster"]["certificate-authority-data"]

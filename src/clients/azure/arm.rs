@@ -31,7 +31,9 @@ pub(crate) async fn send_with_retries(
     loop {
         let res = build().send().await;
         let wait = match &res {
-            Ok(r) if r.status() == StatusCode::TOO_MANY_REQUESTS || r.status().is_server_error() => {
+            Ok(r)
+                if r.status() == StatusCode::TOO_MANY_REQUESTS || r.status().is_server_error() =>
+            {
                 Some(retry_after(r).unwrap_or_else(|| backoff(attempt)))
             }
             Ok(_) => None,
@@ -90,7 +92,11 @@ fn redact_query(u: &Url) -> String {
 /// Key Vault) or `{"code", "message"}` / `{"message"}`.
 pub(crate) fn error_body(text: &str) -> (String, String) {
     let v: Value = serde_json::from_str(text).unwrap_or_default();
-    let e = if v["error"].is_object() { &v["error"] } else { &v };
+    let e = if v["error"].is_object() {
+        &v["error"]
+    } else {
+        &v
+    };
     let code = e["code"].as_str().unwrap_or_default().to_string();
     let message = e["message"]
         .as_str()
@@ -122,10 +128,7 @@ pub(crate) async fn failure(op: &str, resource: &str, resp: reqwest::Response) -
         let scope = quoted_after(&message, "scope")
             .map(String::from)
             .unwrap_or_else(|| resource.to_string());
-        let role = action
-            .as_deref()
-            .map(role_for_action)
-            .unwrap_or("Reader");
+        let role = action.as_deref().map(role_for_action).unwrap_or("Reader");
         Forbidden {
             action,
             scope,
@@ -210,7 +213,9 @@ pub fn url(endpoint: &Url, path: &str, api_version: &str, query: &[(&str, &str)]
 /// Converts a 404 into `NotFound`.
 pub(crate) fn not_found(e: AzureError, what: &'static str, name: &str, scope: &str) -> AzureError {
     match e {
-        AzureError::Http { status: 404, op, .. } => AzureError::NotFound {
+        AzureError::Http {
+            status: 404, op, ..
+        } => AzureError::NotFound {
             op,
             what,
             name: name.to_string(),
@@ -263,7 +268,10 @@ impl<'c> Arm<'c> {
 
     /// `/subscriptions/{id}/resourceGroups/{rg}`.
     pub fn rg_path(&self, rg: &str) -> String {
-        format!("/subscriptions/{}/resourceGroups/{rg}", self.subscription_id)
+        format!(
+            "/subscriptions/{}/resourceGroups/{rg}",
+            self.subscription_id
+        )
     }
 
     pub async fn token(&self) -> Result<Secret, AzureError> {
@@ -305,7 +313,8 @@ impl<'c> Arm<'c> {
     }
 
     pub async fn get(&self, path: &str, api_version: &str, op: &str) -> Result<Value, AzureError> {
-        self.send(Method::GET, path, api_version, &[], None, op).await
+        self.send(Method::GET, path, api_version, &[], None, op)
+            .await
     }
 
     /// Every item of a pageable list (`value` + `nextLink`).
@@ -371,7 +380,9 @@ mod tests {
         );
         assert_eq!(
             quoted_after(m, "scope"),
-            Some("/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks")
+            Some(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks"
+            )
         );
     }
 

@@ -200,11 +200,10 @@ impl<'a> Credential<'a> {
         let mut client_id = s.client_id.clone();
         // Azure Pipelines: the service connection carries tenant and client IDs.
         if let Some(id) = &s.service_connection_id {
-            tenant_id = tenant_id
-                .or_else(|| endpoint_var(env, "ENDPOINT_AUTH_PARAMETER", id, "TENANTID"));
-            client_id = client_id.or_else(|| {
-                endpoint_var(env, "ENDPOINT_AUTH_PARAMETER", id, "SERVICEPRINCIPALID")
-            });
+            tenant_id =
+                tenant_id.or_else(|| endpoint_var(env, "ENDPOINT_AUTH_PARAMETER", id, "TENANTID"));
+            client_id = client_id
+                .or_else(|| endpoint_var(env, "ENDPOINT_AUTH_PARAMETER", id, "SERVICEPRINCIPALID"));
         }
         let github = || -> Result<Source, AzureError> {
             let request_url = env
@@ -219,11 +218,11 @@ impl<'a> Credential<'a> {
             })
         };
         let ado = |service_connection_id: &str| -> Result<Source, AzureError> {
-            let request_uri = env
-                .get("SYSTEM_OIDCREQUESTURI")
-                .ok_or(AzureError::AzureDevOpsOidcUnavailable {
-                    missing: "SYSTEM_OIDCREQUESTURI",
-                })?;
+            let request_uri =
+                env.get("SYSTEM_OIDCREQUESTURI")
+                    .ok_or(AzureError::AzureDevOpsOidcUnavailable {
+                        missing: "SYSTEM_OIDCREQUESTURI",
+                    })?;
             let access_token = env
                 .get("SYSTEM_ACCESSTOKEN")
                 .or_else(|| env.get("ENDPOINT_AUTH_PARAMETER_SYSTEMVSSCONNECTION_ACCESSTOKEN"))
@@ -370,8 +369,15 @@ impl<'a> Credential<'a> {
         self.state.lock().await.tokens.remove(scope);
     }
 
-    async fn request(&self, state: &mut State, scope: &str) -> Result<(Secret, Duration), AzureError> {
-        self.stats.lock().unwrap_or_else(|e| e.into_inner()).tokens_requested += 1;
+    async fn request(
+        &self,
+        state: &mut State,
+        scope: &str,
+    ) -> Result<(Secret, Duration), AzureError> {
+        self.stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .tokens_requested += 1;
         if let Some(i) = state.chosen {
             return self.request_from(state, &self.sources[i], scope).await;
         }
@@ -415,7 +421,10 @@ impl<'a> Credential<'a> {
                     state.assertion = Some(self.mint_assertion(src).await?);
                 }
                 let a = state.assertion.as_ref().expect("just minted");
-                match self.exchange(scope, Grant::Assertion(&a.jwt), Some(&a.claims)).await {
+                match self
+                    .exchange(scope, Grant::Assertion(&a.jwt), Some(&a.claims))
+                    .await
+                {
                     Err(AzureError::Entra {
                         code: Some(700024), ..
                     }) => {
@@ -433,7 +442,10 @@ impl<'a> Credential<'a> {
                 endpoint,
                 app_service,
                 probe,
-            } => self.managed_identity(endpoint, app_service.as_ref(), *probe, scope).await,
+            } => {
+                self.managed_identity(endpoint, app_service.as_ref(), *probe, scope)
+                    .await
+            }
             Source::AzureCli(cli) => {
                 use azure_core::credentials::TokenCredential;
                 let t = cli
@@ -469,7 +481,10 @@ impl<'a> Credential<'a> {
                 let resp = send_with_retries(op, || {
                     self.http
                         .get(&url)
-                        .header("Authorization", format!("bearer {}", request_token.expose()))
+                        .header(
+                            "Authorization",
+                            format!("bearer {}", request_token.expose()),
+                        )
                         .header("Accept", "application/json")
                 })
                 .await?;
@@ -514,7 +529,10 @@ impl<'a> Credential<'a> {
         };
         let jwt = Secret::new(jwt);
         self.mask.mask(&jwt);
-        self.stats.lock().unwrap_or_else(|e| e.into_inner()).assertions_minted += 1;
+        self.stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .assertions_minted += 1;
         let (claims, exp) = claims(&jwt);
         tracing::debug!(
             "{provider} OIDC token: issuer {:?}, subject {:?}",
@@ -603,12 +621,12 @@ impl<'a> Credential<'a> {
                 (u, e.clone())
             }
             None => {
-                let mut u = endpoint.join("metadata/identity/oauth2/token").map_err(|e| {
-                    AzureError::ManagedIdentity {
+                let mut u = endpoint
+                    .join("metadata/identity/oauth2/token")
+                    .map_err(|e| AzureError::ManagedIdentity {
                         endpoint: endpoint.to_string(),
                         message: e.to_string(),
-                    }
-                })?;
+                    })?;
                 u.query_pairs_mut()
                     .append_pair("api-version", "2018-02-01")
                     .append_pair("resource", resource);
@@ -708,7 +726,11 @@ fn claims(jwt: &Secret) -> (AssertionClaims, Option<i64>) {
         .expose()
         .split('.')
         .nth(1)
-        .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p.trim_end_matches('=')).ok())
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p.trim_end_matches('='))
+                .ok()
+        })
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .unwrap_or_default();
     let s = |k: &str| match &payload[k] {
@@ -750,7 +772,9 @@ mod tests {
         let jwt = format!(
             "{}.{}.sig",
             enc(serde_json::json!({"alg": "RS256"})),
-            enc(serde_json::json!({"iss": "https://token.actions.githubusercontent.com", "sub": "repo:o/r:ref:refs/heads/main", "aud": "api://AzureADTokenExchange", "exp": exp}))
+            enc(
+                serde_json::json!({"iss": "https://token.actions.githubusercontent.com", "sub": "repo:o/r:ref:refs/heads/main", "aud": "api://AzureADTokenExchange", "exp": exp})
+            )
         );
         let (c, left) = claims(&Secret::new(jwt));
         assert_eq!(c.subject.as_deref(), Some("repo:o/r:ref:refs/heads/main"));

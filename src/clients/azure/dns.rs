@@ -7,8 +7,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use url::Url;
 
-use super::arm::{self, Arm, not_found};
 use super::AzureError;
+use super::arm::{self, Arm, not_found};
 use crate::secret::Secret;
 
 pub const DNS_API: &str = "2018-05-01";
@@ -21,15 +21,21 @@ pub struct Zone {
 }
 
 fn zone_path(subscription_id: &str, rg: &str, zone: &str) -> String {
-    format!("/subscriptions/{subscription_id}/resourceGroups/{rg}/providers/Microsoft.Network/dnsZones/{zone}")
+    format!(
+        "/subscriptions/{subscription_id}/resourceGroups/{rg}/providers/Microsoft.Network/dnsZones/{zone}"
+    )
 }
 
 /// The zone, confirmed by reading its SOA record set (every zone has exactly one).
 pub async fn zone(arm: &Arm<'_>, rg: &str, name: &str) -> Result<Zone, AzureError> {
     let path = zone_path(&arm.subscription_id, rg, name);
-    arm.get(&format!("{path}/SOA/@"), DNS_API, "reading the DNS zone's SOA record")
-        .await
-        .map_err(|e| not_found(e, "DNS zone", name, &format!("resource group {rg}")))?;
+    arm.get(
+        &format!("{path}/SOA/@"),
+        DNS_API,
+        "reading the DNS zone's SOA record",
+    )
+    .await
+    .map_err(|e| not_found(e, "DNS zone", name, &format!("resource group {rg}")))?;
     Ok(Zone {
         id: path,
         name: name.to_string(),
@@ -79,11 +85,17 @@ pub async fn upsert_a_record(
         || record.name.ends_with('.')
         || record.name.len() > 253
     {
-        return Err(bad("the name must be relative to the zone (`api`, or `@` for the apex)"));
+        return Err(bad(
+            "the name must be relative to the zone (`api`, or `@` for the apex)",
+        ));
     }
     let path = format!(
         "{}/A/{}",
-        zone_path(&record.subscription_id, &record.resource_group, &record.zone),
+        zone_path(
+            &record.subscription_id,
+            &record.resource_group,
+            &record.zone
+        ),
         record.name
     );
     let body = json!({
@@ -93,10 +105,20 @@ pub async fn upsert_a_record(
         }
     });
     let u = arm::url(arm_endpoint, &path, DNS_API, &[]);
-    let op = format!("writing the DNS A record `{}` in `{}`", record.name, record.zone);
+    let op = format!(
+        "writing the DNS A record `{}` in `{}`",
+        record.name, record.zone
+    );
     let (status, _, v) = arm::call(http, Method::PUT, &u, token, Some(&body), &[], &op)
         .await
-        .map_err(|e| not_found(e, "DNS zone", &record.zone, &format!("resource group {}", record.resource_group)))?;
+        .map_err(|e| {
+            not_found(
+                e,
+                "DNS zone",
+                &record.zone,
+                &format!("resource group {}", record.resource_group),
+            )
+        })?;
     let addresses = v["properties"]["ARecords"]
         .as_array()
         .map(|a| {

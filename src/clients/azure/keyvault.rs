@@ -22,7 +22,10 @@ pub struct Vault {
 }
 
 pub async fn vault(arm: &Arm<'_>, rg: &str, name: &str) -> Result<Vault, AzureError> {
-    let path = format!("{}/providers/Microsoft.KeyVault/vaults/{name}", arm.rg_path(rg));
+    let path = format!(
+        "{}/providers/Microsoft.KeyVault/vaults/{name}",
+        arm.rg_path(rg)
+    );
     let v = arm
         .get(&path, VAULT_API, "reading the Key Vault")
         .await
@@ -102,17 +105,18 @@ pub async fn get_secrets(
     let mut out = Vec::new();
     for name in names {
         let op = format!("reading secret `{name}` from Key Vault {}", vault.name);
-        let mut u = base
-            .join(&format!("secrets/{name}"))
-            .map_err(|e| AzureError::InvalidArgument {
-                what: format!("secret name `{name}`"),
-                message: e.to_string(),
-            })?;
+        let mut u =
+            base.join(&format!("secrets/{name}"))
+                .map_err(|e| AzureError::InvalidArgument {
+                    what: format!("secret name `{name}`"),
+                    message: e.to_string(),
+                })?;
         u.query_pairs_mut().append_pair("api-version", SECRETS_API);
         let mut renewed = false;
         let resp = loop {
             let token = cred.token(&scope).await?;
-            let resp = send_with_retries(&op, || http.get(u.clone()).bearer_auth(token.expose())).await?;
+            let resp =
+                send_with_retries(&op, || http.get(u.clone()).bearer_auth(token.expose())).await?;
             if resp.status() == StatusCode::UNAUTHORIZED && !renewed {
                 cred.invalidate(&scope).await;
                 renewed = true;

@@ -179,7 +179,11 @@ impl Diagnostic for AzureError {
     }
 }
 
-fn entra_hint(code: Option<u32>, claims: Option<&AssertionClaims>, client_id: &str) -> Option<String> {
+fn entra_hint(
+    code: Option<u32>,
+    claims: Option<&AssertionClaims>,
+    client_id: &str,
+) -> Option<String> {
     let code = code?;
     Some(match code {
         70021 => {
@@ -205,7 +209,8 @@ pub fn role_for_action(action: &str) -> &'static str {
     let a = action.to_ascii_lowercase();
     if a.starts_with("microsoft.containerservice/managedclusters/listclusterusercredential") {
         "Azure Kubernetes Service Cluster User Role"
-    } else if a.starts_with("microsoft.containerservice/managedclusters/listclusteradmincredential") {
+    } else if a.starts_with("microsoft.containerservice/managedclusters/listclusteradmincredential")
+    {
         "Azure Kubernetes Service Cluster Admin Role"
     } else if a.starts_with("microsoft.network/dnszones/") && !a.ends_with("/read") {
         "DNS Zone Contributor"
@@ -229,15 +234,23 @@ mod tests {
     #[test]
     fn roles_for_common_actions() {
         assert_eq!(
-            role_for_action("Microsoft.ContainerService/managedClusters/listClusterUserCredential/action"),
+            role_for_action(
+                "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action"
+            ),
             "Azure Kubernetes Service Cluster User Role"
         );
-        assert_eq!(role_for_action("Microsoft.Network/dnsZones/A/write"), "DNS Zone Contributor");
+        assert_eq!(
+            role_for_action("Microsoft.Network/dnsZones/A/write"),
+            "DNS Zone Contributor"
+        );
         assert_eq!(
             role_for_action("Microsoft.Network/networkSecurityGroups/securityRules/write"),
             "Network Contributor"
         );
-        assert_eq!(role_for_action("Microsoft.ContainerRegistry/registries/read"), "Reader");
+        assert_eq!(
+            role_for_action("Microsoft.ContainerRegistry/registries/read"),
+            "Reader"
+        );
     }
 
     #[test]

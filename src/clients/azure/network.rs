@@ -9,9 +9,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use url::Url;
 
+use super::AzureError;
 use super::arm::{self, Arm, not_found};
 use super::resources::parse_id;
-use super::AzureError;
 use crate::secret::Secret;
 
 pub const NETWORK_API: &str = "2026-01-01";
@@ -37,16 +37,29 @@ fn ids(list: &Value, pointer: &str) -> Vec<String> {
 }
 
 pub async fn app_gateway(arm: &Arm<'_>, rg: &str, name: &str) -> Result<AppGateway, AzureError> {
-    let path = format!("{}/providers/Microsoft.Network/applicationGateways/{name}", arm.rg_path(rg));
+    let path = format!(
+        "{}/providers/Microsoft.Network/applicationGateways/{name}",
+        arm.rg_path(rg)
+    );
     let v = arm
         .get(&path, NETWORK_API, "reading the Application Gateway")
         .await
-        .map_err(|e| not_found(e, "Application Gateway", name, &format!("resource group {rg}")))?;
+        .map_err(|e| {
+            not_found(
+                e,
+                "Application Gateway",
+                name,
+                &format!("resource group {rg}"),
+            )
+        })?;
     let p = &v["properties"];
     Ok(AppGateway {
         id: v["id"].as_str().unwrap_or(&path).to_string(),
         name: name.to_string(),
-        public_ip_ids: ids(&p["frontendIPConfigurations"], "/properties/publicIPAddress/id"),
+        public_ip_ids: ids(
+            &p["frontendIPConfigurations"],
+            "/properties/publicIPAddress/id",
+        ),
         subnet_ids: ids(&p["gatewayIPConfigurations"], "/properties/subnet/id"),
     })
 }
@@ -73,12 +86,21 @@ pub async fn public_ip(arm: &Arm<'_>, id: &str) -> Result<PublicIp, AzureError> 
     let v = arm
         .get(&path, NETWORK_API, "reading the gateway's public IP")
         .await
-        .map_err(|e| not_found(e, "public IP", &rid.name, &format!("resource group {}", rid.resource_group)))?;
+        .map_err(|e| {
+            not_found(
+                e,
+                "public IP",
+                &rid.name,
+                &format!("resource group {}", rid.resource_group),
+            )
+        })?;
     Ok(PublicIp {
         id: v["id"].as_str().unwrap_or(id).to_string(),
         name: rid.name,
         address: v["properties"]["ipAddress"].as_str().map(String::from),
-        fqdn: v["properties"]["dnsSettings"]["fqdn"].as_str().map(String::from),
+        fqdn: v["properties"]["dnsSettings"]["fqdn"]
+            .as_str()
+            .map(String::from),
     })
 }
 
@@ -92,11 +114,21 @@ pub struct Nsg {
 }
 
 pub async fn nsg(arm: &Arm<'_>, rg: &str, name: &str) -> Result<Nsg, AzureError> {
-    let path = format!("{}/providers/Microsoft.Network/networkSecurityGroups/{name}", arm.rg_path(rg));
+    let path = format!(
+        "{}/providers/Microsoft.Network/networkSecurityGroups/{name}",
+        arm.rg_path(rg)
+    );
     let v = arm
         .get(&path, NETWORK_API, "reading the network security group")
         .await
-        .map_err(|e| not_found(e, "network security group", name, &format!("resource group {rg}")))?;
+        .map_err(|e| {
+            not_found(
+                e,
+                "network security group",
+                name,
+                &format!("resource group {rg}"),
+            )
+        })?;
     Ok(Nsg {
         id: v["id"].as_str().unwrap_or(&path).to_string(),
         name: name.to_string(),
@@ -126,7 +158,9 @@ impl Cidr {
             .map_err(|_| bad("not an IP address or CIDR block like 203.0.113.0/24"))?;
         let max = if ip.is_ipv4() { 32 } else { 128 };
         if let Some(l) = len {
-            let n: u8 = l.parse().map_err(|_| bad("the prefix length is not a number"))?;
+            let n: u8 = l
+                .parse()
+                .map_err(|_| bad("the prefix length is not a number"))?;
             if n > max {
                 return Err(bad(&format!("the prefix length is more than {max}")));
             }
@@ -196,7 +230,8 @@ pub async fn upsert_https_allow_rule(
         Sources::Cidrs(c) if c.is_empty() => {
             return Err(AzureError::InvalidArgument {
                 what: format!("sources of NSG rule `{}`", rule.name),
-                message: "an empty CIDR list would allow nobody; use Sources::Any for everyone".into(),
+                message: "an empty CIDR list would allow nobody; use Sources::Any for everyone"
+                    .into(),
             });
         }
         Sources::Cidrs(c) if c.len() == 1 => props["sourceAddressPrefix"] = json!(c[0].as_str()),
@@ -218,7 +253,9 @@ pub async fn upsert_https_allow_rule(
     let created = status == StatusCode::CREATED;
     // Long-running: poll the rule until it leaves Updating/Creating.
     for attempt in 0..60u32 {
-        let state = v["properties"]["provisioningState"].as_str().unwrap_or("Succeeded");
+        let state = v["properties"]["provisioningState"]
+            .as_str()
+            .unwrap_or("Succeeded");
         match state {
             "Succeeded" => break,
             "Failed" | "Canceled" => {

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::arm::{Arm, not_found};
 use super::AzureError;
+use super::arm::{Arm, not_found};
 
 pub const RESOURCES_API: &str = "2025-04-01";
 pub const DEPLOYMENTS_API: &str = "2026-09-01";
@@ -29,10 +29,18 @@ impl GenericResource {
 }
 
 /// Every resource of `rg`, all pages.
-pub async fn list_resource_group(arm: &Arm<'_>, rg: &str) -> Result<Vec<GenericResource>, AzureError> {
+pub async fn list_resource_group(
+    arm: &Arm<'_>,
+    rg: &str,
+) -> Result<Vec<GenericResource>, AzureError> {
     let path = format!("{}/resources", arm.rg_path(rg));
     let items = arm
-        .list(&path, RESOURCES_API, &[], "listing the resources of the resource group")
+        .list(
+            &path,
+            RESOURCES_API,
+            &[],
+            "listing the resources of the resource group",
+        )
         .await
         .map_err(|e| not_found(e, "resource group", rg, ""))?;
     Ok(items
@@ -144,13 +152,21 @@ pub async fn registry(arm: &Arm<'_>, rg: &str, name: &str) -> Result<Registry, A
     let v = arm
         .get(&path, ACR_API, "reading the container registry")
         .await
-        .map_err(|e| not_found(e, "container registry", name, &format!("resource group {rg}")))?;
-    let login_server = v["properties"]["loginServer"]
-        .as_str()
-        .ok_or_else(|| AzureError::Protocol {
-            op: "reading the container registry".into(),
-            message: "no properties.loginServer".into(),
+        .map_err(|e| {
+            not_found(
+                e,
+                "container registry",
+                name,
+                &format!("resource group {rg}"),
+            )
         })?;
+    let login_server =
+        v["properties"]["loginServer"]
+            .as_str()
+            .ok_or_else(|| AzureError::Protocol {
+                op: "reading the container registry".into(),
+                message: "no properties.loginServer".into(),
+            })?;
     Ok(Registry {
         id: v["id"].as_str().unwrap_or(&path).to_string(),
         name: name.to_string(),
@@ -164,7 +180,10 @@ mod tests {
 
     #[test]
     fn resource_ids_parse() {
-        let id = parse_id("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/dnszones/example.com").unwrap();
+        let id = parse_id(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/dnszones/example.com",
+        )
+        .unwrap();
         assert_eq!(id.resource_group, "rg");
         assert_eq!(id.name, "example.com");
         assert!(parse_id("not-an-id").is_none());

@@ -45,7 +45,10 @@ pub fn endpoint(r: &Resolved, name: &str) -> Result<Url, InputError> {
     let expected = "an https:// URL (http:// only for 127.0.0.1 or localhost)";
     let u = Url::parse(v)
         .map_err(|e| InputError::invalid(&input, format!("`{v}` is not a URL: {e}"), expected))?;
-    let loopback = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]" | "169.254.169.254"));
+    let loopback = matches!(
+        u.host_str(),
+        Some("127.0.0.1" | "localhost" | "[::1]" | "169.254.169.254")
+    );
     match u.scheme() {
         "https" => Ok(u),
         "http" if loopback => Ok(u),
@@ -77,7 +80,11 @@ impl AzureSettings {
         let auth = {
             let (v, input) = r.one("auth-type").expect("auth-type has a default");
             AuthType::parse(v).ok_or_else(|| {
-                InputError::invalid(input, format!("`{v}` is not a sign-in type"), AuthType::NAMES)
+                InputError::invalid(
+                    input,
+                    format!("`{v}` is not a sign-in type"),
+                    AuthType::NAMES,
+                )
             })?
         };
         let service_connection_id = match r.one("service-connection-id") {

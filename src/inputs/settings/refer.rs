@@ -80,8 +80,20 @@ impl Infra {
     /// Deployment output names that hold its name or resource ID.
     pub fn output_names(self) -> &'static [&'static str] {
         match self {
-            Infra::Acr => &["acrName", "registryName", "containerRegistryName", "acrId", "registryId"],
-            Infra::Aks => &["aksName", "clusterName", "aksClusterName", "aksId", "clusterId"],
+            Infra::Acr => &[
+                "acrName",
+                "registryName",
+                "containerRegistryName",
+                "acrId",
+                "registryId",
+            ],
+            Infra::Aks => &[
+                "aksName",
+                "clusterName",
+                "aksClusterName",
+                "aksId",
+                "clusterId",
+            ],
             Infra::KeyVault => &["keyVaultName", "kvName", "vaultName", "keyVaultId"],
             Infra::DnsZone => &["dnsZoneName", "dnsZone", "zoneName", "dnsZoneId"],
             Infra::AppGateway => &[
@@ -91,7 +103,12 @@ impl Infra {
                 "appGatewayId",
                 "applicationGatewayId",
             ],
-            Infra::GatewayNsg => &["gatewayNsgName", "appGatewayNsgName", "nsgName", "gatewayNsgId"],
+            Infra::GatewayNsg => &[
+                "gatewayNsgName",
+                "appGatewayNsgName",
+                "nsgName",
+                "gatewayNsgId",
+            ],
         }
     }
 
@@ -198,10 +215,18 @@ impl ReferSettings {
             let input = v.origin.describe("discovery-tags");
             for t in &v.values {
                 let (k, val) = t.split_once('=').ok_or_else(|| {
-                    InputError::invalid(&input, format!("`{t}` is not K=V"), "tags as K=V, one per line")
+                    InputError::invalid(
+                        &input,
+                        format!("`{t}` is not K=V"),
+                        "tags as K=V, one per line",
+                    )
                 })?;
                 if k.trim().is_empty() {
-                    return Err(InputError::invalid(&input, format!("`{t}` has no tag name"), "tags as K=V, one per line"));
+                    return Err(InputError::invalid(
+                        &input,
+                        format!("`{t}` has no tag name"),
+                        "tags as K=V, one per line",
+                    ));
                 }
                 discovery_tags.push((k.trim().to_string(), val.trim().to_string()));
             }
