@@ -4,5 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod arm;
+pub mod azure;
+pub mod entra;
 pub mod spec;
 pub mod tools;
