@@ -96,7 +96,7 @@ pub enum AzureError {
     },
     #[error("{op}: unexpected answer: {message}")]
     Protocol { op: String, message: String },
-    #[error("discovery found {} {kind} in {scope} ({lookup}){}", count_word(.candidates.len()), list(.candidates))]
+    #[error("looking for the {kind} in {scope} ({lookup}) found {}{}", count_word(.candidates.len()), list(.candidates))]
     Discovery {
         kind: &'static str,
         scope: String,
@@ -110,8 +110,9 @@ pub enum AzureError {
 
 fn count_word(n: usize) -> String {
     match n {
-        0 => "no".into(),
-        n => n.to_string(),
+        0 => "none".into(),
+        1 => "1 candidate".into(),
+        n => format!("{n} candidates"),
     }
 }
 
@@ -256,7 +257,7 @@ mod tests {
     #[test]
     fn discovery_errors_list_candidates() {
         let e = AzureError::Discovery {
-            kind: "AKS clusters",
+            kind: "AKS cluster",
             scope: "resource group rg".into(),
             lookup: "tags env=prod".into(),
             candidates: vec!["a".into(), "b".into()],
@@ -264,7 +265,7 @@ mod tests {
         };
         assert_eq!(
             e.to_string(),
-            "discovery found 2 AKS clusters in resource group rg (tags env=prod): a, b"
+            "looking for the AKS cluster in resource group rg (tags env=prod) found 2 candidates: a, b"
         );
         assert_eq!(e.exit(), Exit::BadInput);
     }

@@ -28,18 +28,62 @@ pub const VAULT_RESOURCE: &str = "https://vault.azure.net";
 
 /// (provider/type, spec file, definition, api-version).
 const KINDS: &[(&str, &str, &str, &str)] = &[
-    ("microsoft.containerregistry/registries", "azure-arm/containerregistry/containerregistry.subset.json", "Registry", "2025-11-01"),
-    ("microsoft.containerservice/managedclusters", "azure-arm/aks/aks.subset.json", "ManagedCluster", "2026-08-01"),
-    ("microsoft.keyvault/vaults", "azure-arm/keyvault/keyvault.subset.json", "Vault", "2026-02-01"),
-    ("microsoft.network/applicationgateways", "azure-arm/network/network.subset.json", "ApplicationGateway", "2026-01-01"),
-    ("microsoft.network/publicipaddresses", "azure-arm/network/network.subset.json", "PublicIPAddress", "2026-01-01"),
-    ("microsoft.network/networksecuritygroups", "azure-arm/network/network.subset.json", "NetworkSecurityGroup", "2026-01-01"),
-    ("microsoft.network/dnszones", "azure-arm/dns/dns.subset.json", "RecordSet", "2018-05-01"),
-    ("microsoft.resources/deployments", "azure-arm/resources/resources.subset.json", "DeploymentExtended", "2026-09-01"),
+    (
+        "microsoft.containerregistry/registries",
+        "azure-arm/containerregistry/containerregistry.subset.json",
+        "Registry",
+        "2025-11-01",
+    ),
+    (
+        "microsoft.containerservice/managedclusters",
+        "azure-arm/aks/aks.subset.json",
+        "ManagedCluster",
+        "2026-08-01",
+    ),
+    (
+        "microsoft.keyvault/vaults",
+        "azure-arm/keyvault/keyvault.subset.json",
+        "Vault",
+        "2026-02-01",
+    ),
+    (
+        "microsoft.network/applicationgateways",
+        "azure-arm/network/network.subset.json",
+        "ApplicationGateway",
+        "2026-01-01",
+    ),
+    (
+        "microsoft.network/publicipaddresses",
+        "azure-arm/network/network.subset.json",
+        "PublicIPAddress",
+        "2026-01-01",
+    ),
+    (
+        "microsoft.network/networksecuritygroups",
+        "azure-arm/network/network.subset.json",
+        "NetworkSecurityGroup",
+        "2026-01-01",
+    ),
+    (
+        "microsoft.network/dnszones",
+        "azure-arm/dns/dns.subset.json",
+        "RecordSet",
+        "2018-05-01",
+    ),
+    (
+        "microsoft.resources/deployments",
+        "azure-arm/resources/resources.subset.json",
+        "DeploymentExtended",
+        "2026-09-01",
+    ),
 ];
 
-fn kind(provider_type: &str) -> Option<&'static (&'static str, &'static str, &'static str, &'static str)> {
-    KINDS.iter().find(|k| k.0.eq_ignore_ascii_case(provider_type))
+fn kind(
+    provider_type: &str,
+) -> Option<&'static (&'static str, &'static str, &'static str, &'static str)> {
+    KINDS
+        .iter()
+        .find(|k| k.0.eq_ignore_ascii_case(provider_type))
 }
 
 /// An answer to give instead of the real one.
@@ -92,7 +136,12 @@ async fn serve(app: axum::Router) -> String {
 }
 
 fn json_response(status: StatusCode, v: &Value) -> Response {
-    (status, [("content-type", "application/json")], v.to_string()).into_response()
+    (
+        status,
+        [("content-type", "application/json")],
+        v.to_string(),
+    )
+        .into_response()
 }
 
 fn arm_error(status: u16, code: &str, message: &str) -> Response {
@@ -115,11 +164,25 @@ impl ArmMock {
                 ..Default::default()
             }),
         });
-        let url = serve(axum::Router::new().fallback(handle).with_state(state.clone())).await;
-        let vault_url = serve(axum::Router::new().fallback(vault).with_state(state.clone())).await;
+        let url = serve(
+            axum::Router::new()
+                .fallback(handle)
+                .with_state(state.clone()),
+        )
+        .await;
+        let vault_url = serve(
+            axum::Router::new()
+                .fallback(vault)
+                .with_state(state.clone()),
+        )
+        .await;
         *state.url.lock().unwrap() = url.clone();
         *state.vault_url.lock().unwrap() = vault_url.clone();
-        ArmMock { url, vault_url, state }
+        ArmMock {
+            url,
+            vault_url,
+            state,
+        }
     }
 
     pub fn with<T>(&self, f: impl FnOnce(&mut ArmData) -> T) -> T {
@@ -128,7 +191,11 @@ impl ArmMock {
 
     pub fn assert_valid(&self) {
         let d = self.state.data.lock().unwrap();
-        assert!(d.violations.is_empty(), "requests that broke the spec: {:#?}", d.violations);
+        assert!(
+            d.violations.is_empty(),
+            "requests that broke the spec: {:#?}",
+            d.violations
+        );
     }
 
     pub fn calls(&self) -> Vec<String> {
@@ -140,7 +207,14 @@ impl ArmMock {
     }
 
     /// Adds a resource; its body is validated against its schema first.
-    pub fn add(&self, rg: &str, provider_type: &str, name: &str, tags: Value, mut body: Value) -> String {
+    pub fn add(
+        &self,
+        rg: &str,
+        provider_type: &str,
+        name: &str,
+        tags: Value,
+        mut body: Value,
+    ) -> String {
         let (_, file, def, _) = kind(provider_type).expect("a known kind");
         let id = format!("{}/providers/{provider_type}/{name}", Self::rg_id(rg));
         let o = body.as_object_mut().unwrap();
@@ -158,8 +232,10 @@ impl ArmMock {
             if !d.groups.iter().any(|g| g.eq_ignore_ascii_case(rg)) {
                 d.groups.push(rg.to_string());
             }
-            d.resources
-                .insert(id.to_ascii_lowercase(), (provider_type.to_string(), body, true))
+            d.resources.insert(
+                id.to_ascii_lowercase(),
+                (provider_type.to_string(), body, true),
+            )
         });
         id
     }
@@ -182,10 +258,17 @@ impl ArmMock {
     pub fn add_cluster(&self, rg: &str, name: &str, tags: Value, entra_id: bool) -> String {
         let mut props = json!({"fqdn": format!("{name}-dns.hcp.japaneast.azmk8s.io"), "kubernetesVersion": "1.33.2", "enableRBAC": true, "provisioningState": "Succeeded"});
         if entra_id {
-            props["aadProfile"] = json!({"managed": true, "enableAzureRBAC": true, "tenantID": TENANT});
+            props["aadProfile"] =
+                json!({"managed": true, "enableAzureRBAC": true, "tenantID": TENANT});
             props["disableLocalAccounts"] = json!(true);
         }
-        self.add(rg, "Microsoft.ContainerService/managedClusters", name, tags, json!({"properties": props, "sku": {"name": "Base", "tier": "Free"}}))
+        self.add(
+            rg,
+            "Microsoft.ContainerService/managedClusters",
+            name,
+            tags,
+            json!({"properties": props, "sku": {"name": "Base", "tier": "Free"}}),
+        )
     }
 
     pub fn add_vault(&self, rg: &str, name: &str, tags: Value) -> String {
@@ -201,33 +284,57 @@ impl ArmMock {
 
     pub fn add_secret(&self, name: &str, value: &str) {
         let version = uuid::Uuid::new_v4().simple().to_string();
-        self.with(|d| d.secrets.insert(name.to_string(), (value.to_string(), version)));
+        self.with(|d| {
+            d.secrets
+                .insert(name.to_string(), (value.to_string(), version))
+        });
     }
 
     /// A DNS zone: listed in its group, its SOA record set readable.
     pub fn add_zone(&self, rg: &str, zone: &str, tags: Value) -> String {
-        let id = format!("{}/providers/Microsoft.Network/dnszones/{zone}", Self::rg_id(rg));
+        let id = format!(
+            "{}/providers/Microsoft.Network/dnszones/{zone}",
+            Self::rg_id(rg)
+        );
         let mut body = json!({"id": id, "name": zone, "type": "Microsoft.Network/dnszones", "location": "global"});
         if !tags.is_null() {
             body["tags"] = tags;
         }
         let soa_id = format!("{id}/SOA/@");
         let soa = json!({"id": soa_id, "name": "@", "type": "Microsoft.Network/dnszones/SOA", "etag": "1", "properties": {"TTL": 3600, "fqdn": format!("{zone}."), "SOARecord": {"host": "ns1-01.azure-dns.com.", "email": "azuredns-hostmaster.microsoft.com", "serialNumber": 1, "refreshTime": 3600, "retryTime": 300, "expireTime": 2419200, "minimumTTL": 300}}});
-        spec("azure-arm/dns/dns.subset.json").check("#/definitions/RecordSet", &soa).unwrap();
+        spec("azure-arm/dns/dns.subset.json")
+            .check("#/definitions/RecordSet", &soa)
+            .unwrap();
         self.with(|d| {
             if !d.groups.iter().any(|g| g.eq_ignore_ascii_case(rg)) {
                 d.groups.push(rg.to_string());
             }
-            d.resources.insert(id.to_ascii_lowercase(), ("Microsoft.Network/dnszones".into(), body, true));
-            d.resources.insert(soa_id.to_ascii_lowercase(), ("Microsoft.Network/dnszones/SOA".into(), soa, false));
+            d.resources.insert(
+                id.to_ascii_lowercase(),
+                ("Microsoft.Network/dnszones".into(), body, true),
+            );
+            d.resources.insert(
+                soa_id.to_ascii_lowercase(),
+                ("Microsoft.Network/dnszones/SOA".into(), soa, false),
+            );
         });
         id
     }
 
     /// The gateway, its public IP, and NSGs: `attached` sits on the gateway's subnet,
     /// `others` do not.
-    pub fn add_gateway(&self, rg: &str, name: &str, tags: Value, attached: &[&str], others: &[&str]) {
-        let subnet = format!("{}/providers/Microsoft.Network/virtualNetworks/vnet/subnets/appgw", Self::rg_id(rg));
+    pub fn add_gateway(
+        &self,
+        rg: &str,
+        name: &str,
+        tags: Value,
+        attached: &[&str],
+        others: &[&str],
+    ) {
+        let subnet = format!(
+            "{}/providers/Microsoft.Network/virtualNetworks/vnet/subnets/appgw",
+            Self::rg_id(rg)
+        );
         let pip = self.add(
             rg,
             "Microsoft.Network/publicIPAddresses",
@@ -262,17 +369,39 @@ impl ArmMock {
             .iter()
             .map(|(k, v)| (k.clone(), json!({"type": "String", "value": v})))
             .collect();
-        let id = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/{rg}/providers/Microsoft.Resources/deployments/{name}");
+        let id = format!(
+            "/subscriptions/{SUBSCRIPTION}/resourceGroups/{rg}/providers/Microsoft.Resources/deployments/{name}"
+        );
         let body = json!({"id": id, "name": name, "type": "Microsoft.Resources/deployments", "properties": {"provisioningState": "Succeeded", "mode": "Incremental", "outputs": outputs, "timestamp": "2026-01-01T00:00:00Z"}});
-        spec("azure-arm/resources/resources.subset.json").check("#/definitions/DeploymentExtended", &body).unwrap();
-        self.with(|d| d.resources.insert(id.to_ascii_lowercase(), ("Microsoft.Resources/deployments".into(), body, false)));
+        spec("azure-arm/resources/resources.subset.json")
+            .check("#/definitions/DeploymentExtended", &body)
+            .unwrap();
+        self.with(|d| {
+            d.resources.insert(
+                id.to_ascii_lowercase(),
+                ("Microsoft.Resources/deployments".into(), body, false),
+            )
+        });
     }
 
     /// The next `times` calls whose path contains `path` get `status`.
-    pub fn fail(&self, method: Option<Method>, path: &str, status: u16, retry_after: Option<u64>, times: u32) {
+    pub fn fail(
+        &self,
+        method: Option<Method>,
+        path: &str,
+        status: u16,
+        retry_after: Option<u64>,
+        times: u32,
+    ) {
         let (code, message) = match status {
-            401 => ("InvalidAuthenticationToken", "The access token is invalid.".to_string()),
-            404 => ("ResourceNotFound", "The Resource was not found.".to_string()),
+            401 => (
+                "InvalidAuthenticationToken",
+                "The access token is invalid.".to_string(),
+            ),
+            404 => (
+                "ResourceNotFound",
+                "The Resource was not found.".to_string(),
+            ),
             409 => ("Conflict", "Another operation is in progress.".to_string()),
             429 => ("TooManyRequests", "Rate limit exceeded.".to_string()),
             _ => ("InternalServerError", "Something went wrong.".to_string()),
@@ -291,7 +420,11 @@ impl ArmMock {
 
     /// Every call to `path` is refused as ARM refuses a missing role.
     pub fn forbid(&self, path: &str, action: &str, scope: &str) {
-        let message = format!("The client '{}' with object id '{}' does not have authorization to perform action '{action}' over scope '{scope}' or the scope is invalid. If access was recently granted, please refresh your credentials.", super::entra::CLIENT_ID, super::entra::CLIENT_ID);
+        let message = format!(
+            "The client '{}' with object id '{}' does not have authorization to perform action '{action}' over scope '{scope}' or the scope is invalid. If access was recently granted, please refresh your credentials.",
+            super::entra::CLIENT_ID,
+            super::entra::CLIENT_ID
+        );
         self.with(|d| {
             d.faults.push(Fault {
                 method: None,
@@ -318,14 +451,17 @@ fn query(uri: &Uri) -> BTreeMap<String, String> {
 
 fn take_fault(d: &mut ArmData, method: &Method, path: &str) -> Option<Response> {
     let f = d.faults.iter_mut().find(|f| {
-        f.times > 0 && path.contains(&f.path_contains) && f.method.as_ref().is_none_or(|m| m == method)
+        f.times > 0
+            && path.contains(&f.path_contains)
+            && f.method.as_ref().is_none_or(|m| m == method)
     })?;
     if f.times != u32::MAX {
         f.times -= 1;
     }
     let mut r = json_response(StatusCode::from_u16(f.status).unwrap(), &f.body);
     if let Some(s) = f.retry_after {
-        r.headers_mut().insert("retry-after", s.to_string().parse().unwrap());
+        r.headers_mut()
+            .insert("retry-after", s.to_string().parse().unwrap());
     }
     Some(r)
 }
@@ -345,10 +481,19 @@ async fn handle(
         d.calls.push(format!("{method} {path}"));
     }
     if let Err(e) = state.book.check(&headers, &arm_scope) {
-        let mut r = arm_error(401, "InvalidAuthenticationToken", &format!("The access token is invalid: {e}."));
+        let mut r = arm_error(
+            401,
+            "InvalidAuthenticationToken",
+            &format!("The access token is invalid: {e}."),
+        );
         r.headers_mut().insert(
             "www-authenticate",
-            format!("Bearer authorization_uri=\"{}\", error=\"invalid_token\"", state.authority).parse().unwrap(),
+            format!(
+                "Bearer authorization_uri=\"{}\", error=\"invalid_token\"",
+                state.authority
+            )
+            .parse()
+            .unwrap(),
         );
         return r;
     }
@@ -356,22 +501,42 @@ async fn handle(
         return r;
     }
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    if segs.len() < 4 || segs[0] != "subscriptions" || !segs[2].eq_ignore_ascii_case("resourceGroups") {
+    if segs.len() < 4
+        || segs[0] != "subscriptions"
+        || !segs[2].eq_ignore_ascii_case("resourceGroups")
+    {
         return violation(&state, format!("not an ARM resource-group path: {path}"));
     }
     if segs[1] != SUBSCRIPTION {
-        return arm_error(404, "SubscriptionNotFound", &format!("The subscription '{}' could not be found.", segs[1]));
+        return arm_error(
+            404,
+            "SubscriptionNotFound",
+            &format!("The subscription '{}' could not be found.", segs[1]),
+        );
     }
     let rg = segs[3];
-    let group_exists = state.data.lock().unwrap().groups.iter().any(|g| g.eq_ignore_ascii_case(rg));
+    let group_exists = state
+        .data
+        .lock()
+        .unwrap()
+        .groups
+        .iter()
+        .any(|g| g.eq_ignore_ascii_case(rg));
     if !group_exists {
-        return arm_error(404, "ResourceGroupNotFound", &format!("Resource group '{rg}' could not be found."));
+        return arm_error(
+            404,
+            "ResourceGroupNotFound",
+            &format!("Resource group '{rg}' could not be found."),
+        );
     }
     let api = q.get("api-version").cloned().unwrap_or_default();
     // GET .../resources: the paged listing.
     if segs.len() == 5 && segs[4] == "resources" && method == Method::GET {
         if api != "2025-04-01" {
-            return violation(&state, format!("Resources_ListByResourceGroup api-version {api}"));
+            return violation(
+                &state,
+                format!("Resources_ListByResourceGroup api-version {api}"),
+            );
         }
         return list(&state, rg, &path, &q);
     }
@@ -383,13 +548,18 @@ async fn handle(
         return violation(&state, format!("unknown resource type {provider_type}"));
     };
     if api != version {
-        return violation(&state, format!("{provider_type} api-version {api}, the spec is {version}"));
+        return violation(
+            &state,
+            format!("{provider_type} api-version {api}, the spec is {version}"),
+        );
     }
     let lower = path.to_ascii_lowercase();
     let lower = lower.trim_end_matches('/');
     match (&method, segs.len()) {
         (&Method::GET, 8) => get(&state, lower, file, def),
-        (&Method::POST, 9) if segs[8] == "listClusterUserCredential" => credentials(&state, &lower[..lower.rfind('/').unwrap()], &q),
+        (&Method::POST, 9) if segs[8] == "listClusterUserCredential" => {
+            credentials(&state, &lower[..lower.rfind('/').unwrap()], &q)
+        }
         (&Method::GET, 10) if provider_type.eq_ignore_ascii_case("Microsoft.Network/dnsZones") => {
             get(&state, lower, file, "RecordSet")
         }
@@ -428,7 +598,10 @@ fn list(state: &ArmState, rg: &str, path: &str, q: &BTreeMap<String, String>) ->
             }
         }
     }
-    let skip: usize = q.get("$skiptoken").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let skip: usize = q
+        .get("$skiptoken")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let page: Vec<Value> = all.iter().skip(skip).take(d.page_size).cloned().collect();
     let mut body = json!({"value": page});
     if skip + d.page_size < all.len() {
@@ -439,14 +612,22 @@ fn list(state: &ArmState, rg: &str, path: &str, q: &BTreeMap<String, String>) ->
         ));
     }
     drop(d);
-    if let Err(e) = spec("azure-arm/resources/resources.subset.json").check("#/definitions/ResourceListResult", &body) {
+    if let Err(e) = spec("azure-arm/resources/resources.subset.json")
+        .check("#/definitions/ResourceListResult", &body)
+    {
         return violation(state, e);
     }
     json_response(StatusCode::OK, &body)
 }
 
 fn get(state: &ArmState, id: &str, file: &str, def: &str) -> Response {
-    let found = state.data.lock().unwrap().resources.get(id).map(|(_, b, _)| b.clone());
+    let found = state
+        .data
+        .lock()
+        .unwrap()
+        .resources
+        .get(id)
+        .map(|(_, b, _)| b.clone());
     match found {
         Some(b) => {
             if let Err(e) = spec(file).check(&format!("#/definitions/{def}"), &b) {
@@ -457,7 +638,11 @@ fn get(state: &ArmState, id: &str, file: &str, def: &str) -> Response {
         None if id.contains("/microsoft.resources/deployments/") => {
             arm_error(404, "DeploymentNotFound", "Deployment could not be found.")
         }
-        None => arm_error(404, "ResourceNotFound", &format!("The Resource '{id}' was not found.")),
+        None => arm_error(
+            404,
+            "ResourceNotFound",
+            &format!("The Resource '{id}' was not found."),
+        ),
     }
 }
 
@@ -468,7 +653,13 @@ fn credentials(state: &ArmState, cluster_id: &str, q: &BTreeMap<String, String>)
     {
         return violation(state, format!("format {f} is not azure or exec"));
     }
-    let cluster = state.data.lock().unwrap().resources.get(cluster_id).map(|(_, b, _)| b.clone());
+    let cluster = state
+        .data
+        .lock()
+        .unwrap()
+        .resources
+        .get(cluster_id)
+        .map(|(_, b, _)| b.clone());
     let Some(c) = cluster else {
         return arm_error(404, "ResourceNotFound", "The Resource was not found.");
     };
@@ -483,7 +674,9 @@ fn credentials(state: &ArmState, cluster_id: &str, q: &BTreeMap<String, String>)
         "apiVersion: v1\nkind: Config\ncurrent-context: {name}\nclusters:\n- name: {name}\n  cluster:\n    server: {server}\n    certificate-authority-data: TU9DSy1DQQ==\ncontexts:\n- name: {name}\n  context:\n    cluster: {name}\n    user: clusterUser_{name}\nusers:\n- name: clusterUser_{name}\n  user:\n{user}"
     );
     let body = json!({"kubeconfigs": [{"name": "clusterUser", "value": base64::engine::general_purpose::STANDARD.encode(kubeconfig)}]});
-    if let Err(e) = spec("azure-arm/aks/aks.subset.json").check("#/definitions/CredentialResults", &body) {
+    if let Err(e) =
+        spec("azure-arm/aks/aks.subset.json").check("#/definitions/CredentialResults", &body)
+    {
         return violation(state, e);
     }
     json_response(StatusCode::OK, &body)
@@ -499,32 +692,61 @@ fn put_record_set(state: &ArmState, segs: &[&str], id: &str, body: &[u8]) -> Res
         return violation(state, e);
     }
     let record_type = segs[8];
-    let allowed = ["A", "AAAA", "CAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT"];
+    let allowed = [
+        "A", "AAAA", "CAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT",
+    ];
     if !allowed.contains(&record_type) {
         return violation(state, format!("recordType {record_type}"));
     }
     let zone = segs[7];
-    let zone_id = id[..id.find(&format!("/{}/", record_type.to_ascii_lowercase())).unwrap()].to_string();
+    let zone_id = id[..id
+        .find(&format!("/{}/", record_type.to_ascii_lowercase()))
+        .unwrap()]
+        .to_string();
     let mut d = state.data.lock().unwrap();
     d.put_bodies.push((id.to_string(), v.clone()));
     if !d.resources.contains_key(&zone_id) {
         drop(d);
-        return arm_error(404, "ParentResourceNotFound", &format!("Can not perform requested operation on nested resource. Parent resource '{zone}' not found."));
+        return arm_error(
+            404,
+            "ParentResourceNotFound",
+            &format!(
+                "Can not perform requested operation on nested resource. Parent resource '{zone}' not found."
+            ),
+        );
     }
     let existed = d.resources.contains_key(id);
     let etag = uuid::Uuid::new_v4().to_string();
     let name = segs[9];
-    let fqdn = if name == "@" { format!("{zone}.") } else { format!("{name}.{zone}.") };
+    let fqdn = if name == "@" {
+        format!("{zone}.")
+    } else {
+        format!("{name}.{zone}.")
+    };
     let mut props = v["properties"].clone();
     props["fqdn"] = json!(fqdn);
     props["provisioningState"] = json!("Succeeded");
     let stored = json!({"id": segs.iter().fold(String::new(), |a, s| a + "/" + s), "name": name, "type": format!("Microsoft.Network/dnszones/{record_type}"), "etag": etag, "properties": props});
-    d.resources.insert(id.to_string(), (format!("Microsoft.Network/dnszones/{record_type}"), stored.clone(), false));
+    d.resources.insert(
+        id.to_string(),
+        (
+            format!("Microsoft.Network/dnszones/{record_type}"),
+            stored.clone(),
+            false,
+        ),
+    );
     drop(d);
     if let Err(e) = dns.check("#/definitions/RecordSet", &stored) {
         return violation(state, e);
     }
-    json_response(if existed { StatusCode::OK } else { StatusCode::CREATED }, &stored)
+    json_response(
+        if existed {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        },
+        &stored,
+    )
 }
 
 fn put_rule(state: &ArmState, id: &str, body: &[u8]) -> Response {
@@ -541,9 +763,17 @@ fn put_rule(state: &ArmState, id: &str, body: &[u8]) -> Response {
     d.put_bodies.push((id.to_string(), v.clone()));
     let Some((_, nsg, _)) = d.resources.get(nsg_id) else {
         drop(d);
-        return arm_error(404, "ResourceNotFound", "The network security group was not found.");
+        return arm_error(
+            404,
+            "ResourceNotFound",
+            "The network security group was not found.",
+        );
     };
-    let rule_id = format!("{}/securityRules/{}", nsg["id"].as_str().unwrap(), id.rsplit('/').next().unwrap());
+    let rule_id = format!(
+        "{}/securityRules/{}",
+        nsg["id"].as_str().unwrap(),
+        id.rsplit('/').next().unwrap()
+    );
     let existed = d.resources.contains_key(id);
     let mut stored = v.clone();
     stored["id"] = json!(rule_id);
@@ -551,13 +781,28 @@ fn put_rule(state: &ArmState, id: &str, body: &[u8]) -> Response {
     stored["type"] = json!("Microsoft.Network/networkSecurityGroups/securityRules");
     stored["etag"] = json!(format!("W/\"{}\"", uuid::Uuid::new_v4()));
     stored["properties"]["provisioningState"] = json!("Updating");
-    d.resources.insert(id.to_string(), ("securityRules".into(), stored.clone(), false));
+    d.resources.insert(
+        id.to_string(),
+        ("securityRules".into(), stored.clone(), false),
+    );
     drop(d);
     if let Err(e) = net.check("#/definitions/SecurityRule", &stored) {
         return violation(state, e);
     }
-    let mut r = json_response(if existed { StatusCode::OK } else { StatusCode::CREATED }, &stored);
-    r.headers_mut().insert("azure-asyncoperation", format!("{}/mock-operations/1", state.url.lock().unwrap()).parse().unwrap());
+    let mut r = json_response(
+        if existed {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        },
+        &stored,
+    );
+    r.headers_mut().insert(
+        "azure-asyncoperation",
+        format!("{}/mock-operations/1", state.url.lock().unwrap())
+            .parse()
+            .unwrap(),
+    );
     r
 }
 
@@ -588,32 +833,63 @@ async fn vault(
         json_response(StatusCode::from_u16(status).unwrap(), &body)
     };
     let path = uri.path().to_string();
-    state.data.lock().unwrap().calls.push(format!("{method} vault{path}"));
+    state
+        .data
+        .lock()
+        .unwrap()
+        .calls
+        .push(format!("{method} vault{path}"));
     let q = query(&uri);
     if q.get("api-version").map(String::as_str) != Some("7.5") {
-        return violation(&state, format!("Key Vault api-version {:?}", q.get("api-version")));
+        return violation(
+            &state,
+            format!("Key Vault api-version {:?}", q.get("api-version")),
+        );
     }
-    if let Err(e) = state.book.check(&headers, &format!("{VAULT_RESOURCE}/.default")) {
-        let mut r = kv_error(401, "Unauthorized", &format!("AKV10000: Request is missing a Bearer or PoP token ({e})."));
+    if let Err(e) = state
+        .book
+        .check(&headers, &format!("{VAULT_RESOURCE}/.default"))
+    {
+        let mut r = kv_error(
+            401,
+            "Unauthorized",
+            &format!("AKV10000: Request is missing a Bearer or PoP token ({e})."),
+        );
         r.headers_mut().insert(
             "www-authenticate",
-            format!("Bearer authorization=\"{}/{TENANT}\", resource=\"{VAULT_RESOURCE}\"", state.authority).parse().unwrap(),
+            format!(
+                "Bearer authorization=\"{}/{TENANT}\", resource=\"{VAULT_RESOURCE}\"",
+                state.authority
+            )
+            .parse()
+            .unwrap(),
         );
         return r;
     }
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     if method != Method::GET || segs.first() != Some(&"secrets") || !(2..=3).contains(&segs.len()) {
-        return violation(&state, format!("unknown Key Vault operation {method} {path}"));
+        return violation(
+            &state,
+            format!("unknown Key Vault operation {method} {path}"),
+        );
     }
     let name = segs[1];
     let d = state.data.lock().unwrap();
     if d.vault_forbidden {
         drop(d);
-        return kv_error(403, "Forbidden", "Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\nAction: 'Microsoft.KeyVault/vaults/secrets/getSecret/action'");
+        return kv_error(
+            403,
+            "Forbidden",
+            "Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\nAction: 'Microsoft.KeyVault/vaults/secrets/getSecret/action'",
+        );
     }
     let Some((value, version)) = d.secrets.get(name).cloned() else {
         drop(d);
-        return kv_error(404, "SecretNotFound", &format!("A secret with (name/id) {name} was not found in this key vault."));
+        return kv_error(
+            404,
+            "SecretNotFound",
+            &format!("A secret with (name/id) {name} was not found in this key vault."),
+        );
     };
     drop(d);
     let base = state.vault_url.lock().unwrap().clone();

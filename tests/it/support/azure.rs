@@ -40,7 +40,8 @@ impl World {
     pub fn seed(&self, entra_id_cluster: bool) {
         let tags = json!({"app": "shop", "env": "prod"});
         self.arm.add_registry(RG, "acrshop", tags.clone());
-        self.arm.add_cluster(RG, "aks-shop", tags.clone(), entra_id_cluster);
+        self.arm
+            .add_cluster(RG, "aks-shop", tags.clone(), entra_id_cluster);
         self.arm.add_vault(RG, "kv-shop", tags.clone());
         self.arm.add_secret("mysql-root-password", PLANTED);
         self.arm.add_zone(RG, ZONE, Value::Null);
@@ -91,10 +92,22 @@ impl World {
         let mut e = self.base_env();
         e.extend([
             ("GITHUB_ACTIONS".into(), "true".into()),
-            ("ACTIONS_ID_TOKEN_REQUEST_URL".into(), self.entra.github_request_url()),
-            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(), entra::GITHUB_REQUEST_TOKEN.into()),
-            ("GITHUB_OUTPUT".into(), self.path("github_output").display().to_string()),
-            ("GITHUB_STEP_SUMMARY".into(), self.path("summary.md").display().to_string()),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_URL".into(),
+                self.entra.github_request_url(),
+            ),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(),
+                entra::GITHUB_REQUEST_TOKEN.into(),
+            ),
+            (
+                "GITHUB_OUTPUT".into(),
+                self.path("github_output").display().to_string(),
+            ),
+            (
+                "GITHUB_STEP_SUMMARY".into(),
+                self.path("summary.md").display().to_string(),
+            ),
         ]);
         e
     }

@@ -40,10 +40,10 @@ pub struct TokenBook {
 impl TokenBook {
     pub fn issue(&self, scope: &str, lifetime: Duration) -> String {
         let token = format!("eyJ0eXAi.mock-{}", uuid::Uuid::new_v4().simple());
-        self.tokens
-            .lock()
-            .unwrap()
-            .insert(token.clone(), (scope.to_string(), Instant::now() + lifetime));
+        self.tokens.lock().unwrap().insert(
+            token.clone(),
+            (scope.to_string(), Instant::now() + lifetime),
+        );
         token
     }
 
@@ -163,7 +163,11 @@ impl EntraMock {
     }
 
     pub fn fail_next(&self, status: u16, retry_after: Option<u64>) {
-        self.state.faults.lock().unwrap().push_back((status, retry_after));
+        self.state
+            .faults
+            .lock()
+            .unwrap()
+            .push_back((status, retry_after));
     }
 
     pub fn configure(&self, f: impl FnOnce(&mut EntraConfig)) {
@@ -177,7 +181,12 @@ impl EntraMock {
 }
 
 fn json_response(status: StatusCode, v: Value) -> Response {
-    (status, [("content-type", "application/json")], v.to_string()).into_response()
+    (
+        status,
+        [("content-type", "application/json")],
+        v.to_string(),
+    )
+        .into_response()
 }
 
 fn violation(state: &EntraState, what: String) -> Response {
@@ -204,13 +213,17 @@ fn jwt(iss: &str, sub: &str, aud: &str, lifetime: i64) -> String {
     format!(
         "{}.{}.c2lnbmF0dXJl",
         b64(&json!({"alg": "RS256", "typ": "JWT", "kid": "mock"})),
-        b64(&json!({"iss": iss, "sub": sub, "aud": aud, "iat": now - 5, "nbf": now - 5, "exp": now + lifetime, "jti": uuid::Uuid::new_v4().to_string()}))
+        b64(
+            &json!({"iss": iss, "sub": sub, "aud": aud, "iat": now - 5, "nbf": now - 5, "exp": now + lifetime, "jti": uuid::Uuid::new_v4().to_string()})
+        )
     )
 }
 
 fn read_jwt(t: &str) -> Option<Value> {
     let p = t.split('.').nth(1)?;
-    let b = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok()?;
+    let b = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(p)
+        .ok()?;
     serde_json::from_slice(&b).ok()
 }
 
@@ -259,7 +272,8 @@ fn token(state: &EntraState, path: &str, headers: &HeaderMap, body: &[u8]) -> Re
             json!({"error": "temporarily_unavailable", "error_description": "AADSTS50196: mock fault"}),
         );
         if let Some(s) = retry {
-            r.headers_mut().insert("retry-after", s.to_string().parse().unwrap());
+            r.headers_mut()
+                .insert("retry-after", s.to_string().parse().unwrap());
         }
         return r;
     }
@@ -282,7 +296,10 @@ fn token(state: &EntraState, path: &str, headers: &HeaderMap, body: &[u8]) -> Re
         return violation(state, format!("grant_type {}", form["grant_type"]));
     }
     if !form["scope"].ends_with("/.default") {
-        return violation(state, format!("scope {} is not <resource>/.default", form["scope"]));
+        return violation(
+            state,
+            format!("scope {} is not <resource>/.default", form["scope"]),
+        );
     }
     let allowed = [
         "client_id",
@@ -296,14 +313,22 @@ fn token(state: &EntraState, path: &str, headers: &HeaderMap, body: &[u8]) -> Re
         return violation(state, format!("unexpected form field {k}"));
     }
     if tenant != TENANT {
-        return entra_error(StatusCode::BAD_REQUEST, "invalid_request", 90002, &format!("Tenant '{tenant}' not found."));
+        return entra_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90002,
+            &format!("Tenant '{tenant}' not found."),
+        );
     }
     if form["client_id"] != CLIENT_ID {
         return entra_error(
             StatusCode::BAD_REQUEST,
             "unauthorized_client",
             700016,
-            &format!("Application with identifier '{}' was not found in the directory.", form["client_id"]),
+            &format!(
+                "Application with identifier '{}' was not found in the directory.",
+                form["client_id"]
+            ),
         );
     }
     match (form.get("client_assertion"), form.get("client_secret")) {
@@ -314,7 +339,12 @@ fn token(state: &EntraState, path: &str, headers: &HeaderMap, body: &[u8]) -> Re
                 return violation(state, "client_assertion_type is not jwt-bearer".into());
             }
             let Some(claims) = read_jwt(a) else {
-                return entra_error(StatusCode::BAD_REQUEST, "invalid_client", 50027, "JWT token is invalid or malformed.");
+                return entra_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_client",
+                    50027,
+                    "JWT token is invalid or malformed.",
+                );
             };
             let s = |k: &str| claims[k].as_str().unwrap_or("").to_string();
             if claims["exp"].as_i64().unwrap_or(0) <= jiff::Timestamp::now().as_second() {
@@ -326,9 +356,18 @@ fn token(state: &EntraState, path: &str, headers: &HeaderMap, body: &[u8]) -> Re
                 );
             }
             if s("aud") != "api://AzureADTokenExchange" {
-                return entra_error(StatusCode::BAD_REQUEST, "invalid_client", 700212, "No matching federated identity record found for presented assertion audience.");
+                return entra_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_client",
+                    700212,
+                    "No matching federated identity record found for presented assertion audience.",
+                );
             }
-            if !cfg.federated.iter().any(|(i, sub)| *i == s("iss") && *sub == s("sub")) {
+            if !cfg
+                .federated
+                .iter()
+                .any(|(i, sub)| *i == s("iss") && *sub == s("sub"))
+            {
                 return entra_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_client",
@@ -344,7 +383,10 @@ fn token(state: &EntraState, path: &str, headers: &HeaderMap, body: &[u8]) -> Re
         }
         (None, Some(secret)) => {
             if form.contains_key("client_assertion_type") {
-                return violation(state, "client_assertion_type without client_assertion".into());
+                return violation(
+                    state,
+                    "client_assertion_type without client_assertion".into(),
+                );
             }
             if cfg.client_secret.as_deref() != Some(secret.as_str()) {
                 return entra_error(
@@ -355,7 +397,12 @@ fn token(state: &EntraState, path: &str, headers: &HeaderMap, body: &[u8]) -> Re
                 );
             }
         }
-        _ => return violation(state, "exactly one of client_assertion / client_secret".into()),
+        _ => {
+            return violation(
+                state,
+                "exactly one of client_assertion / client_secret".into(),
+            );
+        }
     }
     state.scopes.lock().unwrap().push(form["scope"].clone());
     let access_token = state.book.issue(&form["scope"], cfg.token_lifetime);
@@ -378,18 +425,34 @@ fn mint_lifetime(state: &EntraState) -> i64 {
 fn github(state: &EntraState, uri: &Uri, headers: &HeaderMap) -> Response {
     let q = query(uri);
     if !q.iter().any(|(k, v)| k == "api-version" && v == "2.0") {
-        return violation(state, "the request URL's own query was lost (append with &)".into());
+        return violation(
+            state,
+            "the request URL's own query was lost (append with &)".into(),
+        );
     }
-    let Some(aud) = q.iter().find(|(k, _)| k == "audience").map(|(_, v)| v.clone()) else {
+    let Some(aud) = q
+        .iter()
+        .find(|(k, _)| k == "audience")
+        .map(|(_, v)| v.clone())
+    else {
         return violation(state, "GitHub OIDC request without audience".into());
     };
-    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if !auth.eq_ignore_ascii_case(&format!("bearer {GITHUB_REQUEST_TOKEN}")) {
-        return json_response(StatusCode::UNAUTHORIZED, json!({"message": "Bad credentials"}));
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            json!({"message": "Bad credentials"}),
+        );
     }
     state.counts.lock().unwrap().github_mints += 1;
     let lifetime = mint_lifetime(state);
-    json_response(StatusCode::OK, json!({"value": jwt(GITHUB_ISSUER, GITHUB_SUBJECT, &aud, lifetime), "count": 1}))
+    json_response(
+        StatusCode::OK,
+        json!({"value": jwt(GITHUB_ISSUER, GITHUB_SUBJECT, &aud, lifetime), "count": 1}),
+    )
 }
 
 fn ado(state: &EntraState, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Response {
@@ -402,7 +465,10 @@ fn ado(state: &EntraState, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Respo
         && parts[6] == "plans"
         && parts[8] == "jobs";
     if !shape {
-        return violation(state, format!("not an Oidctoken_Create path: {}", uri.path()));
+        return violation(
+            state,
+            format!("not an Oidctoken_Create path: {}", uri.path()),
+        );
     }
     for (i, name) in [(1, "scopeIdentifier"), (7, "planId"), (9, "jobId")] {
         if uuid::Uuid::parse_str(parts[i]).is_err() {
@@ -410,9 +476,15 @@ fn ado(state: &EntraState, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Respo
         }
     }
     let q = query(uri);
-    let api = q.iter().find(|(k, _)| k == "api-version").map(|(_, v)| v.as_str());
+    let api = q
+        .iter()
+        .find(|(k, _)| k == "api-version")
+        .map(|(_, v)| v.as_str());
     if api != Some("7.1-preview.1") {
-        return violation(state, format!("api-version {api:?}, the operation is 7.1-preview.1"));
+        return violation(
+            state,
+            format!("api-version {api:?}, the operation is 7.1-preview.1"),
+        );
     }
     if let Some((_, id)) = q.iter().find(|(k, _)| k == "serviceConnectionId")
         && uuid::Uuid::parse_str(id).is_err()
@@ -428,13 +500,20 @@ fn ado(state: &EntraState, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Respo
     if let Err(e) = task.check(body_schema, &body) {
         return violation(state, e);
     }
-    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if auth != format!("Bearer {ADO_ACCESS_TOKEN}") {
-        return json_response(StatusCode::UNAUTHORIZED, json!({"message": "TF400813: The user is not authorized to access this resource."}));
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            json!({"message": "TF400813: The user is not authorized to access this resource."}),
+        );
     }
     state.counts.lock().unwrap().ado_mints += 1;
     let lifetime = mint_lifetime(state);
-    let resp = json!({"oidcToken": jwt(ADO_ISSUER, ADO_SUBJECT, "api://AzureADTokenExchange", lifetime)});
+    let resp =
+        json!({"oidcToken": jwt(ADO_ISSUER, ADO_SUBJECT, "api://AzureADTokenExchange", lifetime)});
     if let Err(e) = task.check("#/definitions/TaskHubOidcToken", &resp) {
         return violation(state, e);
     }
@@ -444,13 +523,23 @@ fn ado(state: &EntraState, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Respo
 fn imds(state: &EntraState, uri: &Uri, headers: &HeaderMap) -> Response {
     state.counts.lock().unwrap().imds_requests += 1;
     if headers.get("metadata").and_then(|v| v.to_str().ok()) != Some("true") {
-        return json_response(StatusCode::BAD_REQUEST, json!({"error": "invalid_request", "error_description": "Required metadata header not specified"}));
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "invalid_request", "error_description": "Required metadata header not specified"}),
+        );
     }
     let q = query(uri);
-    if !q.iter().any(|(k, v)| k == "api-version" && v == "2018-02-01") {
+    if !q
+        .iter()
+        .any(|(k, v)| k == "api-version" && v == "2018-02-01")
+    {
         return violation(state, "IMDS api-version".into());
     }
-    let Some(resource) = q.iter().find(|(k, _)| k == "resource").map(|(_, v)| v.clone()) else {
+    let Some(resource) = q
+        .iter()
+        .find(|(k, _)| k == "resource")
+        .map(|(_, v)| v.clone())
+    else {
         return violation(state, "IMDS request without resource".into());
     };
     let scope = format!("{}/.default", resource.trim_end_matches('/'));
