@@ -636,7 +636,6 @@ async fn secret_values_reach_the_outputs_file_only_when_asked_and_then_0600() {
 
     // Without --outputs-file there is nowhere safe to put it: bad input, nothing done.
     let at = args.iter().position(|a| a == "--outputs-file").unwrap();
-    let mut args = args;
     args.drain(at..at + 2);
     let calls = w.arm.calls().len();
     let o = w.run(&args, &env).await;

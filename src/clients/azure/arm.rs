@@ -129,11 +129,11 @@ pub(crate) async fn failure(op: &str, resource: &str, resp: reqwest::Response) -
             .map(String::from)
             .unwrap_or_else(|| resource.to_string());
         let role = action.as_deref().map(role_for_action).unwrap_or("Reader");
-        Forbidden {
+        Box::new(Forbidden {
             action,
             scope,
             role,
-        }
+        })
     });
     AzureError::Http {
         op: op.to_string(),

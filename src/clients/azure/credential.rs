@@ -595,7 +595,7 @@ impl<'a> Credential<'a> {
                 tenant: tenant.to_string(),
                 code,
                 description,
-                assertion: claims.cloned(),
+                assertion: claims.cloned().map(Box::new),
             });
         }
         token_from(&v, "Entra ID token request")

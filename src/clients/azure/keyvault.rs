@@ -142,11 +142,11 @@ pub async fn get_secrets(
                     status: 403,
                     code: format!(" ({code})"),
                     message: message.lines().next().unwrap_or_default().to_string(),
-                    forbidden: Some(Forbidden {
+                    forbidden: Some(Box::new(Forbidden {
                         action: Some("Microsoft.KeyVault/vaults/secrets/getSecret/action".into()),
                         scope: vault.id.clone(),
                         role: "Key Vault Secrets User",
-                    }),
+                    })),
                 });
             }
             _ => return Err(failure(&op, u.path(), resp).await),

@@ -66,7 +66,7 @@ pub enum AzureError {
         /// `AADSTS70021` etc., when Entra said one.
         code: Option<u32>,
         description: String,
-        assertion: Option<AssertionClaims>,
+        assertion: Option<Box<AssertionClaims>>,
     },
     #[error("managed identity sign-in failed ({endpoint}): {message}")]
     ManagedIdentity { endpoint: String, message: String },
@@ -79,7 +79,7 @@ pub enum AzureError {
         /// ` (Code)` or empty.
         code: String,
         message: String,
-        forbidden: Option<Forbidden>,
+        forbidden: Option<Box<Forbidden>>,
     },
     #[error("{op}: {what} `{name}` was not found{scope}")]
     NotFound {
@@ -159,7 +159,7 @@ impl Diagnostic for AzureError {
             AzureError::MissingSetting { setting, .. } => format!("pass --{setting} (or input `{setting}`)"),
             AzureError::GitHubOidcUnavailable => "add `permissions: id-token: write` to the job or the workflow (pull requests from forks never get an OIDC token)".into(),
             AzureError::AzureDevOpsOidcUnavailable { .. } => "use an Azure Resource Manager service connection with workload identity federation and pass its ID as service-connection-id; map System.AccessToken into the task's environment (SYSTEM_ACCESSTOKEN)".into(),
-            AzureError::Entra { code, assertion, client_id, .. } => entra_hint(*code, assertion.as_ref(), client_id)?,
+            AzureError::Entra { code, assertion, client_id, .. } => entra_hint(*code, assertion.as_deref(), client_id)?,
             AzureError::Http { forbidden: Some(f), .. } => format!(
                 "grant the role `{}` on scope `{}` to the signed-in identity{}",
                 f.role,
