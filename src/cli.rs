@@ -12,7 +12,9 @@ use crate::error::{Error, Exit};
 use crate::host::{Host, Level, Location};
 use crate::inputs::catalog::{self, Kind, Step};
 use crate::inputs::ci::CiContext;
-use crate::inputs::settings::{DeploySettings, ReportSettings, ScanInput, ScanSettings};
+use crate::inputs::settings::{
+    DeploySettings, ReferSettings, ReportSettings, ScanInput, ScanSettings,
+};
 use crate::inputs::{ConfigFile, Flags, Resolved};
 use crate::steps::{self, Ctx};
 
@@ -35,7 +37,7 @@ fn step_about(step: Step) -> &'static str {
 }
 
 /// The steps this binary can run today.
-const STEPS: &[Step] = &[Step::Scan, Step::Deploy];
+const STEPS: &[Step] = &[Step::Refer, Step::Scan, Step::Deploy];
 
 fn arg_for(spec: &catalog::Spec) -> Arg {
     let help = match spec.default {
@@ -205,6 +207,11 @@ async fn dispatch(ctx: &Ctx, m: &ArgMatches) -> Result<Exit, Error> {
             Ok(steps::deploy::run(ctx, &s)
                 .await?
                 .map_or(Exit::Ok, |o| o.exit))
+        }
+        Step::Refer => {
+            let s = ReferSettings::resolve(&resolved, &ctx.env)?;
+            steps::refer::run(ctx, &s).await?;
+            Ok(Exit::Ok)
         }
         _ => unreachable!("only implemented steps are registered"),
     }

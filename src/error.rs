@@ -4,6 +4,7 @@
 //! They meet here, and `cli::main` renders the result exactly once: the message, then
 //! `hint:` lines, then the documented exit code.
 
+use crate::clients::azure::AzureError;
 use crate::clients::azure_devops::AzureDevOpsError;
 use crate::clients::github::GitHubError;
 use crate::clients::kube::KubeError;
@@ -59,6 +60,8 @@ pub enum Error {
     Kube(#[from] KubeError),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Azure(#[from] AzureError),
 }
 
 impl Error {
@@ -72,6 +75,7 @@ impl Error {
             Error::AzureDevOps(e) => e,
             Error::Kube(e) => e,
             Error::Manifest(e) => e,
+            Error::Azure(e) => e,
         }
     }
 

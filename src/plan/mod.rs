@@ -2,4 +2,5 @@
 //! by `--dry-run`.
 
 pub mod deploy;
+pub mod refer;
 pub mod scan;

@@ -4,5 +4,6 @@
 pub mod comment;
 pub mod manifests;
 pub mod markdown;
+pub mod refer_summary;
 pub mod sarif;
 pub mod scan_summary;

@@ -3,6 +3,7 @@
 
 pub mod deploy;
 pub mod outputs;
+pub mod refer;
 pub mod report;
 pub mod scan;
 

@@ -20,6 +20,105 @@ const fn o(name: &'static str, step: Step, help: &'static str) -> OutputSpec {
 
 /// Every output, in the order the docs show them.
 pub const OUTPUTS: &[OutputSpec] = &[
+    // --- refer ---
+    o(
+        "subscription-id",
+        Step::Refer,
+        "Subscription the shared infrastructure is in",
+    ),
+    o(
+        "resource-group",
+        Step::Refer,
+        "Resource group of the shared infrastructure",
+    ),
+    o("acr-name", Step::Refer, "Name of the container registry"),
+    o(
+        "acr-id",
+        Step::Refer,
+        "Resource ID of the container registry",
+    ),
+    o(
+        "acr-login-server",
+        Step::Refer,
+        "Login server of the container registry (e.g. myacr.azurecr.io)",
+    ),
+    o("aks-name", Step::Refer, "Name of the AKS cluster"),
+    o("aks-id", Step::Refer, "Resource ID of the AKS cluster"),
+    o(
+        "aks-server",
+        Step::Refer,
+        "API server URL of the AKS cluster",
+    ),
+    o(
+        "aks-ca-data",
+        Step::Refer,
+        "The cluster CA certificate (base64)",
+    ),
+    o(
+        "aks-auth",
+        Step::Refer,
+        "How deploy signs in to the cluster: kubeconfig credentials or an Entra token",
+    ),
+    o(
+        "kubeconfig",
+        Step::Refer,
+        "Path of the kubeconfig written for deploy (mode 0600)",
+    ),
+    o("key-vault-name", Step::Refer, "Name of the Key Vault"),
+    o("key-vault-id", Step::Refer, "Resource ID of the Key Vault"),
+    o("key-vault-uri", Step::Refer, "URI of the Key Vault"),
+    o(
+        "secret-<name>",
+        Step::Refer,
+        "Key Vault reference (ID) of each requested secret; never the value",
+    ),
+    o("dns-zone", Step::Refer, "Name of the DNS zone"),
+    o("dns-zone-id", Step::Refer, "Resource ID of the DNS zone"),
+    o(
+        "dns-zone-resource-group",
+        Step::Refer,
+        "Resource group of the DNS zone",
+    ),
+    o(
+        "app-gateway-name",
+        Step::Refer,
+        "Name of the Application Gateway",
+    ),
+    o(
+        "app-gateway-id",
+        Step::Refer,
+        "Resource ID of the Application Gateway",
+    ),
+    o(
+        "gateway-public-ip",
+        Step::Refer,
+        "Public IP address of the Application Gateway",
+    ),
+    o(
+        "gateway-public-ip-id",
+        Step::Refer,
+        "Resource ID of the gateway's public IP",
+    ),
+    o(
+        "gateway-fqdn",
+        Step::Refer,
+        "DNS name of the gateway's public IP, if any",
+    ),
+    o(
+        "gateway-nsg-name",
+        Step::Refer,
+        "Name of the gateway subnet's network security group",
+    ),
+    o(
+        "gateway-nsg-id",
+        Step::Refer,
+        "Resource ID of the gateway subnet's network security group",
+    ),
+    o(
+        "gateway-nsg-resource-group",
+        Step::Refer,
+        "Resource group of the gateway's network security group",
+    ),
     // --- scan ---
     o(
         "gate",
@@ -81,8 +180,14 @@ pub const OUTPUTS: &[OutputSpec] = &[
     ),
 ];
 
+/// The declared output `name`; `secret-<name>` outputs are one family.
 pub fn find(name: &str) -> Option<&'static OutputSpec> {
-    OUTPUTS.iter().find(|o| o.name == name)
+    OUTPUTS.iter().find(|o| {
+        o.name == name
+            || o.name
+                .strip_suffix("<name>")
+                .is_some_and(|prefix| name.starts_with(prefix) && name.len() > prefix.len())
+    })
 }
 
 #[cfg(test)]
@@ -96,6 +201,7 @@ mod tests {
             assert!(seen.insert(o.name), "duplicate output {}", o.name);
             assert!(
                 o.name
+                    .trim_end_matches("<name>")
                     .chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
                 "{} is not kebab-case",

@@ -4,5 +4,6 @@ mod support;
 
 mod deploy;
 mod packaging;
+mod refer;
 mod report;
 mod scan;

@@ -1,10 +1,14 @@
 //! Resolved, typed settings, one file per step. Every check on a value happens here,
 //! before any step starts, so bad input never leaves anything half-done.
 
+mod azure;
 mod deploy;
+mod refer;
 mod report;
 mod scan;
 
+pub use azure::AzureSettings;
 pub use deploy::{Autoscaling, Cidr, Component, DeploySettings, ManifestSource, is_dns_label};
+pub use refer::{Infra, ReferSettings};
 pub use report::ReportSettings;
 pub use scan::{ScanInput, ScanSettings, TrivySettings, severities};

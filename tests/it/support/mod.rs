@@ -4,8 +4,11 @@
 
 #![allow(dead_code)]
 
+pub mod arm;
+pub mod azure;
 pub mod azure_devops;
 pub mod cli;
+pub mod entra;
 pub mod fake_cluster;
 pub mod files;
 pub mod github;

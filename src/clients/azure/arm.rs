@@ -1,0 +1,401 @@
+//! Azure Resource Manager over plain HTTP: retries (429 with `Retry-After`, 5xx, dropped
+//! connections), `nextLink` pagination that never sends the token off the ARM host, and
+//! errors that name the operation, and for 403 the missing role and its scope.
+//!
+//! Two layers: free functions taking a bearer token (what the deploy step calls with a
+//! token it already has), and [`Arm`], which gets tokens from a [`Credential`] and
+//! retries once with a fresh one after a 401.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use url::Url;
+
+use super::credential::Credential;
+use super::{AzureError, Forbidden, role_for_action};
+use crate::secret::Secret;
+
+/// How many times a throttled or failed call is retried.
+const RETRIES: u32 = 4;
+/// The longest `Retry-After` honoured.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// Sends the request `build` makes, retrying 429/503 (after `Retry-After`), other 5xx
+/// and transport failures with backoff. Returns the last response otherwise.
+pub(crate) async fn send_with_retries(
+    op: &str,
+    build: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<reqwest::Response, AzureError> {
+    let mut attempt = 0;
+    loop {
+        let res = build().send().await;
+        let wait = match &res {
+            Ok(r)
+                if r.status() == StatusCode::TOO_MANY_REQUESTS || r.status().is_server_error() =>
+            {
+                Some(retry_after(r).unwrap_or_else(|| backoff(attempt)))
+            }
+            Ok(_) => None,
+            Err(e) if e.is_builder() => None,
+            Err(_) => Some(backoff(attempt)),
+        };
+        match wait {
+            Some(wait) if attempt < RETRIES => {
+                attempt += 1;
+                tracing::debug!("{op}: retry {attempt} in {wait:?}");
+                tokio::time::sleep(wait.min(MAX_WAIT)).await;
+            }
+            // Out of retries, or not retryable: the last answer, or what broke.
+            _ => {
+                return res.map_err(|e| AzureError::Transport {
+                    op: op.to_string(),
+                    url: e.url().map(redact_query).unwrap_or_default(),
+                    message: root_cause(&e),
+                });
+            }
+        }
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(200 * 2u64.pow(attempt))
+}
+
+fn retry_after(r: &reqwest::Response) -> Option<Duration> {
+    let v = r.headers().get("retry-after")?.to_str().ok()?;
+    if let Ok(secs) = v.trim().parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = jiff::fmt::rfc2822::parse(v).ok()?.timestamp();
+    let left = when.as_second() - jiff::Timestamp::now().as_second();
+    Some(Duration::from_secs(left.max(0) as u64))
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg = format!("{msg}: {s}");
+        src = s.source();
+    }
+    msg
+}
+
+fn redact_query(u: &Url) -> String {
+    let mut u = u.clone();
+    u.set_query(None);
+    u.to_string()
+}
+
+/// `(code, message)` of an Azure error body: `{"error": {"code", "message"}}` (ARM,
+/// Key Vault) or `{"code", "message"}` / `{"message"}`.
+pub(crate) fn error_body(text: &str) -> (String, String) {
+    let v: Value = serde_json::from_str(text).unwrap_or_default();
+    let e = if v["error"].is_object() {
+        &v["error"]
+    } else {
+        &v
+    };
+    let code = e["code"].as_str().unwrap_or_default().to_string();
+    let message = e["message"]
+        .as_str()
+        .or(v["error_description"].as_str())
+        .map(String::from)
+        .unwrap_or_else(|| text.chars().take(300).collect());
+    (code, message)
+}
+
+/// `... perform action 'X' over scope 'Y' ...` from an ARM AuthorizationFailed message
+/// (Key Vault says `Action: 'X'`): the quoted text after `word`, any case.
+fn quoted_after<'m>(message: &'m str, word: &str) -> Option<&'m str> {
+    let lower = message.to_ascii_lowercase();
+    let word = word.to_ascii_lowercase();
+    lower.match_indices(&word).find_map(|(i, _)| {
+        let rest = message[i + word.len()..].trim_start_matches([' ', ':']);
+        let rest = rest.strip_prefix('\'')?;
+        Some(&rest[..rest.find('\'')?])
+    })
+}
+
+/// Turns a failed answer into an error; 403 names the role and scope.
+pub(crate) async fn failure(op: &str, resource: &str, resp: reqwest::Response) -> AzureError {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    let (code, message) = error_body(&text);
+    let forbidden = (status == 403).then(|| {
+        let action = quoted_after(&message, "action").map(String::from);
+        let scope = quoted_after(&message, "scope")
+            .map(String::from)
+            .unwrap_or_else(|| resource.to_string());
+        let role = action.as_deref().map(role_for_action).unwrap_or("Reader");
+        Box::new(Forbidden {
+            action,
+            scope,
+            role,
+        })
+    });
+    AzureError::Http {
+        op: op.to_string(),
+        status,
+        code: if code.is_empty() {
+            String::new()
+        } else {
+            format!(" ({code})")
+        },
+        message,
+        forbidden,
+    }
+}
+
+/// One call with a bearer token; JSON in, JSON out. `resource` is the ARM path (for
+/// errors); 404 becomes `NotFound` of `what`.
+#[allow(clippy::too_many_arguments)]
+pub async fn call(
+    http: &reqwest::Client,
+    method: Method,
+    url: &Url,
+    token: &Secret,
+    body: Option<&Value>,
+    headers: &[(&str, &str)],
+    op: &str,
+) -> Result<(StatusCode, reqwest::header::HeaderMap, Value), AzureError> {
+    let resp = send_with_retries(op, || {
+        let mut r = http
+            .request(method.clone(), url.clone())
+            .bearer_auth(token.expose());
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        match body {
+            Some(b) => r.json(b),
+            None if method == Method::POST => r.header("Content-Length", "0"),
+            None => r,
+        }
+    })
+    .await?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(failure(op, url.path(), resp).await);
+    }
+    let headers = resp.headers().clone();
+    let text = resp.text().await.map_err(|e| AzureError::Transport {
+        op: op.to_string(),
+        url: redact_query(url),
+        message: root_cause(&e),
+    })?;
+    let v = if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).map_err(|e| AzureError::Protocol {
+            op: op.to_string(),
+            message: format!("the answer is not JSON: {e}"),
+        })?
+    };
+    Ok((status, headers, v))
+}
+
+/// `endpoint` + `path` + `?api-version=`.
+pub fn url(endpoint: &Url, path: &str, api_version: &str, query: &[(&str, &str)]) -> Url {
+    let mut u = endpoint.clone();
+    let base = u.path().trim_end_matches('/').to_string();
+    u.set_path(&format!("{base}{path}"));
+    {
+        let mut q = u.query_pairs_mut();
+        q.append_pair("api-version", api_version);
+        for (k, v) in query {
+            q.append_pair(k, v);
+        }
+    }
+    u
+}
+
+/// Converts a 404 into `NotFound`.
+pub(crate) fn not_found(e: AzureError, what: &'static str, name: &str, scope: &str) -> AzureError {
+    match e {
+        AzureError::Http {
+            status: 404, op, ..
+        } => AzureError::NotFound {
+            op,
+            what,
+            name: name.to_string(),
+            scope: if scope.is_empty() {
+                String::new()
+            } else {
+                format!(" in {scope}")
+            },
+        },
+        e => e,
+    }
+}
+
+/// ARM for one subscription, with tokens from a credential.
+pub struct Arm<'c> {
+    http: reqwest::Client,
+    endpoint: Url,
+    scope: String,
+    cred: &'c Credential<'c>,
+    pub subscription_id: String,
+}
+
+impl<'c> Arm<'c> {
+    pub fn new(
+        http: &reqwest::Client,
+        endpoint: &Url,
+        cred: &'c Credential<'c>,
+        subscription_id: &str,
+    ) -> Self {
+        Arm {
+            http: http.clone(),
+            endpoint: endpoint.clone(),
+            scope: arm_scope(endpoint),
+            cred,
+            subscription_id: subscription_id.to_string(),
+        }
+    }
+
+    pub fn endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub fn credential(&self) -> &'c Credential<'c> {
+        self.cred
+    }
+
+    /// `/subscriptions/{id}/resourceGroups/{rg}`.
+    pub fn rg_path(&self, rg: &str) -> String {
+        format!(
+            "/subscriptions/{}/resourceGroups/{rg}",
+            self.subscription_id
+        )
+    }
+
+    pub async fn token(&self) -> Result<Secret, AzureError> {
+        self.cred.token(&self.scope).await
+    }
+
+    /// A call; after a 401 the token is renewed and the call made once more.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        api_version: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        op: &str,
+    ) -> Result<Value, AzureError> {
+        let u = url(&self.endpoint, path, api_version, query);
+        self.send_url(method, &u, body, op).await
+    }
+
+    async fn send_url(
+        &self,
+        method: Method,
+        u: &Url,
+        body: Option<&Value>,
+        op: &str,
+    ) -> Result<Value, AzureError> {
+        let token = self.token().await?;
+        match call(&self.http, method.clone(), u, &token, body, &[], op).await {
+            Err(AzureError::Http { status: 401, .. }) => {
+                self.cred.invalidate(&self.scope).await;
+                let token = self.token().await?;
+                call(&self.http, method, u, &token, body, &[], op)
+                    .await
+                    .map(|(_, _, v)| v)
+            }
+            r => r.map(|(_, _, v)| v),
+        }
+    }
+
+    pub async fn get(&self, path: &str, api_version: &str, op: &str) -> Result<Value, AzureError> {
+        self.send(Method::GET, path, api_version, &[], None, op)
+            .await
+    }
+
+    /// Every item of a pageable list (`value` + `nextLink`).
+    pub async fn list(
+        &self,
+        path: &str,
+        api_version: &str,
+        query: &[(&str, &str)],
+        op: &str,
+    ) -> Result<Vec<Value>, AzureError> {
+        let mut out = Vec::new();
+        let mut next = Some(url(&self.endpoint, path, api_version, query));
+        let mut pages = 0;
+        while let Some(u) = next.take() {
+            pages += 1;
+            if pages > 1000 {
+                return Err(AzureError::Protocol {
+                    op: op.into(),
+                    message: "more than 1000 pages; the nextLink loops".into(),
+                });
+            }
+            let v = self.send_url(Method::GET, &u, None, op).await?;
+            if let Some(items) = v["value"].as_array() {
+                out.extend(items.iter().cloned());
+            }
+            if let Some(link) = v["nextLink"].as_str().filter(|l| !l.is_empty()) {
+                let link = Url::parse(link).map_err(|e| AzureError::Protocol {
+                    op: op.into(),
+                    message: format!("nextLink is not a URL: {e}"),
+                })?;
+                // The bearer token goes to the ARM endpoint only.
+                if link.origin() != self.endpoint.origin() {
+                    return Err(AzureError::Protocol {
+                        op: op.into(),
+                        message: format!(
+                            "nextLink points to {} instead of the ARM endpoint",
+                            link.origin().ascii_serialization()
+                        ),
+                    });
+                }
+                next = Some(link);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The token scope of an ARM endpoint: `https://management.azure.com/.default`.
+pub fn arm_scope(endpoint: &Url) -> String {
+    format!("{}/.default", endpoint.origin().ascii_serialization())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorization_failed_messages_give_action_and_scope() {
+        let m = "The client 'x' with object id 'y' does not have authorization to perform action 'Microsoft.ContainerService/managedClusters/listClusterUserCredential/action' over scope '/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks' or the scope is invalid.";
+        assert_eq!(
+            quoted_after(m, "action"),
+            Some("Microsoft.ContainerService/managedClusters/listClusterUserCredential/action")
+        );
+        assert_eq!(
+            quoted_after(m, "scope"),
+            Some(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks"
+            )
+        );
+    }
+
+    #[test]
+    fn urls_keep_the_endpoint_path() {
+        let e = Url::parse("http://127.0.0.1:9/arm/").unwrap();
+        assert_eq!(
+            url(&e, "/subscriptions/s", "2025-04-01", &[("$top", "5")]).as_str(),
+            "http://127.0.0.1:9/arm/subscriptions/s?api-version=2025-04-01&%24top=5"
+        );
+        assert_eq!(
+            arm_scope(&Url::parse("https://management.azure.com").unwrap()),
+            "https://management.azure.com/.default"
+        );
+    }
+}
