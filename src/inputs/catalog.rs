@@ -456,14 +456,14 @@ pub const SETTINGS: &[Spec] = &[
     ),
     s(
         "dns-zone",
-        &[Refer],
+        &[Refer, Deploy],
         Value,
         None,
         "Existing Azure DNS zone, e.g. example.com (default: discovered)",
     ),
     s(
         "dns-zone-resource-group",
-        &[Refer],
+        &[Refer, Deploy],
         Value,
         None,
         "Resource group of the DNS zone (default: --resource-group)",
@@ -477,10 +477,24 @@ pub const SETTINGS: &[Spec] = &[
     ),
     s(
         "gateway-nsg-name",
-        &[Refer],
+        &[Refer, Deploy],
         Value,
         None,
         "NSG of the gateway's subnet (default: the NSG attached to that subnet)",
+    ),
+    s(
+        "gateway-public-ip",
+        &[Deploy],
+        Value,
+        None,
+        "Public IP of the Application Gateway the DNS record points at (default: from refer)",
+    ),
+    s(
+        "gateway-nsg-resource-group",
+        &[Deploy],
+        Value,
+        None,
+        "Resource group of the gateway's NSG (default: --resource-group)",
     ),
     s(
         "discovery-tags",

@@ -101,6 +101,9 @@ pub struct DeployReport {
     /// `https://HOST` once the certificate is Ready.
     pub url: Option<String>,
     pub certificate_ready: Option<bool>,
+    /// What changed on the Azure side (DNS record, NSG rule), one line each.
+    #[serde(default)]
+    pub azure: Vec<String>,
     pub verdict: Verdict,
     pub seconds: f64,
 }

@@ -162,23 +162,6 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
     }
     ctx.host.group_end();
 
-    for a in &plan.actions {
-        match a {
-            // TODO(lead): call clients::azure::dns (upsert the A record for `fqdn` in the
-            // zone from `refer`, pointing at the gateway's public IP).
-            Action::DnsRecord { fqdn } => ctx.host.info(&format!(
-                "DNS A record for {fqdn}: not wired yet (clients::azure::dns)"
-            )),
-            // TODO(lead): call clients::azure::network (NSG rule on the gateway's NSG: TCP 443
-            // from `sources` only; "Internet" = open to all).
-            Action::NsgRule { sources } => ctx.host.info(&format!(
-                "NSG rule 443 from {}: not wired yet (clients::azure::network)",
-                sources.join(", ")
-            )),
-            _ => {}
-        }
-    }
-
     // --- apply, with the watches already running so nothing is missed ---
     let mut tracker = Tracker::start(&client, ns);
     ctx.host.group_start("Apply");
@@ -265,6 +248,14 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
         ctx.host.group_end();
     }
 
+    // --- Azure: the A record and the gateway's NSG rule, once the app is healthy (the
+    // certificate's HTTP-01 challenge needs the record) ---
+    let azure_done = if failed {
+        Vec::new()
+    } else {
+        azure_side(ctx, s).await?
+    };
+
     // --- certificate ---
     let mut url = None;
     let mut certificate_ready = None;
@@ -303,6 +294,7 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
         workloads,
         url,
         certificate_ready,
+        azure: azure_done,
         verdict,
         seconds: started.elapsed().as_secs_f64(),
     };
@@ -525,4 +517,102 @@ fn tell(ctx: &Ctx, r: &DeployReport) {
             ));
         }
     }
+}
+
+/// Points the app's FQDN at the gateway and opens TCP 443 on the gateway's NSG (from the
+/// allow-list, or from anywhere as the seed says). Returns one line per change; a target
+/// that is not known (no `refer`, no flags) is skipped with a line saying so.
+async fn azure_side(ctx: &Ctx, s: &DeploySettings) -> Result<Vec<String>, Error> {
+    use crate::clients::azure::{credential::Credential, dns, network};
+    let mut done = Vec::new();
+    if s.host.is_none() {
+        return Ok(done);
+    }
+    if s.dns.is_none() && s.nsg.is_none() {
+        ctx.host.info(
+            "DNS record and NSG rule skipped: the zone and the gateway NSG are unknown (run `refer` first, or pass --dns-zone / --gateway-nsg-name)",
+        );
+        return Ok(done);
+    }
+    ctx.host.group_start("Azure: DNS record and gateway NSG");
+    let result = async {
+        let cred = Credential::from_settings(&s.azure, &ctx.env, &ctx.http, &ctx.host)?;
+        let scope = format!(
+            "{}/.default",
+            s.azure.arm_endpoint.as_str().trim_end_matches('/')
+        );
+        let token = cred.token(&scope).await?;
+        if let Some(d) = &s.dns {
+            let r = dns::upsert_a_record(
+                &ctx.http,
+                &s.azure.arm_endpoint,
+                &token,
+                &dns::ARecord {
+                    subscription_id: d.subscription_id.clone(),
+                    resource_group: d.resource_group.clone(),
+                    zone: d.zone.clone(),
+                    name: d.name.clone(),
+                    ttl: 300,
+                    addresses: vec![d.gateway_ip],
+                },
+            )
+            .await?;
+            let line = format!(
+                "DNS: {} A {} in zone {} ({})",
+                d.name,
+                d.gateway_ip,
+                d.zone,
+                if r.created { "created" } else { "updated" }
+            );
+            ctx.host.info(&line);
+            done.push(line);
+        }
+        if let Some(n) = &s.nsg {
+            let sources = if s.allow_cidrs.is_empty() {
+                network::Sources::Any
+            } else {
+                network::Sources::Cidrs(
+                    s.allow_cidrs
+                        .iter()
+                        .map(|c| network::Cidr::parse(&c.0))
+                        .collect::<Result<_, _>>()?,
+                )
+            };
+            let r = network::upsert_https_allow_rule(
+                &ctx.http,
+                &s.azure.arm_endpoint,
+                &token,
+                &network::HttpsAllowRule {
+                    subscription_id: n.subscription_id.clone(),
+                    resource_group: n.resource_group.clone(),
+                    nsg: n.name.clone(),
+                    name: "aks-backend-https".into(),
+                    priority: 300,
+                    sources,
+                    description: "HTTPS to the app, managed by aks-backend".into(),
+                },
+            )
+            .await?;
+            let line = format!(
+                "NSG {}: TCP 443 from {} ({})",
+                n.name,
+                if s.allow_cidrs.is_empty() {
+                    "anywhere".to_string()
+                } else {
+                    s.allow_cidrs
+                        .iter()
+                        .map(|c| c.0.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+                if r.created { "created" } else { "updated" }
+            );
+            ctx.host.info(&line);
+            done.push(line);
+        }
+        Ok::<_, Error>(())
+    }
+    .await;
+    ctx.host.group_end();
+    result.map(|_| done)
 }

@@ -94,6 +94,30 @@ pub struct DeploySettings {
     pub wait_certificate: bool,
     pub dry_run: bool,
     pub outputs_file: Option<PathBuf>,
+    /// Sign-in for the Azure side (DNS, NSG); used only when a target below is known.
+    pub azure: super::AzureSettings,
+    /// Where the app's A record goes (from `refer`, or given).
+    pub dns: Option<DnsTarget>,
+    /// The gateway's NSG that gets the TCP 443 rule (from `refer`, or given).
+    pub nsg: Option<NsgTarget>,
+}
+
+/// The A record: `name` in `zone`, pointing at the gateway's public IP.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DnsTarget {
+    pub subscription_id: String,
+    pub resource_group: String,
+    pub zone: String,
+    /// Relative to the zone (`api`, or `@` for the apex).
+    pub name: String,
+    pub gateway_ip: std::net::Ipv4Addr,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct NsgTarget {
+    pub subscription_id: String,
+    pub resource_group: String,
+    pub name: String,
 }
 
 /// A DNS-1123 label: what Kubernetes accepts as a namespace or Service name.
@@ -384,6 +408,8 @@ impl DeploySettings {
                 }
             }
         }
+        let azure = super::AzureSettings::resolve(r, env)?;
+        let (dns, nsg) = azure_targets(r, &azure, host.as_deref())?;
         Ok(DeploySettings {
             kubeconfig,
             namespace: ns.to_string(),
@@ -396,8 +422,84 @@ impl DeploySettings {
             wait_certificate: r.bool("wait-certificate")?,
             dry_run,
             outputs_file: r.path(env, "outputs-file"),
+            azure,
+            dns,
+            nsg,
         })
     }
+}
+
+/// The DNS record and NSG rule targets, when the zone / NSG are known. A zone that
+/// does not contain the host, or a zone without the gateway's IP, is bad input.
+fn azure_targets(
+    r: &Resolved,
+    azure: &super::AzureSettings,
+    host: Option<&str>,
+) -> Result<(Option<DnsTarget>, Option<NsgTarget>), InputError> {
+    let Some(host) = host else {
+        return Ok((None, None));
+    };
+    let subscription = azure.subscription_id.clone();
+    let group = |name: &str| r.string(name).or_else(|| r.string("resource-group"));
+    let dns = match (r.one("dns-zone"), &subscription) {
+        (Some((zone, zone_input)), Some(sub)) => {
+            let zone = zone.trim_end_matches('.').to_ascii_lowercase();
+            let host_l = host.to_ascii_lowercase();
+            let name = if host_l == zone {
+                "@".to_string()
+            } else if let Some(n) = host_l.strip_suffix(&format!(".{zone}")) {
+                n.to_string()
+            } else {
+                return Err(InputError::invalid(
+                    zone_input,
+                    format!("the zone `{zone}` does not contain the host `{host}`"),
+                    "the DNS zone the app's FQDN belongs to",
+                ));
+            };
+            let (ip, ip_input) = r.one("gateway-public-ip").ok_or_else(|| {
+                InputError::Missing(
+                    "a DNS zone was given but not the gateway's public IP".into(),
+                    "run `refer` first (its outputs feed deploy), or pass --gateway-public-ip"
+                        .into(),
+                )
+            })?;
+            let gateway_ip = ip.parse().map_err(|_| {
+                InputError::invalid(
+                    ip_input,
+                    format!("`{ip}` is not an IPv4 address"),
+                    "an address like 20.48.1.10",
+                )
+            })?;
+            let resource_group = group("dns-zone-resource-group").ok_or_else(|| {
+                InputError::Missing(
+                    "the DNS zone's resource group is unknown".into(),
+                    "pass --dns-zone-resource-group or --resource-group".into(),
+                )
+            })?;
+            Some(DnsTarget {
+                subscription_id: sub.clone(),
+                resource_group,
+                zone,
+                name,
+                gateway_ip,
+            })
+        }
+        _ => None,
+    };
+    let nsg = match (r.string("gateway-nsg-name"), &subscription) {
+        (Some(name), Some(sub)) => Some(NsgTarget {
+            subscription_id: sub.clone(),
+            resource_group: group("gateway-nsg-resource-group").ok_or_else(|| {
+                InputError::Missing(
+                    "the gateway NSG's resource group is unknown".into(),
+                    "pass --gateway-nsg-resource-group or --resource-group".into(),
+                )
+            })?,
+            name,
+        }),
+        _ => None,
+    };
+    Ok((dns, nsg))
 }
 
 #[cfg(test)]

@@ -8,7 +8,10 @@ mod report;
 mod scan;
 
 pub use azure::AzureSettings;
-pub use deploy::{Autoscaling, Cidr, Component, DeploySettings, ManifestSource, is_dns_label};
+pub use deploy::{
+    Autoscaling, Cidr, Component, DeploySettings, DnsTarget, ManifestSource, NsgTarget,
+    is_dns_label,
+};
 pub use refer::{Infra, ReferSettings};
 pub use report::ReportSettings;
 pub use scan::{ScanInput, ScanSettings, TrivySettings, severities};
