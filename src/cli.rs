@@ -9,7 +9,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::env::Env;
 use crate::error::{Error, Exit};
-use crate::host::{Host, Level, Location};
+use crate::host::{Host, Level};
 use crate::inputs::catalog::{self, Kind, Step};
 use crate::inputs::ci::CiContext;
 use crate::inputs::settings::ScanSettings;
@@ -159,7 +159,7 @@ fn report_error(host: &Host, e: &Error) {
             msg.push_str(line);
         }
     }
-    host.annotate(Level::Error, &msg, &Location::default());
+    host.annotate(Level::Error, &msg, &e.location().unwrap_or_default());
 }
 
 async fn dispatch(ctx: &Ctx, m: &ArgMatches) -> Result<Exit, Error> {

@@ -4,6 +4,8 @@
 //! They meet here, and `cli::main` renders the result exactly once: the message, then
 //! `hint:` lines, then the documented exit code.
 
+use crate::clients::acr::AcrError;
+use crate::clients::docker::DockerError;
 use crate::clients::trivy::TrivyError;
 use crate::host::HostError;
 use crate::inputs::InputError;
@@ -35,6 +37,10 @@ pub trait Diagnostic: std::error::Error {
     fn hint(&self) -> Option<String> {
         None
     }
+    /// Where the problem is (a Dockerfile line), for the error annotation.
+    fn location(&self) -> Option<crate::host::Location> {
+        None
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +53,10 @@ pub enum Error {
     Trivy(#[from] TrivyError),
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    #[error(transparent)]
+    Acr(#[from] AcrError),
 }
 
 impl Error {
@@ -56,6 +66,8 @@ impl Error {
             Error::Host(e) => e,
             Error::Trivy(e) => e,
             Error::Report(e) => e,
+            Error::Docker(e) => e,
+            Error::Acr(e) => e,
         }
     }
 
@@ -65,6 +77,10 @@ impl Error {
 
     pub fn hint(&self) -> Option<String> {
         self.inner().hint()
+    }
+
+    pub fn location(&self) -> Option<crate::host::Location> {
+        self.inner().location()
     }
 
     /// The message and hint lines, as printed once by `main`.

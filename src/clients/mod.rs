@@ -1,4 +1,6 @@
 //! One room per external system. Each client takes its endpoint (base URL, binary path)
 //! from its caller, has its own error enum, and never imports `plan` or `steps`.
 
+pub mod acr;
+pub mod docker;
 pub mod trivy;
