@@ -12,7 +12,7 @@ use crate::error::{Error, Exit};
 use crate::host::{Host, Level};
 use crate::inputs::catalog::{self, Kind, Step};
 use crate::inputs::ci::CiContext;
-use crate::inputs::settings::ScanSettings;
+use crate::inputs::settings::{BuildSettings, ScanSettings};
 use crate::inputs::{ConfigFile, Flags, Resolved};
 use crate::steps::{self, Ctx};
 
@@ -35,7 +35,7 @@ fn step_about(step: Step) -> &'static str {
 }
 
 /// The steps this binary can run today.
-const STEPS: &[Step] = &[Step::Scan];
+const STEPS: &[Step] = &[Step::Build, Step::Scan];
 
 fn arg_for(spec: &catalog::Spec) -> Arg {
     let help = match spec.default {
@@ -182,6 +182,16 @@ async fn dispatch(ctx: &Ctx, m: &ArgMatches) -> Result<Exit, Error> {
             Ok(steps::scan::run(ctx, &s)
                 .await?
                 .map_or(Exit::Ok, |o| o.exit))
+        }
+        Step::Build => {
+            let s = BuildSettings::resolve(&resolved, &ctx.env)?;
+            // TODO(lead): wire Credential::token (scope https://containerregistry.azure.net/.default)
+            let token = ctx
+                .env
+                .get("AZURE_ACCESS_TOKEN")
+                .map(crate::secret::Secret::new);
+            steps::build::run(ctx, &s, token).await?;
+            Ok(Exit::Ok)
         }
         _ => unreachable!("only implemented steps are registered"),
     }

@@ -1,4 +1,5 @@
 //! Pure plans: what each step will do, computed before any side effect and printed
 //! by `--dry-run`.
 
+pub mod build;
 pub mod scan;
