@@ -4,5 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod acr_token_service;
+pub mod registry;
 pub mod spec;
 pub mod tools;
