@@ -327,7 +327,13 @@ async fn registry_stopped_mid_push_then_restarted_is_retried() {
     let r = run(&build_args(ctx.to_str().unwrap(), &image, out.to_str().unwrap()), &[("AZURE_ACCESS_TOKEN", &token)], d.path()).await;
     assert!(chaos.join().unwrap(), "the push never asked for a token");
     assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("retrying in"), "no retry happened:\n{}", r.stderr);
+    // Either the engine's own layer retry ("Retrying in 5 seconds") or ours
+    // ("retrying in 1 s (attempt 2/5)") must have carried the push over the outage.
+    assert!(
+        r.stderr.contains("Retrying in") || r.stderr.contains("retrying in"),
+        "no retry happened:\n{}",
+        r.stderr
+    );
     assert!(outputs(&out)["digest"].as_str().unwrap().contains("@sha256:"));
 }
 
@@ -355,7 +361,7 @@ async fn twenty_thousand_files_match_the_docker_cli() {
         ("Dockerfile", "FROM scratch\nCOPY . /ctx/\n"),
         ("keep.md", "k"),
         ("drop.md", "d"),
-        (".dockerignore", "# generated\nnode_modules\n**/*.log\n!logs/deep/3/*.log\n*.md\n!keep.md\ndocs/[0-4]*\nDockerfile\n.dockerignore\n"),
+        (".dockerignore", "# generated\nnode_modules\n**/*.log\n!logs/deep/2/*.log\n*.md\n!keep.md\ndocs/[0-4]*\nDockerfile\n.dockerignore\n"),
     ]);
     let image = "aks-backend-test/ctx20k:ours";
     let r = run(&["build", "--context", ctx.to_str().unwrap(), "--image", image, "--push", "false"], &[], d.path()).await;
@@ -369,8 +375,11 @@ async fn twenty_thousand_files_match_the_docker_cli() {
     assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
     let theirs = image_files("aks-backend-test/ctx20k:cli");
     assert!(ours.len() > 5_000, "{}", ours.len());
-    assert!(ours.iter().any(|f| f == "ctx/Dockerfile") && ours.iter().any(|f| f == "ctx/.dockerignore"));
-    assert!(ours.iter().any(|f| f.starts_with("ctx/logs/deep/3/") && f.ends_with(".log")));
+    // Both are sent (the CLI and we keep them), and the classic builder drops them
+    // again on the daemon side because .dockerignore excludes them.
+    assert!(!ours.iter().any(|f| f == "ctx/Dockerfile" || f == "ctx/drop.md"));
+    assert!(ours.iter().any(|f| f == "ctx/keep.md"));
+    assert!(ours.iter().any(|f| f.starts_with("ctx/logs/deep/2/") && f.ends_with(".log")));
     assert!(!ours.iter().any(|f| f.starts_with("ctx/node_modules")));
     assert_eq!(ours, theirs, "our context differs from the docker CLI's");
     let _: PathBuf = ctx;
