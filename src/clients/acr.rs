@@ -72,11 +72,18 @@ impl Diagnostic for AcrError {
 
     fn hint(&self) -> Option<String> {
         Some(match self {
-            AcrError::ExchangeDenied { registry, .. } | AcrError::TokenDenied { registry, .. } => format!(
-                "the signed-in identity needs the AcrPush role on {registry} (az role assignment create --role AcrPush --assignee <client-id> --scope <registry id>); the Entra token must be for the tenant of the registry"
-            ),
-            AcrError::Unreachable { .. } => "check the registry name and that the runner can reach it".into(),
-            AcrError::DigestMismatch { .. } => "another push raced ours on the same tag; use the digest output, never the tag".into(),
+            AcrError::ExchangeDenied { registry, .. } | AcrError::TokenDenied { registry, .. } => {
+                format!(
+                    "the signed-in identity needs the AcrPush role on {registry} (az role assignment create --role AcrPush --assignee <client-id> --scope <registry id>); the Entra token must be for the tenant of the registry"
+                )
+            }
+            AcrError::Unreachable { .. } => {
+                "check the registry name and that the runner can reach it".into()
+            }
+            AcrError::DigestMismatch { .. } => {
+                "another push raced ours on the same tag; use the digest output, never the tag"
+                    .into()
+            }
             _ => return None,
         })
     }
@@ -142,7 +149,10 @@ pub enum RegistryAuth {
     /// An ACR refresh token (`grant_type=refresh_token`).
     AcrRefreshToken(Secret),
     /// User and password (Basic auth at the realm).
-    Basic { username: String, password: Secret },
+    Basic {
+        username: String,
+        password: Secret,
+    },
     Anonymous,
 }
 
@@ -261,9 +271,7 @@ impl Acr {
             form.push(("tenant", t));
         }
         form.push(("access_token", aad_token.expose().to_string()));
-        let resp = self
-            .send(&url, || self.http.post(&url).form(&form))
-            .await?;
+        let resp = self.send(&url, || self.http.post(&url).form(&form)).await?;
         let status = resp.status().as_u16();
         let body = resp.text().await.unwrap_or_default();
         if status == 401 || status == 403 {
@@ -465,8 +473,8 @@ mod tests {
 
     #[test]
     fn tenant_claim() {
-        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(br#"{"tid":"t-1","oid":"o"}"#);
+        let payload =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"tid":"t-1","oid":"o"}"#);
         let tok = Secret::new(format!("h.{payload}.s"));
         assert_eq!(tenant_of(&tok).as_deref(), Some("t-1"));
         assert_eq!(base_url_for("127.0.0.1:5000"), "http://127.0.0.1:5000");

@@ -196,28 +196,49 @@ mod tests {
     use crate::env::Env;
 
     fn ci(pairs: &[(&str, &str)]) -> CiContext {
-        let mut v = vec![("GITHUB_ACTIONS", "true"), ("GITHUB_REPOSITORY", "octo/api")];
+        let mut v = vec![
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_REPOSITORY", "octo/api"),
+        ];
         v.extend_from_slice(pairs);
         CiContext::detect(&Env::from_pairs(v, "/w"))
     }
 
     #[test]
     fn tags_like_metadata_action() {
-        let c = ci(&[("GITHUB_REF", "refs/heads/feature/x"), ("GITHUB_SHA", "0123456789")]);
+        let c = ci(&[
+            ("GITHUB_REF", "refs/heads/feature/x"),
+            ("GITHUB_SHA", "0123456789"),
+        ]);
         assert_eq!(ci_tags(&c), vec!["feature-x", "sha-0123456"]);
-        let c = ci(&[("GITHUB_REF", "refs/pull/7/merge"), ("GITHUB_SHA", "abcdef01")]);
+        let c = ci(&[
+            ("GITHUB_REF", "refs/pull/7/merge"),
+            ("GITHUB_SHA", "abcdef01"),
+        ]);
         assert_eq!(ci_tags(&c), vec!["pr-7", "sha-abcdef0"]);
-        let c = ci(&[("GITHUB_REF", "refs/tags/v1.2.3"), ("GITHUB_SHA", "abcdef01")]);
-        assert_eq!(ci_tags(&c), vec!["1.2.3", "1.2", "1", "latest", "sha-abcdef0"]);
+        let c = ci(&[
+            ("GITHUB_REF", "refs/tags/v1.2.3"),
+            ("GITHUB_SHA", "abcdef01"),
+        ]);
+        assert_eq!(
+            ci_tags(&c),
+            vec!["1.2.3", "1.2", "1", "latest", "sha-abcdef0"]
+        );
         let c = ci(&[("GITHUB_REF", "refs/tags/v0.3.0-rc.1")]);
         assert_eq!(ci_tags(&c), vec!["0.3.0-rc.1"]);
     }
 
     #[test]
     fn labels_from_ci() {
-        let c = ci(&[("GITHUB_SHA", "abc"), ("GITHUB_SERVER_URL", "https://github.com")]);
+        let c = ci(&[
+            ("GITHUB_SHA", "abc"),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+        ]);
         let l = oci_labels(&c, "team/api", "1.0.0", "2026-01-01T00:00:00Z");
-        assert_eq!(l["org.opencontainers.image.source"], "https://github.com/octo/api");
+        assert_eq!(
+            l["org.opencontainers.image.source"],
+            "https://github.com/octo/api"
+        );
         assert_eq!(l["org.opencontainers.image.revision"], "abc");
         assert_eq!(l["org.opencontainers.image.title"], "api");
         assert_eq!(l["org.opencontainers.image.version"], "1.0.0");

@@ -56,7 +56,9 @@ pub async fn run(
     s: &BuildSettings,
     entra_token: Option<Secret>,
 ) -> Result<Option<BuildOutcome>, Error> {
-    let created = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let created = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
     let workspace = ctx
         .ci
         .workspace
@@ -80,7 +82,10 @@ pub async fn run(
 
     let (engine, engine_name) = docker::connect(ctx.env.get("DOCKER_HOST")).await?;
     let first = plan.references[0].clone();
-    ctx.host.group_start(&format!("Build {first} ({engine_name}, {} builder)", plan.builder));
+    ctx.host.group_start(&format!(
+        "Build {first} ({engine_name}, {} builder)",
+        plan.builder
+    ));
     let req = BuildRequest {
         tag: first.clone(),
         build_args: s.build_args.clone().into_iter().collect::<HashMap<_, _>>(),
@@ -138,7 +143,10 @@ pub async fn run(
                     {
                         ctx.host.annotate(
                             Level::Warning,
-                            &format!("{}:{t} was pushed as {}, other tags as {prev}", plan.image, p.digest),
+                            &format!(
+                                "{}:{t} was pushed as {}, other tags as {prev}",
+                                plan.image, p.digest
+                            ),
                             &Location::default(),
                         );
                     }
@@ -227,7 +235,8 @@ async fn sign_in(
             ))
         }
         _ => {
-            let path = docker_config::config_path(ctx.env.get("DOCKER_CONFIG"), ctx.env.get("HOME"));
+            let path =
+                docker_config::config_path(ctx.env.get("DOCKER_CONFIG"), ctx.env.get("HOME"));
             let found = match &path {
                 Some(p) => docker_config::lookup(p, acr.registry())?,
                 None => Found::None,

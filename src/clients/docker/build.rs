@@ -226,7 +226,11 @@ pub async fn build(
     let packed = match packer.await {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => return Err(e.into()),
-        Err(e) => return Err(DockerError::Context(context::ContextError::Write(std::io::Error::other(e.to_string())))),
+        Err(e) => {
+            return Err(DockerError::Context(context::ContextError::Write(
+                std::io::Error::other(e.to_string()),
+            )));
+        }
     };
     if let Some(msg) = failure {
         let instrs = instructions(&req.dockerfile_text);
@@ -290,6 +294,8 @@ mod tests {
             line_in_message("dockerfile parse error line 3: unknown instruction: FOO"),
             Some(3)
         );
-        assert!(is_syntax_error("dockerfile parse error line 3: unknown instruction: FOO"));
+        assert!(is_syntax_error(
+            "dockerfile parse error line 3: unknown instruction: FOO"
+        ));
     }
 }

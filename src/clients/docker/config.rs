@@ -118,7 +118,10 @@ mod tests {
         let Found::Credentials(c) = lookup(&p, "reg.example").unwrap() else {
             panic!()
         };
-        assert_eq!((c.username.as_str(), c.password.expose()), ("user", "pa:ss"));
+        assert_eq!(
+            (c.username.as_str(), c.password.expose()),
+            ("user", "pa:ss")
+        );
         let Found::Credentials(c) = lookup(&p, "other.example").unwrap() else {
             panic!()
         };

@@ -251,7 +251,12 @@ impl ChunkWriter {
         let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
         self.tx
             .blocking_send(Ok(bytes::Bytes::from(chunk)))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the engine stopped reading the context"))
+            .map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "the engine stopped reading the context",
+                )
+            })
     }
 }
 

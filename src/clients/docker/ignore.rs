@@ -135,10 +135,7 @@ impl Pattern {
                 }
                 suffix.starts_with('/') && path == &suffix[1..]
             }
-            MatchType::Regexp => self
-                .regexp
-                .as_ref()
-                .is_some_and(|r| r.is_match(path)),
+            MatchType::Regexp => self.regexp.as_ref().is_some_and(|r| r.is_match(path)),
         }
     }
 }
@@ -280,7 +277,9 @@ impl Matcher {
     /// `MatchesOrParentMatches`: is `file` excluded?
     pub fn excluded(&self, file: &str) -> bool {
         let parents = parent_prefixes(file);
-        self.excluded_with(file, |i| parents.iter().any(|d| self.patterns[i].matches(d)))
+        self.excluded_with(file, |i| {
+            parents.iter().any(|d| self.patterns[i].matches(d))
+        })
     }
 
     /// The same decision, with "does pattern `i` match one of the parents" supplied by
@@ -440,8 +439,16 @@ mod tests {
             ("a(b)c/def", "a(b)c/def", true),
             ("a(b)c/def", "a(b)c/xyz", false),
             ("a.|)$(}+{bc", "a.|)$(}+{bc", true),
-            ("dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", true),
-            ("dist/*.whl", "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", true),
+            (
+                "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+                "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+                true,
+            ),
+            (
+                "dist/*.whl",
+                "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+                true,
+            ),
         ];
         for (pattern, text, pass) in cases {
             let p = Pattern::compile(clean(pattern), false).unwrap();
@@ -483,7 +490,13 @@ mod tests {
         let text = "\u{feff}# comment\n  node_modules  \n\n/abs/../abs/x\n! keep.txt\n #notacomment\r\n**/*.log\n";
         assert_eq!(
             parse_dockerignore(text),
-            vec!["node_modules", "abs/x", "!keep.txt", "#notacomment", "**/*.log"]
+            vec![
+                "node_modules",
+                "abs/x",
+                "!keep.txt",
+                "#notacomment",
+                "**/*.log"
+            ]
         );
     }
 
@@ -499,7 +512,10 @@ mod tests {
         assert!(!m.excluded("build/app.Dockerfile"));
         assert!(m.excluded("build/other"));
         // Nothing excluded: nothing added.
-        assert_eq!(keep_build_files(vec![], Some("Dockerfile")).unwrap().len(), 0);
+        assert_eq!(
+            keep_build_files(vec![], Some("Dockerfile")).unwrap().len(),
+            0
+        );
     }
 
     #[test]

@@ -112,10 +112,7 @@ pub async fn connect(docker_host: Option<&str>) -> Result<(Docker, String), Dock
         .negotiate_version()
         .await
         .map_err(|e| err(e.to_string()))?;
-    let version = docker
-        .version()
-        .await
-        .map_err(|e| err(e.to_string()))?;
+    let version = docker.version().await.map_err(|e| err(e.to_string()))?;
     let name = format!(
         "{} {}",
         version

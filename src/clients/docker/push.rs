@@ -210,9 +210,15 @@ mod tests {
     #[test]
     fn classification() {
         assert!(is_denied("unauthorized: authentication required"));
-        assert!(is_denied("denied: requested access to the resource is denied"));
-        assert!(is_transient("Put \"http://127.0.0.1:5000/v2/x/blobs/uploads/\": dial tcp 127.0.0.1:5000: connect: connection refused"));
-        assert!(is_transient("received unexpected HTTP status: 503 Service Unavailable"));
+        assert!(is_denied(
+            "denied: requested access to the resource is denied"
+        ));
+        assert!(is_transient(
+            "Put \"http://127.0.0.1:5000/v2/x/blobs/uploads/\": dial tcp 127.0.0.1:5000: connect: connection refused"
+        ));
+        assert!(is_transient(
+            "received unexpected HTTP status: 503 Service Unavailable"
+        ));
         assert!(!is_transient("manifest invalid"));
     }
 }

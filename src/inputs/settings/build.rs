@@ -139,7 +139,11 @@ fn key_values(
             }
         };
         if k.is_empty() {
-            return Err(InputError::invalid(input, format!("`{item}` has no key"), "K=V"));
+            return Err(InputError::invalid(
+                input,
+                format!("`{item}` has no key"),
+                "K=V",
+            ));
         }
         out.insert(k, v);
     }

@@ -58,7 +58,8 @@ impl TokenService {
     /// whose tokens are accepted; `push_principals`: object IDs holding AcrPush.
     pub async fn start(service: &str, tenant: &str, push_principals: &[&str]) -> TokenService {
         let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(vec!["acr-test-token-service".into()]).unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(vec!["acr-test-token-service".into()]).unwrap();
         params.not_before = rcgen::date_time_ymd(2020, 1, 1);
         params.not_after = rcgen::date_time_ymd(2090, 1, 1);
         let cert = params.self_signed(&key).unwrap();
@@ -111,8 +112,10 @@ pub fn entra_token(tenant: &str, oid: &str) -> String {
     format!(
         "{}.{}.c2ln",
         e(&json!({"alg": "RS256", "typ": "JWT", "kid": "test"})),
-        e(&json!({"aud": "https://containerregistry.azure.net", "tid": tenant, "oid": oid,
-                  "iss": format!("https://sts.windows.net/{tenant}/"), "exp": now + 3600, "nbf": now - 60}))
+        e(
+            &json!({"aud": "https://containerregistry.azure.net", "tid": tenant, "oid": oid,
+                  "iss": format!("https://sts.windows.net/{tenant}/"), "exp": now + 3600, "nbf": now - 60})
+        )
     )
 }
 
@@ -140,7 +143,9 @@ fn parse_form(headers: &HeaderMap, body: &str) -> Result<Vec<(String, String)>, 
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if !ct.starts_with("application/x-www-form-urlencoded") {
-        return Err(format!("content-type `{ct}`, want application/x-www-form-urlencoded"));
+        return Err(format!(
+            "content-type `{ct}`, want application/x-www-form-urlencoded"
+        ));
     }
     Ok(url::form_urlencoded::parse(body.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -216,22 +221,46 @@ async fn exchange(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Str
     };
     inner.log.lock().unwrap().exchanges += 1;
     if form.get("grant_type").map(String::as_str) != Some("access_token") {
-        return error(StatusCode::BAD_REQUEST, "UNSUPPORTED", "grant_type must be access_token");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "UNSUPPORTED",
+            "grant_type must be access_token",
+        );
     }
     if form.get("service") != Some(&inner.service) {
-        return error(StatusCode::BAD_REQUEST, "SERVICE", "service is not this registry");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "SERVICE",
+            "service is not this registry",
+        );
     }
     let Some(c) = form.get("access_token").and_then(|t| claims(t)) else {
-        return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "access_token is not a JWT");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "access_token is not a JWT",
+        );
     };
     let tid = c.get("tid").and_then(|v| v.as_str()).unwrap_or("");
     if tid != inner.tenant || form.get("tenant").is_some_and(|t| t != tid) {
-        return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "the token's tenant is not the registry's tenant");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "the token's tenant is not the registry's tenant",
+        );
     }
     if c.get("exp").and_then(|v| v.as_i64()).unwrap_or(0) < jiff::Timestamp::now().as_second() {
-        return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "the Entra token expired");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "the Entra token expired",
+        );
     }
-    let oid = c.get("oid").and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let oid = c
+        .get("oid")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_string();
     let now = jiff::Timestamp::now().as_second();
     let rt = sign(
         &inner,
@@ -245,16 +274,25 @@ async fn exchange(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Str
 
 fn issue(inner: &Inner, refresh_token: &str, service: &str, scopes: &str, grant: &str) -> Response {
     if service != inner.service {
-        return error(StatusCode::BAD_REQUEST, "SERVICE", "service is not this registry");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "SERVICE",
+            "service is not this registry",
+        );
     }
     let Some(oid) = inner.refresh.lock().unwrap().get(refresh_token).cloned() else {
-        return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "unknown refresh token");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "unknown refresh token",
+        );
     };
     let can_push = inner.push_principals.contains(&oid);
     let mut access = Vec::new();
     for scope in scopes.split(' ').filter(|s| !s.is_empty()) {
         let mut parts = scope.splitn(3, ':');
-        let (Some(ty), Some(name), Some(actions)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(ty), Some(name), Some(actions)) = (parts.next(), parts.next(), parts.next())
+        else {
             continue;
         };
         let granted: Vec<&str> = actions
@@ -264,7 +302,12 @@ fn issue(inner: &Inner, refresh_token: &str, service: &str, scopes: &str, grant:
         access.push(json!({"type": ty, "name": name, "actions": granted}));
     }
     {
-        inner.log.lock().unwrap().tokens.push((grant.to_string(), scopes.to_string()));
+        inner
+            .log
+            .lock()
+            .unwrap()
+            .tokens
+            .push((grant.to_string(), scopes.to_string()));
     }
     if let Some(f) = inner.on_token.lock().unwrap().as_mut() {
         f(scopes);
@@ -299,7 +342,13 @@ async fn token_post(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: S
         Err(e) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &e),
     };
     let g = |k: &str| form.get(k).cloned().unwrap_or_default();
-    issue(&inner, &g("refresh_token"), &g("service"), &g("scope"), "refresh_token")
+    issue(
+        &inner,
+        &g("refresh_token"),
+        &g("service"),
+        &g("scope"),
+        "refresh_token",
+    )
 }
 
 async fn token_get(
@@ -309,16 +358,32 @@ async fn token_get(
 ) -> Response {
     // GET /oauth2/token: query `service` and `scope` required (spec), Basic auth with
     // the null-GUID user and the ACR refresh token as the password.
-    let service = q.iter().find(|(k, _)| k == "service").map(|(_, v)| v.clone());
-    let scopes: Vec<String> = q.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect();
+    let service = q
+        .iter()
+        .find(|(k, _)| k == "service")
+        .map(|(_, v)| v.clone());
+    let scopes: Vec<String> = q
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .map(|(_, v)| v.clone())
+        .collect();
     let params = spec(SPEC).doc()["paths"]["/oauth2/token"]["get"]["parameters"].clone();
     for p in params.as_array().unwrap() {
         let (Some(name), Some(true)) = (p["name"].as_str(), p["required"].as_bool()) else {
             continue;
         };
         if p["in"] == "query" && !q.iter().any(|(k, _)| k == name) {
-            inner.log.lock().unwrap().violations.push(format!("GET /oauth2/token without required query `{name}`"));
-            return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &format!("missing {name}"));
+            inner
+                .log
+                .lock()
+                .unwrap()
+                .violations
+                .push(format!("GET /oauth2/token without required query `{name}`"));
+            return error(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                &format!("missing {name}"),
+            );
         }
     }
     let basic = headers
@@ -328,10 +393,24 @@ async fn token_get(
         .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
         .and_then(|b| String::from_utf8(b).ok());
     let Some((user, password)) = basic.as_deref().and_then(|b| b.split_once(':')) else {
-        return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "credentials required");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "credentials required",
+        );
     };
     if user != "00000000-0000-0000-0000-000000000000" {
-        return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "only refresh tokens (null-GUID user) are accepted");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "only refresh tokens (null-GUID user) are accepted",
+        );
     }
-    issue(&inner, password, &service.unwrap_or_default(), &scopes.join(" "), "password")
+    issue(
+        &inner,
+        password,
+        &service.unwrap_or_default(),
+        &scopes.join(" "),
+        "password",
+    )
 }

@@ -79,7 +79,11 @@ impl Registry {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("docker-registry did not listen on {}: {}", self.addr, self.log());
+        panic!(
+            "docker-registry did not listen on {}: {}",
+            self.addr,
+            self.log()
+        );
     }
 
     pub fn stop(&mut self) {
