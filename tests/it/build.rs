@@ -485,10 +485,10 @@ async fn registry_stopped_mid_push_then_restarted_is_retried() {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let tx = std::sync::Mutex::new(Some(tx));
         r.tokens.on_token(move |scope| {
-            if scope.contains("push") {
-                if let Some(tx) = tx.lock().unwrap().take() {
-                    let _ = tx.send(());
-                }
+            if scope.contains("push")
+                && let Some(tx) = tx.lock().unwrap().take()
+            {
+                let _ = tx.send(());
             }
         });
         (r.addr.clone(), rx)

@@ -93,13 +93,11 @@ pub fn instructions(text: &str) -> Vec<(u32, String)> {
         let n = i as u32 + 1;
         let line = raw.trim();
         if directives {
-            if let Some(d) = line.strip_prefix('#') {
-                if let Some((k, v)) = d.split_once('=') {
-                    if k.trim().eq_ignore_ascii_case("escape") {
-                        escape = v.trim().chars().next().unwrap_or('\\');
-                    }
-                    continue;
+            if let Some((k, v)) = line.strip_prefix('#').and_then(|d| d.split_once('=')) {
+                if k.trim().eq_ignore_ascii_case("escape") {
+                    escape = v.trim().chars().next().unwrap_or('\\');
                 }
+                continue;
             }
             directives = false;
         }

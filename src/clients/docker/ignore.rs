@@ -107,7 +107,7 @@ impl Pattern {
             i += 1;
         }
         // Go's `filepath.Match(p, ".")` rejects malformed classes and trailing `\`.
-        go_match_syntax(&cleaned).map_err(|r| bad(r))?;
+        go_match_syntax(&cleaned).map_err(bad)?;
         let regexp = if mt == MatchType::Regexp {
             re.push('$');
             // Go's regexp and Rust's regex are both RE2 syntax for what is emitted here.
@@ -472,7 +472,7 @@ mod tests {
         assert!(excl(&["docs", "!docs/README.md"], "docs/"));
         assert!(!excl(&["docs/*", "!docs/README.md"], "docs/README.md"));
         assert!(excl(&["docs"], "docs/README.md"));
-        assert!(excl(&["*.go"], "test/fileutils.go") == false);
+        assert!(!excl(&["*.go"], "test/fileutils.go"));
         assert!(excl(&["docs/**"], "docs/a/b"));
         assert!(excl(&["foo"], "foo/bar/baz"));
         assert!(!excl(&["foo/", "!foo/bar"], "foo/bar/baz"));

@@ -53,7 +53,7 @@ pub fn digest_from_status(status: &str) -> Option<Pushed> {
     }
     let manifest_size = rest
         .split_once("size: ")
-        .and_then(|(_, s)| s.trim().split_whitespace().next()?.parse().ok());
+        .and_then(|(_, s)| s.split_whitespace().next()?.parse().ok());
     Some(Pushed {
         digest,
         manifest_size,

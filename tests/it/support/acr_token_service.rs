@@ -33,6 +33,8 @@ pub struct Log {
     pub tokens: Vec<(String, String)>,
 }
 
+type TokenHook = Box<dyn FnMut(&str) + Send>;
+
 struct Inner {
     service: String,
     tenant: String,
@@ -42,7 +44,7 @@ struct Inner {
     refresh: Mutex<HashMap<String, String>>,
     log: Arc<Mutex<Log>>,
     /// Called with the scope of each access token issued (lets a test act mid-push).
-    on_token: Mutex<Option<Box<dyn FnMut(&str) + Send>>>,
+    on_token: Mutex<Option<TokenHook>>,
 }
 
 pub struct TokenService {
