@@ -9,11 +9,12 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::env::Env;
 use crate::error::{Error, Exit};
-use crate::host::{Host, Level, Location};
+use crate::host::{Host, Level};
 use crate::inputs::catalog::{self, Kind, Step};
 use crate::inputs::ci::CiContext;
 use crate::inputs::settings::{
-    DeploySettings, ReferSettings, ReportSettings, ScanInput, ScanSettings,
+    AzureSettings, BuildSettings, DeploySettings, ReferSettings, ReportSettings, ScanInput,
+    ScanSettings,
 };
 use crate::inputs::{ConfigFile, Flags, Resolved};
 use crate::steps::{self, Ctx};
@@ -37,7 +38,7 @@ fn step_about(step: Step) -> &'static str {
 }
 
 /// The steps this binary can run today.
-const STEPS: &[Step] = &[Step::Refer, Step::Scan, Step::Deploy];
+const STEPS: &[Step] = &[Step::Refer, Step::Build, Step::Scan, Step::Deploy];
 
 fn arg_for(spec: &catalog::Spec) -> Arg {
     let help = match spec.default {
@@ -167,7 +168,7 @@ fn report_error(host: &Host, e: &Error) {
             msg.push_str(line);
         }
     }
-    host.annotate(Level::Error, &msg, &Location::default());
+    host.annotate(Level::Error, &msg, &e.location().unwrap_or_default());
 }
 
 async fn dispatch(ctx: &Ctx, m: &ArgMatches) -> Result<Exit, Error> {
@@ -213,8 +214,42 @@ async fn dispatch(ctx: &Ctx, m: &ArgMatches) -> Result<Exit, Error> {
             steps::refer::run(ctx, &s).await?;
             Ok(Exit::Ok)
         }
-        _ => unreachable!("only implemented steps are registered"),
+        Step::Build => {
+            let s = BuildSettings::resolve(&resolved, &ctx.env)?;
+            let azure = AzureSettings::resolve(&resolved, &ctx.env)?;
+            let token = acr_token(ctx, &s, &azure).await?;
+            steps::build::run(ctx, &s, token).await?;
+            Ok(Exit::Ok)
+        }
     }
+}
+
+/// The Entra token the ACR exchange needs: `AZURE_ACCESS_TOKEN` when the caller already
+/// has one, else the credential chain when the registry is an ACR or sign-in settings were
+/// given; `None` for other registries (credentials then come from the Docker config).
+async fn acr_token(
+    ctx: &Ctx,
+    s: &BuildSettings,
+    azure: &AzureSettings,
+) -> Result<Option<crate::secret::Secret>, Error> {
+    if let Some(t) = ctx.env.get("AZURE_ACCESS_TOKEN") {
+        let t = crate::secret::Secret::new(t);
+        ctx.host.mask(&t);
+        return Ok(Some(t));
+    }
+    let is_acr = s.image.registry.ends_with(".azurecr.io")
+        || s.image.registry.ends_with(".azurecr.cn")
+        || s.image.registry.ends_with(".azurecr.us");
+    if !s.push || !(is_acr || azure.client_id.is_some() || azure.tenant_id.is_some()) {
+        return Ok(None);
+    }
+    let cred = crate::clients::azure::credential::Credential::from_settings(
+        azure, &ctx.env, &ctx.http, &ctx.host,
+    )?;
+    Ok(Some(
+        cred.token(crate::clients::azure::credential::ACR_SCOPE)
+            .await?,
+    ))
 }
 
 fn init_tracing(env: &Env) {

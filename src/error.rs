@@ -4,8 +4,10 @@
 //! They meet here, and `cli::main` renders the result exactly once: the message, then
 //! `hint:` lines, then the documented exit code.
 
+use crate::clients::acr::AcrError;
 use crate::clients::azure::AzureError;
 use crate::clients::azure_devops::AzureDevOpsError;
+use crate::clients::docker::DockerError;
 use crate::clients::github::GitHubError;
 use crate::clients::kube::KubeError;
 use crate::clients::trivy::TrivyError;
@@ -40,6 +42,10 @@ pub trait Diagnostic: std::error::Error {
     fn hint(&self) -> Option<String> {
         None
     }
+    /// Where the problem is (a Dockerfile line), for the error annotation.
+    fn location(&self) -> Option<crate::host::Location> {
+        None
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +68,10 @@ pub enum Error {
     Manifest(#[from] ManifestError),
     #[error(transparent)]
     Azure(#[from] AzureError),
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    #[error(transparent)]
+    Acr(#[from] AcrError),
 }
 
 impl Error {
@@ -76,6 +86,8 @@ impl Error {
             Error::Kube(e) => e,
             Error::Manifest(e) => e,
             Error::Azure(e) => e,
+            Error::Docker(e) => e,
+            Error::Acr(e) => e,
         }
     }
 
@@ -85,6 +97,10 @@ impl Error {
 
     pub fn hint(&self) -> Option<String> {
         self.inner().hint()
+    }
+
+    pub fn location(&self) -> Option<crate::host::Location> {
+        self.inner().location()
     }
 
     /// The message and hint lines, as printed once by `main`.

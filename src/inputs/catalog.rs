@@ -568,6 +568,48 @@ pub const SETTINGS: &[Spec] = &[
         Some("true"),
         "Push the image after building",
     ),
+    s(
+        "label",
+        &[Build],
+        Lines,
+        None,
+        "Image labels K=V (added to the OCI labels from CI)",
+    ),
+    s(
+        "target",
+        &[Build],
+        Value,
+        None,
+        "Build up to this stage of a multi-stage Dockerfile",
+    ),
+    s(
+        "platform",
+        &[Build],
+        Value,
+        None,
+        "Target platform, e.g. linux/amd64",
+    ),
+    s(
+        "secret",
+        &[Build],
+        Lines,
+        None,
+        "Build secrets id=ID,src=PATH or id=ID,env=VAR (need BuildKit)",
+    ),
+    s(
+        "cache-from",
+        &[Build],
+        List,
+        None,
+        "Images to use as build cache",
+    ),
+    s(
+        "no-cache",
+        &[Build],
+        Bool,
+        Some("false"),
+        "Build without the engine's cache",
+    ),
     // --- deploy ---
     s(
         "kubeconfig",

@@ -1,6 +1,7 @@
 //! The only place that sequences I/O: each step takes resolved settings, makes its
 //! plan, calls the clients, and reports through the host.
 
+pub mod build;
 pub mod deploy;
 pub mod outputs;
 pub mod refer;

@@ -119,6 +119,28 @@ pub const OUTPUTS: &[OutputSpec] = &[
         Step::Refer,
         "Resource group of the gateway's network security group",
     ),
+    // --- build ---
+    o(
+        "image",
+        Step::Build,
+        "The image repository pushed (REGISTRY/REPO)",
+    ),
+    o(
+        "digest",
+        Step::Build,
+        "The pushed image by digest: REGISTRY/REPO@sha256:..., what scan and deploy use",
+    ),
+    o(
+        "tags",
+        Step::Build,
+        "Every reference pushed, comma-separated",
+    ),
+    o(
+        "image-id",
+        Step::Build,
+        "The image ID (config digest) in the engine",
+    ),
+    o("size", Step::Build, "Image size in bytes"),
     // --- scan ---
     o(
         "gate",

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod build;
 mod deploy;
 mod packaging;
 mod refer;

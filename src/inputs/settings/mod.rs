@@ -2,12 +2,14 @@
 //! before any step starts, so bad input never leaves anything half-done.
 
 mod azure;
+mod build;
 mod deploy;
 mod refer;
 mod report;
 mod scan;
 
 pub use azure::AzureSettings;
+pub use build::{BuildSettings, ImageName, SecretSource, SecretSpec};
 pub use deploy::{
     Autoscaling, Cidr, Component, DeploySettings, DnsTarget, ManifestSource, NsgTarget,
     is_dns_label,

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod acr_token_service;
 pub mod arm;
 pub mod azure;
 pub mod azure_devops;
@@ -12,6 +13,7 @@ pub mod entra;
 pub mod fake_cluster;
 pub mod files;
 pub mod github;
+pub mod registry;
 pub mod release_server;
 pub mod schema7;
 pub mod spec;

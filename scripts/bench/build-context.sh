@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Context packing: our tar of a generated 20,000-file / ~500 MB tree with a .dockerignore
+# vs GNU tar of the same files with the same exclusions. Target: <= 1.2x tar's median.
+# Usage: scripts/bench/build-context.sh [WORKDIR]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+W=${1:-$(mktemp -d)}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/aks-backend/target}
+cargo build --release --quiet --example pack_context
+PACK=$CARGO_TARGET_DIR/release/examples/pack_context
+CTX=$W/ctx
+if [ ! -f "$CTX/.done" ]; then
+  rm -rf "$CTX"; mkdir -p "$CTX"
+  python3 - "$CTX" <<'PY'
+import os, sys
+root = sys.argv[1]
+blob = os.urandom(1 << 20)
+for i in range(20000):
+    d = os.path.join(root, ["src", "node_modules/pkg", "logs", "assets", "docs"][i % 5], str(i % 50))
+    os.makedirs(d, exist_ok=True)
+    ext = "log" if i % 9 == 0 else "bin"
+    size = 25_000 + (i * 7919) % 25_000          # ~20,000 x 37.5 KB = ~750 MB written, ~500 MB kept
+    with open(os.path.join(d, f"f{i}.{ext}"), "wb") as f:
+        f.write(blob[(i * 4099) % (len(blob) - size):][:size])
+open(os.path.join(root, "Dockerfile"), "w").write("FROM scratch\nCOPY . /\n")
+PY
+  touch "$CTX/.done"
+fi
+printf 'node_modules\n**/*.log\n!logs/1/*.log\n.done\n' > "$CTX/.dockerignore"
+echo "tree: $(find "$CTX" -type f | wc -l) files, $(du -sh "$CTX" | cut -f1)"
+# The same exclusions for GNU tar (node_modules, *.log except logs/1/*.log, the marker).
+( cd "$CTX" && find . -type f ! -path './node_modules/*' ! -name '.done' \( ! -name '*.log' -o -path './logs/1/*' \) | sort > "$W/tar-list" )
+echo "files kept: $(wc -l < "$W/tar-list")"
+hyperfine --warmup 1 --runs 7 --export-json "$W/build-context.json" \
+  -n aks-backend "$PACK $CTX $W/ours.tar" \
+  -n 'tar' "tar -C $CTX -cf $W/theirs.tar --no-recursion -T $W/tar-list"
+python3 - "$W/build-context.json" <<'PY'
+import json, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    print("median %s: %.3f s" % (r["command"], r["median"]))
+PY
+echo "ours: $(tar -tf "$W/ours.tar" | grep -v '/$' | wc -l) files; tar: $(tar -tf "$W/theirs.tar" | wc -l) files"
+for cmd in "$PACK $CTX $W/ours.tar" "tar -C $CTX -cf $W/theirs.tar --no-recursion -T $W/tar-list"; do
+  /usr/bin/time -v $cmd 2>&1 | grep -E 'Maximum resident|Elapsed' | sed "s|^|${cmd%% *}: |"
+done

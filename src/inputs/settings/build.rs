@@ -1,0 +1,316 @@
+//! The build step's settings: context, Dockerfile, image name, tags, build arguments,
+//! labels, target, platform, secrets; all checked before the engine is touched.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::env::Env;
+use crate::inputs::{InputError, Resolved};
+
+/// `registry/repository[:tag]` as given by `--image`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ImageName {
+    /// `host[:port]`; empty for a name without registry (local builds only).
+    pub registry: String,
+    pub repository: String,
+    pub tag: Option<String>,
+}
+
+impl ImageName {
+    /// Docker's rule: the first component is a registry when it has a `.` or `:` or is
+    /// `localhost`.
+    pub fn parse(s: &str) -> Option<ImageName> {
+        if s.is_empty() || s.contains('@') || s.contains(char::is_whitespace) {
+            return None;
+        }
+        let (registry, rest) = match s.split_once('/') {
+            Some((first, rest))
+                if first.contains('.') || first.contains(':') || first == "localhost" =>
+            {
+                (first.to_string(), rest)
+            }
+            _ => (String::new(), s),
+        };
+        let (repository, tag) = match rest.rsplit_once(':') {
+            Some((r, t)) if !t.contains('/') => (r.to_string(), Some(t.to_string())),
+            _ => (rest.to_string(), None),
+        };
+        let repo_ok = !repository.is_empty()
+            && repository.split('/').all(|c| {
+                !c.is_empty()
+                    && c.chars().all(|ch| {
+                        ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch)
+                    })
+            });
+        if !repo_ok || tag.as_deref().is_some_and(|t| !valid_tag(t)) {
+            return None;
+        }
+        Some(ImageName {
+            registry,
+            repository,
+            tag,
+        })
+    }
+
+    /// `registry/repository` (what the engine pushes).
+    pub fn name(&self) -> String {
+        if self.registry.is_empty() {
+            self.repository.clone()
+        } else {
+            format!("{}/{}", self.registry, self.repository)
+        }
+    }
+}
+
+/// Docker's tag grammar: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn valid_tag(t: &str) -> bool {
+    let mut c = t.chars();
+    matches!(c.next(), Some(f) if f.is_ascii_alphanumeric() || f == '_')
+        && t.len() <= 128
+        && c.all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch))
+}
+
+/// One `--secret id=ID,src=PATH|env=VAR`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SecretSpec {
+    pub id: String,
+    pub source: SecretSource,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecretSource {
+    File(PathBuf),
+    Env(String),
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BuildSettings {
+    pub context: PathBuf,
+    pub dockerfile: PathBuf,
+    pub image: ImageName,
+    /// `--tag` values (empty: tags come from the CI context).
+    pub tags: Vec<String>,
+    /// Values are not serialized by the plan (they may be sensitive by accident).
+    pub build_args: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub platform: Option<String>,
+    pub secrets: Vec<SecretSpec>,
+    pub cache_from: Vec<String>,
+    pub no_cache: bool,
+    pub push: bool,
+    pub tenant_id: Option<String>,
+    pub outputs_file: Option<PathBuf>,
+    pub dry_run: bool,
+}
+
+fn key_values(
+    r: &Resolved,
+    env: &Env,
+    name: &str,
+    from_env: bool,
+) -> Result<BTreeMap<String, String>, InputError> {
+    let mut out = BTreeMap::new();
+    let input = r
+        .get(name)
+        .map(|v| v.origin.describe(name))
+        .unwrap_or_else(|| format!("--{name}"));
+    for item in r.list(name) {
+        let (k, v) = match item.split_once('=') {
+            Some((k, v)) => (k.trim().to_string(), v.to_string()),
+            // `--build-arg NAME` takes NAME from the environment, as docker does.
+            None if from_env => match env.get(item.trim()) {
+                Some(v) => (item.trim().to_string(), v.to_string()),
+                None => {
+                    return Err(InputError::invalid(
+                        input,
+                        format!("`{item}` has no value and ${item} is not set"),
+                        "K=V, or K with K set in the environment",
+                    ));
+                }
+            },
+            None => {
+                return Err(InputError::invalid(
+                    input,
+                    format!("`{item}` is not K=V"),
+                    "K=V",
+                ));
+            }
+        };
+        if k.is_empty() {
+            return Err(InputError::invalid(
+                input,
+                format!("`{item}` has no key"),
+                "K=V",
+            ));
+        }
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
+fn secret(input: &str, env: &Env, raw: &str) -> Result<SecretSpec, InputError> {
+    let expected = "id=ID,src=PATH or id=ID,env=VAR";
+    let mut id = None;
+    let mut source = None;
+    for part in raw.split(',') {
+        match part.trim().split_once('=') {
+            Some(("id", v)) => id = Some(v.to_string()),
+            Some(("src" | "source", v)) => source = Some(SecretSource::File(env.resolve_path(v))),
+            Some(("env", v)) => source = Some(SecretSource::Env(v.to_string())),
+            Some(("type", "file" | "env")) => {}
+            _ => {
+                return Err(InputError::invalid(
+                    input,
+                    format!("`{part}` is not understood in a secret"),
+                    expected,
+                ));
+            }
+        }
+    }
+    match (id, source) {
+        (Some(id), Some(source)) => Ok(SecretSpec { id, source }),
+        (Some(id), None) => Ok(SecretSpec {
+            source: SecretSource::Env(id.clone()),
+            id,
+        }),
+        _ => Err(InputError::invalid(input, "a secret needs an id", expected)),
+    }
+}
+
+impl BuildSettings {
+    pub fn resolve(r: &Resolved, env: &Env) -> Result<Self, InputError> {
+        let (ctx_raw, ctx_input) = r
+            .one("context")
+            .map(|(v, i)| (v.to_string(), i))
+            .expect("context has a default");
+        let context = env.resolve_path(&ctx_raw);
+        if !context.is_dir() {
+            return Err(InputError::invalid(
+                ctx_input,
+                format!("{} is not a directory", context.display()),
+                "the build context directory (the `.` of `docker build .`)",
+            ));
+        }
+        let context = context.canonicalize().unwrap_or(context);
+        let dockerfile = match r.one("file") {
+            Some((v, i)) => {
+                let p = env.resolve_path(v);
+                if !p.is_file() {
+                    return Err(InputError::invalid(
+                        i,
+                        format!("{} is not a file", p.display()),
+                        "the path of a Dockerfile",
+                    ));
+                }
+                p
+            }
+            None => {
+                let p = context.join("Dockerfile");
+                if !p.is_file() {
+                    return Err(InputError::Missing(
+                        format!("no Dockerfile in the context {}", context.display()),
+                        "add one, or name it with --file PATH".into(),
+                    ));
+                }
+                p
+            }
+        };
+        let dockerfile = dockerfile.canonicalize().unwrap_or(dockerfile);
+        let push = r.bool("push")?;
+        let image = match r.one("image") {
+            None => {
+                return Err(InputError::Missing(
+                    "no image name".into(),
+                    "give --image REGISTRY/REPO, e.g. --image myacr.azurecr.io/api".into(),
+                ));
+            }
+            Some((v, i)) => {
+                let img = ImageName::parse(v).ok_or_else(|| {
+                    InputError::invalid(
+                        i.clone(),
+                        format!("`{v}` is not an image name"),
+                        "REGISTRY/REPO or REGISTRY/REPO:TAG in lowercase, without a digest",
+                    )
+                })?;
+                if push && img.registry.is_empty() {
+                    return Err(InputError::invalid(
+                        i,
+                        format!("`{v}` names no registry to push to"),
+                        "REGISTRY/REPO, e.g. myacr.azurecr.io/api (or --push false)",
+                    ));
+                }
+                img
+            }
+        };
+        let tags = r.list("tag");
+        for t in &tags {
+            if !valid_tag(t) {
+                let (_, i) = r.one("tag").expect("a tag was given");
+                return Err(InputError::invalid(
+                    i,
+                    format!("`{t}` is not a valid tag"),
+                    "letters, digits, `_`, `.` and `-`, not starting with `.` or `-`, at most 128",
+                ));
+            }
+        }
+        let secrets = {
+            let input = r
+                .get("secret")
+                .map(|v| v.origin.describe("secret"))
+                .unwrap_or_else(|| "--secret".into());
+            r.list("secret")
+                .iter()
+                .map(|s| secret(&input, env, s))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        if !secrets.is_empty() {
+            // See clients::docker::build: the classic builder has no secret mounts, and a
+            // secret must never become a build argument (it would sit in the history).
+            let input = r.one("secret").expect("given").1;
+            return Err(InputError::invalid(
+                input,
+                "build secrets need BuildKit's secret mounts, and this engine connection uses the classic builder",
+                "no --secret for now; secrets are never passed as build args, which would keep them in the image history",
+            ));
+        }
+        Ok(BuildSettings {
+            context,
+            dockerfile,
+            image,
+            tags,
+            build_args: key_values(r, env, "build-arg", true)?,
+            labels: key_values(r, env, "label", false)?,
+            target: r.string("target"),
+            platform: r.string("platform"),
+            secrets,
+            cache_from: r.list("cache-from"),
+            no_cache: r.bool("no-cache")?,
+            push,
+            tenant_id: r.string("tenant-id"),
+            outputs_file: r.path(env, "outputs-file"),
+            dry_run: r.bool("dry-run")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_names() {
+        let i = ImageName::parse("myacr.azurecr.io/team/api:v1").unwrap();
+        assert_eq!(
+            (i.registry.as_str(), i.repository.as_str(), i.tag.as_deref()),
+            ("myacr.azurecr.io", "team/api", Some("v1"))
+        );
+        let i = ImageName::parse("127.0.0.1:5000/api").unwrap();
+        assert_eq!((i.registry.as_str(), i.tag), ("127.0.0.1:5000", None));
+        assert_eq!(ImageName::parse("api").unwrap().registry, "");
+        assert!(ImageName::parse("r.io/API").is_none());
+        assert!(ImageName::parse("r.io/api@sha256:00").is_none());
+        assert!(valid_tag("pr-42") && !valid_tag("-x") && !valid_tag("a/b"));
+    }
+}

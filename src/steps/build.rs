@@ -1,0 +1,268 @@
+//! The build step: pack the context, build through the engine, tag, sign in to the
+//! registry (Entra -> ACR refresh token, or the Docker config), push every tag, check
+//! the pushed digest with a manifest HEAD, publish image/digest/tags/size.
+
+use std::collections::HashMap;
+
+use crate::clients::acr::{self, Acr, RegistryAuth};
+use crate::clients::docker::build::{self as engine_build, BuildRequest};
+use crate::clients::docker::config::{self as docker_config, Found};
+use crate::clients::docker::context::ContextSpec;
+use crate::clients::docker::push::{self, RegistryCredentials};
+use crate::clients::docker::{self, DockerError};
+use crate::error::Error;
+use crate::host::{Host, Level, Location};
+use crate::inputs::InputError;
+use crate::inputs::settings::BuildSettings;
+use crate::plan::build::{BuildPlan, RegistryAuthPlan};
+use crate::secret::Secret;
+
+use super::Ctx;
+
+/// What the build produced.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BuildOutcome {
+    pub image: String,
+    pub image_id: String,
+    /// `registry/repo@sha256:…` (pushed builds only).
+    pub digest: Option<String>,
+    pub references: Vec<String>,
+    pub size: u64,
+}
+
+/// Hands engine lines to the host in batches (one stop-commands block per batch).
+struct LineSink<'a> {
+    host: &'a Host,
+    buf: Vec<String>,
+}
+
+impl LineSink<'_> {
+    fn push(&mut self, line: &str) {
+        self.buf.push(line.to_string());
+        if self.buf.len() >= 20 {
+            self.flush();
+        }
+    }
+    fn flush(&mut self) {
+        if !self.buf.is_empty() {
+            self.host.untrusted(&std::mem::take(&mut self.buf));
+        }
+    }
+}
+
+/// `entra_token`: the Entra access token for ACR (`None`: Docker config credentials).
+pub async fn run(
+    ctx: &Ctx,
+    s: &BuildSettings,
+    entra_token: Option<Secret>,
+) -> Result<Option<BuildOutcome>, Error> {
+    let created = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let workspace = ctx
+        .ci
+        .workspace
+        .clone()
+        .unwrap_or_else(|| ctx.env.cwd().to_path_buf());
+    let plan = BuildPlan::new(s, &ctx.ci, &created, &workspace, entra_token.is_some());
+    if s.dry_run {
+        let json = serde_json::to_string_pretty(&plan).expect("the plan serializes");
+        ctx.host.print_data(&json);
+        return Ok(None);
+    }
+    if let Some(t) = &entra_token {
+        ctx.host.mask(t);
+    }
+    let dockerfile_text =
+        std::fs::read_to_string(&s.dockerfile).map_err(|source| InputError::File {
+            what: "Dockerfile",
+            path: s.dockerfile.clone(),
+            source,
+        })?;
+
+    let (engine, engine_name) = docker::connect(ctx.env.get("DOCKER_HOST")).await?;
+    let first = plan.references[0].clone();
+    ctx.host.group_start(&format!(
+        "Build {first} ({engine_name}, {} builder)",
+        plan.builder
+    ));
+    let req = BuildRequest {
+        tag: first.clone(),
+        build_args: s.build_args.clone().into_iter().collect::<HashMap<_, _>>(),
+        labels: plan.labels.clone().into_iter().collect(),
+        target: s.target.clone(),
+        platform: s.platform.clone(),
+        cache_from: s.cache_from.clone(),
+        no_cache: s.no_cache,
+        dockerfile_display: plan.dockerfile_display.clone(),
+        dockerfile_text,
+    };
+    let spec = ContextSpec {
+        dir: plan.context.clone(),
+        dockerfile: plan.dockerfile.clone(),
+    };
+    let mut sink = LineSink {
+        host: &ctx.host,
+        buf: Vec::new(),
+    };
+    let built = engine_build::build(&engine, &spec, &req, |l| sink.push(l)).await;
+    sink.flush();
+    ctx.host.group_end();
+    let packed = built?;
+    ctx.host.info(&format!(
+        "context: {} files, {} bytes sent, {} entries excluded by .dockerignore",
+        packed.files, packed.bytes, packed.excluded
+    ));
+    let (image_id, size) = push::inspect(&engine, &first).await?;
+    for t in &plan.tags[1..] {
+        push::tag(&engine, &image_id, &plan.image, t).await?;
+    }
+
+    let mut digest = None;
+    if plan.push {
+        let registry = plan.registry.clone();
+        let acr = Acr::new(ctx.http.clone(), &registry, &acr::base_url_for(&registry));
+        let (creds, auth) = sign_in(ctx, s, &acr, plan.auth, entra_token.as_ref()).await?;
+        ctx.host.group_start(&format!("Push {}", plan.image));
+        let mut pushed: Option<String> = None;
+        let mut result = Ok(());
+        for t in &plan.tags {
+            let mut sink = LineSink {
+                host: &ctx.host,
+                buf: Vec::new(),
+            };
+            let r = push::push(&engine, &registry, &plan.image, t, creds.as_ref(), |l| {
+                sink.push(l)
+            })
+            .await;
+            sink.flush();
+            match r {
+                Ok(p) => {
+                    if let Some(prev) = &pushed
+                        && *prev != p.digest
+                    {
+                        ctx.host.annotate(
+                            Level::Warning,
+                            &format!(
+                                "{}:{t} was pushed as {}, other tags as {prev}",
+                                plan.image, p.digest
+                            ),
+                            &Location::default(),
+                        );
+                    }
+                    pushed.get_or_insert(p.digest);
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        ctx.host.group_end();
+        result?;
+        let d = pushed.ok_or(DockerError::NoDigest {
+            reference: first.clone(),
+        })?;
+        let repo = &s.image.repository;
+        for t in &plan.tags {
+            acr.verify(repo, t, &d, &auth).await?;
+        }
+        ctx.host.info(&format!(
+            "verified: {registry} serves {} at {d}",
+            plan.tags.join(", ")
+        ));
+        digest = Some(format!("{}@{d}", plan.image));
+    }
+
+    let outcome = BuildOutcome {
+        image: plan.image.clone(),
+        image_id,
+        digest,
+        references: plan.references.clone(),
+        size,
+    };
+    let mut outputs = vec![
+        ("image", outcome.image.clone()),
+        ("image-id", outcome.image_id.clone()),
+        ("tags", outcome.references.join(",")),
+        ("size", outcome.size.to_string()),
+    ];
+    if let Some(d) = &outcome.digest {
+        outputs.push(("digest", d.clone()));
+    }
+    ctx.publish(&outputs, s.outputs_file.as_deref())?;
+    let md = format!(
+        "### Image built{}\n\n| | |\n|---|---|\n| image | `{}` |\n| digest | `{}` |\n| tags | {} |\n| size | {} MB |\n",
+        if plan.push { " and pushed" } else { "" },
+        outcome.image,
+        outcome.digest.as_deref().unwrap_or("(not pushed)"),
+        plan.tags
+            .iter()
+            .map(|t| format!("`{t}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        outcome.size / 1_000_000
+    );
+    ctx.host.summary("build", &md)?;
+    Ok(Some(outcome))
+}
+
+/// Credentials for the engine's push, and for our own manifest HEAD.
+async fn sign_in(
+    ctx: &Ctx,
+    s: &BuildSettings,
+    acr: &Acr,
+    plan: Option<RegistryAuthPlan>,
+    entra_token: Option<&Secret>,
+) -> Result<(Option<RegistryCredentials>, RegistryAuth), Error> {
+    match (plan, entra_token) {
+        (Some(RegistryAuthPlan::AcrExchange), Some(token)) => {
+            let challenge = acr.challenge().await?;
+            let refresh = acr
+                .exchange(&challenge, token, s.tenant_id.as_deref())
+                .await?;
+            ctx.host.mask(&refresh);
+            ctx.host.info(&format!(
+                "signed in to {} with an ACR refresh token (Entra exchange)",
+                acr.registry()
+            ));
+            Ok((
+                Some(RegistryCredentials {
+                    username: acr::NULL_GUID.into(),
+                    password: refresh.clone(),
+                }),
+                RegistryAuth::AcrRefreshToken(refresh),
+            ))
+        }
+        _ => {
+            let path =
+                docker_config::config_path(ctx.env.get("DOCKER_CONFIG"), ctx.env.get("HOME"));
+            let found = match &path {
+                Some(p) => docker_config::lookup(p, acr.registry())?,
+                None => Found::None,
+            };
+            match found {
+                Found::Credentials(c) => {
+                    ctx.host.mask(&c.password);
+                    let auth = RegistryAuth::Basic {
+                        username: c.username.clone(),
+                        password: c.password.clone(),
+                    };
+                    Ok((Some(c), auth))
+                }
+                Found::Helper(h) => {
+                    ctx.host.annotate(
+                        Level::Warning,
+                        &format!(
+                            "{} is served by the credential helper docker-credential-{h}, which aks-backend does not run; pushing without credentials",
+                            acr.registry()
+                        ),
+                        &Location::default(),
+                    );
+                    Ok((None, RegistryAuth::Anonymous))
+                }
+                Found::None => Ok((None, RegistryAuth::Anonymous)),
+            }
+        }
+    }
+}
