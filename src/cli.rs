@@ -12,10 +12,6 @@ use crate::error::{Error, Exit};
 use crate::host::{Host, Level};
 use crate::inputs::catalog::{self, Kind, Step};
 use crate::inputs::ci::CiContext;
-use crate::inputs::settings::{
-    AzureSettings, BuildSettings, DeploySettings, ReferSettings, ReportSettings, ScanInput,
-    ScanSettings,
-};
 use crate::inputs::{ConfigFile, Flags, Resolved};
 use crate::steps::{self, Ctx};
 
@@ -90,12 +86,20 @@ pub fn command() -> Command {
         }
         cmd = cmd.subcommand(sub);
     }
-    cmd.subcommand(crate::internal::command())
+    let mut run = Command::new("run")
+        .about("refer -> build -> scan -> deploy in one process, with one timing breakdown");
+    for spec in catalog::SETTINGS {
+        run = run.arg(arg_for(spec));
+    }
+    cmd.subcommand(run).subcommand(crate::internal::command())
 }
 
-fn flags(m: &ArgMatches, step: Step) -> Flags {
+fn flags(m: &ArgMatches, step: Option<Step>) -> Flags {
     let mut out = Flags::new();
-    for spec in catalog::for_step(step) {
+    for spec in catalog::SETTINGS
+        .iter()
+        .filter(|s| step.is_none_or(|st| s.applies_to(st)))
+    {
         if m.value_source(spec.name) == Some(ValueSource::CommandLine)
             && let Some(vals) = m.get_many::<String>(spec.name)
         {
@@ -173,83 +177,49 @@ fn report_error(host: &Host, e: &Error) {
 
 async fn dispatch(ctx: &Ctx, m: &ArgMatches) -> Result<Exit, Error> {
     let (name, sub) = m.subcommand().expect("a subcommand is required");
+    let config_path = m.get_one::<String>("config").map(std::path::PathBuf::from);
+    let config = ConfigFile::load(&ctx.env, config_path.as_deref())?;
+    let print = m.get_flag("print-settings") || sub.get_flag("print-settings");
+    if name == "run" {
+        let flags = flags(sub, None);
+        if print {
+            let all: std::collections::BTreeMap<&str, _> = Step::ALL
+                .iter()
+                .map(|st| {
+                    let r = Resolved::resolve(*st, &flags, &ctx.env, config.as_ref(), None);
+                    (st.name(), r.describe())
+                })
+                .collect();
+            let json = serde_json::to_string_pretty(&all).expect("settings serialize");
+            ctx.host.print_data(&json);
+            return Ok(Exit::Ok);
+        }
+        let inputs = steps::run::Inputs {
+            flags: &flags,
+            config: config.as_ref(),
+        };
+        return steps::run::all(ctx, &inputs).await;
+    }
     let step = *STEPS
         .iter()
         .find(|s| s.name() == name)
         .expect("clap only accepts known subcommands");
-    let config_path = m.get_one::<String>("config").map(std::path::PathBuf::from);
-    let config = ConfigFile::load(&ctx.env, config_path.as_deref())?;
-    let resolved = Resolved::resolve(step, &flags(sub, step), &ctx.env, config.as_ref());
-    if m.get_flag("print-settings") || sub.get_flag("print-settings") {
+    let flags = flags(sub, Some(step));
+    if print {
+        let path = Resolved::resolve(step, &flags, &ctx.env, config.as_ref(), None)
+            .path(&ctx.env, "state")
+            .unwrap_or_else(|| crate::state::State::default_path(&ctx.env, &ctx.ci));
+        let state = crate::state::State::load(&path)?;
+        let resolved = Resolved::resolve(step, &flags, &ctx.env, config.as_ref(), Some(&state));
         let json = serde_json::to_string_pretty(&resolved.describe()).expect("settings serialize");
         ctx.host.print_data(&json);
         return Ok(Exit::Ok);
     }
-    match step {
-        Step::Scan => {
-            let s = ScanSettings::resolve(&resolved, &ctx.env)?;
-            let r = ReportSettings::resolve(&resolved, &ctx.env)?;
-            let started = std::time::Instant::now();
-            match steps::scan::run(ctx, &s).await {
-                Ok(Some(o)) => steps::report::after_scan(ctx, &r, &o, started.elapsed()).await,
-                Ok(None) => Ok(Exit::Ok),
-                Err(e) => {
-                    let app = match &s.input {
-                        ScanInput::Image(i) => steps::report::app_from_image(i),
-                        _ => "app".into(),
-                    };
-                    steps::report::after_error(ctx, &r, "scan", &app, &e, started.elapsed()).await;
-                    Err(e)
-                }
-            }
-        }
-        Step::Deploy => {
-            let s = DeploySettings::resolve(&resolved, &ctx.env)?;
-            Ok(steps::deploy::run(ctx, &s)
-                .await?
-                .map_or(Exit::Ok, |o| o.exit))
-        }
-        Step::Refer => {
-            let s = ReferSettings::resolve(&resolved, &ctx.env)?;
-            steps::refer::run(ctx, &s).await?;
-            Ok(Exit::Ok)
-        }
-        Step::Build => {
-            let s = BuildSettings::resolve(&resolved, &ctx.env)?;
-            let azure = AzureSettings::resolve(&resolved, &ctx.env)?;
-            let token = acr_token(ctx, &s, &azure).await?;
-            steps::build::run(ctx, &s, token).await?;
-            Ok(Exit::Ok)
-        }
-    }
-}
-
-/// The Entra token the ACR exchange needs: `AZURE_ACCESS_TOKEN` when the caller already
-/// has one, else the credential chain when the registry is an ACR or sign-in settings were
-/// given; `None` for other registries (credentials then come from the Docker config).
-async fn acr_token(
-    ctx: &Ctx,
-    s: &BuildSettings,
-    azure: &AzureSettings,
-) -> Result<Option<crate::secret::Secret>, Error> {
-    if let Some(t) = ctx.env.get("AZURE_ACCESS_TOKEN") {
-        let t = crate::secret::Secret::new(t);
-        ctx.host.mask(&t);
-        return Ok(Some(t));
-    }
-    let is_acr = s.image.registry.ends_with(".azurecr.io")
-        || s.image.registry.ends_with(".azurecr.cn")
-        || s.image.registry.ends_with(".azurecr.us");
-    if !s.push || !(is_acr || azure.client_id.is_some() || azure.tenant_id.is_some()) {
-        return Ok(None);
-    }
-    let cred = crate::clients::azure::credential::Credential::from_settings(
-        azure, &ctx.env, &ctx.http, &ctx.host,
-    )?;
-    Ok(Some(
-        cred.token(crate::clients::azure::credential::ACR_SCOPE)
-            .await?,
-    ))
+    let inputs = steps::run::Inputs {
+        flags: &flags,
+        config: config.as_ref(),
+    };
+    steps::run::single(ctx, step, &inputs).await
 }
 
 fn init_tracing(env: &Env) {

@@ -24,6 +24,8 @@ pub enum Origin {
     Flag,
     Env(String),
     Config(PathBuf),
+    /// An earlier step's output, from the state file (`build.digest`).
+    State(String),
     Default,
 }
 
@@ -34,6 +36,7 @@ impl Origin {
             Origin::Flag => format!("--{name}"),
             Origin::Env(var) => format!("input `{name}` (env {var})"),
             Origin::Config(p) => format!("`{name}` in {}", p.display()),
+            Origin::State(from) => format!("`{name}` (from the {from} output of an earlier step)"),
             Origin::Default => format!("the default of `{name}`"),
         }
     }
@@ -261,9 +264,34 @@ fn split(spec: &Spec, raw: &[String]) -> Vec<String> {
     }
 }
 
+/// `given` names the repository of `pushed` (`r.io/api@sha256:..`) without a digest.
+fn same_repository(given: &Value, pushed: &Value) -> bool {
+    let (Some(g), Some(p)) = (given.values.last(), pushed.values.last()) else {
+        return false;
+    };
+    if g.contains('@') {
+        return false;
+    }
+    let repo = p.split('@').next().unwrap_or(p);
+    let g_repo = match g.rfind(':') {
+        Some(i) if !g[i..].contains('/') => &g[..i],
+        _ => g.as_str(),
+    };
+    g_repo == repo
+}
+
 impl Resolved {
-    /// The funnel: flag > `INPUT_<NAME>` env > config file > default.
-    pub fn resolve(step: Step, flags: &Flags, env: &Env, config: Option<&ConfigFile>) -> Self {
+    /// The funnel: flag > `INPUT_<NAME>` env > an earlier step's output (state file) >
+    /// config file > default. One exception: an `image` given without a digest yields to
+    /// build's digest of the same repository, so `image: myacr.azurecr.io/api` on every
+    /// workflow step still scans and deploys exactly what build pushed.
+    pub fn resolve(
+        step: Step,
+        flags: &Flags,
+        env: &Env,
+        config: Option<&ConfigFile>,
+        state: Option<&crate::state::State>,
+    ) -> Self {
         let mut map = BTreeMap::new();
         for spec in catalog::for_step(step) {
             let from_flag = flags
@@ -297,8 +325,19 @@ impl Resolved {
                     origin: Origin::Default,
                 })
             };
-            if let Some(v) = from_flag
-                .or_else(from_env)
+            let from_state = state
+                .and_then(|st| st.feed(step, spec.name))
+                .map(|(v, from)| Value {
+                    values: vec![v],
+                    origin: Origin::State(from),
+                });
+            let given = from_flag.or_else(from_env);
+            let given = match (given, &from_state) {
+                (Some(g), Some(st)) if spec.name == "image" && same_repository(&g, st) => None,
+                (g, _) => g,
+            };
+            if let Some(v) = given
+                .or(from_state)
                 .or_else(from_config)
                 .or_else(from_default)
             {

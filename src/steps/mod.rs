@@ -6,6 +6,7 @@ pub mod deploy;
 pub mod outputs;
 pub mod refer;
 pub mod report;
+pub mod run;
 pub mod scan;
 
 use jiff::civil::Date;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::clients::azure_devops::{AzureDevOps, ThreadUpsert};
 use crate::clients::github::{GitHub, GitHubError, Polling, SarifState, Upsert};
-use crate::error::{Error, Exit};
+use crate::error::Error;
 use crate::host::{HostKind, Level, Location};
 use crate::inputs::settings::ReportSettings;
 use crate::model::Severity;
@@ -433,43 +433,125 @@ async fn upload_github(
     Ok(state)
 }
 
-/// The scan step's reporting: upload the SARIF when asked, then put the scan's row in
-/// the pull-request comment. Returns the scan's exit code, or an error when a
-/// required SARIF upload failed.
-pub async fn after_scan(
-    ctx: &Ctx,
-    s: &ReportSettings,
-    o: &ScanOutcome,
-    duration: Duration,
-) -> Result<Exit, Error> {
-    let uploaded = upload_sarif(ctx, s, &o.sarif_path).await?;
-    let mut report = new_report(ctx, s, &app_from_image(&o.artifact));
-    let mut step = scan_step(o, duration);
-    match &uploaded {
-        SarifUploaded::CodeScanning(_) => step.facts.push(Fact::text("SARIF", "uploaded")),
-        SarifUploaded::Artifact => step
-            .facts
-            .push(Fact::text("SARIF", "CodeAnalysisLogs artifact")),
-        SarifUploaded::NotUploaded(_) => step.facts.push(Fact::text("SARIF", "not uploaded")),
-        SarifUploaded::Skipped(_) => {}
-    }
-    report.set_step(step);
-    publish(ctx, s, &report).await;
-    Ok(o.exit)
+/// The scan row's fact about where the SARIF went.
+pub fn sarif_fact(uploaded: &SarifUploaded) -> Fact {
+    Fact::text(
+        "SARIF",
+        match uploaded {
+            SarifUploaded::CodeScanning(_) => "uploaded",
+            SarifUploaded::Artifact => "CodeAnalysisLogs artifact",
+            SarifUploaded::NotUploaded(_) => "not uploaded",
+            SarifUploaded::Skipped(_) => "kept as a file",
+        },
+    )
 }
 
-/// A step that failed with an error still updates the comment with its reason.
-pub async fn after_error(
-    ctx: &Ctx,
-    s: &ReportSettings,
-    step: &str,
-    app: &str,
-    e: &Error,
-    duration: Duration,
-) {
-    let mut report = new_report(ctx, s, app);
-    report.set_step(failed_step(step, e, duration));
-    publish(ctx, s, &report).await;
+/// The PR comment's row for `refer`.
+pub fn refer_step(o: &super::refer::ReferOutcome, duration: Duration) -> StepReport {
+    let mut step = StepReport::new("refer", StepStatus::Ok);
+    step.duration_ms = Some(duration.as_millis() as u64);
+    let get = |k: &str| {
+        o.outputs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+    if let Some(v) = get("acr-login-server") {
+        step.facts.push(Fact::code("ACR", v));
+    }
+    if let Some(v) = get("aks-name") {
+        step.facts.push(Fact::code("AKS", v));
+    }
+    if let Some(v) = get("dns-zone") {
+        step.facts.push(Fact::text("zone", v));
+    }
+    step
+}
+
+/// The PR comment's row for `build`.
+pub fn build_step(o: &super::build::BuildOutcome, duration: Duration) -> StepReport {
+    let mut step = StepReport::new("build", StepStatus::Ok);
+    step.duration_ms = Some(duration.as_millis() as u64);
+    match &o.digest {
+        Some(d) => step.facts.push(Fact::code("", d.clone())),
+        None => step.facts.push(Fact::code("", o.image.clone())),
+    }
+    step.facts
+        .push(Fact::text("size", format!("{:.1} MB", o.size as f64 / 1e6)));
+    step
+}
+
+/// The PR comment's row for `deploy`: the URL when healthy; otherwise each failed
+/// workload's reason, Warning events and log tail, and what the rollback did.
+pub fn deploy_step(o: &super::deploy::DeployOutcome, duration: Duration) -> StepReport {
+    use crate::model::rollout::Verdict as Rollout;
+    let r = &o.report;
+    let healthy = r.verdict == Rollout::Healthy;
+    let mut step = StepReport::new(
+        "deploy",
+        if healthy {
+            StepStatus::Ok
+        } else {
+            StepStatus::Failed
+        },
+    );
+    step.duration_ms = Some(duration.as_millis() as u64);
+    step.facts
+        .push(Fact::text("namespace", r.namespace.clone()));
+    if let Some(u) = &r.url {
+        step.facts.push(Fact::link("", u.clone(), u.clone()));
+    }
+    for line in &r.azure {
+        step.facts.push(Fact::text("", line.clone()));
+    }
+    if healthy {
+        return step;
+    }
+    let mut reasons = Vec::new();
+    let mut events = Vec::new();
+    let mut logs = Vec::new();
+    for w in r.workloads.iter().filter(|w| w.verdict != Rollout::Healthy) {
+        let mut reason = format!(
+            "{}/{}: {}",
+            w.kind,
+            w.name,
+            w.reason.as_deref().unwrap_or(w.verdict.as_str())
+        );
+        if let Some(rb) = &w.rollback {
+            reason.push_str(&match (rb.verdict, rb.to_revision) {
+                (Rollout::Healthy, Some(rev)) => {
+                    format!("; rolled back to revision {rev}, healthy")
+                }
+                (Rollout::Healthy, None) => "; rolled back, healthy".to_string(),
+                (_, _) => format!(
+                    "; rollback {}: {}",
+                    rb.verdict.as_str(),
+                    rb.reason.as_deref().unwrap_or("")
+                ),
+            });
+        }
+        reasons.push(reason);
+        events.extend(
+            w.events
+                .iter()
+                .map(|e| format!("{} {} (x{}): {}", e.object, e.reason, e.count, e.message)),
+        );
+        for l in &w.logs {
+            logs.push(format!(
+                "--- {} / {}{}",
+                l.pod,
+                l.container,
+                if l.previous { " (previous)" } else { "" }
+            ));
+            logs.extend(l.lines.iter().cloned());
+        }
+    }
+    step.failure = Some(Failure {
+        reason: reasons.join("\n"),
+        events,
+        logs,
+    });
+    step
 }
 
 #[cfg(test)]

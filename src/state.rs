@@ -1,0 +1,193 @@
+//! The state file: what the earlier steps of this job published, and the report so far.
+//!
+//! `run` does refer -> build -> scan -> deploy in one process; used as four separate
+//! workflow steps, each step reads the earlier ones' outputs from this file (default under
+//! the runner's temp dir, or `--state PATH`), so both ways compose the same: scan and
+//! deploy take build's digest, deploy takes refer's kubeconfig, DNS zone, gateway IP and
+//! NSG. The file never holds a secret value (refer's secret outputs are references).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::env::Env;
+use crate::host::HostError;
+use crate::inputs::InputError;
+use crate::inputs::catalog::Step;
+use crate::inputs::ci::CiContext;
+use crate::model::pipeline::Report;
+
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct State {
+    /// Outputs by step name.
+    #[serde(default)]
+    pub outputs: BTreeMap<String, BTreeMap<String, String>>,
+    /// The pipeline report the PR comment shows.
+    #[serde(default)]
+    pub report: Option<Report>,
+}
+
+/// Which setting of a later step an earlier step's output feeds.
+pub const FEEDS: &[(Step, &str, Step, &str)] = &[
+    (Step::Scan, "image", Step::Build, "digest"),
+    (Step::Deploy, "image", Step::Build, "digest"),
+    (Step::Deploy, "kubeconfig", Step::Refer, "kubeconfig"),
+    (
+        Step::Deploy,
+        "subscription-id",
+        Step::Refer,
+        "subscription-id",
+    ),
+    (
+        Step::Deploy,
+        "resource-group",
+        Step::Refer,
+        "resource-group",
+    ),
+    (Step::Deploy, "dns-zone", Step::Refer, "dns-zone"),
+    (
+        Step::Deploy,
+        "dns-zone-resource-group",
+        Step::Refer,
+        "dns-zone-resource-group",
+    ),
+    (
+        Step::Deploy,
+        "gateway-public-ip",
+        Step::Refer,
+        "gateway-public-ip",
+    ),
+    (
+        Step::Deploy,
+        "gateway-nsg-name",
+        Step::Refer,
+        "gateway-nsg-name",
+    ),
+    (
+        Step::Deploy,
+        "gateway-nsg-resource-group",
+        Step::Refer,
+        "gateway-nsg-resource-group",
+    ),
+    (
+        Step::Build,
+        "subscription-id",
+        Step::Refer,
+        "subscription-id",
+    ),
+];
+
+impl State {
+    /// `--state`, else `<runner temp>/aks-backend-state-<run id>.json` (one per job run),
+    /// else (on a laptop) one per working directory in the temp dir.
+    pub fn default_path(env: &Env, ci: &CiContext) -> PathBuf {
+        let id = match (&ci.run_id, ci.run_attempt) {
+            (Some(id), a) => format!("{id}-{}", a.unwrap_or(1)),
+            (None, _) => {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                env.cwd().hash(&mut h);
+                format!("local-{:016x}", h.finish())
+            }
+        };
+        env.temp_dir().join(format!("aks-backend-state-{id}.json"))
+    }
+
+    /// A missing file is an empty state; an unreadable one is bad input.
+    pub fn load(path: &Path) -> Result<State, InputError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| {
+                InputError::invalid(
+                    format!("state file {}", path.display()),
+                    format!("it is not a state file written by aks-backend: {e}"),
+                    "a file written by an earlier step of this job, or none (delete it to start over)",
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+            Err(source) => Err(InputError::File {
+                what: "state file",
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// Written atomically, mode 0600.
+    pub fn save(&self, path: &Path) -> Result<(), HostError> {
+        let err = |source| HostError::Write {
+            what: "the state file",
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        let tmp = path.with_extension("tmp-aks-backend");
+        let json = serde_json::to_vec_pretty(self).expect("the state serializes");
+        {
+            use std::io::Write;
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.mode(0o600);
+            }
+            let mut f = opts.open(&tmp).map_err(err)?;
+            f.write_all(&json).map_err(err)?;
+        }
+        std::fs::rename(&tmp, path).map_err(err)
+    }
+
+    /// Keeps `step`'s outputs (replacing an earlier run of the same step). Values of
+    /// secrets (`secret-<name>-value`) are never kept.
+    pub fn record(&mut self, step: Step, outputs: &BTreeMap<String, String>) {
+        let kept = outputs
+            .iter()
+            .filter(|(k, _)| !(k.starts_with("secret-") && k.ends_with("-value")))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        self.outputs.insert(step.name().to_string(), kept);
+    }
+
+    /// The earlier output that feeds setting `name` of `step`, as (value, "step.output").
+    pub fn feed(&self, step: Step, name: &str) -> Option<(String, String)> {
+        FEEDS
+            .iter()
+            .filter(|(to, setting, from, _)| *to == step && *setting == name && *from < step)
+            .find_map(|(_, _, from, output)| {
+                let v = self.outputs.get(from.name())?.get(*output)?;
+                (!v.is_empty()).then(|| (v.clone(), format!("{}.{output}", from.name())))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_steps_are_fed_by_earlier_ones_only() {
+        let mut s = State::default();
+        let mut build = BTreeMap::new();
+        build.insert("digest".to_string(), "r.io/api@sha256:ab".to_string());
+        s.record(Step::Build, &build);
+        assert_eq!(
+            s.feed(Step::Deploy, "image"),
+            Some(("r.io/api@sha256:ab".into(), "build.digest".into()))
+        );
+        assert_eq!(s.feed(Step::Refer, "image"), None);
+        assert_eq!(s.feed(Step::Deploy, "namespace"), None);
+    }
+
+    #[test]
+    fn secret_values_are_never_kept() {
+        let mut s = State::default();
+        let mut refer = BTreeMap::new();
+        refer.insert("secret-db-value".to_string(), "hunter2".to_string());
+        refer.insert("secret-db".to_string(), "https://kv/secrets/db".to_string());
+        s.record(Step::Refer, &refer);
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(!json.contains("hunter2"));
+        assert!(json.contains("kv/secrets/db"));
+    }
+}
