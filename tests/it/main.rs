@@ -7,4 +7,5 @@ mod deploy;
 mod packaging;
 mod refer;
 mod report;
+mod run;
 mod scan;

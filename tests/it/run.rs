@@ -1,0 +1,293 @@
+//! `run` end to end, and separate steps composing through the state file: the real
+//! engine and token-auth registry, the real Trivy pulling what build pushed, the fake
+//! cluster, and the GitHub mock holding the one PR comment.
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::support::acr_token_service::entra_token;
+use crate::support::fake_cluster::FakeCluster;
+use crate::support::github::GitHubMock;
+use crate::support::registry::{PUSHER, Registry, TENANT};
+use crate::support::tools::{bin, trivy, trivy_cache, trivy_fixture};
+
+const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+fn github_env(mock: &GitHubMock, dir: &Path) -> Vec<(String, String)> {
+    let event = dir.join("event.json");
+    std::fs::write(
+        &event,
+        serde_json::json!({"number": 7, "pull_request": {"number": 7,
+            "head": {"repo": {"full_name": "octo/api"}}, "base": {"repo": {"full_name": "octo/api"}}}})
+        .to_string(),
+    )
+    .unwrap();
+    [
+        ("GITHUB_ACTIONS", "true".to_string()),
+        ("GITHUB_API_URL", mock.url.clone()),
+        ("GITHUB_SERVER_URL", "https://github.com".into()),
+        ("GITHUB_REPOSITORY", "octo/api".into()),
+        ("GITHUB_SHA", SHA.into()),
+        ("GITHUB_REF", "refs/pull/7/merge".into()),
+        ("GITHUB_EVENT_NAME", "pull_request".into()),
+        ("GITHUB_EVENT_PATH", event.display().to_string()),
+        ("GITHUB_RUN_ID", "4242".into()),
+        ("GITHUB_RUN_NUMBER", "42".into()),
+        ("GITHUB_RUN_ATTEMPT", "1".into()),
+        ("GITHUB_WORKFLOW", "CI".into()),
+        ("GITHUB_JOB", "ship".into()),
+        (
+            "GITHUB_STEP_SUMMARY",
+            dir.join("summary.md").display().to_string(),
+        ),
+        (
+            "GITHUB_OUTPUT",
+            dir.join("github_output").display().to_string(),
+        ),
+        ("RUNNER_TEMP", dir.display().to_string()),
+        ("GITHUB_TOKEN", mock.token.clone()),
+        ("PATH", std::env::var("PATH").unwrap_or_default()),
+        ("HOME", dir.display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+async fn aks_backend(args: Vec<String>, env: Vec<(String, String)>, cwd: &Path) -> Output {
+    let cwd = cwd.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(bin())
+            .args(args)
+            .env_clear()
+            .envs(env)
+            .current_dir(cwd)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn say(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn app_context(dir: &Path) -> std::path::PathBuf {
+    let ctx = dir.join("ctx");
+    std::fs::create_dir_all(ctx.join("app")).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM trivy-fixture/debian12-vuln:test\nCOPY app/ /app/\n",
+    )
+    .unwrap();
+    std::fs::write(ctx.join("app/hello.txt"), "hello\n").unwrap();
+    let out = std::process::Command::new("docker")
+        .args([
+            "load",
+            "-i",
+            trivy_fixture().join("image.tar").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "docker load failed");
+    ctx
+}
+
+fn deployed_image(cluster: &FakeCluster, ns: &str) -> String {
+    let deps = cluster.objects("deployments.apps", ns);
+    deps[0]["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_builds_scans_and_deploys_the_pushed_digest_with_one_comment() {
+    let mock = GitHubMock::start().await;
+    let reg = Registry::start().await;
+    let cluster = FakeCluster::start(0.05);
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = app_context(dir.path());
+    let cache = trivy_cache();
+    let repo = format!("{}/team/api", reg.addr);
+    let mut env = github_env(&mock, dir.path());
+    env.push(("AZURE_ACCESS_TOKEN".into(), entra_token(TENANT, PUSHER)));
+    let out = aks_backend(
+        strings(&[
+            "run",
+            "--image",
+            &repo,
+            "--context",
+            ctx.to_str().unwrap(),
+            "--app",
+            "api",
+            "--kubeconfig",
+            cluster.kubeconfig.to_str().unwrap(),
+            "--namespace",
+            "shop",
+            "--timeout",
+            "60s",
+            "--trivy-path",
+            trivy().to_str().unwrap(),
+            "--trivy-cache-dir",
+            cache.path().to_str().unwrap(),
+            "--skip-db-update",
+            "--offline-scan",
+            "--registry-insecure",
+            "--fail-on-findings",
+            "false",
+            "--sarif-wait",
+            "30s",
+            "--outputs-file",
+            dir.path().join("outputs.json").to_str().unwrap(),
+        ]),
+        env,
+        dir.path(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", say(&out));
+
+    // One outputs file with every step's outputs; deploy ran the digest build pushed.
+    let o: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("outputs.json")).unwrap())
+            .unwrap();
+    let digest = o["digest"].as_str().unwrap();
+    assert!(digest.starts_with(&format!("{repo}@sha256:")), "{o}");
+    assert_eq!(deployed_image(&cluster, "shop"), digest);
+    assert_eq!(o["rollout"], "healthy", "{o}");
+    // Trivy pulled what build pushed, with the ACR refresh token, and found the fixture's.
+    assert_eq!(o["gate"], "report-only", "{o}");
+    assert_eq!(o["critical"], "4", "{o}");
+
+    // One comment, marker first, every step in it; the SARIF reached code scanning.
+    let comments = mock.comments_on(7);
+    assert_eq!(comments.len(), 1, "{}", say(&out));
+    let body = &comments[0].body;
+    assert!(
+        body.starts_with("<!-- aks-backend:v1 key=CI/ship/api run=42.1 -->"),
+        "{body}"
+    );
+    for step in ["refer", "build", "scan", "deploy"] {
+        assert!(body.contains(step), "{step} missing from\n{body}");
+    }
+    assert!(body.contains(digest), "{body}");
+    assert_eq!(mock.with(|s| s.sarifs.len()), 1);
+    // The timing breakdown is in the job summary.
+    let summary = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    assert!(summary.contains("aks-backend run: timing"), "{summary}");
+    // The tokens never reach the log unmasked.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in stdout.lines().filter(|l| l.contains(&mock.token)) {
+        assert!(line.starts_with("::add-mask::"), "{line}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_gate_stops_run_before_deploy() {
+    let mock = GitHubMock::start().await;
+    let reg = Registry::start().await;
+    let cluster = FakeCluster::start(0.05);
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = app_context(dir.path());
+    let cache = trivy_cache();
+    let repo = format!("{}/team/api", reg.addr);
+    let mut env = github_env(&mock, dir.path());
+    env.push(("AZURE_ACCESS_TOKEN".into(), entra_token(TENANT, PUSHER)));
+    let out = aks_backend(
+        strings(&[
+            "run",
+            "--image",
+            &repo,
+            "--context",
+            ctx.to_str().unwrap(),
+            "--app",
+            "api",
+            "--kubeconfig",
+            cluster.kubeconfig.to_str().unwrap(),
+            "--namespace",
+            "shop",
+            "--trivy-path",
+            trivy().to_str().unwrap(),
+            "--trivy-cache-dir",
+            cache.path().to_str().unwrap(),
+            "--skip-db-update",
+            "--offline-scan",
+            "--registry-insecure",
+            "--severity",
+            "CRITICAL",
+            "--upload-sarif",
+            "false",
+        ]),
+        env,
+        dir.path(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", say(&out));
+    assert!(
+        cluster.objects("deployments.apps", "shop").is_empty(),
+        "nothing deployed"
+    );
+    let body = &mock.comments_on(7)[0].body;
+    assert!(body.contains("gate failed"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn separate_steps_compose_through_the_state_file() {
+    let mock = GitHubMock::start().await;
+    let reg = Registry::start().await;
+    let cluster = FakeCluster::start(0.05);
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = app_context(dir.path());
+    // As the action runs them: every step gets the same inputs through INPUT_* env.
+    let mut env = github_env(&mock, dir.path());
+    env.push(("AZURE_ACCESS_TOKEN".into(), entra_token(TENANT, PUSHER)));
+    env.push(("INPUT_IMAGE".into(), format!("{}/team/api", reg.addr)));
+    env.push(("INPUT_APP".into(), "api".into()));
+    let build = aks_backend(
+        strings(&["build", "--context", ctx.to_str().unwrap()]),
+        env.clone(),
+        dir.path(),
+    )
+    .await;
+    assert_eq!(build.status.code(), Some(0), "{}", say(&build));
+    let deploy = aks_backend(
+        strings(&[
+            "deploy",
+            "--kubeconfig",
+            cluster.kubeconfig.to_str().unwrap(),
+            "--namespace",
+            "shop",
+            "--timeout",
+            "60s",
+        ]),
+        env.clone(),
+        dir.path(),
+    )
+    .await;
+    assert_eq!(deploy.status.code(), Some(0), "{}", say(&deploy));
+    let image = deployed_image(&cluster, "shop");
+    assert!(
+        image.contains("/team/api@sha256:"),
+        "deploy took build's digest: {image}"
+    );
+    // The comment holds both steps' rows.
+    let body = &mock.comments_on(7)[0].body;
+    assert!(
+        body.contains("build") && body.contains("deploy") && body.contains(&image),
+        "{body}"
+    );
+    let stderr = String::from_utf8_lossy(&deploy.stdout);
+    assert!(!stderr.contains("AZURE_ACCESS_TOKEN"));
+}
