@@ -232,6 +232,21 @@ fn print_timings(ctx: &Ctx, timings: &[Timing], total: Duration) {
     let _ = ctx.host.summary("run-timing", &md);
 }
 
+/// This process's own CPU seconds and its children's (Trivy), from `/proc/self/stat`.
+fn cpu_seconds() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the `(comm)`, which may hold spaces: utime is the 14th field overall.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<f64> = rest
+        .split(' ')
+        .skip(11)
+        .take(4)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let tick = 100.0; // USER_HZ on Linux
+    (f.len() == 4).then(|| ((f[0] + f[1]) / tick, (f[2] + f[3]) / tick))
+}
+
 /// Runs one step and reports it. Returns the exit and, after `build`, the ACR password
 /// that `scan` reuses to pull the image it pushed.
 #[allow(clippy::too_many_arguments)]
