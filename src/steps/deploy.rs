@@ -523,7 +523,7 @@ fn tell(ctx: &Ctx, r: &DeployReport) {
 /// allow-list, or from anywhere as the seed says). Returns one line per change; a target
 /// that is not known (no `refer`, no flags) is skipped with a line saying so.
 async fn azure_side(ctx: &Ctx, s: &DeploySettings) -> Result<Vec<String>, Error> {
-    use crate::clients::azure::{credential::Credential, dns, network};
+    use crate::clients::azure::{arm, credential::Credential, dns, network};
     let mut done = Vec::new();
     if s.host.is_none() {
         return Ok(done);
@@ -537,11 +537,8 @@ async fn azure_side(ctx: &Ctx, s: &DeploySettings) -> Result<Vec<String>, Error>
     ctx.host.group_start("Azure: DNS record and gateway NSG");
     let result = async {
         let cred = Credential::from_settings(&s.azure, &ctx.env, &ctx.http, &ctx.host)?;
-        let scope = format!(
-            "{}/.default",
-            s.azure.arm_endpoint.as_str().trim_end_matches('/')
-        );
-        let token = cred.token(&scope).await?;
+        // The scope `Arm` and refer use (the endpoint's origin), not the URL with its path.
+        let token = cred.token(&arm::arm_scope(&s.azure.arm_endpoint)).await?;
         if let Some(d) = &s.dns {
             let r = dns::upsert_a_record(
                 &ctx.http,

@@ -1,4 +1,5 @@
-//! deploy step tests, against the fake Kubernetes API server and Debian's kubectl.
+//! deploy step tests, against the fake Kubernetes API server and Debian's kubectl, and
+//! (module `azure`) the spec-validated Entra and ARM mocks for the DNS record and NSG rule.
 //!
 //! Timings are never asserted: "fails fast" shows as a `failed` verdict (not
 //! `timed-out`) with the cluster's own reason well inside a long `--timeout`.
@@ -730,4 +731,395 @@ fn dry_run_prints_the_manifests_and_the_plan_without_calling_the_cluster() {
     );
     assert_eq!(plan["actions"][4]["sources"], json!(["203.0.113.0/24"]));
     assert!(c.requests().is_empty());
+}
+
+// --- the Azure side: the app's A record and the gateway NSG's 443 rule, against the
+// spec-validated Entra and ARM mocks, after the rollout on the fake cluster ---
+
+mod azure {
+    use serde_json::{Value, json};
+
+    use super::{D1, SCALE, image};
+    use crate::support::arm::{ArmMock, SUBSCRIPTION};
+    use crate::support::azure::{RG, World, ZONE};
+    use crate::support::entra::{self, EntraConfig};
+    use crate::support::fake_cluster::{Deployed, FakeCluster};
+
+    const HOST: &str = "api.shop.example.com";
+    const GATEWAY_IP: &str = "20.48.1.10";
+    const NSG: &str = "nsg-agw";
+
+    fn record_id() -> String {
+        format!(
+            "{}/providers/Microsoft.Network/dnszones/{ZONE}/A/api",
+            ArmMock::rg_id(RG)
+        )
+        .to_ascii_lowercase()
+    }
+
+    fn nsg_id() -> String {
+        format!(
+            "{}/providers/Microsoft.Network/networkSecurityGroups/{NSG}",
+            ArmMock::rg_id(RG)
+        )
+        .to_ascii_lowercase()
+    }
+
+    /// The seeded world, and the fake cluster.
+    async fn world() -> (World, FakeCluster) {
+        let w = World::new(EntraConfig::default()).await;
+        w.seed(false);
+        (w, FakeCluster::start(SCALE))
+    }
+
+    /// The sign-in and endpoint flags, then `extra`.
+    fn args(w: &World, extra: &[&str]) -> Vec<String> {
+        let mut a: Vec<String> = [
+            "--subscription-id",
+            SUBSCRIPTION,
+            "--resource-group",
+            RG,
+            "--tenant-id",
+            entra::TENANT,
+            "--client-id",
+            entra::CLIENT_ID,
+            "--authority-host",
+            &w.entra.url,
+            "--arm-endpoint",
+            &w.arm.url,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    }
+
+    /// A generated deploy of `repo` at `HOST`, to the zone, gateway IP and NSG.
+    fn app(repo: &str) -> Vec<String> {
+        [
+            "--namespace",
+            "web",
+            "--image",
+            &image(repo, D1),
+            "--app",
+            "api",
+            "--host",
+            HOST,
+            "--timeout",
+            "60s",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    fn targets() -> Vec<String> {
+        [
+            "--dns-zone",
+            ZONE,
+            "--gateway-public-ip",
+            GATEWAY_IP,
+            "--gateway-nsg-name",
+            NSG,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    /// `aks-backend deploy` against the cluster and the Azure mocks, with `env` on top
+    /// of a scrubbed environment (the mocks keep serving while it runs).
+    async fn deploy(c: &FakeCluster, args: &[String], env: &[(&str, &str)]) -> Deployed {
+        let outputs = c
+            .dir
+            .path()
+            .join(format!("outputs-{}.json", uuid::Uuid::new_v4()));
+        let out = tokio::process::Command::new(crate::support::tools::bin())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", c.dir.path())
+            .envs(env.iter().copied())
+            .current_dir(c.dir.path())
+            .arg("deploy")
+            .args(["--outputs-file", outputs.to_str().unwrap()])
+            .args(["--kubeconfig", c.kubeconfig.to_str().unwrap()])
+            .args(args)
+            .output()
+            .await
+            .expect("aks-backend runs");
+        Deployed {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            outputs: std::fs::read_to_string(&outputs)
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or(Value::Null),
+        }
+    }
+
+    const SECRET: &[(&str, &str)] = &[("INPUT_CLIENT_SECRET", entra::CLIENT_SECRET)];
+
+    fn stored(w: &World, id: &str) -> Option<Value> {
+        w.arm
+            .with(|d| d.resources.get(id).map(|(_, b, _)| b.clone()))
+    }
+
+    /// The rules the NSG holds, by lower-case ID.
+    fn rules(w: &World) -> Vec<(String, Value)> {
+        let prefix = format!("{}/securityrules/", nsg_id());
+        w.arm.with(|d| {
+            d.resources
+                .iter()
+                .filter(|(id, _)| id.starts_with(&prefix))
+                .map(|(id, (_, b, _))| (id.clone(), b.clone()))
+                .collect()
+        })
+    }
+
+    fn puts(w: &World) -> Vec<String> {
+        w.arm
+            .calls()
+            .into_iter()
+            .filter(|c| c.starts_with("PUT "))
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn healthy_rollout_points_the_record_at_the_gateway_and_opens_443_to_the_cidrs() {
+        let (w, c) = world().await;
+        let mut a = args(&w, &["--allow-cidr", "203.0.113.0/24"]);
+        a.extend(app("api"));
+        a.extend(targets());
+        let out = deploy(&c, &a, SECRET).await;
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(out.outputs["rollout"], "healthy");
+        assert_eq!(out.outputs["url"], format!("https://{HOST}"));
+
+        // The A record `api` -> the gateway, in the seeded zone.
+        let record = stored(&w, &record_id()).expect("the A record exists");
+        assert_eq!(
+            record["properties"]["ARecords"],
+            json!([{"ipv4Address": GATEWAY_IP}])
+        );
+        assert_eq!(record["properties"]["fqdn"], format!("{HOST}."));
+        assert_eq!(record["properties"]["TTL"], 300);
+
+        // One rule on the NSG: TCP 443 inbound, from the listed CIDR only.
+        let held = rules(&w);
+        assert_eq!(held.len(), 1, "{held:#?}");
+        let p = &held[0].1["properties"];
+        assert_eq!(p["sourceAddressPrefix"], "203.0.113.0/24");
+        assert!(p.get("sourceAddressPrefixes").is_none(), "{p}");
+        assert_eq!(p["destinationPortRange"], "443");
+        assert_eq!(p["protocol"], "Tcp");
+        assert_eq!(p["access"], "Allow");
+        assert_eq!(p["direction"], "Inbound");
+        assert_eq!(p["provisioningState"], "Succeeded", "polled until done");
+
+        // The report says what changed.
+        let azure = out.report()["azure"].clone();
+        assert_eq!(
+            azure,
+            json!([
+                format!("DNS: api A {GATEWAY_IP} in zone {ZONE} (created)"),
+                format!("NSG {NSG}: TCP 443 from 203.0.113.0/24 (created)"),
+            ]),
+            "{out:?}"
+        );
+        assert!(out.stderr.contains("(created)"), "{out:?}");
+        // The token was asked for ARM, and only the two writes were made.
+        assert!(
+            w.entra
+                .scopes()
+                .iter()
+                .all(|s| *s == format!("{}/.default", w.arm.url)),
+            "{:?}",
+            w.entra.scopes()
+        );
+        assert_eq!(puts(&w).len(), 2, "{:?}", w.arm.calls());
+
+        // Again: the same record and rule, updated in place.
+        let again = deploy(&c, &a, SECRET).await;
+        assert_eq!(again.code, 0, "{again:?}");
+        assert_eq!(
+            again.report()["azure"],
+            json!([
+                format!("DNS: api A {GATEWAY_IP} in zone {ZONE} (updated)"),
+                format!("NSG {NSG}: TCP 443 from 203.0.113.0/24 (updated)"),
+            ]),
+            "{again:?}"
+        );
+        assert_eq!(rules(&w).len(), 1);
+        assert_eq!(
+            stored(&w, &record_id()).unwrap()["properties"]["ARecords"],
+            json!([{"ipv4Address": GATEWAY_IP}])
+        );
+        w.assert_valid();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn without_allow_cidr_the_rule_allows_any_source() {
+        let (w, c) = world().await;
+        // Signed in as a GitHub Actions job would be: OIDC federation, no secret.
+        let request_url = w.entra.github_request_url();
+        let env = [
+            ("GITHUB_ACTIONS", "true"),
+            ("ACTIONS_ID_TOKEN_REQUEST_URL", request_url.as_str()),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+                entra::GITHUB_REQUEST_TOKEN,
+            ),
+        ];
+        let mut a = args(&w, &[]);
+        a.extend(app("api"));
+        a.extend(targets());
+        let out = deploy(&c, &a, &env).await;
+        assert_eq!(out.code, 0, "{out:?}");
+        let held = rules(&w);
+        assert_eq!(held.len(), 1, "{held:#?}");
+        let p = &held[0].1["properties"];
+        assert_eq!(p["sourceAddressPrefix"], "*");
+        assert!(p.get("sourceAddressPrefixes").is_none(), "{p}");
+        assert_eq!(p["destinationPortRange"], "443");
+        assert_eq!(
+            out.report()["azure"][1],
+            format!("NSG {NSG}: TCP 443 from anywhere (created)"),
+            "{out:?}"
+        );
+        assert!(w.entra.counts().github_mints >= 1);
+        w.assert_valid();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_failed_rollout_changes_nothing_in_azure() {
+        let (w, c) = world().await;
+        let mut a = args(&w, &["--allow-cidr", "203.0.113.0/24"]);
+        a.extend(app("pull-fails"));
+        a.extend(targets());
+        let out = deploy(&c, &a, SECRET).await;
+        assert_eq!(out.code, 1, "{out:?}");
+        assert_eq!(out.outputs["rollout"], "failed");
+        assert_eq!(out.report()["azure"], json!([]), "{out:?}");
+        assert!(puts(&w).is_empty(), "{:?}", w.arm.calls());
+        assert!(stored(&w, &record_id()).is_none());
+        assert!(rules(&w).is_empty());
+        w.assert_valid();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn bad_azure_input_is_exit_2_with_nothing_applied_or_sent() {
+        let (w, c) = world().await;
+        let cases: Vec<(Vec<String>, &str)> = vec![
+            (
+                args(
+                    &w,
+                    &[
+                        "--dns-zone",
+                        "other.example.com",
+                        "--gateway-public-ip",
+                        GATEWAY_IP,
+                    ],
+                ),
+                "the zone `other.example.com` does not contain the host `api.shop.example.com`",
+            ),
+            (
+                args(&w, &["--dns-zone", ZONE]),
+                "a DNS zone was given but not the gateway's public IP",
+            ),
+            (
+                args(
+                    &w,
+                    &["--gateway-nsg-name", NSG, "--allow-cidr", "203.0.113.0/33"],
+                ),
+                "`203.0.113.0/33` is not a CIDR",
+            ),
+            (
+                args(&w, &["--dns-zone", ZONE, "--gateway-public-ip", "20.48.1"]),
+                "`20.48.1` is not an IPv4 address",
+            ),
+            (
+                // A zone and an NSG, but no subscription to find them in.
+                [
+                    "--dns-zone",
+                    ZONE,
+                    "--gateway-public-ip",
+                    GATEWAY_IP,
+                    "--gateway-nsg-name",
+                    NSG,
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+                "subscription",
+            ),
+        ];
+        for (mut a, wanted) in cases {
+            a.extend(app("api"));
+            let out = deploy(&c, &a, SECRET).await;
+            assert_eq!(out.code, 2, "{a:?}: {out:?}");
+            assert!(out.stderr.contains(wanted), "{a:?}: {out:?}");
+        }
+        assert!(
+            c.requests().is_empty(),
+            "the cluster was never called: {:?}",
+            c.requests()
+        );
+        assert!(w.arm.calls().is_empty(), "{:?}", w.arm.calls());
+        assert_eq!(w.entra.counts().token_requests, 0);
+        w.assert_valid();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_forbidden_write_is_exit_3_naming_the_role_it_needs() {
+        let (w, c) = world().await;
+        let zone_id = format!(
+            "{}/providers/Microsoft.Network/dnsZones/{ZONE}",
+            ArmMock::rg_id(RG)
+        );
+        w.arm.forbid(
+            &format!("/dnsZones/{ZONE}/A/api"),
+            "Microsoft.Network/dnszones/A/write",
+            &zone_id,
+        );
+        let out = deploy(&c, &a_for(&w), SECRET).await;
+        assert_eq!(out.code, 3, "{out:?}");
+        assert!(
+            out.stderr.contains(&format!(
+                "grant the role `DNS Zone Contributor` on scope `{zone_id}`"
+            )),
+            "{out:?}"
+        );
+        assert!(out.stderr.contains("HTTP 403"), "{out:?}");
+        assert!(rules(&w).is_empty(), "nothing after the refused write");
+
+        // The NSG rule needs Network Contributor.
+        let (w, c) = world().await;
+        let nsg = format!(
+            "{}/providers/Microsoft.Network/networkSecurityGroups/{NSG}",
+            ArmMock::rg_id(RG)
+        );
+        w.arm.forbid(
+            "/securityRules/",
+            "Microsoft.Network/networkSecurityGroups/securityRules/write",
+            &nsg,
+        );
+        let out = deploy(&c, &a_for(&w), SECRET).await;
+        assert_eq!(out.code, 3, "{out:?}");
+        assert!(
+            out.stderr.contains(&format!(
+                "grant the role `Network Contributor` on scope `{nsg}`"
+            )),
+            "{out:?}"
+        );
+        w.assert_valid();
+    }
+
+    fn a_for(w: &World) -> Vec<String> {
+        let mut a = args(w, &[]);
+        a.extend(app("api"));
+        a.extend(targets());
+        a
+    }
 }

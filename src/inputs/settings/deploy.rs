@@ -430,7 +430,8 @@ impl DeploySettings {
 }
 
 /// The DNS record and NSG rule targets, when the zone / NSG are known. A zone that
-/// does not contain the host, or a zone without the gateway's IP, is bad input.
+/// does not contain the host, a zone without the gateway's IP, or a zone / NSG without
+/// the subscription to find it in, is bad input.
 fn azure_targets(
     r: &Resolved,
     azure: &super::AzureSettings,
@@ -440,6 +441,15 @@ fn azure_targets(
         return Ok((None, None));
     };
     let subscription = azure.subscription_id.clone();
+    if subscription.is_none()
+        && (r.one("dns-zone").is_some() || r.one("gateway-nsg-name").is_some())
+    {
+        return Err(InputError::Missing(
+            "a DNS zone or gateway NSG was given but not the Azure subscription they are in"
+                .into(),
+            "pass --subscription-id (Azure Pipelines: service-connection-id), or run `refer` first (its outputs feed deploy)".into(),
+        ));
+    }
     let group = |name: &str| r.string(name).or_else(|| r.string("resource-group"));
     let dns = match (r.one("dns-zone"), &subscription) {
         (Some((zone, zone_input)), Some(sub)) => {
