@@ -228,6 +228,14 @@ fn print_timings(ctx: &Ctx, timings: &[Timing], total: Duration) {
         "| **total** | | **{:.2} s** |",
         total.as_secs_f64()
     ));
+    if let Some((own, children)) = cpu_seconds() {
+        // Everything else is waiting: on the engine, the registry, Trivy, the cluster.
+        lines.push(String::new());
+        lines.push(format!(
+            "Our own work (CPU of this process): {own:.2} s, {:.1} % of the wall time; Trivy (child processes): {children:.2} s CPU.",
+            100.0 * own / total.as_secs_f64().max(1e-9)
+        ));
+    }
     let md = format!("### aks-backend run: timing\n\n{}\n", lines.join("\n"));
     let _ = ctx.host.summary("run-timing", &md);
 }
