@@ -250,10 +250,15 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
 
     // --- Azure: the A record and the gateway's NSG rule, once the app is healthy (the
     // certificate's HTTP-01 challenge needs the record) ---
-    let azure_done = if failed {
-        Vec::new()
+    // A failure here does not hide the rollout: the report and outputs are published
+    // first, then the error decides the exit code.
+    let (azure_done, azure_error) = if failed {
+        (Vec::new(), None)
     } else {
-        azure_side(ctx, s).await?
+        match azure_side(ctx, s).await {
+            Ok(done) => (done, None),
+            Err(e) => (vec![format!("Azure: failed: {e}")], Some(e)),
+        }
     };
 
     // --- certificate ---
@@ -322,6 +327,9 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
         ),
     ];
     ctx.publish(&outputs, s.outputs_file.as_deref())?;
+    if let Some(e) = azure_error {
+        return Err(e);
+    }
     let exit = if failed { Exit::Refused } else { Exit::Ok };
     Ok(Some(DeployOutcome { report, exit }))
 }

@@ -1093,6 +1093,14 @@ mod azure {
         );
         assert!(out.stderr.contains("HTTP 403"), "{out:?}");
         assert!(rules(&w).is_empty(), "nothing after the refused write");
+        // The healthy rollout is still reported: outputs are written before the error.
+        assert_eq!(out.outputs["rollout"], "healthy", "{out:?}");
+        assert!(
+            out.report()["azure"][0]
+                .as_str()
+                .is_some_and(|l| l.starts_with("Azure: failed:")),
+            "{out:?}"
+        );
 
         // The NSG rule needs Network Contributor.
         let (w, c) = world().await;
