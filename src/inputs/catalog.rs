@@ -731,6 +731,13 @@ pub const SETTINGS: &[Spec] = &[
         "ClusterSecretStore (External Secrets Operator) that reads the Key Vault",
     ),
     s(
+        "component",
+        &[Deploy],
+        Lines,
+        None,
+        "More components, one per line: name=worker,image=REPO@sha256:..,port=8080,replicas=1,cpu=100m,memory=128Mi,health-path=/healthz (own Deployment and Service; the Ingress goes to the first)",
+    ),
+    s(
         "health-path",
         &[Deploy],
         Value,

@@ -371,6 +371,85 @@ fn crash_loop_logs_include_the_previous_instance_after_restarts() {
 }
 
 #[test]
+fn components_each_get_a_deployment_and_are_tracked_together() {
+    let c = FakeCluster::start(SCALE);
+    let base = [
+        "--namespace",
+        "shop",
+        "--app",
+        "api",
+        "--host",
+        "api.example.com",
+        "--timeout",
+        "60s",
+    ];
+    let worker = format!(
+        "name=worker,image={},replicas=1,port=9000",
+        image("worker", D1)
+    );
+    let ok = c.deploy(
+        &[
+            &base[..],
+            &["--image", &image("api", D1), "--component", &worker],
+        ]
+        .concat(),
+    );
+    assert_eq!(ok.code, 0, "{ok:?}");
+    let deps = c.objects("deployments.apps", "shop");
+    let mut names: Vec<&str> = deps
+        .iter()
+        .map(|d| d["metadata"]["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["api", "worker"]);
+    let ingress = c.objects("ingresses.networking.k8s.io", "shop");
+    assert_eq!(
+        ingress.len(),
+        1,
+        "the Ingress goes to the first component only"
+    );
+    assert_eq!(ok.report()["workloads"].as_array().unwrap().len(), 2);
+
+    // The second component crashes: both are reported, only it fails and rolls back.
+    let crashing = format!("name=worker,image={},replicas=1", image("crashes", D2));
+    let bad = c.deploy(
+        &[
+            &base[..],
+            &["--image", &image("api", D1), "--component", &crashing],
+        ]
+        .concat(),
+    );
+    assert_eq!(bad.code, 1, "{bad:?}");
+    let ws = bad.report()["workloads"].as_array().unwrap().clone();
+    let worker = ws.iter().find(|w| w["name"] == "worker").unwrap();
+    assert_eq!(worker["verdict"], "failed", "{worker}");
+    assert_eq!(worker["rollback"]["verdict"], "healthy", "{worker}");
+    assert!(text(&worker["logs"]).contains("boom"));
+    let api = ws.iter().find(|w| w["name"] == "api").unwrap();
+    assert_eq!(api["verdict"], "healthy", "{api}");
+
+    // A component line that is not right is exit 2 with nothing applied.
+    for line in [
+        "name=worker".to_string(),
+        format!("name=Worker,image={}", image("w", D1)),
+        format!("name=api,image={}", image("w", D1)),
+        format!("name=w,image={},replicas=lots", image("w", D1)),
+        "name=w,image=registry.example.com/w:latest".to_string(),
+    ] {
+        let before = c.requests().len();
+        let out = c.deploy(
+            &[
+                &base[..],
+                &["--image", &image("api", D1), "--component", &line],
+            ]
+            .concat(),
+        );
+        assert_eq!(out.code, 2, "{line}: {out:?}");
+        assert_eq!(c.requests().len(), before, "{line}: nothing sent");
+    }
+}
+
+#[test]
 fn rollback_restores_the_previous_revision_and_reports_both() {
     let c = FakeCluster::start(SCALE);
     let base = ["--namespace", "web", "--app", "api", "--timeout", "60s"];

@@ -153,6 +153,77 @@ fn is_quantity(s: &str) -> bool {
         && ["", "m", "k", "M", "G", "T", "Ki", "Mi", "Gi", "Ti"].contains(&unit)
 }
 
+/// One `--component` line: `name=..,image=..[,port=..][,replicas=..][,cpu=..][,memory=..]
+/// [,health-path=..]`; what is not given is taken from the first component.
+fn component(input: &str, line: &str, first: &Component) -> Result<Component, InputError> {
+    let expected = "name=NAME,image=REPO@sha256:DIGEST[,port=N][,replicas=N][,cpu=Q][,memory=Q][,health-path=/PATH]";
+    let mut c = Component {
+        name: String::new(),
+        image: first.image.clone(),
+        port: first.port,
+        replicas: first.replicas,
+        cpu: first.cpu.clone(),
+        memory: first.memory.clone(),
+        env: Vec::new(),
+        secret_env: Vec::new(),
+        health_path: None,
+        autoscaling: None,
+    };
+    let mut has_image = false;
+    for part in line.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((k, v)) = part.split_once('=') else {
+            return Err(InputError::invalid(
+                input,
+                format!("`{part}` is not KEY=VALUE"),
+                expected,
+            ));
+        };
+        let bad = |what: &str| {
+            InputError::invalid(
+                input,
+                format!("`{v}` is not {what} (in `{line}`)"),
+                expected,
+            )
+        };
+        match k.trim() {
+            "name" if is_dns_label(v) => c.name = v.to_string(),
+            "name" => return Err(bad("a valid name")),
+            "image" => {
+                c.image = image(input, v)?;
+                has_image = true;
+            }
+            "port" => {
+                c.port = v
+                    .parse()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| bad("a port"))?
+            }
+            "replicas" => c.replicas = v.parse().map_err(|_| bad("a number"))?,
+            "cpu" | "memory" if !is_quantity(v) => return Err(bad("a Kubernetes quantity")),
+            "cpu" => c.cpu = v.to_string(),
+            "memory" => c.memory = v.to_string(),
+            "health-path" if v.starts_with('/') => c.health_path = Some(v.to_string()),
+            "health-path" => return Err(bad("an absolute path")),
+            other => {
+                return Err(InputError::invalid(
+                    input,
+                    format!("unknown key `{other}` in `{line}`"),
+                    expected,
+                ));
+            }
+        }
+    }
+    if c.name.is_empty() || !has_image {
+        return Err(InputError::invalid(
+            input,
+            format!("`{line}` needs both name= and image="),
+            expected,
+        ));
+    }
+    Ok(c)
+}
+
 fn image(input: &str, v: &str) -> Result<ImageRef, InputError> {
     let r = ImageRef::parse(v).map_err(|e| {
         InputError::invalid(
@@ -359,19 +430,33 @@ impl DeploySettings {
                 }
                 other => other.map(|(p, _)| p.to_string()),
             };
+            let first = Component {
+                name,
+                image: img,
+                port,
+                replicas,
+                cpu: quantities[0].clone(),
+                memory: quantities[1].clone(),
+                env: pairs(r, "env", "VALUE")?,
+                secret_env: pairs(r, "secret-env", "KEY_VAULT_SECRET_NAME")?,
+                health_path,
+                autoscaling,
+            };
+            let mut components = vec![first];
+            for line in r.list("component") {
+                let input = r.one("component").map(|(_, i)| i).unwrap_or_default();
+                let c = component(&input, &line, &components[0])?;
+                if components.iter().any(|o| o.name == c.name) {
+                    return Err(InputError::invalid(
+                        input,
+                        format!("two components are named `{}`", c.name),
+                        "a distinct name per component",
+                    ));
+                }
+                components.push(c);
+            }
             ManifestSource::Generated {
-                components: vec![Component {
-                    name,
-                    image: img,
-                    port,
-                    replicas,
-                    cpu: quantities[0].clone(),
-                    memory: quantities[1].clone(),
-                    env: pairs(r, "env", "VALUE")?,
-                    secret_env: pairs(r, "secret-env", "KEY_VAULT_SECRET_NAME")?,
-                    health_path,
-                    autoscaling,
-                }],
+                components,
                 ingress_class: r.string("ingress-class").expect("has a default"),
                 cluster_issuer: r.string("cluster-issuer").expect("has a default"),
                 secret_store: r.string("secret-store").expect("has a default"),
