@@ -735,7 +735,7 @@ pub const SETTINGS: &[Spec] = &[
         &[Deploy],
         Lines,
         None,
-        "More components, one per line: name=worker,image=REPO@sha256:..,port=8080,replicas=1,cpu=100m,memory=128Mi,health-path=/healthz (own Deployment and Service; the Ingress goes to the first)",
+        "More components, one per line: name=worker,image=REPO@sha256:..,port=8080,replicas=1,cpu=100m,memory=128Mi,health-path=/healthz,min-replicas=1,max-replicas=4,env.QUEUE=jobs (own Deployment and Service; the Ingress goes to the first)",
     ),
     s(
         "health-path",

@@ -409,6 +409,17 @@ fn components_each_get_a_deployment_and_are_tracked_together() {
         "the Ingress goes to the first component only"
     );
     assert_eq!(ok.report()["workloads"].as_array().unwrap().len(), 2);
+    let w = deps
+        .iter()
+        .find(|d| d["metadata"]["name"] == "worker")
+        .unwrap();
+    let env = &w["spec"]["template"]["spec"]["containers"][0]["env"];
+    assert!(env.to_string().contains("\"QUEUE\""), "{env}");
+    let hpas = c.objects("horizontalpodautoscalers.autoscaling", "shop");
+    assert!(
+        hpas.iter().any(|h| h["spec"]["maxReplicas"] == 3),
+        "{hpas:?}"
+    );
 
     // The second component crashes: both are reported, only it fails and rolls back.
     let crashing = format!("name=worker,image={},replicas=1", image("crashes", D2));
@@ -435,6 +446,11 @@ fn components_each_get_a_deployment_and_are_tracked_together() {
         format!("name=api,image={}", image("w", D1)),
         format!("name=w,image={},replicas=lots", image("w", D1)),
         "name=w,image=registry.example.com/w:latest".to_string(),
+        format!(
+            "name=w,image={},min-replicas=4,max-replicas=2",
+            image("w", D1)
+        ),
+        format!("name=w,image={},env.1BAD=x", image("w", D1)),
     ] {
         let before = c.requests().len();
         let out = c.deploy(

@@ -153,10 +153,18 @@ fn is_quantity(s: &str) -> bool {
         && ["", "m", "k", "M", "G", "T", "Ki", "Mi", "Gi", "Ti"].contains(&unit)
 }
 
+fn is_env_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// One `--component` line: `name=..,image=..[,port=..][,replicas=..][,cpu=..][,memory=..]
-/// [,health-path=..]`; what is not given is taken from the first component.
+/// [,health-path=..][,min-replicas=..,max-replicas=..][,env.NAME=VALUE]`; port, replicas and
+/// resources not given are the first component's.
 fn component(input: &str, line: &str, first: &Component) -> Result<Component, InputError> {
-    let expected = "name=NAME,image=REPO@sha256:DIGEST[,port=N][,replicas=N][,cpu=Q][,memory=Q][,health-path=/PATH]";
+    let expected = "name=NAME,image=REPO@sha256:DIGEST[,port=N][,replicas=N][,cpu=Q][,memory=Q][,health-path=/PATH][,min-replicas=N,max-replicas=N][,env.NAME=VALUE]";
+    let (mut min, mut max) = (None, None);
     let mut c = Component {
         name: String::new(),
         image: first.image.clone(),
@@ -205,6 +213,11 @@ fn component(input: &str, line: &str, first: &Component) -> Result<Component, In
             "memory" => c.memory = v.to_string(),
             "health-path" if v.starts_with('/') => c.health_path = Some(v.to_string()),
             "health-path" => return Err(bad("an absolute path")),
+            "min-replicas" => min = Some(v.parse::<u32>().map_err(|_| bad("a number"))?),
+            "max-replicas" => max = Some(v.parse::<u32>().map_err(|_| bad("a number"))?),
+            k if k.starts_with("env.") && is_env_name(&k[4..]) => {
+                c.env.push((k[4..].to_string(), v.to_string()));
+            }
             other => {
                 return Err(InputError::invalid(
                     input,
@@ -213,6 +226,21 @@ fn component(input: &str, line: &str, first: &Component) -> Result<Component, In
                 ));
             }
         }
+    }
+    if let Some(max) = max {
+        let min = min.unwrap_or(1);
+        if min == 0 || min > max {
+            return Err(InputError::invalid(
+                input,
+                format!("min {min} / max {max} is not a range (in `{line}`)"),
+                "1 <= min-replicas <= max-replicas",
+            ));
+        }
+        c.autoscaling = Some(Autoscaling {
+            min,
+            max,
+            cpu_percent: first.autoscaling.as_ref().map_or(70, |a| a.cpu_percent),
+        });
     }
     if c.name.is_empty() || !has_image {
         return Err(InputError::invalid(
