@@ -384,7 +384,7 @@ fn components_each_get_a_deployment_and_are_tracked_together() {
         "60s",
     ];
     let worker = format!(
-        "name=worker,image={},replicas=1,port=9000",
+        "name=worker,image={},replicas=1,port=9000,env.QUEUE=jobs,min-replicas=1,max-replicas=3",
         image("worker", D1)
     );
     let ok = c.deploy(
@@ -414,7 +414,7 @@ fn components_each_get_a_deployment_and_are_tracked_together() {
         .find(|d| d["metadata"]["name"] == "worker")
         .unwrap();
     let env = &w["spec"]["template"]["spec"]["containers"][0]["env"];
-    assert!(env.to_string().contains("\"QUEUE\""), "{env}");
+    assert!(env.to_string().contains("\"QUEUE\""), "{w}");
     let hpas = c.objects("horizontalpodautoscalers.autoscaling", "shop");
     assert!(
         hpas.iter().any(|h| h["spec"]["maxReplicas"] == 3),
@@ -1133,6 +1133,11 @@ mod azure {
             (
                 args(&w, &["--dns-zone", ZONE, "--gateway-public-ip", "20.48.1"]),
                 "`20.48.1` is not an IPv4 address",
+            ),
+            (
+                // An allow-list with no NSG to put it on is never silently dropped.
+                args(&w, &["--allow-cidr", "203.0.113.0/24"]),
+                "the allow-list cannot be applied",
             ),
             (
                 // A zone and an NSG, but no subscription to find them in.

@@ -523,6 +523,15 @@ impl DeploySettings {
         }
         let azure = super::AzureSettings::resolve(r, env)?;
         let (dns, nsg) = azure_targets(r, &azure, host.as_deref())?;
+        // The seed's "restrict who can reach the app" must never be a silent no-op.
+        if !dry_run && !allow_cidrs.is_empty() && nsg.is_none() {
+            let (_, input) = r.one("allow-cidr").expect("given");
+            return Err(InputError::invalid(
+                input,
+                "the allow-list cannot be applied: the gateway's NSG is unknown",
+                "--host with the gateway NSG from `refer` (or --gateway-nsg-name and --subscription-id)",
+            ));
+        }
         Ok(DeploySettings {
             kubeconfig,
             namespace: ns.to_string(),
