@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::inputs::ci::CiContext;
-use crate::inputs::settings::BuildSettings;
+use crate::inputs::settings::{BuildSettings, Builder, CacheTo};
 
 /// How the push signs in to the registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -34,9 +34,17 @@ pub struct BuildPlan {
     pub labels: BTreeMap<String, String>,
     pub target: Option<String>,
     pub platform: Option<String>,
+    /// Explicit `--cache-from`, or (BuildKit, pushing, inline cache) the image's own
+    /// references: the previous build of this branch/PR carries its cache inline.
     pub cache_from: Vec<String>,
+    /// `cache_from` is the default above (dropped when the classic builder is used).
+    pub cache_from_default: bool,
+    pub cache_to: CacheTo,
     pub no_cache: bool,
-    pub builder: &'static str,
+    /// As asked; the step reports what the engine offered.
+    pub builder: Builder,
+    /// Ids only.
+    pub secrets: Vec<String>,
     pub push: bool,
     pub auth: Option<RegistryAuthPlan>,
 }
@@ -157,7 +165,17 @@ impl BuildPlan {
             tags.insert(0, t.clone());
         }
         let image = s.image.name();
-        let references = tags.iter().map(|t| format!("{image}:{t}")).collect();
+        let references: Vec<String> = tags.iter().map(|t| format!("{image}:{t}")).collect();
+        let cache_from_default = s.cache_from.is_empty()
+            && s.push
+            && s.cache_to == CacheTo::Inline
+            && !s.no_cache
+            && s.builder != Builder::Classic;
+        let cache_from = if cache_from_default {
+            references.clone()
+        } else {
+            s.cache_from.clone()
+        };
         let mut labels = oci_labels(ci, &s.image.repository, &tags[0], created);
         labels.extend(s.labels.clone());
         let dockerfile_display = s
@@ -177,9 +195,12 @@ impl BuildPlan {
             labels,
             target: s.target.clone(),
             platform: s.platform.clone(),
-            cache_from: s.cache_from.clone(),
+            cache_from,
+            cache_from_default,
+            cache_to: s.cache_to,
             no_cache: s.no_cache,
-            builder: "classic",
+            builder: s.builder,
+            secrets: s.secrets.iter().map(|x| x.id.clone()).collect(),
             push: s.push,
             auth: s.push.then_some(if has_entra_token {
                 RegistryAuthPlan::AcrExchange

@@ -6,14 +6,15 @@ use std::collections::HashMap;
 
 use crate::clients::acr::{self, Acr, RegistryAuth};
 use crate::clients::docker::build::{self as engine_build, BuildRequest};
+use crate::clients::docker::buildkit::{self, session};
 use crate::clients::docker::config::{self as docker_config, Found};
-use crate::clients::docker::context::ContextSpec;
+use crate::clients::docker::context::{self, ContextSpec};
 use crate::clients::docker::push::{self, RegistryCredentials};
 use crate::clients::docker::{self, DockerError};
 use crate::error::Error;
 use crate::host::{Host, Level, Location};
 use crate::inputs::InputError;
-use crate::inputs::settings::BuildSettings;
+use crate::inputs::settings::{BuildSettings, Builder, CacheTo, SecretSource};
 use crate::plan::build::{BuildPlan, RegistryAuthPlan};
 use crate::secret::Secret;
 
@@ -80,19 +81,73 @@ pub async fn run(
             source,
         })?;
 
-    let (engine, engine_name) = docker::connect(ctx.env.get("DOCKER_HOST")).await?;
+    let eng = docker::connect(ctx.env.get("DOCKER_HOST")).await?;
+    let buildkit = match s.builder {
+        Builder::Auto => eng.buildkit && eng.addr.is_some(),
+        Builder::BuildKit if eng.buildkit && eng.addr.is_some() => true,
+        Builder::BuildKit => {
+            return Err(DockerError::NoBuildKit {
+                what: "--builder buildkit".into(),
+                engine: eng.name.clone(),
+            }
+            .into());
+        }
+        Builder::Classic => false,
+    };
+    if !buildkit && !s.secrets.is_empty() {
+        return Err(DockerError::NoBuildKit {
+            what: format!(
+                "the build secret(s) {} (RUN --mount=type=secret)",
+                plan.secrets.join(", ")
+            ),
+            engine: if s.builder == Builder::Classic {
+                "--builder classic".into()
+            } else {
+                eng.name.clone()
+            },
+        }
+        .into());
+    }
+    let secrets = read_secrets(ctx, s)?;
+    let engine = &eng.docker;
     let first = plan.references[0].clone();
+
+    // Sign in before building: a refused exchange fails in seconds, not after the build,
+    // and BuildKit's session needs the credentials for cache and base images.
+    let registry = plan.registry.clone();
+    let acr = Acr::new(ctx.http.clone(), &registry, &acr::base_url_for(&registry));
+    let signed_in = if plan.push {
+        Some(sign_in(ctx, s, &acr, plan.auth, entra_token.as_ref()).await?)
+    } else {
+        None
+    };
+
+    let mut build_args: HashMap<String, String> = s.build_args.clone().into_iter().collect();
+    let mut cache_from = plan.cache_from.clone();
+    if buildkit && plan.push && plan.cache_to == CacheTo::Inline && !s.no_cache {
+        build_args
+            .entry("BUILDKIT_INLINE_CACHE".into())
+            .or_insert_with(|| "1".into());
+    }
+    if !buildkit && plan.cache_from_default {
+        cache_from.clear();
+    }
     ctx.host.group_start(&format!(
-        "Build {first} ({engine_name}, {} builder)",
-        plan.builder
+        "Build {first} ({}, {})",
+        eng.name,
+        if buildkit {
+            "BuildKit"
+        } else {
+            "classic builder"
+        }
     ));
     let req = BuildRequest {
         tag: first.clone(),
-        build_args: s.build_args.clone().into_iter().collect::<HashMap<_, _>>(),
+        build_args,
         labels: plan.labels.clone().into_iter().collect(),
         target: s.target.clone(),
         platform: s.platform.clone(),
-        cache_from: s.cache_from.clone(),
+        cache_from,
         no_cache: s.no_cache,
         dockerfile_display: plan.dockerfile_display.clone(),
         dockerfile_text,
@@ -100,12 +155,38 @@ pub async fn run(
     let spec = ContextSpec {
         dir: plan.context.clone(),
         dockerfile: plan.dockerfile.clone(),
+        keep_dockerignore: !buildkit,
     };
+    if buildkit && context::dockerfile_ignored(&spec) {
+        ctx.host.info(&format!(
+            "note: .dockerignore excludes {}, but BuildKit through the engine API reads it from the context, so a `COPY .` copies it; use --builder classic if that matters",
+            plan.dockerfile_display
+        ));
+    }
     let mut sink = LineSink {
         host: &ctx.host,
         buf: Vec::new(),
     };
-    let built = engine_build::build(&engine, &spec, &req, |l| sink.push(l)).await;
+    let built = match (&eng.addr, buildkit) {
+        (Some(addr), true) => {
+            let mut provide = session::Provide {
+                secrets,
+                ..Default::default()
+            };
+            if let Some((Some(c), _)) = &signed_in {
+                provide
+                    .credentials
+                    .insert(registry.clone(), (c.username.clone(), c.password.clone()));
+            }
+            buildkit::build(addr, &spec, &req, provide, |l| sink.push(l))
+                .await
+                .map(|b| {
+                    unused_secrets(ctx, &plan.secrets, &b.asked);
+                    b.packed
+                })
+        }
+        _ => engine_build::build(engine, &spec, &req, |l| sink.push(l)).await,
+    };
     sink.flush();
     ctx.host.group_end();
     let packed = built?;
@@ -113,16 +194,13 @@ pub async fn run(
         "context: {} files, {} bytes sent, {} entries excluded by .dockerignore",
         packed.files, packed.bytes, packed.excluded
     ));
-    let (image_id, size) = push::inspect(&engine, &first).await?;
+    let (image_id, size) = push::inspect(engine, &first).await?;
     for t in &plan.tags[1..] {
-        push::tag(&engine, &image_id, &plan.image, t).await?;
+        push::tag(engine, &image_id, &plan.image, t).await?;
     }
 
     let mut digest = None;
-    if plan.push {
-        let registry = plan.registry.clone();
-        let acr = Acr::new(ctx.http.clone(), &registry, &acr::base_url_for(&registry));
-        let (creds, auth) = sign_in(ctx, s, &acr, plan.auth, entra_token.as_ref()).await?;
+    if let Some((creds, auth)) = signed_in {
         ctx.host.group_start(&format!("Push {}", plan.image));
         let mut pushed: Option<String> = None;
         let mut result = Ok(());
@@ -131,7 +209,7 @@ pub async fn run(
                 host: &ctx.host,
                 buf: Vec::new(),
             };
-            let r = push::push(&engine, &registry, &plan.image, t, creds.as_ref(), |l| {
+            let r = push::push(engine, &registry, &plan.image, t, creds.as_ref(), |l| {
                 sink.push(l)
             })
             .await;
@@ -205,6 +283,43 @@ pub async fn run(
     );
     ctx.host.summary("build", &md)?;
     Ok(Some(outcome))
+}
+
+/// The values of `--secret`, read now and masked on the host at once.
+fn read_secrets(
+    ctx: &Ctx,
+    s: &BuildSettings,
+) -> Result<HashMap<String, session::SecretBytes>, Error> {
+    let mut out = HashMap::new();
+    for sp in &s.secrets {
+        let bytes = match &sp.source {
+            SecretSource::File(p) => std::fs::read(p).map_err(|source| InputError::File {
+                what: "build secret",
+                path: p.clone(),
+                source,
+            })?,
+            SecretSource::Env(v) => ctx.env.get(v).unwrap_or_default().as_bytes().to_vec(),
+        };
+        if let Ok(text) = std::str::from_utf8(&bytes) {
+            ctx.host
+                .mask(&Secret::new(text.trim_end_matches(['\n', '\r'])));
+        }
+        out.insert(sp.id.clone(), session::SecretBytes(bytes));
+    }
+    Ok(out)
+}
+
+/// A secret no `RUN --mount=type=secret` asked for is probably a typo in its id.
+fn unused_secrets(ctx: &Ctx, given: &[String], asked: &session::Asked) {
+    for id in given.iter().filter(|id| !asked.secrets.contains(id)) {
+        ctx.host.annotate(
+            Level::Warning,
+            &format!(
+                "the build secret `{id}` was given but no RUN mounted it (RUN --mount=type=secret,id={id}); a cached step does not ask again"
+            ),
+            &Location::default(),
+        );
+    }
 }
 
 /// Credentials for the engine's push, and for our own manifest HEAD.

@@ -10,14 +10,14 @@ use crate::support::acr_token_service::entra_token;
 use crate::support::registry::{PUSHER, READER, Registry, TENANT};
 use crate::support::tools::{bin, trivy, trivy_cache, trivy_fixture};
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 /// Runs our binary with a scrubbed environment (no CI variables, no Docker config).
-async fn run(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> Run {
+pub(crate) async fn run(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> Run {
     let home = tempfile::tempdir().unwrap();
     let mut cmd = tokio::process::Command::new(bin());
     cmd.args(args)
@@ -39,7 +39,7 @@ async fn run(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> Run {
     }
 }
 
-fn docker(args: &[&str]) -> std::process::Output {
+pub(crate) fn docker(args: &[&str]) -> std::process::Output {
     std::process::Command::new("docker")
         .args(args)
         .output()
@@ -59,7 +59,7 @@ fn load_fixture() {
     );
 }
 
-fn write(dir: &Path, files: &[(&str, &str)]) {
+pub(crate) fn write(dir: &Path, files: &[(&str, &str)]) {
     for (name, text) in files {
         let p = dir.join(name);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -67,7 +67,7 @@ fn write(dir: &Path, files: &[(&str, &str)]) {
     }
 }
 
-fn outputs(path: &Path) -> serde_json::Value {
+pub(crate) fn outputs(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -89,7 +89,7 @@ async fn refresh_token(reg: &Registry, oid: &str) -> String {
     v["refresh_token"].as_str().unwrap().to_string()
 }
 
-fn build_args<'a>(ctx: &'a str, image: &'a str, out: &'a str) -> Vec<&'a str> {
+pub(crate) fn build_args<'a>(ctx: &'a str, image: &'a str, out: &'a str) -> Vec<&'a str> {
     vec![
         "build",
         "--context",
@@ -234,7 +234,7 @@ async fn build_from_fixture_push_with_entra_token_then_scan_from_registry() {
 }
 
 /// Files in an image, from `docker create` + `docker export`.
-fn image_files(image: &str) -> Vec<String> {
+pub(crate) fn image_files(image: &str) -> Vec<String> {
     let c = docker(&["create", image, "/nonexistent"]);
     assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
     let id = String::from_utf8_lossy(&c.stdout).trim().to_string();
@@ -331,7 +331,7 @@ async fn build_from_scratch_and_push_through_podman() {
 }
 
 /// A shell for `FROM scratch` images: the host's dash and its loader/libc.
-fn shell_context(ctx: &Path) {
+pub(crate) fn shell_context(ctx: &Path) {
     for (src, dst) in [
         ("/usr/bin/dash", "sh/bin/sh"),
         (
@@ -351,6 +351,15 @@ fn shell_context(ctx: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dockerfile_failures_name_the_line() {
+    for (builder, exit_text) in [
+        ("classic", "returned a non-zero code: 3"),
+        ("buildkit", "exit code: 3"),
+    ] {
+        dockerfile_failures_with(builder, exit_text).await;
+    }
+}
+
+async fn dockerfile_failures_with(builder: &str, exit_text: &str) {
     let d = tempfile::tempdir().unwrap();
     let ctx = d.path().join("ctx");
     shell_context(&ctx);
@@ -367,28 +376,24 @@ async fn dockerfile_failures_name_the_line() {
         "127.0.0.1:1/x",
         out.to_str().unwrap(),
     );
-    args.extend(["--push", "false"]);
+    args.extend(["--push", "false", "--builder", builder]);
     let r = run(&args, &[], d.path()).await;
-    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(r.code, 3, "{builder}: {}", r.stderr);
     assert!(
         r.stderr.contains("error (ctx/Dockerfile:5)"),
-        "{}",
+        "{builder}: {}",
         r.stderr
     );
     assert!(
         r.stderr
             .contains("RUN echo first-line && echo marker-output && exit 3"),
-        "{}",
+        "{builder}: {}",
         r.stderr
     );
-    assert!(
-        r.stderr.contains("returned a non-zero code: 3"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains(exit_text), "{builder}: {}", r.stderr);
     assert!(
         r.stderr.contains("    marker-output"),
-        "output tail missing: {}",
+        "{builder}: output tail missing: {}",
         r.stderr
     );
 
@@ -397,9 +402,17 @@ async fn dockerfile_failures_name_the_line() {
         &[("Dockerfile", "FROM scratch\nCOPY sh/ /\nRUNN echo\n")],
     );
     let r = run(&args, &[], d.path()).await;
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("(ctx/Dockerfile:3)"), "{}", r.stderr);
-    assert!(r.stderr.contains("unknown instruction"), "{}", r.stderr);
+    assert_eq!(r.code, 2, "{builder}: {}", r.stderr);
+    assert!(
+        r.stderr.contains("(ctx/Dockerfile:3)"),
+        "{builder}: {}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("unknown instruction"),
+        "{builder}: {}",
+        r.stderr
+    );
 
     // GitHub: an annotation with file and line.
     let r = run(
@@ -414,7 +427,7 @@ async fn dockerfile_failures_name_the_line() {
     assert!(
         r.stdout
             .contains("::error file=ctx/Dockerfile,line=3,title=Dockerfile syntax error::"),
-        "{}",
+        "{builder}: {}",
         r.stdout
     );
 }
@@ -573,23 +586,45 @@ async fn twenty_thousand_files_match_the_docker_cli() {
             ),
         ],
     );
+    let build = |image: &'static str, builder: &'static str| {
+        let ctx = ctx.clone();
+        let cwd = d.path().to_path_buf();
+        async move {
+            let r = run(
+                &[
+                    "build",
+                    "--context",
+                    ctx.to_str().unwrap(),
+                    "--image",
+                    image,
+                    "--push",
+                    "false",
+                    "--builder",
+                    builder,
+                ],
+                &[],
+                &cwd,
+            )
+            .await;
+            assert_eq!(r.code, 0, "{}", r.stderr);
+            r
+        }
+    };
     let image = "aks-backend-test/ctx20k:ours";
-    let r = run(
-        &[
-            "build",
-            "--context",
-            ctx.to_str().unwrap(),
-            "--image",
-            image,
-            "--push",
-            "false",
-        ],
-        &[],
-        d.path(),
-    )
-    .await;
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    build(image, "classic").await;
     let ours = image_files(image);
+    // BuildKit reading a tar context does not apply .dockerignore itself: the same
+    // files, but for the Dockerfile, which must be in the tar (and is said so).
+    let r = build("aks-backend-test/ctx20k:buildkit", "buildkit").await;
+    assert!(
+        r.stderr.contains("BuildKit") && r.stderr.contains("a `COPY .` copies it"),
+        "{}",
+        r.stderr
+    );
+    let mut bk = image_files("aks-backend-test/ctx20k:buildkit");
+    assert!(bk.iter().any(|f| f == "ctx/Dockerfile"));
+    assert!(!bk.iter().any(|f| f == "ctx/.dockerignore"));
+    bk.retain(|f| f != "ctx/Dockerfile");
     let cli = std::process::Command::new("docker")
         .args([
             "build",
@@ -622,5 +657,9 @@ async fn twenty_thousand_files_match_the_docker_cli() {
     );
     assert!(!ours.iter().any(|f| f.starts_with("ctx/node_modules")));
     assert_eq!(ours, theirs, "our context differs from the docker CLI's");
+    assert_eq!(
+        bk, theirs,
+        "our BuildKit context differs from the docker CLI's"
+    );
     let _: PathBuf = ctx;
 }

@@ -2,13 +2,9 @@
 //! it is packed, progress handed line by line to the caller, and a failure turned into
 //! the Dockerfile line that failed plus the tail of its output.
 //!
-//! Builder: the classic builder. bollard 0.21 can drive BuildKit only through its
-//! `buildkit` feature (tonic/prost gRPC session over the engine's `/session` hijack),
-//! and even then its session for `build_image` serves registry auth and file export
-//! but no secrets provider; the dockerd 20.10 here also cannot export a registry cache
-//! (`cache-to`) from its embedded BuildKit (the "docker" driver has no cache export).
-//! So BuildKit would add a gRPC stack for none of the three things we would want it for;
-//! `--secret` is refused up front instead of leaking into history (see the step).
+//! This is the classic builder (Podman's socket, engines without BuildKit, or
+//! `--builder classic`) plus what both builders share: the context packer, the request,
+//! and how a failure is located in the Dockerfile. BuildKit is in [`super::buildkit`].
 
 use std::collections::{HashMap, VecDeque};
 
@@ -150,16 +146,19 @@ fn is_syntax_error(msg: &str) -> bool {
         || m.contains("requires exactly")
 }
 
-/// Builds; returns what was packed. `on_line` sees every progress line (untrusted text).
-pub async fn build(
-    docker: &Docker,
+/// The context tar, packed on a blocking thread while the engine reads it.
+pub(super) type Packer = tokio::task::JoinHandle<Result<Packed, context::ContextError>>;
+
+/// Starts packing `spec` (Dockerfile named `name` in the tar); the stream is the body.
+pub(super) fn spawn_packer(
     spec: &ContextSpec,
-    req: &BuildRequest,
-    mut on_line: impl FnMut(&str),
-) -> Result<Packed, DockerError> {
-    let name = context::tar_dockerfile_name(spec);
+    name: &str,
+) -> (
+    Packer,
+    impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
+) {
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-    let (spec2, name2) = (spec.clone(), name.clone());
+    let (spec2, name2) = (spec.clone(), name.to_string());
     let packer = tokio::task::spawn_blocking(move || {
         let tx_err = tx.clone();
         let r = context::write_tar(&spec2, &name2, context::ChunkWriter::new(tx));
@@ -169,7 +168,152 @@ pub async fn build(
         }
         r
     });
-    let body = bollard::body_try_stream(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+    (packer, futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+}
+
+pub(super) async fn finish_packer(packer: Packer) -> Result<Packed, DockerError> {
+    match packer.await {
+        Ok(Ok(p)) => Ok(p),
+        Ok(Err(e)) => Err(e.into()),
+        Err(e) => Err(DockerError::Context(context::ContextError::Write(
+            std::io::Error::other(e.to_string()),
+        ))),
+    }
+}
+
+/// Where a failure sits in the Dockerfile: a line named in the message wins, then the
+/// failing step (`step`: 1-based index over all instructions, classic builder).
+fn located(req: &BuildRequest, msg: &str, step: Option<usize>) -> (Option<u32>, Option<String>) {
+    let instrs = instructions(&req.dockerfile_text);
+    match line_in_message(msg) {
+        Some(l) => (
+            Some(l),
+            instrs.iter().find(|(n, _)| *n == l).map(|(_, t)| t.clone()),
+        ),
+        None if is_syntax_error(msg) => (None, None),
+        None => match step.and_then(|s| instrs.get(s.checked_sub(1)?)) {
+            Some((l, t)) => (Some(*l), Some(t.clone())),
+            None => (None, None),
+        },
+    }
+}
+
+/// A message that names its own Dockerfile line (`dockerfile parse error line 3`).
+pub(super) fn mentions_line(msg: &str) -> bool {
+    line_in_message(msg).is_some()
+}
+
+/// Where a message alone puts a failure.
+pub(super) fn locate_message(req: &BuildRequest, msg: &str) -> (Option<u32>, Option<String>) {
+    located(req, msg, None)
+}
+
+/// The failure of a build, for the report.
+pub(super) fn failure(
+    req: &BuildRequest,
+    msg: &str,
+    at: (Option<u32>, Option<String>),
+    tail: Vec<String>,
+) -> DockerError {
+    DockerError::Build(Box::new(BuildFailure {
+        dockerfile: req.dockerfile_display.clone(),
+        line: at.0,
+        instruction: at.1,
+        message: msg.trim().to_string(),
+        tail,
+        syntax: is_syntax_error(msg),
+    }))
+}
+
+/// A BuildKit step (`[stage 2/3] RUN make`, see `buildkit::progress::step_of`) as its
+/// Dockerfile line: the stage by name (`FROM x AS name`, else `stage-N`; no name: the
+/// only stage), then the index within it, where BuildKit counts `FROM` only for an
+/// image base (not `scratch`, not an earlier stage). The text must agree; if it does
+/// not, the text alone decides.
+pub fn buildkit_step_line(
+    dockerfile_text: &str,
+    stage: Option<&str>,
+    index: usize,
+    text: &str,
+) -> Option<(u32, String)> {
+    let instrs = instructions(dockerfile_text);
+    let keyword = |t: &str| {
+        t.split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase()
+    };
+    let norm = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    struct Stage {
+        name: String,
+        /// BuildKit counts FROM as step 1 (an image base).
+        from_image: bool,
+        steps: Vec<(u32, String)>,
+    }
+    let mut stages: Vec<Stage> = Vec::new();
+    for (n, t) in &instrs {
+        if keyword(t) == "FROM" {
+            let words: Vec<&str> = t
+                .split_whitespace()
+                .skip(1)
+                .filter(|w| !w.starts_with("--"))
+                .collect();
+            let base = words
+                .first()
+                .map(|w| w.to_ascii_lowercase())
+                .unwrap_or_default();
+            let name = match words.iter().position(|w| w.eq_ignore_ascii_case("as")) {
+                Some(i) if i + 1 < words.len() => words[i + 1].to_ascii_lowercase(),
+                _ => format!("stage-{}", stages.len()),
+            };
+            let from_image = base != "scratch" && !stages.iter().any(|s| s.name == base);
+            stages.push(Stage {
+                name,
+                from_image,
+                steps: Vec::new(),
+            });
+        }
+        if let Some(st) = stages.last_mut()
+            && (keyword(t) != "FROM" || st.from_image)
+        {
+            st.steps.push((*n, t.clone()));
+        }
+    }
+    let stage_instrs = match stage {
+        Some(s) => stages.iter().find(|st| st.name == s).map(|st| &st.steps),
+        None if stages.len() == 1 => stages.first().map(|st| &st.steps),
+        None => None,
+    };
+    let want = norm(text);
+    let candidate = stage_instrs.and_then(|v| v.get(index.checked_sub(1)?));
+    if let Some((n, t)) = candidate
+        && norm(t) == want
+    {
+        return Some((*n, t.clone()));
+    }
+    let pool: Vec<&(u32, String)> = match stage_instrs {
+        Some(v) => v.iter().collect(),
+        None => instrs.iter().collect(),
+    };
+    if let Some((n, t)) = pool.iter().find(|(_, t)| norm(t) == want) {
+        return Some((*n, t.clone()));
+    }
+    candidate
+        .filter(|(_, t)| keyword(t) == keyword(text))
+        .cloned()
+}
+
+/// Builds with the classic builder; returns what was packed. `on_line` sees every
+/// progress line (untrusted text).
+pub async fn build(
+    docker: &Docker,
+    spec: &ContextSpec,
+    req: &BuildRequest,
+    mut on_line: impl FnMut(&str),
+) -> Result<Packed, DockerError> {
+    let name = context::tar_dockerfile_name(spec);
+    let (packer, chunks) = spawn_packer(spec, &name);
+    let body = bollard::body_try_stream(chunks);
     let opts = bollard::query_parameters::BuildImageOptions {
         dockerfile: name,
         t: Some(req.tag.clone()),
@@ -187,7 +331,7 @@ pub async fn build(
     let mut stream = docker.build_image(opts, None, Some(body));
     let mut tail: VecDeque<String> = VecDeque::new();
     let mut step: Option<usize> = None;
-    let mut failure: Option<String> = None;
+    let mut failed: Option<String> = None;
     let mut pending = String::new();
     while let Some(item) = stream.next().await {
         match item {
@@ -215,35 +359,14 @@ pub async fn build(
                 }
             }
             Err(e) => {
-                failure = Some(message(&e));
+                failed = Some(message(&e));
                 break;
             }
         }
     }
     drop(stream);
-    let packed = match packer.await {
-        Ok(Ok(p)) => p,
-        Ok(Err(e)) => return Err(e.into()),
-        Err(e) => {
-            return Err(DockerError::Context(context::ContextError::Write(
-                std::io::Error::other(e.to_string()),
-            )));
-        }
-    };
-    if let Some(msg) = failure {
-        let instrs = instructions(&req.dockerfile_text);
-        let syntax = is_syntax_error(&msg);
-        let (line, instruction) = match line_in_message(&msg) {
-            Some(l) => (
-                Some(l),
-                instrs.iter().find(|(n, _)| *n == l).map(|(_, t)| t.clone()),
-            ),
-            None if syntax => (None, None),
-            None => match step.and_then(|s| instrs.get(s - 1)) {
-                Some((l, t)) => (Some(*l), Some(t.clone())),
-                None => (None, None),
-            },
-        };
+    let packed = finish_packer(packer).await?;
+    if let Some(msg) = failed {
         if !pending.trim().is_empty() {
             tail.push_back(pending.trim().to_string());
         }
@@ -251,14 +374,7 @@ pub async fn build(
             .into_iter()
             .filter(|l| step_number(l).is_none())
             .collect();
-        return Err(DockerError::Build(Box::new(BuildFailure {
-            dockerfile: req.dockerfile_display.clone(),
-            line,
-            instruction,
-            message: msg.trim().to_string(),
-            tail,
-            syntax,
-        })));
+        return Err(failure(req, &msg, located(req, &msg, step), tail));
     }
     Ok(packed)
 }
@@ -281,6 +397,36 @@ mod tests {
         );
         let win = "# escape=`\nFROM scratch\nRUN a `\n b\n";
         assert_eq!(instructions(win)[1], (3, "RUN a b".to_string()));
+    }
+
+    #[test]
+    fn buildkit_steps_to_lines() {
+        let df = "ARG V=1\nFROM scratch AS build\nCOPY a /a\nRUN make\n\nFROM scratch\nCOPY --from=build /a /a\nRUN make\n";
+        assert_eq!(
+            buildkit_step_line(df, Some("build"), 2, "RUN make"),
+            Some((4, "RUN make".into()))
+        );
+        assert_eq!(
+            buildkit_step_line(df, Some("stage-1"), 2, "RUN make"),
+            Some((8, "RUN make".into()))
+        );
+        // No stage in the name of a multi-stage file: the text decides (first match).
+        assert_eq!(
+            buildkit_step_line(df, None, 2, "COPY --from=build /a /a"),
+            Some((7, "COPY --from=build /a /a".into()))
+        );
+        // `FROM scratch` is not a step of its own: COPY is [1/2].
+        let scratch = "FROM scratch\nCOPY a /a\nCOPY missing /m\n";
+        assert_eq!(
+            buildkit_step_line(scratch, None, 2, "COPY missing /m"),
+            Some((3, "COPY missing /m".into()))
+        );
+        // An image base is [1/N]; the text decides between look-alikes by position.
+        let image = "FROM alpine\nRUN make\nRUN make\n";
+        assert_eq!(
+            buildkit_step_line(image, None, 3, "RUN make"),
+            Some((3, "RUN make".into()))
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! Walk rules follow moby's `archive.TarWithOptions` as the CLI calls it: entries are
 //! owned by 0:0, an excluded directory is not descended into unless an exception
-//! (`!dir/file`) starts with it, and the Dockerfile and `.dockerignore` are always sent.
+//! (`!dir/file`) starts with it, and the Dockerfile and `.dockerignore` are always sent
+//! (for BuildKit, `.dockerignore` only when not excluded: see [`ContextSpec`]).
 //! A Dockerfile outside the context is added as `.dockerfile.<random>`, like the CLI.
 
 use std::fs;
@@ -30,6 +31,10 @@ pub struct ContextSpec {
     pub dir: PathBuf,
     /// The Dockerfile, absolute.
     pub dockerfile: PathBuf,
+    /// Send `.dockerignore` even when it excludes itself (the CLI does; the classic
+    /// builder reads it on the daemon side). BuildKit reading a tar context ignores it,
+    /// so there it stays out and `COPY .` cannot pick it up.
+    pub keep_dockerignore: bool,
 }
 
 /// What was written, and the Dockerfile's name inside the tar (the build's `dockerfile`).
@@ -61,8 +66,21 @@ pub fn excludes(spec: &ContextSpec) -> Result<Matcher, ContextError> {
         path: path.clone(),
         source,
     };
-    let patterns = ignore::keep_build_files(patterns, df.as_deref()).map_err(pat)?;
+    let patterns =
+        ignore::keep_build_files(patterns, df.as_deref(), spec.keep_dockerignore).map_err(pat)?;
     Matcher::new(&patterns).map_err(pat)
+}
+
+/// `.dockerignore` excludes the Dockerfile (which is sent all the same).
+pub fn dockerfile_ignored(spec: &ContextSpec) -> bool {
+    let Some(df) = dockerfile_in_context(spec) else {
+        return false;
+    };
+    let patterns = match fs::read(spec.dir.join(".dockerignore")) {
+        Ok(b) => ignore::parse_dockerignore(&String::from_utf8_lossy(&b)),
+        Err(_) => return false,
+    };
+    Matcher::new(&patterns).is_ok_and(|m| m.excluded(&df))
 }
 
 /// The Dockerfile's name inside the tar: its path in the context, or a fresh
@@ -310,6 +328,7 @@ mod tests {
         let spec = ContextSpec {
             dir: root.clone(),
             dockerfile: root.join("Dockerfile"),
+            keep_dockerignore: true,
         };
         let mut out = Vec::new();
         let p = write_tar(&spec, &tar_dockerfile_name(&spec), &mut out).unwrap();
@@ -330,6 +349,7 @@ mod tests {
         let spec = ContextSpec {
             dir: root,
             dockerfile: outside,
+            keep_dockerignore: true,
         };
         let mut out = Vec::new();
         let p = write_tar(&spec, &tar_dockerfile_name(&spec), &mut out).unwrap();

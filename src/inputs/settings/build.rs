@@ -84,6 +84,25 @@ pub enum SecretSource {
     Env(String),
 }
 
+/// Which builder the engine is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Builder {
+    /// BuildKit when the engine offers it (Docker), else classic (Podman).
+    Auto,
+    BuildKit,
+    Classic,
+}
+
+/// BuildKit's cache export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CacheTo {
+    /// `BUILDKIT_INLINE_CACHE=1`: the cache metadata goes into the pushed image.
+    Inline,
+    None,
+}
+
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct BuildSettings {
     pub context: PathBuf,
@@ -98,6 +117,8 @@ pub struct BuildSettings {
     pub platform: Option<String>,
     pub secrets: Vec<SecretSpec>,
     pub cache_from: Vec<String>,
+    pub cache_to: CacheTo,
+    pub builder: Builder,
     pub no_cache: bool,
     pub push: bool,
     pub tenant_id: Option<String>,
@@ -265,16 +286,53 @@ impl BuildSettings {
                 .map(|s| secret(&input, env, s))
                 .collect::<Result<Vec<_>, _>>()?
         };
-        if !secrets.is_empty() {
-            // See clients::docker::build: the classic builder has no secret mounts, and a
-            // secret must never become a build argument (it would sit in the history).
+        for sp in &secrets {
             let input = r.one("secret").expect("given").1;
-            return Err(InputError::invalid(
-                input,
-                "build secrets need BuildKit's secret mounts, and this engine connection uses the classic builder",
-                "no --secret for now; secrets are never passed as build args, which would keep them in the image history",
-            ));
+            match &sp.source {
+                SecretSource::File(p) if !p.is_file() => {
+                    return Err(InputError::invalid(
+                        input,
+                        format!(
+                            "the secret `{}` reads {}, which is not a file",
+                            sp.id,
+                            p.display()
+                        ),
+                        "id=ID,src=PATH with an existing file (relative paths are from the working directory)",
+                    ));
+                }
+                SecretSource::Env(v) if env.get(v).is_none() => {
+                    return Err(InputError::invalid(
+                        input,
+                        format!("the secret `{}` reads ${v}, which is not set", sp.id),
+                        "id=ID,env=VAR with VAR set in the step's environment",
+                    ));
+                }
+                _ => {}
+            }
         }
+        let builder = match r.one("builder") {
+            Some(("auto", _)) | None => Builder::Auto,
+            Some(("buildkit", _)) => Builder::BuildKit,
+            Some(("classic", _)) => Builder::Classic,
+            Some((v, i)) => {
+                return Err(InputError::invalid(
+                    i,
+                    format!("`{v}` is not a builder"),
+                    "auto, buildkit or classic",
+                ));
+            }
+        };
+        let cache_to = match r.one("cache-to") {
+            Some(("inline" | "type=inline", _)) | None => CacheTo::Inline,
+            Some(("none" | "", _)) => CacheTo::None,
+            Some((v, i)) => {
+                return Err(InputError::invalid(
+                    i,
+                    format!("`{v}` is not a cache export the engine's BuildKit can do"),
+                    "inline (the engine's built-in BuildKit exports cache inline only; type=registry needs a BuildKit container builder) or none",
+                ));
+            }
+        };
         Ok(BuildSettings {
             context,
             dockerfile,
@@ -286,6 +344,8 @@ impl BuildSettings {
             platform: r.string("platform"),
             secrets,
             cache_from: r.list("cache-from"),
+            cache_to,
+            builder,
             no_cache: r.bool("no-cache")?,
             push,
             tenant_id: r.string("tenant-id"),

@@ -9,7 +9,7 @@ mod report;
 mod scan;
 
 pub use azure::AzureSettings;
-pub use build::{BuildSettings, ImageName, SecretSource, SecretSpec};
+pub use build::{BuildSettings, Builder, CacheTo, ImageName, SecretSource, SecretSpec};
 pub use deploy::{
     Autoscaling, Cidr, Component, DeploySettings, DnsTarget, ManifestSource, NsgTarget,
     is_dns_label,
