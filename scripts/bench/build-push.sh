@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Build + push of the same Dockerfile: `aks-backend build` vs `docker build && docker push`
-# (the docker CLI, classic builder, same labels), to a loopback docker-registry.
+# (the docker CLI, classic builder: this engine's CLI has no buildx; same labels), to a
+# loopback docker-registry. Ours runs twice: BuildKit (the default on Docker, with the
+# inline cache and cache-from the registry) and --builder classic (like for like).
 # Each run gets a fresh 20 MB layer so both really push. Target: <= 1.05x the CLI's median.
 # Usage: scripts/bench/build-push.sh [WORKDIR]
 set -euo pipefail
@@ -28,7 +30,8 @@ PREP="head -c 20000000 /dev/urandom > $W/ctx/layer.bin"
 LABELS="--label org.opencontainers.image.created=\$(date -u +%FT%TZ) --label org.opencontainers.image.title=bench --label org.opencontainers.image.version=latest"
 export HOME=$W  # no Docker config: anonymous pushes for both
 hyperfine --warmup 1 --runs 7 --prepare "$PREP" --export-json "$W/build-push.json" \
-  -n aks-backend "$BIN build --context $W/ctx --image 127.0.0.1:$PORT/bench/ours --tag latest" \
+  -n 'aks-backend (BuildKit)' "$BIN build --context $W/ctx --image 127.0.0.1:$PORT/bench/ours --tag latest" \
+  -n 'aks-backend --builder classic' "$BIN build --builder classic --context $W/ctx --image 127.0.0.1:$PORT/bench/classic --tag latest" \
   -n 'docker build && docker push' "DOCKER_BUILDKIT=0 docker build -q $LABELS -t 127.0.0.1:$PORT/bench/cli:latest $W/ctx >/dev/null && docker push -q 127.0.0.1:$PORT/bench/cli:latest >/dev/null"
 python3 - "$W/build-push.json" <<'PY'
 import json, sys

@@ -365,17 +365,31 @@ async fn sign_in(
                     };
                     Ok((Some(c), auth))
                 }
-                Found::Helper(h) => {
-                    ctx.host.annotate(
-                        Level::Warning,
-                        &format!(
-                            "{} is served by the credential helper docker-credential-{h}, which aks-backend does not run; pushing without credentials",
+                Found::Helper(h) => match docker_config::from_helper(&h, acr.registry())? {
+                    Some(c) => {
+                        ctx.host.mask(&c.password);
+                        ctx.host.info(&format!(
+                            "signed in to {} with credentials from docker-credential-{h}",
                             acr.registry()
-                        ),
-                        &Location::default(),
-                    );
-                    Ok((None, RegistryAuth::Anonymous))
-                }
+                        ));
+                        let auth = RegistryAuth::Basic {
+                            username: c.username.clone(),
+                            password: c.password.clone(),
+                        };
+                        Ok((Some(c), auth))
+                    }
+                    None => {
+                        ctx.host.annotate(
+                            Level::Warning,
+                            &format!(
+                                "docker-credential-{h} has no credentials for {}; pushing without credentials",
+                                acr.registry()
+                            ),
+                            &Location::default(),
+                        );
+                        Ok((None, RegistryAuth::Anonymous))
+                    }
+                },
                 Found::None => Ok((None, RegistryAuth::Anonymous)),
             }
         }

@@ -663,3 +663,106 @@ async fn twenty_thousand_files_match_the_docker_cli() {
     );
     let _: PathBuf = ctx;
 }
+
+/// A Docker config whose `credsStore` names a helper (as `az acr login` leaves it on a
+/// laptop): the helper is asked like the docker CLI asks it, and its identity token
+/// (`<token>`) pushes through the registry's token auth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credential_helper_from_the_docker_config_signs_the_push_in() {
+    use std::os::unix::fs::PermissionsExt;
+    let reg = Registry::start().await;
+    let d = tempfile::tempdir().unwrap();
+    let ctx = d.path().join("ctx");
+    write(
+        &ctx,
+        &[("Dockerfile", "FROM scratch\nCOPY a /\n"), ("a", "a")],
+    );
+    let refresh = refresh_token(&reg, PUSHER).await;
+    let bin_dir = d.path().join("bin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let asked = d.path().join("asked.txt");
+    let helper = bin_dir.join("docker-credential-akstest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread -r server || true\necho \"$server\" >> {asked}\nif [ \"$server\" = {addr} ]; then\n  printf '{{\"ServerURL\":\"%s\",\"Username\":\"<token>\",\"Secret\":\"{refresh}\"}}' \"$server\"\nelse\n  echo 'credentials not found in native keychain'; exit 1\nfi\n",
+            asked = asked.display(),
+            addr = reg.addr,
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let docker_config = d.path().join("docker-config");
+    std::fs::create_dir_all(&docker_config).unwrap();
+    std::fs::write(
+        docker_config.join("config.json"),
+        format!(
+            r#"{{"auths":{{"{}":{{}}}},"credsStore":"akstest"}}"#,
+            reg.addr
+        ),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = d.path().join("o.json");
+    let image = format!("{}/helper/app", reg.addr);
+    let r = run(
+        &build_args(ctx.to_str().unwrap(), &image, out.to_str().unwrap()),
+        &[
+            ("PATH", &path),
+            ("DOCKER_CONFIG", docker_config.to_str().unwrap()),
+        ],
+        d.path(),
+    )
+    .await;
+    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("credentials from docker-credential-akstest"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains(&refresh) && !r.stdout.contains(&refresh));
+    assert!(
+        outputs(&out)["digest"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{image}@sha256:"))
+    );
+    assert_eq!(
+        std::fs::read_to_string(&asked).unwrap().lines().next(),
+        Some(reg.addr.as_str())
+    );
+
+    // A helper that cannot be run is bad input, named, before anything is built.
+    std::fs::write(
+        docker_config.join("config.json"),
+        r#"{"credsStore":"not-installed-here"}"#,
+    )
+    .unwrap();
+    let r = run(
+        &build_args(ctx.to_str().unwrap(), &image, out.to_str().unwrap()),
+        &[
+            ("PATH", &path),
+            ("DOCKER_CONFIG", docker_config.to_str().unwrap()),
+        ],
+        d.path(),
+    )
+    .await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("docker-credential-not-installed-here cannot be run"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("#1 "),
+        "built before the sign-in failed:\n{}",
+        r.stderr
+    );
+    assert_eq!(reg.tokens.violations(), Vec::<String>::new());
+}

@@ -1,8 +1,9 @@
 //! Registry credentials from the Docker config file (`$DOCKER_CONFIG/config.json`, else
 //! `~/.docker/config.json`), for registries that are not ACR: `auths.<registry>.auth`
 //! (base64 `user:password`) or `username`/`password`, or an `identitytoken`.
-//! Credential helpers (`credsStore`, `credHelpers`) are programs we do not run; a
-//! registry served only by one is reported, not silently pushed anonymously.
+//! Credential helpers (`credHelpers.<registry>`, else `credsStore`) are run the way the
+//! docker CLI runs them: `docker-credential-<name> get` with the registry on stdin,
+//! `{"Username", "Secret"}` on stdout (`<token>` as the user: an identity token).
 
 use std::path::{Path, PathBuf};
 
@@ -16,7 +17,7 @@ use crate::secret::Secret;
 #[derive(Debug)]
 pub enum Found {
     Credentials(RegistryCredentials),
-    /// Served by `docker-credential-<helper>`, which we do not run.
+    /// Served by `docker-credential-<helper>` (see [`from_helper`]).
     Helper(String),
     None,
 }
@@ -100,6 +101,64 @@ pub fn lookup(path: &Path, registry: &str) -> Result<Found, DockerError> {
         return Ok(Found::Helper(h.to_string()));
     }
     Ok(Found::None)
+}
+
+/// Asks `docker-credential-<helper>` for `registry`'s credentials. "Not found" (the
+/// helper's own answer for an unknown registry) is `None`, as for the docker CLI.
+pub fn from_helper(
+    helper: &str,
+    registry: &str,
+) -> Result<Option<RegistryCredentials>, DockerError> {
+    use std::io::Write;
+    let program = format!("docker-credential-{helper}");
+    let bad = |message: String| DockerError::Config {
+        path: PathBuf::from(&program),
+        message,
+    };
+    let mut child = std::process::Command::new(&program)
+        .arg("get")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            bad(format!(
+                "the Docker config names the credential helper `{helper}`, but {program} cannot be run: {e}"
+            ))
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading its input is judged by its answer below.
+        let _ = stdin.write_all(registry.as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| bad(format!("{program} get failed: {e}")))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        let said = format!("{stdout} {}", String::from_utf8_lossy(&out.stderr));
+        if said.to_ascii_lowercase().contains("credentials not found") {
+            return Ok(None);
+        }
+        let first = said.trim().lines().next().unwrap_or("").to_string();
+        return Err(bad(format!(
+            "{program} get for {registry} failed ({}): {first}",
+            out.status
+        )));
+    }
+    let v: serde_json::Value = serde_json::from_str(stdout.trim())
+        .map_err(|e| bad(format!("{program} get answered no JSON: {e}")))?;
+    let secret = v["Secret"].as_str().unwrap_or("");
+    if secret.is_empty() {
+        return Ok(None);
+    }
+    let user = match v["Username"].as_str().unwrap_or("") {
+        "<token>" | "" => "00000000-0000-0000-0000-000000000000",
+        u => u,
+    };
+    Ok(Some(RegistryCredentials {
+        username: user.to_string(),
+        password: Secret::new(secret),
+    }))
 }
 
 #[cfg(test)]
