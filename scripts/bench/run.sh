@@ -23,3 +23,5 @@ hyperfine --warmup 1 --runs "$RUNS" -n run "$cmd >/dev/null 2>&1"
 /usr/bin/time -v $cmd 2>"$WORK/time.txt" >/dev/null || true
 echo "peak RSS: $(awk -F': ' '/Maximum resident/ {print $2}' "$WORK/time.txt") KiB (aks-backend and its Trivy child, the larger)"
 $cmd 2>&1 | sed -n '/aks-backend run: timing/,$p'
+# Inside the build step: sign-in, the engine's build and the push, each on its own.
+$cmd 2>&1 | grep -m1 '^timing: sign-in' || true

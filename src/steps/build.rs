@@ -51,6 +51,23 @@ impl LineSink<'_> {
     }
 }
 
+/// Wall time of the build step's phases (the run benchmark splits build from push).
+#[derive(Debug, Default)]
+struct Phases {
+    sign_in: f64,
+    build: f64,
+    push: f64,
+}
+
+impl Phases {
+    fn describe(&self) -> String {
+        format!(
+            "sign-in {:.2} s, engine build {:.2} s, push and verify {:.2} s",
+            self.sign_in, self.build, self.push
+        )
+    }
+}
+
 /// `entra_token`: the Entra access token for ACR (`None`: Docker config credentials).
 pub async fn run(
     ctx: &Ctx,
@@ -116,6 +133,8 @@ pub async fn run(
     // and BuildKit's session needs the credentials for cache and base images.
     let registry = plan.registry.clone();
     let acr = Acr::new(ctx.http.clone(), &registry, &acr::base_url_for(&registry));
+    let mut phases = Phases::default();
+    let t = std::time::Instant::now();
     let signed_in = if plan.push {
         Some(sign_in(ctx, s, &acr, plan.auth, entra_token.as_ref()).await?)
     } else {
@@ -167,6 +186,8 @@ pub async fn run(
         host: &ctx.host,
         buf: Vec::new(),
     };
+    phases.sign_in = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
     let built = match (&eng.addr, buildkit) {
         (Some(addr), true) => {
             let mut provide = session::Provide {
@@ -189,6 +210,7 @@ pub async fn run(
     };
     sink.flush();
     ctx.host.group_end();
+    phases.build = t.elapsed().as_secs_f64();
     let packed = built?;
     ctx.host.info(&format!(
         "context: {} files, {} bytes sent, {} entries excluded by .dockerignore",
@@ -201,6 +223,7 @@ pub async fn run(
 
     let mut digest = None;
     if let Some((creds, auth)) = signed_in {
+        let t = std::time::Instant::now();
         ctx.host.group_start(&format!("Push {}", plan.image));
         let mut pushed: Option<String> = None;
         let mut result = Ok(());
@@ -250,6 +273,7 @@ pub async fn run(
             plan.tags.join(", ")
         ));
         digest = Some(format!("{}@{d}", plan.image));
+        phases.push = t.elapsed().as_secs_f64();
     }
 
     let outcome = BuildOutcome {
@@ -269,6 +293,7 @@ pub async fn run(
         outputs.push(("digest", d.clone()));
     }
     ctx.publish(&outputs, s.outputs_file.as_deref())?;
+    ctx.host.info(&format!("timing: {}", phases.describe()));
     let md = format!(
         "### Image built{}\n\n| | |\n|---|---|\n| image | `{}` |\n| digest | `{}` |\n| tags | {} |\n| size | {} MB |\n",
         if plan.push { " and pushed" } else { "" },
@@ -280,7 +305,7 @@ pub async fn run(
             .collect::<Vec<_>>()
             .join(", "),
         outcome.size / 1_000_000
-    );
+    ) + &format!("| time | {} |\n", phases.describe());
     ctx.host.summary("build", &md)?;
     Ok(Some(outcome))
 }

@@ -262,6 +262,40 @@ async fn separate_steps_compose_through_the_state_file() {
     )
     .await;
     assert_eq!(build.status.code(), Some(0), "{}", say(&build));
+    // A target given to scan itself wins over build's digest from the state file.
+    let cache = trivy_cache();
+    let tar = trivy_fixture().join("image.tar");
+    let mut scan_env = env.clone();
+    scan_env.retain(|(k, _)| k != "INPUT_IMAGE");
+    let scan = aks_backend(
+        strings(&[
+            "scan",
+            "--input",
+            tar.to_str().unwrap(),
+            "--trivy-path",
+            trivy().to_str().unwrap(),
+            "--trivy-cache-dir",
+            cache.path().to_str().unwrap(),
+            "--skip-db-update",
+            "--offline-scan",
+            "--fail-on-findings",
+            "false",
+            "--upload-sarif",
+            "false",
+            "--comment",
+            "false",
+        ]),
+        scan_env,
+        dir.path(),
+    )
+    .await;
+    assert_eq!(scan.status.code(), Some(0), "{}", say(&scan));
+    assert!(
+        String::from_utf8_lossy(&scan.stdout).contains("image.tar")
+            || String::from_utf8_lossy(&scan.stderr).contains("image.tar"),
+        "{}",
+        say(&scan)
+    );
     let deploy = aks_backend(
         strings(&[
             "deploy",

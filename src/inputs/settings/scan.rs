@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::env::Env;
-use crate::inputs::{InputError, Resolved, parse};
+use crate::inputs::{InputError, Origin, Resolved, parse};
 use crate::model::Severity;
 use crate::secret::Secret;
 
@@ -84,7 +84,18 @@ impl ScanSettings {
     pub fn resolve(r: &Resolved, env: &Env) -> Result<Self, InputError> {
         let named = |n: &str| r.one(n).map(|(v, input)| (v.to_string(), input));
         let mut targets = Vec::new();
-        if let Some((v, i)) = named("image") {
+        // An image fed from an earlier step's output yields to a target given here:
+        // `scan --input x.tar` after a `build` in the same job scans x.tar.
+        let explicit_other = ["input", "rootfs", "trivy-report"].iter().any(|n| {
+            r.get(n)
+                .is_some_and(|v| !matches!(v.origin, Origin::State(_)))
+        });
+        let image_from_state = r
+            .get("image")
+            .is_some_and(|v| matches!(v.origin, Origin::State(_)));
+        if let Some((v, i)) = named("image")
+            && !(image_from_state && explicit_other)
+        {
             targets.push((ScanInput::Image(v), i));
         }
         if let Some((v, i)) = named("input") {
