@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
 use bollard_buildkit_proto::health::health_server::{Health, HealthServer};
 use bollard_buildkit_proto::health::{
@@ -27,9 +26,7 @@ use bollard_buildkit_proto::moby::filesync::v1::{
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
-use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tonic::{Request, Response, Status};
 
 use super::wire::{self, EngineAddr};
@@ -127,7 +124,7 @@ pub async fn start(addr: &EngineAddr, provide: Provide, name: &str) -> Result<Se
             provide,
             asked: asked.clone(),
         }));
-    let io = Conn(TokioIo::new(upgraded));
+    let io = wire::Io(TokioIo::new(upgraded));
     let task = tokio::spawn(async move {
         let incoming = futures::stream::iter(vec![Ok::<_, std::io::Error>(io)]);
         if let Err(e) = router.serve_with_incoming(incoming).await {
@@ -135,40 +132,6 @@ pub async fn start(addr: &EngineAddr, provide: Provide, name: &str) -> Result<Se
         }
     });
     Ok(Session { id, asked, task })
-}
-
-/// The upgraded connection, as tonic wants an incoming connection.
-struct Conn(TokioIo<Upgraded>);
-
-impl tonic::transport::server::Connected for Conn {
-    type ConnectInfo = ();
-    fn connect_info(&self) {}
-}
-
-impl AsyncRead for Conn {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Conn {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_flush(cx)
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
-    }
 }
 
 struct HealthSvc;

@@ -38,55 +38,50 @@ impl EngineAddr {
     }
 }
 
-/// A Unix or TCP stream.
-pub enum Stream {
-    Unix(tokio::net::UnixStream),
-    Tcp(tokio::net::TcpStream),
-}
+/// Anything that reads and writes bytes (a Unix or TCP stream, an upgraded connection).
+pub trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
 
-impl AsyncRead for Stream {
+/// A connection as hyper and tonic take it: delegates reads and writes to `T`, and is a
+/// tonic incoming connection (the session serves gRPC on the upgraded `/session`).
+pub struct Io<T>(pub T);
+
+impl<T: AsyncRead + Unpin> AsyncRead for Io<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-        }
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
     }
 }
 
-impl AsyncWrite for Stream {
+impl<T: AsyncWrite + Unpin> AsyncWrite for Io<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-        }
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
-        }
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-        }
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
     }
 }
 
-pub async fn dial(addr: &EngineAddr) -> std::io::Result<Stream> {
-    Ok(match addr {
-        EngineAddr::Unix(p) => Stream::Unix(tokio::net::UnixStream::connect(p).await?),
-        EngineAddr::Tcp(h) => Stream::Tcp(tokio::net::TcpStream::connect(h).await?),
-    })
+impl<T> tonic::transport::server::Connected for Io<T> {
+    type ConnectInfo = ();
+    fn connect_info(&self) {}
+}
+
+pub async fn dial(addr: &EngineAddr) -> std::io::Result<Io<Box<dyn Duplex>>> {
+    Ok(Io(match addr {
+        EngineAddr::Unix(p) => Box::new(tokio::net::UnixStream::connect(p).await?),
+        EngineAddr::Tcp(h) => Box::new(tokio::net::TcpStream::connect(h).await?),
+    }))
 }
 
 pub type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
