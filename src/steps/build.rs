@@ -305,7 +305,11 @@ pub async fn run(
             .collect::<Vec<_>>()
             .join(", "),
         outcome.size / 1_000_000
-    ) + &format!("| time | {} |\n", phases.describe());
+    ) + &format!(
+        "| builder | {} |\n| time | {} |\n",
+        if buildkit { "BuildKit" } else { "classic" },
+        phases.describe()
+    );
     ctx.host.summary("build", &md)?;
     Ok(Some(outcome))
 }
