@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod deploy;
+pub mod github_deployment;
 pub mod outputs;
 pub mod refer;
 pub mod report;

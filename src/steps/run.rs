@@ -22,7 +22,7 @@ use crate::model::pipeline::{Fact, Report, StepReport, StepStatus};
 use crate::secret::Secret;
 use crate::state::State;
 
-use super::{Ctx, build, deploy, refer, report, scan};
+use super::{Ctx, build, deploy, github_deployment, refer, report, scan};
 
 /// What the CLI hands over: the command line's values and the config file.
 pub struct Inputs<'a> {
@@ -374,7 +374,16 @@ async fn execute(
         }
         Step::Deploy => {
             let s = DeploySettings::resolve(r, &ctx.env)?;
-            Ok(deploy::run(ctx, &s).await?.map(|o| {
+            let recorded = if s.dry_run {
+                None
+            } else {
+                github_deployment::start(ctx, rs, &s.namespace).await
+            };
+            let result = deploy::run(ctx, &s).await;
+            if let Some(d) = recorded {
+                github_deployment::finish(ctx, d, result.as_ref().map(Option::as_ref)).await;
+            }
+            Ok(result?.map(|o| {
                 (
                     o.exit,
                     report::deploy_step(&o, started.elapsed()),

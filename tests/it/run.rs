@@ -325,3 +325,80 @@ async fn separate_steps_compose_through_the_state_file() {
     let stderr = String::from_utf8_lossy(&deploy.stdout);
     assert!(!stderr.contains("AZURE_ACCESS_TOKEN"));
 }
+
+/// `github-deployment: true`: one GitHub Deployment per deploy, in progress while the
+/// rollout runs, then success or failure; the mock validates every request against
+/// GitHub's OpenAPI description.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_records_a_github_deployment_with_its_outcome() {
+    let mock = GitHubMock::start().await;
+    let cluster = FakeCluster::start(0.05);
+    let dir = tempfile::tempdir().unwrap();
+    let env = github_env(&mock, dir.path());
+    let digest = format!("sha256:{}", "1".repeat(64));
+    let deploy = |image: String, ns: &'static str| {
+        let (env, kubeconfig) = (env.clone(), cluster.kubeconfig.clone());
+        let cwd = dir.path().to_path_buf();
+        async move {
+            aks_backend(
+                strings(&[
+                    "deploy",
+                    "--image",
+                    &image,
+                    "--app",
+                    "api",
+                    "--kubeconfig",
+                    kubeconfig.to_str().unwrap(),
+                    "--namespace",
+                    ns,
+                    "--timeout",
+                    "60s",
+                    "--github-deployment",
+                    "true",
+                    "--environment",
+                    "staging",
+                    "--state",
+                    cwd.join(format!("{ns}.json")).to_str().unwrap(),
+                ]),
+                env,
+                &cwd,
+            )
+            .await
+        }
+    };
+    let ok = deploy(format!("registry.example.com/team/api@{digest}"), "shop").await;
+    assert_eq!(ok.status.code(), Some(0), "{}", say(&ok));
+    let bad = deploy(
+        format!("registry.example.com/team/crashes@{digest}"),
+        "shop2",
+    )
+    .await;
+    assert_eq!(bad.status.code(), Some(1), "{}", say(&bad));
+    let (deployments, statuses) =
+        mock.with(|s| (s.deployments.clone(), s.deployment_statuses.clone()));
+    assert_eq!(deployments.len(), 2, "{deployments:?}");
+    for d in &deployments {
+        assert_eq!(d["environment"], "staging");
+        assert_eq!(d["ref"], SHA);
+    }
+    let states: Vec<(u64, String)> = statuses
+        .iter()
+        .map(|(id, v)| (*id, v["state"].as_str().unwrap_or("").to_string()))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            (1, "in_progress".to_string()),
+            (1, "success".to_string()),
+            (2, "in_progress".to_string()),
+            (2, "failure".to_string()),
+        ]
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|(_, v)| v["log_url"] == "https://github.com/octo/api/actions/runs/4242"),
+        "{statuses:?}"
+    );
+    mock.assert_valid();
+}
