@@ -1,7 +1,8 @@
 //! The deploy step: plan (pure) -> pre-flight (access review, namespace, server-side dry
-//! run with diff) -> Azure DNS/NSG -> server-side apply -> track every Deployment under
-//! one deadline -> verify the running digests -> roll back what failed -> wait for the
-//! certificate -> report. Everything is one process talking to the API server.
+//! run with diff) -> Azure DNS/NSG -> server-side apply -> track every Deployment,
+//! StatefulSet, DaemonSet and Job under one deadline -> verify the running digests ->
+//! roll back the Deployments that failed (the other kinds are reported as not rolled
+//! back) -> wait for the certificate -> report. Everything is one process talking to the API server.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use crate::clients::kube::apply::{self, Target};
 use crate::clients::kube::rollback;
 use crate::clients::kube::rules;
 use crate::clients::kube::track::{self, Outcome, Tracker, Watched};
+use crate::clients::kube::workloads::WorkloadKind;
 use crate::clients::kube::{self as kube_client, certificate};
 use crate::error::{Error, Exit};
 use crate::host::{Level, Location};
@@ -163,10 +165,14 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
     ctx.host.group_end();
 
     // --- apply, with the watches already running so nothing is missed ---
-    let mut tracker = Tracker::start(&client, ns);
+    let kinds: Vec<WorkloadKind> = targets
+        .iter()
+        .filter_map(|t| WorkloadKind::of(&t.resource.group, &t.resource.kind))
+        .collect();
+    let mut tracker = Tracker::start(&client, ns, &kinds);
     ctx.host.group_start("Apply");
     let mut watched = Vec::new();
-    let mut applied_deployments: Vec<(Watched, Target)> = Vec::new();
+    let mut applied: Vec<Target> = Vec::new();
     for t in &targets {
         let stored = match apply::apply(&client, t).await {
             Ok(v) => v,
@@ -176,16 +182,16 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
             }
         };
         ctx.host.info(&format!("{} applied", t.id()));
-        if t.resource.kind == "Deployment" && t.resource.group == "apps" {
-            let w = Watched {
+        if let Some(kind) = WorkloadKind::of(&t.resource.group, &t.resource.kind) {
+            watched.push(Watched {
+                kind,
                 name: t.name.clone(),
                 generation: stored
                     .pointer("/metadata/generation")
                     .and_then(Value::as_i64)
                     .unwrap_or(1),
-            };
-            applied_deployments.push((w.clone(), t.clone()));
-            watched.push(w);
+            });
+            applied.push(t.clone());
         }
     }
     ctx.host.group_end();
@@ -226,7 +232,7 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
                 ));
             }
         }
-        if w.verdict != Verdict::Healthy {
+        if w.verdict.is_failure() {
             w.events = track::warning_events(&client, ns, &o.related_uids, Duration::from_secs(1))
                 .await
                 .unwrap_or_default();
@@ -236,14 +242,17 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
     }
 
     // --- rollback what did not become healthy ---
-    let failed = workloads.iter().any(|w| w.verdict != Verdict::Healthy);
+    let failed = workloads.iter().any(|w| w.verdict.is_failure());
     if failed && !s.no_rollback {
         ctx.host.group_start("Rollback");
-        for (w, (_, target)) in workloads.iter_mut().zip(&applied_deployments) {
-            if w.verdict == Verdict::Healthy {
+        for ((w, target), o) in workloads.iter_mut().zip(&applied).zip(&outcomes) {
+            if !w.verdict.is_failure() {
                 continue;
             }
-            w.rollback = Some(roll_back(ctx, &client, &mut tracker, target, s).await);
+            w.rollback = Some(match o.kind {
+                WorkloadKind::Deployment => roll_back(ctx, &client, &mut tracker, target, s).await,
+                kind => not_rolled_back(ctx, kind, target),
+            });
         }
         ctx.host.group_end();
     }
@@ -354,7 +363,7 @@ fn workload_report(ns: &str, o: &Outcome) -> WorkloadReport {
         })
         .collect();
     WorkloadReport {
-        kind: "Deployment".into(),
+        kind: o.kind.as_str().into(),
         name: o.name.clone(),
         namespace: ns.into(),
         verdict: o.verdict,
@@ -406,6 +415,29 @@ async fn failure_logs(client: &kube::Client, ns: &str, o: &Outcome) -> Vec<LogEx
     out
 }
 
+/// What we say for a failed StatefulSet, DaemonSet or Job: left as it is, and how to
+/// undo it by hand. Never a claim that it was rolled back.
+fn not_rolled_back(ctx: &Ctx, kind: WorkloadKind, target: &Target) -> RollbackReport {
+    let reason = match kind {
+        WorkloadKind::Job => {
+            "Jobs are not rolled back; the failed Job is left as it is".to_string()
+        }
+        _ => format!(
+            "not rolled back: aks-backend rolls back Deployments only; undo with `kubectl \
+             rollout undo {}/{}` (a pod stuck on the bad revision must then be deleted by hand)",
+            kind.as_str().to_lowercase(),
+            target.name
+        ),
+    };
+    ctx.host.info(&format!("{}: {reason}", target.id()));
+    RollbackReport {
+        to_revision: None,
+        verdict: Verdict::Cancelled,
+        reason: Some(reason),
+        seconds: 0.0,
+    }
+}
+
 async fn roll_back(
     ctx: &Ctx,
     client: &kube::Client,
@@ -444,6 +476,7 @@ async fn roll_back(
     };
     let progress = |line: &str| ctx.host.info(line);
     let w = Watched {
+        kind: WorkloadKind::Deployment,
         name: target.name.clone(),
         generation,
     };
@@ -471,10 +504,20 @@ fn tell(ctx: &Ctx, r: &DeployReport) {
         let id = format!("{}/{}/{}", w.namespace, w.kind, w.name);
         match (&w.verdict, &w.reason) {
             (Verdict::Healthy, _) => ctx.host.info(&format!(
-                "{id}: healthy (revision {}) in {:.1}s",
-                w.revision.map_or("?".into(), |r| r.to_string()),
+                "{id}: healthy{} in {:.1}s",
+                w.revision
+                    .map(|r| format!(" (revision {r})"))
+                    .unwrap_or_default(),
                 w.seconds
             )),
+            (Verdict::NotTracked, reason) => ctx.host.annotate(
+                Level::Warning,
+                &format!("{id}: not tracked: {}", reason.as_deref().unwrap_or("")),
+                &Location {
+                    title: Some(format!("Rollout of {}", w.name)),
+                    ..Default::default()
+                },
+            ),
             (v, reason) => {
                 ctx.host.annotate(
                     Level::Error,

@@ -510,7 +510,7 @@ pub fn deploy_step(o: &super::deploy::DeployOutcome, duration: Duration) -> Step
     let mut reasons = Vec::new();
     let mut events = Vec::new();
     let mut logs = Vec::new();
-    for w in r.workloads.iter().filter(|w| w.verdict != Rollout::Healthy) {
+    for w in r.workloads.iter().filter(|w| w.verdict.is_failure()) {
         let mut reason = format!(
             "{}/{}: {}",
             w.kind,

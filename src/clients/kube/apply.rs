@@ -15,6 +15,7 @@ use kube::core::GroupVersionKind;
 use kube::discovery::{ApiResource, Scope};
 use serde_json::Value;
 
+use super::workloads::WorkloadKind;
 use super::{FIELD_MANAGER, KubeError, diff, retrying};
 use crate::model::rollout::ObjectChange;
 
@@ -160,12 +161,11 @@ pub fn permissions(targets: &[Target], namespace: &str, create_namespace: bool) 
             ));
         }
     }
-    for (group, res) in [
-        ("apps", "deployments"),
-        ("apps", "replicasets"),
-        ("", "pods"),
-        ("", "events"),
-    ] {
+    let kinds: Vec<WorkloadKind> = targets
+        .iter()
+        .filter_map(|t| WorkloadKind::of(&t.resource.group, &t.resource.kind))
+        .collect();
+    for (group, res) in super::track::watched_resources(&kinds) {
         for verb in ["list", "watch"] {
             set.insert(Permission::new(verb, group, res, namespace));
         }
