@@ -35,7 +35,9 @@ pub enum Action {
     },
     /// Every new pod's imageID must be the deployed digest.
     VerifyDigests,
-    /// On failure, restore each failed Deployment's previous revision and track it back.
+    /// On failure, restore each failed Deployment's previous revision (a StatefulSet's
+    /// or DaemonSet's previous ControllerRevision) and track it back. Jobs are not
+    /// rolled back.
     RollbackOnFailure,
     /// Wait for the cert-manager Certificate for the host to be Ready.
     WaitCertificate { name: String },
@@ -156,7 +158,7 @@ impl DeployPlan {
             })
             .collect();
         if !workloads.is_empty() {
-            let any_deployment = !deployments.is_empty();
+            let rolls_back = workloads.iter().any(|w| !w.starts_with("Job/"));
             actions.push(Action::Track {
                 deployments,
                 workloads,
@@ -164,7 +166,7 @@ impl DeployPlan {
                 max_restarts: s.max_restarts,
             });
             actions.push(Action::VerifyDigests);
-            if !s.no_rollback && any_deployment {
+            if !s.no_rollback && rolls_back {
                 actions.push(Action::RollbackOnFailure);
             }
         }

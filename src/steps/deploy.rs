@@ -251,7 +251,8 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
             }
             w.rollback = Some(match o.kind {
                 WorkloadKind::Deployment => roll_back(ctx, &client, &mut tracker, target, s).await,
-                kind => not_rolled_back(ctx, kind, target),
+                WorkloadKind::Job => not_rolled_back(ctx, target),
+                kind => roll_back_revision(ctx, &client, &mut tracker, kind, target, s).await,
             });
         }
         ctx.host.group_end();
@@ -415,20 +416,10 @@ async fn failure_logs(client: &kube::Client, ns: &str, o: &Outcome) -> Vec<LogEx
     out
 }
 
-/// What we say for a failed StatefulSet, DaemonSet or Job: left as it is, and how to
-/// undo it by hand. Never a claim that it was rolled back.
-fn not_rolled_back(ctx: &Ctx, kind: WorkloadKind, target: &Target) -> RollbackReport {
-    let reason = match kind {
-        WorkloadKind::Job => {
-            "Jobs are not rolled back; the failed Job is left as it is".to_string()
-        }
-        _ => format!(
-            "not rolled back: aks-backend rolls back Deployments only; undo with `kubectl \
-             rollout undo {}/{}` (a pod stuck on the bad revision must then be deleted by hand)",
-            kind.as_str().to_lowercase(),
-            target.name
-        ),
-    };
+/// What we say for a failed Job: left as it is (a Job has no revisions to go back to).
+/// Never a claim that it was rolled back.
+fn not_rolled_back(ctx: &Ctx, target: &Target) -> RollbackReport {
+    let reason = "Jobs are not rolled back; the failed Job is left as it is".to_string();
     ctx.host.info(&format!("{}: {reason}", target.id()));
     RollbackReport {
         to_revision: None,
@@ -436,6 +427,99 @@ fn not_rolled_back(ctx: &Ctx, kind: WorkloadKind, target: &Target) -> RollbackRe
         reason: Some(reason),
         seconds: 0.0,
     }
+}
+
+/// A StatefulSet or DaemonSet back to its previous ControllerRevision (what `kubectl
+/// rollout undo` applies), the StatefulSet's pods stuck on the failed revision deleted,
+/// then tracked back.
+async fn roll_back_revision(
+    ctx: &Ctx,
+    client: &kube::Client,
+    tracker: &mut Tracker,
+    kind: WorkloadKind,
+    target: &Target,
+    s: &DeploySettings,
+) -> RollbackReport {
+    let started = Instant::now();
+    let report = |verdict, reason: Option<String>, to_revision| RollbackReport {
+        to_revision,
+        verdict,
+        reason,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let Some((revisions, current, stuck)) = tracker.revision_state(kind, &target.name) else {
+        return report(
+            Verdict::Failed,
+            Some(format!("the {} or its revisions are gone", kind.as_str())),
+            None,
+        );
+    };
+    let Some((undo, revision)) = rollback::undo_revision_target(target, &current, &revisions)
+    else {
+        ctx.host.info(&format!(
+            "{}: no earlier revision to roll back to; left as it is",
+            target.id()
+        ));
+        return report(
+            Verdict::Cancelled,
+            Some("no earlier revision (first deploy)".into()),
+            None,
+        );
+    };
+    ctx.host.info(&format!(
+        "{}: rolling back to revision {revision}",
+        target.id()
+    ));
+    let generation = match rollback::undo(client, &undo).await {
+        Ok(g) => g,
+        Err(e) => return report(Verdict::Failed, Some(e.to_string()), Some(revision)),
+    };
+    if !stuck.is_empty() {
+        ctx.host.info(&format!(
+            "{}: deleting pod(s) stuck on the failed revision: {}",
+            target.id(),
+            stuck.join(", ")
+        ));
+        if let Err(e) = rollback::delete_pods(client, &s.namespace, &stuck).await {
+            return report(Verdict::Failed, Some(e.to_string()), Some(revision));
+        }
+    }
+    let o = track_back(ctx, tracker, kind, target, generation, revision, s).await;
+    report(o.verdict, o.reason, Some(revision))
+}
+
+/// Tracks a rolled-back workload to its verdict under a fresh deadline.
+async fn track_back(
+    ctx: &Ctx,
+    tracker: &mut Tracker,
+    kind: WorkloadKind,
+    target: &Target,
+    generation: i64,
+    revision: i64,
+    s: &DeploySettings,
+) -> Outcome {
+    let progress = |line: &str| ctx.host.info(line);
+    let w = Watched {
+        kind,
+        name: target.name.clone(),
+        generation,
+    };
+    let o = tracker
+        .wait(
+            &[w],
+            Instant::now() + s.timeout,
+            s.max_restarts as i32,
+            PROGRESS_EVERY,
+            &progress,
+        )
+        .await
+        .remove(0);
+    ctx.host.info(&format!(
+        "{}: rollback to revision {revision} {}",
+        target.id(),
+        o.verdict.as_str()
+    ));
+    o
 }
 
 async fn roll_back(
@@ -474,27 +558,16 @@ async fn roll_back(
         Ok(g) => g,
         Err(e) => return report(Verdict::Failed, Some(e.to_string()), Some(revision)),
     };
-    let progress = |line: &str| ctx.host.info(line);
-    let w = Watched {
-        kind: WorkloadKind::Deployment,
-        name: target.name.clone(),
+    let o = track_back(
+        ctx,
+        tracker,
+        WorkloadKind::Deployment,
+        target,
         generation,
-    };
-    let o = tracker
-        .wait(
-            &[w],
-            Instant::now() + s.timeout,
-            s.max_restarts as i32,
-            PROGRESS_EVERY,
-            &progress,
-        )
-        .await
-        .remove(0);
-    ctx.host.info(&format!(
-        "{}: rollback to revision {revision} {}",
-        target.id(),
-        o.verdict.as_str()
-    ));
+        revision,
+        s,
+    )
+    .await;
     report(o.verdict, o.reason, Some(revision))
 }
 

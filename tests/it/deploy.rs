@@ -1358,7 +1358,7 @@ fn statefulset_daemonset_and_job_are_tracked_to_healthy_together() {
 }
 
 #[test]
-fn statefulset_that_cannot_pull_fails_fast_with_the_pods_words_and_is_not_rolled_back() {
+fn statefulset_that_cannot_pull_fails_fast_with_the_pods_words() {
     let c = FakeCluster::start(SCALE);
     let m = other_kinds(
         c.dir.path(),
@@ -1391,13 +1391,98 @@ fn statefulset_that_cannot_pull_fails_fast_with_the_pods_words_and_is_not_rolled
             .starts_with("StatefulSet/db: pod db-0: container db is "),
         "{out:?}"
     );
-    // Never claimed as rolled back.
+    // A first deploy has nothing to roll back to, and says so.
     assert_eq!(out.outputs["rolled-back"], "false");
     assert_eq!(db["rollback"]["verdict"], "cancelled");
-    assert!(
-        text(&db["rollback"]["reason"]).contains("not rolled back"),
-        "{db}"
+    assert_eq!(
+        db["rollback"]["reason"],
+        "no earlier revision (first deploy)"
     );
+}
+
+#[test]
+fn statefulset_and_daemonset_roll_back_to_the_previous_controller_revision() {
+    let c = FakeCluster::start(SCALE);
+    let good = other_kinds(
+        c.dir.path(),
+        &image("db", D1),
+        &image("agent", D1),
+        &image("migrate", D1),
+        "",
+    );
+    let ok = c.deploy(&[
+        "--namespace",
+        "web",
+        "--manifests",
+        &good,
+        "--timeout",
+        "60s",
+    ]);
+    assert_eq!(ok.code, 0, "{ok:?}");
+    let bad = other_kinds(
+        c.dir.path(),
+        &image("pull-fails", D2),
+        &image("crashes", D2),
+        &image("migrate", D1),
+        "",
+    );
+    let out = c.deploy(&[
+        "--namespace",
+        "web",
+        "--manifests",
+        &bad,
+        "--timeout",
+        "60s",
+    ]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.outputs["rolled-back"], "true", "{out:?}");
+    for kind in ["StatefulSet", "DaemonSet"] {
+        let w = by_kind(&out, kind);
+        assert!(
+            w["verdict"] == "failed" || w["verdict"] == "cancelled",
+            "{kind}: {w}"
+        );
+        assert_eq!(w["rollback"]["verdict"], "healthy", "{kind}: {w}");
+        assert_eq!(w["rollback"]["to_revision"], 1, "{kind}: {w}");
+    }
+    assert!(
+        out.stderr
+            .contains("StatefulSet/db: deleting pod(s) stuck on the failed revision: db-1"),
+        "{out:?}"
+    );
+    // What is left is the first template, as `kubectl rollout undo` leaves it.
+    let images = |plural: &str| {
+        c.objects(plural, "web")[0]["spec"]["template"]["spec"]["containers"][0]["image"].clone()
+    };
+    assert_eq!(images("statefulsets.apps"), image("db", D1));
+    assert_eq!(images("daemonsets.apps"), image("agent", D1));
+    let pods = c.kubectl(&[
+        "-n",
+        "web",
+        "get",
+        "pods",
+        "-l",
+        "app in (db,agent)",
+        "-o",
+        "jsonpath={range .items[*]}{.spec.containers[0].image}{\"\\n\"}{end}",
+    ]);
+    let pods = String::from_utf8_lossy(&pods.stdout).to_string();
+    assert_eq!(pods.lines().count(), 4, "{pods}");
+    assert!(pods.lines().all(|l| l.ends_with(D1)), "{pods}");
+    for target in ["statefulset/db", "daemonset/agent"] {
+        let s = c.kubectl(&["-n", "web", "rollout", "status", target, "--timeout=10s"]);
+        assert!(s.status.success(), "{target}: {s:?}");
+    }
+    // The fields stayed ours: the next deploy applies without a conflict.
+    let again = c.deploy(&[
+        "--namespace",
+        "web",
+        "--manifests",
+        &good,
+        "--timeout",
+        "60s",
+    ]);
+    assert_eq!(again.code, 0, "{again:?}");
 }
 
 #[test]

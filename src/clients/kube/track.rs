@@ -419,6 +419,45 @@ impl Tracker {
         }
     }
 
+    /// A StatefulSet's or DaemonSet's ControllerRevisions (newest first), the name of
+    /// the one in force, and the pods of that revision that are not Ready (StatefulSets
+    /// only: a DaemonSet replaces them itself), as the watches see them now.
+    pub fn revision_state(
+        &self,
+        kind: WorkloadKind,
+        name: &str,
+    ) -> Option<(Vec<ControllerRevision>, String, Vec<String>)> {
+        let revisions = self.revisions.as_ref()?.state();
+        let revisions: Vec<&ControllerRevision> = revisions.iter().map(|a| a.as_ref()).collect();
+        let pods = self.pods.state();
+        let pods: Vec<Pod> = pods.iter().map(|p| (**p).clone()).collect();
+        let owned = |meta: &kube::api::ObjectMeta| -> Vec<ControllerRevision> {
+            workloads::revisions_of(meta, &revisions)
+                .into_iter()
+                .cloned()
+                .collect()
+        };
+        match kind {
+            WorkloadKind::StatefulSet => {
+                let s = find_named(&self.stateful_sets, name)?;
+                let current = s.status.as_ref()?.update_revision.clone()?;
+                let mine: Vec<Pod> = pods
+                    .into_iter()
+                    .filter(|p| rules::owned_by(&p.metadata, s.metadata.uid.as_deref()))
+                    .collect();
+                let stuck = super::rollback::stuck_pods(&mine, &current);
+                Some((owned(&s.metadata), current, stuck))
+            }
+            WorkloadKind::DaemonSet => {
+                let d = find_named(&self.daemon_sets, name)?;
+                let revisions = owned(&d.metadata);
+                let current = revisions.first()?.metadata.name.clone()?;
+                Some((revisions, current, Vec::new()))
+            }
+            _ => None,
+        }
+    }
+
     /// The Deployment and its ReplicaSets as the watch sees them now.
     pub fn deployment(&self, name: &str) -> Option<(Deployment, Vec<ReplicaSet>)> {
         let d = self
