@@ -1596,3 +1596,27 @@ fn an_on_delete_statefulset_is_reported_as_not_tracked_without_waiting() {
     );
     assert_eq!(out.outputs["rollout-reason"], "");
 }
+
+#[test]
+fn dry_run_plans_tracking_of_every_workload_kind_and_rollback_of_all_but_jobs() {
+    let c = FakeCluster::start(SCALE);
+    let m = other_kinds(
+        c.dir.path(),
+        &image("db", D1),
+        &image("agent", D1),
+        &image("migrate", D1),
+        "",
+    );
+    let out = c.deploy(&["--namespace", "web", "--manifests", &m, "--dry-run"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let plan: Value = serde_json::from_str(&out.stdout).unwrap();
+    let actions = plan["actions"].as_array().unwrap();
+    let track = actions.iter().find(|a| a["action"] == "track").unwrap();
+    assert_eq!(
+        track["workloads"],
+        json!(["StatefulSet/db", "DaemonSet/agent", "Job/migrate"])
+    );
+    assert_eq!(track["deployments"], json!([]));
+    assert!(actions.iter().any(|a| a["action"] == "rollback-on-failure"));
+    assert!(c.requests().is_empty());
+}
