@@ -12,6 +12,8 @@ pub enum Verdict {
     TimedOut,
     /// Not tracked to the end because another workload failed first.
     Cancelled,
+    /// Not tracked at all: nothing rolls out by itself (an OnDelete update strategy).
+    NotTracked,
 }
 
 impl Verdict {
@@ -21,7 +23,16 @@ impl Verdict {
             Verdict::Failed => "failed",
             Verdict::TimedOut => "timed-out",
             Verdict::Cancelled => "cancelled",
+            Verdict::NotTracked => "not-tracked",
         }
+    }
+
+    /// Failed, timed out or cancelled: the deploy failed because of it.
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            Verdict::Failed | Verdict::TimedOut | Verdict::Cancelled
+        )
     }
 }
 
@@ -109,11 +120,11 @@ pub struct DeployReport {
 }
 
 impl DeployReport {
-    /// The one-line reason of every workload that did not become healthy.
+    /// The one-line reason of every workload that failed (not the untracked ones).
     pub fn reasons(&self) -> Vec<String> {
         self.workloads
             .iter()
-            .filter(|w| w.verdict != Verdict::Healthy)
+            .filter(|w| w.verdict.is_failure())
             .map(|w| {
                 format!(
                     "{}/{}: {}",

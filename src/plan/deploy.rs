@@ -5,6 +5,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::clients::kube::workloads::WorkloadKind;
 use crate::inputs::settings::{DeploySettings, ManifestSource};
 use crate::render::manifests::{self, Generate, ManifestError, Substitution, Trace};
 
@@ -23,15 +24,20 @@ pub enum Action {
     NsgRule { sources: Vec<String> },
     /// Server-side apply with field manager `aks-backend`.
     Apply { kind: String, name: String },
-    /// Watch these Deployments to healthy or failed under one deadline.
+    /// Watch these workloads to healthy or failed under one deadline: `deployments` by
+    /// name (as before), and every tracked workload (Deployment, StatefulSet, DaemonSet,
+    /// Job) as `Kind/name` in `workloads`.
     Track {
         deployments: Vec<String>,
+        workloads: Vec<String>,
         timeout_seconds: u64,
         max_restarts: u32,
     },
     /// Every new pod's imageID must be the deployed digest.
     VerifyDigests,
-    /// On failure, restore each failed Deployment's previous revision and track it back.
+    /// On failure, restore each failed Deployment's previous revision (a StatefulSet's
+    /// or DaemonSet's previous ControllerRevision) and track it back. Jobs are not
+    /// rolled back.
     RollbackOnFailure,
     /// Wait for the cert-manager Certificate for the host to be Ready.
     WaitCertificate { name: String },
@@ -136,14 +142,31 @@ impl DeployPlan {
             .filter(|o| o["kind"] == "Deployment")
             .filter_map(|o| o["metadata"]["name"].as_str().map(String::from))
             .collect();
-        if !deployments.is_empty() {
+        let workloads: Vec<String> = objects
+            .iter()
+            .filter(|o| {
+                let api_version = o["apiVersion"].as_str().unwrap_or("");
+                let group = api_version.split_once('/').map_or("", |(g, _)| g);
+                WorkloadKind::of(group, o["kind"].as_str().unwrap_or("")).is_some()
+            })
+            .map(|o| {
+                format!(
+                    "{}/{}",
+                    o["kind"].as_str().unwrap_or(""),
+                    o["metadata"]["name"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        if !workloads.is_empty() {
+            let rolls_back = workloads.iter().any(|w| !w.starts_with("Job/"));
             actions.push(Action::Track {
                 deployments,
+                workloads,
                 timeout_seconds: s.timeout.as_secs(),
                 max_restarts: s.max_restarts,
             });
             actions.push(Action::VerifyDigests);
-            if !s.no_rollback {
+            if !s.no_rollback && rolls_back {
                 actions.push(Action::RollbackOnFailure);
             }
         }

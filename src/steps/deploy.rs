@@ -1,7 +1,8 @@
 //! The deploy step: plan (pure) -> pre-flight (access review, namespace, server-side dry
-//! run with diff) -> Azure DNS/NSG -> server-side apply -> track every Deployment under
-//! one deadline -> verify the running digests -> roll back what failed -> wait for the
-//! certificate -> report. Everything is one process talking to the API server.
+//! run with diff) -> Azure DNS/NSG -> server-side apply -> track every Deployment,
+//! StatefulSet, DaemonSet and Job under one deadline -> verify the running digests ->
+//! roll back the Deployments that failed (the other kinds are reported as not rolled
+//! back) -> wait for the certificate -> report. Everything is one process talking to the API server.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use crate::clients::kube::apply::{self, Target};
 use crate::clients::kube::rollback;
 use crate::clients::kube::rules;
 use crate::clients::kube::track::{self, Outcome, Tracker, Watched};
+use crate::clients::kube::workloads::WorkloadKind;
 use crate::clients::kube::{self as kube_client, certificate};
 use crate::error::{Error, Exit};
 use crate::host::{Level, Location};
@@ -163,10 +165,14 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
     ctx.host.group_end();
 
     // --- apply, with the watches already running so nothing is missed ---
-    let mut tracker = Tracker::start(&client, ns);
+    let kinds: Vec<WorkloadKind> = targets
+        .iter()
+        .filter_map(|t| WorkloadKind::of(&t.resource.group, &t.resource.kind))
+        .collect();
+    let mut tracker = Tracker::start(&client, ns, &kinds);
     ctx.host.group_start("Apply");
     let mut watched = Vec::new();
-    let mut applied_deployments: Vec<(Watched, Target)> = Vec::new();
+    let mut applied: Vec<Target> = Vec::new();
     for t in &targets {
         let stored = match apply::apply(&client, t).await {
             Ok(v) => v,
@@ -176,16 +182,16 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
             }
         };
         ctx.host.info(&format!("{} applied", t.id()));
-        if t.resource.kind == "Deployment" && t.resource.group == "apps" {
-            let w = Watched {
+        if let Some(kind) = WorkloadKind::of(&t.resource.group, &t.resource.kind) {
+            watched.push(Watched {
+                kind,
                 name: t.name.clone(),
                 generation: stored
                     .pointer("/metadata/generation")
                     .and_then(Value::as_i64)
                     .unwrap_or(1),
-            };
-            applied_deployments.push((w.clone(), t.clone()));
-            watched.push(w);
+            });
+            applied.push(t.clone());
         }
     }
     ctx.host.group_end();
@@ -226,7 +232,7 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
                 ));
             }
         }
-        if w.verdict != Verdict::Healthy {
+        if w.verdict.is_failure() {
             w.events = track::warning_events(&client, ns, &o.related_uids, Duration::from_secs(1))
                 .await
                 .unwrap_or_default();
@@ -236,14 +242,18 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
     }
 
     // --- rollback what did not become healthy ---
-    let failed = workloads.iter().any(|w| w.verdict != Verdict::Healthy);
+    let failed = workloads.iter().any(|w| w.verdict.is_failure());
     if failed && !s.no_rollback {
         ctx.host.group_start("Rollback");
-        for (w, (_, target)) in workloads.iter_mut().zip(&applied_deployments) {
-            if w.verdict == Verdict::Healthy {
+        for ((w, target), o) in workloads.iter_mut().zip(&applied).zip(&outcomes) {
+            if !w.verdict.is_failure() {
                 continue;
             }
-            w.rollback = Some(roll_back(ctx, &client, &mut tracker, target, s).await);
+            w.rollback = Some(match o.kind {
+                WorkloadKind::Deployment => roll_back(ctx, &client, &mut tracker, target, s).await,
+                WorkloadKind::Job => not_rolled_back(ctx, target),
+                kind => roll_back_revision(ctx, &client, &mut tracker, kind, target, s).await,
+            });
         }
         ctx.host.group_end();
     }
@@ -354,7 +364,7 @@ fn workload_report(ns: &str, o: &Outcome) -> WorkloadReport {
         })
         .collect();
     WorkloadReport {
-        kind: "Deployment".into(),
+        kind: o.kind.as_str().into(),
         name: o.name.clone(),
         namespace: ns.into(),
         verdict: o.verdict,
@@ -406,6 +416,112 @@ async fn failure_logs(client: &kube::Client, ns: &str, o: &Outcome) -> Vec<LogEx
     out
 }
 
+/// What we say for a failed Job: left as it is (a Job has no revisions to go back to).
+/// Never a claim that it was rolled back.
+fn not_rolled_back(ctx: &Ctx, target: &Target) -> RollbackReport {
+    let reason = "Jobs are not rolled back; the failed Job is left as it is".to_string();
+    ctx.host.info(&format!("{}: {reason}", target.id()));
+    RollbackReport {
+        to_revision: None,
+        verdict: Verdict::Cancelled,
+        reason: Some(reason),
+        seconds: 0.0,
+    }
+}
+
+/// A StatefulSet or DaemonSet back to its previous ControllerRevision (what `kubectl
+/// rollout undo` applies), the StatefulSet's pods stuck on the failed revision deleted,
+/// then tracked back.
+async fn roll_back_revision(
+    ctx: &Ctx,
+    client: &kube::Client,
+    tracker: &mut Tracker,
+    kind: WorkloadKind,
+    target: &Target,
+    s: &DeploySettings,
+) -> RollbackReport {
+    let started = Instant::now();
+    let report = |verdict, reason: Option<String>, to_revision| RollbackReport {
+        to_revision,
+        verdict,
+        reason,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let Some((revisions, current, stuck)) = tracker.revision_state(kind, &target.name) else {
+        return report(
+            Verdict::Failed,
+            Some(format!("the {} or its revisions are gone", kind.as_str())),
+            None,
+        );
+    };
+    let Some((undo, revision)) = rollback::undo_revision_target(target, &current, &revisions)
+    else {
+        ctx.host.info(&format!(
+            "{}: no earlier revision to roll back to; left as it is",
+            target.id()
+        ));
+        return report(
+            Verdict::Cancelled,
+            Some("no earlier revision (first deploy)".into()),
+            None,
+        );
+    };
+    ctx.host.info(&format!(
+        "{}: rolling back to revision {revision}",
+        target.id()
+    ));
+    let generation = match rollback::undo(client, &undo).await {
+        Ok(g) => g,
+        Err(e) => return report(Verdict::Failed, Some(e.to_string()), Some(revision)),
+    };
+    if !stuck.is_empty() {
+        ctx.host.info(&format!(
+            "{}: deleting pod(s) stuck on the failed revision: {}",
+            target.id(),
+            stuck.join(", ")
+        ));
+        if let Err(e) = rollback::delete_pods(client, &s.namespace, &stuck).await {
+            return report(Verdict::Failed, Some(e.to_string()), Some(revision));
+        }
+    }
+    let o = track_back(ctx, tracker, kind, target, generation, revision, s).await;
+    report(o.verdict, o.reason, Some(revision))
+}
+
+/// Tracks a rolled-back workload to its verdict under a fresh deadline.
+async fn track_back(
+    ctx: &Ctx,
+    tracker: &mut Tracker,
+    kind: WorkloadKind,
+    target: &Target,
+    generation: i64,
+    revision: i64,
+    s: &DeploySettings,
+) -> Outcome {
+    let progress = |line: &str| ctx.host.info(line);
+    let w = Watched {
+        kind,
+        name: target.name.clone(),
+        generation,
+    };
+    let o = tracker
+        .wait(
+            &[w],
+            Instant::now() + s.timeout,
+            s.max_restarts as i32,
+            PROGRESS_EVERY,
+            &progress,
+        )
+        .await
+        .remove(0);
+    ctx.host.info(&format!(
+        "{}: rollback to revision {revision} {}",
+        target.id(),
+        o.verdict.as_str()
+    ));
+    o
+}
+
 async fn roll_back(
     ctx: &Ctx,
     client: &kube::Client,
@@ -442,26 +558,16 @@ async fn roll_back(
         Ok(g) => g,
         Err(e) => return report(Verdict::Failed, Some(e.to_string()), Some(revision)),
     };
-    let progress = |line: &str| ctx.host.info(line);
-    let w = Watched {
-        name: target.name.clone(),
+    let o = track_back(
+        ctx,
+        tracker,
+        WorkloadKind::Deployment,
+        target,
         generation,
-    };
-    let o = tracker
-        .wait(
-            &[w],
-            Instant::now() + s.timeout,
-            s.max_restarts as i32,
-            PROGRESS_EVERY,
-            &progress,
-        )
-        .await
-        .remove(0);
-    ctx.host.info(&format!(
-        "{}: rollback to revision {revision} {}",
-        target.id(),
-        o.verdict.as_str()
-    ));
+        revision,
+        s,
+    )
+    .await;
     report(o.verdict, o.reason, Some(revision))
 }
 
@@ -471,10 +577,20 @@ fn tell(ctx: &Ctx, r: &DeployReport) {
         let id = format!("{}/{}/{}", w.namespace, w.kind, w.name);
         match (&w.verdict, &w.reason) {
             (Verdict::Healthy, _) => ctx.host.info(&format!(
-                "{id}: healthy (revision {}) in {:.1}s",
-                w.revision.map_or("?".into(), |r| r.to_string()),
+                "{id}: healthy{} in {:.1}s",
+                w.revision
+                    .map(|r| format!(" (revision {r})"))
+                    .unwrap_or_default(),
                 w.seconds
             )),
+            (Verdict::NotTracked, reason) => ctx.host.annotate(
+                Level::Warning,
+                &format!("{id}: not tracked: {}", reason.as_deref().unwrap_or("")),
+                &Location {
+                    title: Some(format!("Rollout of {}", w.name)),
+                    ..Default::default()
+                },
+            ),
             (v, reason) => {
                 ctx.host.annotate(
                     Level::Error,

@@ -504,13 +504,29 @@ pub fn deploy_step(o: &super::deploy::DeployOutcome, duration: Duration) -> Step
     for line in &r.azure {
         step.facts.push(Fact::text("", line.clone()));
     }
+    // A workload we could not judge is said, even when the deploy is healthy.
+    for w in r
+        .workloads
+        .iter()
+        .filter(|w| w.verdict == Rollout::NotTracked)
+    {
+        step.facts.push(Fact::text(
+            "not tracked",
+            format!(
+                "{}/{}: {}",
+                w.kind,
+                w.name,
+                w.reason.as_deref().unwrap_or("")
+            ),
+        ));
+    }
     if healthy {
         return step;
     }
     let mut reasons = Vec::new();
     let mut events = Vec::new();
     let mut logs = Vec::new();
-    for w in r.workloads.iter().filter(|w| w.verdict != Rollout::Healthy) {
+    for w in r.workloads.iter().filter(|w| w.verdict.is_failure()) {
         let mut reason = format!(
             "{}/{}: {}",
             w.kind,
@@ -557,6 +573,46 @@ pub fn deploy_step(o: &super::deploy::DeployOutcome, duration: Duration) -> Step
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_workload_not_tracked_is_said_in_a_healthy_deploy() {
+        use crate::model::rollout::{DeployReport, Verdict, WorkloadReport};
+        let w = WorkloadReport {
+            kind: "StatefulSet".into(),
+            name: "db".into(),
+            namespace: "web".into(),
+            verdict: Verdict::NotTracked,
+            reason: Some("updateStrategy OnDelete".into()),
+            revision: None,
+            events: Vec::new(),
+            logs: Vec::new(),
+            images: Vec::new(),
+            seconds: 0.0,
+            rollback: None,
+        };
+        let o = super::super::deploy::DeployOutcome {
+            report: DeployReport {
+                namespace: "web".into(),
+                namespace_created: false,
+                objects: Vec::new(),
+                workloads: vec![w],
+                url: None,
+                certificate_ready: None,
+                azure: Vec::new(),
+                verdict: Verdict::Healthy,
+                seconds: 1.0,
+            },
+            exit: crate::error::Exit::Ok,
+        };
+        let step = deploy_step(&o, Duration::from_secs(1));
+        assert!(step.failure.is_none());
+        let fact = step
+            .facts
+            .iter()
+            .find(|f| f.label == "not tracked")
+            .unwrap();
+        assert_eq!(fact.value, "StatefulSet/db: updateStrategy OnDelete");
+    }
 
     #[test]
     fn app_names_from_image_references() {

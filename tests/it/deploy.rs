@@ -1231,3 +1231,392 @@ mod azure {
         a
     }
 }
+
+/// User manifests with a StatefulSet `db`, a DaemonSet `agent` and a Job `migrate`,
+/// running `db`, `agent` and `job` images (repositories pick the fake's behaviour).
+fn other_kinds(dir: &std::path::Path, db: &str, agent: &str, job: &str, extra: &str) -> String {
+    let yaml = format!(
+        r#"apiVersion: apps/v1
+kind: StatefulSet
+metadata: {{name: db}}
+spec:
+  replicas: 2
+  serviceName: db
+  selector: {{matchLabels: {{app: db}}}}
+  template:
+    metadata: {{labels: {{app: db}}}}
+    spec:
+      containers: [{{name: db, image: "{db}"}}]
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {{name: agent}}
+spec:
+  selector: {{matchLabels: {{app: agent}}}}
+  template:
+    metadata: {{labels: {{app: agent}}}}
+    spec:
+      containers: [{{name: agent, image: "{agent}"}}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {{name: migrate}}
+spec:
+  backoffLimit: 1
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{{name: migrate, image: "{job}"}}]
+{extra}"#
+    );
+    let path = dir.join(format!("kinds-{}.yaml", uuid::Uuid::new_v4()));
+    std::fs::write(&path, yaml).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn by_kind(out: &crate::support::fake_cluster::Deployed, kind: &str) -> Value {
+    out.report()["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["kind"] == kind)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {kind} in the report: {out:?}"))
+}
+
+#[test]
+fn statefulset_daemonset_and_job_are_tracked_to_healthy_together() {
+    let c = FakeCluster::start(SCALE);
+    let m = other_kinds(
+        c.dir.path(),
+        &image("db", D1),
+        &image("agent", D1),
+        &image("migrate", D1),
+        "",
+    );
+    let out = c.deploy(&["--namespace", "web", "--manifests", &m, "--timeout", "60s"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.outputs["rollout"], "healthy");
+    let kinds: Vec<Value> = out.report()["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| json!([w["kind"], w["name"], w["verdict"]]))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            json!(["StatefulSet", "db", "healthy"]),
+            json!(["DaemonSet", "agent", "healthy"]),
+            json!(["Job", "migrate", "healthy"]),
+        ],
+        "{out:?}"
+    );
+    let db = by_kind(&out, "StatefulSet");
+    assert_eq!(db["revision"], 1);
+    // The digest check saw the StatefulSet's own pods, ordered by ordinal.
+    let pods: Vec<&Value> = db["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["pod"])
+        .collect();
+    assert_eq!(pods, [&json!("db-0"), &json!("db-1")], "{db}");
+    assert!(text(&db["images"]).contains(D1));
+    assert_eq!(
+        by_kind(&out, "DaemonSet")["images"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        out.stderr
+            .contains("web/StatefulSet/db: rolled out (revision 1)"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("web/Job/migrate: complete"), "{out:?}");
+    // kubectl agrees.
+    for target in ["statefulset/db", "daemonset/agent"] {
+        let s = c.kubectl(&["-n", "web", "rollout", "status", target, "--timeout=10s"]);
+        assert!(
+            String::from_utf8_lossy(&s.stdout).contains("roll"),
+            "{target}: {s:?}"
+        );
+        assert!(s.status.success(), "{target}: {s:?}");
+    }
+    let j = c.kubectl(&[
+        "-n",
+        "web",
+        "get",
+        "job",
+        "migrate",
+        "-o",
+        "jsonpath={.status.conditions[0].type}={.status.succeeded}",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&j.stdout), "Complete=1");
+}
+
+#[test]
+fn statefulset_that_cannot_pull_fails_fast_with_the_pods_words() {
+    let c = FakeCluster::start(SCALE);
+    let m = other_kinds(
+        c.dir.path(),
+        &image("pull-fails", D1),
+        &image("agent", D1),
+        &image("migrate", D1),
+        "",
+    );
+    let out = c.deploy(&["--namespace", "web", "--manifests", &m, "--timeout", "120s"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.outputs["rollout"], "failed");
+    let db = by_kind(&out, "StatefulSet");
+    assert_eq!(db["verdict"], "failed", "{db}");
+    let reason = db["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("pod db-0: container db is ErrImagePull: Failed to pull image")
+            || reason
+                .starts_with("pod db-0: container db is ImagePullBackOff: Back-off pulling image"),
+        "{reason}"
+    );
+    assert!(out.stderr.contains("StatefulSet/db"), "{out:?}");
+    assert!(
+        text(&db["events"]).contains("Failed to pull image"),
+        "the pod's events: {db}"
+    );
+    assert!(
+        out.outputs["rollout-reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("StatefulSet/db: pod db-0: container db is "),
+        "{out:?}"
+    );
+    // A first deploy has nothing to roll back to, and says so.
+    assert_eq!(out.outputs["rolled-back"], "false");
+    assert_eq!(db["rollback"]["verdict"], "cancelled");
+    assert_eq!(
+        db["rollback"]["reason"],
+        "no earlier revision (first deploy)"
+    );
+}
+
+#[test]
+fn statefulset_and_daemonset_roll_back_to_the_previous_controller_revision() {
+    let c = FakeCluster::start(SCALE);
+    let good = other_kinds(
+        c.dir.path(),
+        &image("db", D1),
+        &image("agent", D1),
+        &image("migrate", D1),
+        "",
+    );
+    let ok = c.deploy(&[
+        "--namespace",
+        "web",
+        "--manifests",
+        &good,
+        "--timeout",
+        "60s",
+    ]);
+    assert_eq!(ok.code, 0, "{ok:?}");
+    let bad = other_kinds(
+        c.dir.path(),
+        &image("pull-fails", D2),
+        &image("crashes", D2),
+        &image("migrate", D1),
+        "",
+    );
+    let out = c.deploy(&[
+        "--namespace",
+        "web",
+        "--manifests",
+        &bad,
+        "--timeout",
+        "60s",
+    ]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.outputs["rolled-back"], "true", "{out:?}");
+    for kind in ["StatefulSet", "DaemonSet"] {
+        let w = by_kind(&out, kind);
+        assert!(
+            w["verdict"] == "failed" || w["verdict"] == "cancelled",
+            "{kind}: {w}"
+        );
+        assert_eq!(w["rollback"]["verdict"], "healthy", "{kind}: {w}");
+        assert_eq!(w["rollback"]["to_revision"], 1, "{kind}: {w}");
+    }
+    assert!(
+        out.stderr
+            .contains("StatefulSet/db: deleting pod(s) stuck on the failed revision: db-1"),
+        "{out:?}"
+    );
+    // What is left is the first template, as `kubectl rollout undo` leaves it.
+    let images = |plural: &str| {
+        c.objects(plural, "web")[0]["spec"]["template"]["spec"]["containers"][0]["image"].clone()
+    };
+    assert_eq!(images("statefulsets.apps"), image("db", D1));
+    assert_eq!(images("daemonsets.apps"), image("agent", D1));
+    let pods = c.kubectl(&[
+        "-n",
+        "web",
+        "get",
+        "pods",
+        "-l",
+        "app in (db,agent)",
+        "-o",
+        "jsonpath={range .items[*]}{.spec.containers[0].image}{\"\\n\"}{end}",
+    ]);
+    let pods = String::from_utf8_lossy(&pods.stdout).to_string();
+    assert_eq!(pods.lines().count(), 4, "{pods}");
+    assert!(pods.lines().all(|l| l.ends_with(D1)), "{pods}");
+    for target in ["statefulset/db", "daemonset/agent"] {
+        let s = c.kubectl(&["-n", "web", "rollout", "status", target, "--timeout=10s"]);
+        assert!(s.status.success(), "{target}: {s:?}");
+    }
+    // The fields stayed ours: the next deploy applies without a conflict.
+    let again = c.deploy(&[
+        "--namespace",
+        "web",
+        "--manifests",
+        &good,
+        "--timeout",
+        "60s",
+    ]);
+    assert_eq!(again.code, 0, "{again:?}");
+}
+
+#[test]
+fn job_that_fails_reports_backoff_limit_exceeded_and_the_pods_log_tail() {
+    let c = FakeCluster::start(SCALE);
+    let job = image("crashes", D1);
+    let m = other_kinds(
+        c.dir.path(),
+        &image("db", D1),
+        &image("agent", D1),
+        &job,
+        "",
+    );
+    let out = c.deploy(&["--namespace", "web", "--manifests", &m, "--timeout", "120s"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let j = by_kind(&out, "Job");
+    assert_eq!(j["verdict"], "failed", "{j}");
+    assert_eq!(
+        j["reason"],
+        "Job migrate: BackoffLimitExceeded: Job has reached the specified backoff limit"
+    );
+    let logs = j["logs"].as_array().unwrap();
+    assert_eq!(logs.len(), 1, "{j}");
+    assert_eq!(logs[0]["container"], "migrate");
+    assert_eq!(logs[0]["previous"], false);
+    assert_eq!(
+        logs[0]["lines"],
+        json!([format!("starting migrate from {job}"), "boom"])
+    );
+    assert!(
+        text(&j["events"]).contains("BackoffLimitExceeded"),
+        "the Job's own event: {j}"
+    );
+    assert!(
+        out.stderr.contains("boom"),
+        "the log tail is printed: {out:?}"
+    );
+    assert_eq!(
+        j["rollback"]["reason"],
+        "Jobs are not rolled back; the failed Job is left as it is"
+    );
+}
+
+#[test]
+fn daemonset_crash_loop_fails_fast_with_the_previous_instance_logs() {
+    let c = FakeCluster::start(SCALE);
+    let m = other_kinds(
+        c.dir.path(),
+        &image("db", D1),
+        &image("crashes", D1),
+        &image("migrate", D1),
+        "",
+    );
+    let out = c.deploy(&[
+        "--namespace",
+        "web",
+        "--manifests",
+        &m,
+        "--max-restarts",
+        "1",
+        "--timeout",
+        "120s",
+    ]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let agent = by_kind(&out, "DaemonSet");
+    assert_eq!(agent["verdict"], "failed", "{agent}");
+    let reason = agent["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("pod agent-")
+            && reason.ends_with(
+                "container agent is in CrashLoopBackOff after 1 restart(s), last exit code 1 (Error)"
+            ),
+        "{reason}"
+    );
+    let logs = agent["logs"].as_array().unwrap();
+    assert_eq!(logs[0]["previous"], true, "{agent}");
+    assert_eq!(logs[0]["lines"], json!(["boom"]));
+    // The others were not judged healthy after the failure: finished or cancelled.
+    for w in out.report()["workloads"].as_array().unwrap() {
+        assert_ne!(w["verdict"], "timed-out", "{w}");
+    }
+}
+
+#[test]
+fn an_on_delete_statefulset_is_reported_as_not_tracked_without_waiting() {
+    let c = FakeCluster::start(SCALE);
+    let m = other_kinds(
+        c.dir.path(),
+        &image("db", D1),
+        &image("agent", D1),
+        &image("migrate", D1),
+        "",
+    );
+    let text_m = std::fs::read_to_string(&m).unwrap().replacen(
+        "  serviceName: db\n",
+        "  serviceName: db\n  updateStrategy: {type: OnDelete}\n",
+        1,
+    );
+    std::fs::write(&m, text_m).unwrap();
+    let out = c.deploy(&["--namespace", "web", "--manifests", &m, "--timeout", "60s"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let db = by_kind(&out, "StatefulSet");
+    assert_eq!(db["verdict"], "not-tracked", "{db}");
+    assert!(
+        text(&db["reason"]).contains("updateStrategy OnDelete"),
+        "{db}"
+    );
+    assert!(
+        out.stderr.contains("StatefulSet/db: not tracked"),
+        "{out:?}"
+    );
+    assert_eq!(out.outputs["rollout-reason"], "");
+}
+
+#[test]
+fn dry_run_plans_tracking_of_every_workload_kind_and_rollback_of_all_but_jobs() {
+    let c = FakeCluster::start(SCALE);
+    let m = other_kinds(
+        c.dir.path(),
+        &image("db", D1),
+        &image("agent", D1),
+        &image("migrate", D1),
+        "",
+    );
+    let out = c.deploy(&["--namespace", "web", "--manifests", &m, "--dry-run"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let plan: Value = serde_json::from_str(&out.stdout).unwrap();
+    let actions = plan["actions"].as_array().unwrap();
+    let track = actions.iter().find(|a| a["action"] == "track").unwrap();
+    assert_eq!(
+        track["workloads"],
+        json!(["StatefulSet/db", "DaemonSet/agent", "Job/migrate"])
+    );
+    assert_eq!(track["deployments"], json!([]));
+    assert!(actions.iter().any(|a| a["action"] == "rollback-on-failure"));
+    assert!(c.requests().is_empty());
+}

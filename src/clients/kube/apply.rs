@@ -15,6 +15,7 @@ use kube::core::GroupVersionKind;
 use kube::discovery::{ApiResource, Scope};
 use serde_json::Value;
 
+use super::workloads::WorkloadKind;
 use super::{FIELD_MANAGER, KubeError, diff, retrying};
 use crate::model::rollout::ObjectChange;
 
@@ -146,7 +147,8 @@ impl Permission {
 }
 
 /// What applying and tracking `targets` needs: get/create/patch on every kind, and
-/// list/watch on what the tracker watches, get on pod logs.
+/// list/watch on what the tracker watches, get on pod logs (and delete on pods for a
+/// StatefulSet's rollback).
 pub fn permissions(targets: &[Target], namespace: &str, create_namespace: bool) -> Vec<Permission> {
     let mut set = BTreeSet::new();
     for t in targets {
@@ -160,15 +162,18 @@ pub fn permissions(targets: &[Target], namespace: &str, create_namespace: bool) 
             ));
         }
     }
-    for (group, res) in [
-        ("apps", "deployments"),
-        ("apps", "replicasets"),
-        ("", "pods"),
-        ("", "events"),
-    ] {
+    let kinds: Vec<WorkloadKind> = targets
+        .iter()
+        .filter_map(|t| WorkloadKind::of(&t.resource.group, &t.resource.kind))
+        .collect();
+    for (group, res) in super::track::watched_resources(&kinds) {
         for verb in ["list", "watch"] {
             set.insert(Permission::new(verb, group, res, namespace));
         }
+    }
+    if kinds.contains(&WorkloadKind::StatefulSet) {
+        // A StatefulSet's rollback deletes the pods stuck on the failed revision.
+        set.insert(Permission::new("delete", "", "pods", namespace));
     }
     let mut logs = Permission::new("get", "", "pods", namespace);
     logs.subresource = "log".into();

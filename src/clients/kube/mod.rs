@@ -1,7 +1,7 @@
 //! The Kubernetes API, spoken directly with kube-rs (no kubectl, no child process):
-//! access reviews, server-side dry run and apply as `aks-backend`, the rollout tracker,
-//! rollback, logs and the cert-manager Certificate wait. The caller gives the
-//! kubeconfig; tests point it at the fake cluster.
+//! access reviews, server-side dry run and apply as `aks-backend`, the rollout tracker
+//! (Deployments, StatefulSets, DaemonSets, Jobs), rollback, logs and the cert-manager
+//! Certificate wait. The caller gives the kubeconfig; tests point it at the fake cluster.
 
 pub mod apply;
 pub mod certificate;
@@ -9,6 +9,7 @@ pub mod diff;
 pub mod rollback;
 pub mod rules;
 pub mod track;
+pub mod workloads;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -51,13 +51,15 @@ pub enum Assessment {
     Progressing(String),
     Done,
     Failed(Failure),
+    /// Not judged, and why (an OnDelete update strategy: nothing rolls out by itself).
+    Untracked(String),
 }
 
 fn revision_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Option<i64> {
     meta.annotations.as_ref()?.get(REVISION)?.parse().ok()
 }
 
-fn owned_by(
+pub(crate) fn owned_by(
     meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
     uid: Option<&str>,
 ) -> bool {
@@ -112,7 +114,7 @@ pub fn pods_of<'a>(rs: &ReplicaSet, pods: &[&'a Pod]) -> Vec<&'a Pod> {
     out
 }
 
-fn name(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> &str {
+pub(crate) fn name(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> &str {
     meta.name.as_deref().unwrap_or("?")
 }
 
@@ -239,7 +241,10 @@ fn container_failure(
     None
 }
 
-fn involves(e: &Event, meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> bool {
+pub(crate) fn involves(
+    e: &Event,
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> bool {
     meta.uid.is_some() && e.involved_object.uid == meta.uid
 }
 
@@ -317,6 +322,45 @@ pub fn pod_state(pod: &Pod) -> String {
     s
 }
 
+/// The first failure among `pods` (a workload's current pods): pod-level events and
+/// conditions, then every init and app container. Every workload kind uses this, so
+/// a StatefulSet's or Job's pod fails for the same reasons, in the same words, as a
+/// Deployment's.
+pub fn pods_failure(pods: &[&Pod], events: &[&Event], policy: &Policy) -> Option<Failure> {
+    for pod in pods {
+        if let Some(f) = pod_failure(pod, events) {
+            return Some(f);
+        }
+        let pspec = pod.spec.as_ref();
+        let status = pod.status.as_ref();
+        let groups = [
+            (
+                status
+                    .and_then(|s| s.init_container_statuses.as_deref())
+                    .unwrap_or(&[]),
+                pspec
+                    .and_then(|s| s.init_containers.as_deref())
+                    .unwrap_or(&[]),
+            ),
+            (
+                status
+                    .and_then(|s| s.container_statuses.as_deref())
+                    .unwrap_or(&[]),
+                pspec.map(|s| s.containers.as_slice()).unwrap_or(&[]),
+            ),
+        ];
+        for (statuses, specs) in groups {
+            for cs in statuses {
+                let c = specs.iter().find(|c| c.name == cs.name);
+                if let Some(f) = container_failure(pod, c, cs, events, policy) {
+                    return Some(f);
+                }
+            }
+        }
+    }
+    None
+}
+
 /// The verdict on one Deployment right now. `generation` is the one our apply produced.
 pub fn assess(
     d: &Deployment,
@@ -391,36 +435,8 @@ pub fn assess(
                 restarted: false,
             });
         }
-        for pod in pods_of(rs, pods) {
-            if let Some(f) = pod_failure(pod, events) {
-                return Assessment::Failed(f);
-            }
-            let pspec = pod.spec.as_ref();
-            let status = pod.status.as_ref();
-            let groups = [
-                (
-                    status
-                        .and_then(|s| s.init_container_statuses.as_deref())
-                        .unwrap_or(&[]),
-                    pspec
-                        .and_then(|s| s.init_containers.as_deref())
-                        .unwrap_or(&[]),
-                ),
-                (
-                    status
-                        .and_then(|s| s.container_statuses.as_deref())
-                        .unwrap_or(&[]),
-                    pspec.map(|s| s.containers.as_slice()).unwrap_or(&[]),
-                ),
-            ];
-            for (statuses, specs) in groups {
-                for cs in statuses {
-                    let c = specs.iter().find(|c| c.name == cs.name);
-                    if let Some(f) = container_failure(pod, c, cs, events, policy) {
-                        return Assessment::Failed(f);
-                    }
-                }
-            }
+        if let Some(f) = pods_failure(&pods_of(rs, pods), events, policy) {
+            return Assessment::Failed(f);
         }
     }
     let updated = status.updated_replicas.unwrap_or(0);

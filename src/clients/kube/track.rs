@@ -1,12 +1,17 @@
-//! The rollout tracker: four watches (Deployments, ReplicaSets, Pods, Events of the
-//! namespace) kept as local caches, all workloads judged together by `rules` on every
-//! change and on a short tick, under one deadline. Watches that drop or answer 410/5xx
-//! are resumed by kube's watcher with back-off; nothing is polled.
+//! The rollout tracker: watches of the namespace (Deployments and ReplicaSets, Pods and
+//! Events always; StatefulSets, DaemonSets, their ControllerRevisions and Jobs when the
+//! deploy applies one) kept as local caches, all workloads judged together by `rules`
+//! and `workloads` on every change and on a short tick, under one deadline. Watches
+//! that drop or answer 410/5xx are resumed by kube's watcher with back-off; nothing is
+//! polled.
 
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{
+    ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
+};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, LogParams};
 use kube::runtime::reflector::{self, Store};
@@ -16,26 +21,54 @@ use tokio::task::JoinHandle;
 
 use super::KubeError;
 use super::rules::{self, Assessment, Failure, Policy};
+use super::workloads::{self, Judged, WorkloadKind};
 use crate::model::rollout::{EventLine, Verdict};
 
-/// A Deployment to track and the generation our apply gave it.
+/// The (API group, resource) the tracker lists and watches for these workload kinds.
+pub fn watched_resources(kinds: &[WorkloadKind]) -> Vec<(&'static str, &'static str)> {
+    let mut out = vec![
+        ("apps", "deployments"),
+        ("apps", "replicasets"),
+        ("", "pods"),
+        ("", "events"),
+    ];
+    let has = |k| kinds.contains(&k);
+    if has(WorkloadKind::StatefulSet) {
+        out.push(("apps", "statefulsets"));
+    }
+    if has(WorkloadKind::DaemonSet) {
+        out.push(("apps", "daemonsets"));
+    }
+    if has(WorkloadKind::StatefulSet) || has(WorkloadKind::DaemonSet) {
+        out.push(("apps", "controllerrevisions"));
+    }
+    if has(WorkloadKind::Job) {
+        out.push(("batch", "jobs"));
+    }
+    out
+}
+
+/// A workload to track and the generation our apply gave it.
 #[derive(Clone, Debug)]
 pub struct Watched {
+    pub kind: WorkloadKind,
     pub name: String,
     pub generation: i64,
 }
 
 #[derive(Clone, Debug)]
 pub struct Outcome {
+    pub kind: WorkloadKind,
     pub name: String,
     pub verdict: Verdict,
     pub reason: Option<String>,
     pub failure: Option<Failure>,
     pub revision: Option<i64>,
     pub seconds: f64,
-    /// The pods of the new ReplicaSet when the verdict was reached.
+    /// The current pods when the verdict was reached (a Deployment's new ReplicaSet's,
+    /// a StatefulSet's or DaemonSet's current revision's, a Job's).
     pub new_pods: Vec<Pod>,
-    /// The Deployment, its new ReplicaSet and new pods (whose events matter).
+    /// The workload, its new ReplicaSet and current pods (whose events matter).
     pub related_uids: Vec<String>,
 }
 
@@ -43,6 +76,10 @@ pub struct Tracker {
     namespace: String,
     deployments: Store<Deployment>,
     sets: Store<ReplicaSet>,
+    stateful_sets: Option<Store<StatefulSet>>,
+    daemon_sets: Option<Store<DaemonSet>>,
+    revisions: Option<Store<ControllerRevision>>,
+    jobs: Option<Store<Job>>,
     pods: Store<Pod>,
     events: Store<Event>,
     changes: mpsc::Receiver<()>,
@@ -88,22 +125,66 @@ where
 
 use kube::runtime::reflector::reflector;
 
+/// The object called `name` in an optional watch's cache.
+fn find_named<K>(store: &Option<Store<K>>, name: &str) -> Option<std::sync::Arc<K>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    store
+        .as_ref()?
+        .find(|o| o.meta().name.as_deref() == Some(name))
+}
+
+/// A watch of `K` in the namespace, its task kept in `tasks`.
+fn spawn_into<K>(
+    tasks: &mut Vec<JoinHandle<()>>,
+    client: &kube::Client,
+    namespace: &str,
+    tx: &mpsc::Sender<()>,
+) -> Store<K>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, task) = spawn_watch(Api::namespaced(client.clone(), namespace), tx.clone());
+    tasks.push(task);
+    store
+}
+
 impl Tracker {
-    /// Starts the watches (before the apply, so nothing is missed).
-    pub fn start(client: &kube::Client, namespace: &str) -> Self {
+    /// Starts the watches (before the apply, so nothing is missed) for these kinds.
+    pub fn start(client: &kube::Client, namespace: &str, kinds: &[WorkloadKind]) -> Self {
         let (tx, rx) = mpsc::channel(64);
-        let (deployments, a) = spawn_watch(Api::namespaced(client.clone(), namespace), tx.clone());
-        let (sets, b) = spawn_watch(Api::namespaced(client.clone(), namespace), tx.clone());
-        let (pods, c) = spawn_watch(Api::namespaced(client.clone(), namespace), tx.clone());
-        let (events, d) = spawn_watch(Api::namespaced(client.clone(), namespace), tx);
+        let mut tasks = Vec::new();
+        let has = |k| kinds.contains(&k);
+        let deployments = spawn_into(&mut tasks, client, namespace, &tx);
+        let sets = spawn_into(&mut tasks, client, namespace, &tx);
+        let pods = spawn_into(&mut tasks, client, namespace, &tx);
+        let events = spawn_into(&mut tasks, client, namespace, &tx);
+        let stateful_sets =
+            has(WorkloadKind::StatefulSet).then(|| spawn_into(&mut tasks, client, namespace, &tx));
+        let daemon_sets =
+            has(WorkloadKind::DaemonSet).then(|| spawn_into(&mut tasks, client, namespace, &tx));
+        let revisions = (has(WorkloadKind::StatefulSet) || has(WorkloadKind::DaemonSet))
+            .then(|| spawn_into(&mut tasks, client, namespace, &tx));
+        let jobs = has(WorkloadKind::Job).then(|| spawn_into(&mut tasks, client, namespace, &tx));
         Tracker {
             namespace: namespace.into(),
             deployments,
             sets,
+            stateful_sets,
+            daemon_sets,
+            revisions,
+            jobs,
             pods,
             events,
             changes: rx,
-            tasks: vec![a, b, c, d],
+            tasks,
         }
     }
 
@@ -113,6 +194,18 @@ impl Tracker {
             let _ = self.sets.wait_until_ready().await;
             let _ = self.pods.wait_until_ready().await;
             let _ = self.events.wait_until_ready().await;
+            if let Some(s) = &self.stateful_sets {
+                let _ = s.wait_until_ready().await;
+            }
+            if let Some(s) = &self.daemon_sets {
+                let _ = s.wait_until_ready().await;
+            }
+            if let Some(s) = &self.revisions {
+                let _ = s.wait_until_ready().await;
+            }
+            if let Some(s) = &self.jobs {
+                let _ = s.wait_until_ready().await;
+            }
         };
         tokio::time::timeout_at(deadline.into(), all).await.is_ok()
     }
@@ -122,34 +215,86 @@ impl Tracker {
         w: &Watched,
         policy: &Policy,
     ) -> (Assessment, Option<i64>, Vec<Pod>, Vec<String>) {
-        let Some(d) = self
-            .deployments
-            .find(|d| d.metadata.name.as_deref() == Some(w.name.as_str()))
-        else {
-            return (
-                Assessment::Progressing("waiting for the Deployment to appear".into()),
-                None,
-                Vec::new(),
-                Vec::new(),
-            );
-        };
-        let sets = self.sets.state();
-        let sets: Vec<&ReplicaSet> = sets.iter().map(|a| a.as_ref()).collect();
         let pods = self.pods.state();
         let pods: Vec<&Pod> = pods.iter().map(|a| a.as_ref()).collect();
         let events = self.events.state();
         let events: Vec<&Event> = events.iter().map(|a| a.as_ref()).collect();
-        let a = rules::assess(&d, w.generation, &sets, &pods, &events, policy);
-        let mut related: Vec<String> = d.metadata.uid.iter().cloned().collect();
-        let mut new_pods = Vec::new();
-        if let Some(rs) = rules::new_replica_set(&d, &sets) {
-            related.extend(rs.metadata.uid.iter().cloned());
-            for p in rules::pods_of(rs, &pods) {
-                related.extend(p.metadata.uid.iter().cloned());
-                new_pods.push(p.clone());
+        let revisions = self
+            .revisions
+            .as_ref()
+            .map(Store::state)
+            .unwrap_or_default();
+        let revisions: Vec<&ControllerRevision> = revisions.iter().map(|a| a.as_ref()).collect();
+        let named = |n: Option<&String>| n.map(String::as_str) == Some(w.name.as_str());
+        let missing = || {
+            (
+                Assessment::Progressing(format!("waiting for the {} to appear", w.kind.as_str())),
+                None,
+                Vec::new(),
+                Vec::new(),
+            )
+        };
+        let with = |uid: Option<&String>, j: Judged| {
+            let mut related: Vec<String> = uid.into_iter().cloned().collect();
+            related.extend(j.pods.iter().filter_map(|p| p.metadata.uid.clone()));
+            let pods = j.pods.iter().map(|p| (*p).clone()).collect();
+            (j.assessment, j.revision, pods, related)
+        };
+        match w.kind {
+            WorkloadKind::Deployment => {
+                let Some(d) = self.deployments.find(|d| named(d.metadata.name.as_ref())) else {
+                    return missing();
+                };
+                let sets = self.sets.state();
+                let sets: Vec<&ReplicaSet> = sets.iter().map(|a| a.as_ref()).collect();
+                let a = rules::assess(&d, w.generation, &sets, &pods, &events, policy);
+                let mut related: Vec<String> = d.metadata.uid.iter().cloned().collect();
+                let mut new_pods = Vec::new();
+                if let Some(rs) = rules::new_replica_set(&d, &sets) {
+                    related.extend(rs.metadata.uid.iter().cloned());
+                    for p in rules::pods_of(rs, &pods) {
+                        related.extend(p.metadata.uid.iter().cloned());
+                        new_pods.push(p.clone());
+                    }
+                }
+                (a, rules::deployment_revision(&d), new_pods, related)
             }
+            WorkloadKind::StatefulSet => match find_named(&self.stateful_sets, &w.name) {
+                None => missing(),
+                Some(s) => with(
+                    s.metadata.uid.as_ref(),
+                    workloads::assess_stateful_set(
+                        &s,
+                        w.generation,
+                        &revisions,
+                        &pods,
+                        &events,
+                        policy,
+                    ),
+                ),
+            },
+            WorkloadKind::DaemonSet => match find_named(&self.daemon_sets, &w.name) {
+                None => missing(),
+                Some(d) => with(
+                    d.metadata.uid.as_ref(),
+                    workloads::assess_daemon_set(
+                        &d,
+                        w.generation,
+                        &revisions,
+                        &pods,
+                        &events,
+                        policy,
+                    ),
+                ),
+            },
+            WorkloadKind::Job => match find_named(&self.jobs, &w.name) {
+                None => missing(),
+                Some(j) => with(
+                    j.metadata.uid.as_ref(),
+                    workloads::assess_job(&j, &pods, &events, policy),
+                ),
+            },
         }
-        (a, rules::deployment_revision(&d), new_pods, related)
     }
 
     /// Tracks every workload until all are done, one fails (the others are then
@@ -182,6 +327,7 @@ impl Tracker {
                     }
                     let (a, revision, new_pods, related_uids) = self.assess(w, &policy);
                     let finished = |verdict, reason: Option<String>, failure| Outcome {
+                        kind: w.kind,
                         name: w.name.clone(),
                         verdict,
                         reason,
@@ -195,12 +341,21 @@ impl Tracker {
                         Assessment::Progressing(l) => lines[i] = l,
                         Assessment::Done => {
                             progress(&format!(
-                                "{}/{}: rolled out (revision {})",
-                                self.namespace,
-                                w.name,
-                                revision.map_or("?".into(), |r| r.to_string())
+                                "{}: {}",
+                                self.label(w),
+                                match (w.kind, revision) {
+                                    (WorkloadKind::Job, _) => "complete".to_string(),
+                                    (_, r) => format!(
+                                        "rolled out (revision {})",
+                                        r.map_or("?".into(), |r| r.to_string())
+                                    ),
+                                }
                             ));
                             done[i] = Some(finished(Verdict::Healthy, None, None));
+                        }
+                        Assessment::Untracked(why) => {
+                            progress(&format!("{}: not tracked: {why}", self.label(w)));
+                            done[i] = Some(finished(Verdict::NotTracked, Some(why), None));
                         }
                         Assessment::Failed(f) => {
                             failed = true;
@@ -224,6 +379,7 @@ impl Tracker {
                             )
                         };
                         done[i] = Some(Outcome {
+                            kind: w.kind,
                             name: w.name.clone(),
                             verdict,
                             reason: Some(reason),
@@ -240,7 +396,7 @@ impl Tracker {
             if Instant::now() >= next_progress {
                 for (i, w) in workloads.iter().enumerate() {
                     if done[i].is_none() {
-                        progress(&format!("{}/{}: {}", self.namespace, w.name, lines[i]));
+                        progress(&format!("{}: {}", self.label(w), lines[i]));
                     }
                 }
                 next_progress = Instant::now() + every;
@@ -252,6 +408,53 @@ impl Tracker {
                 _ = ticker.tick() => {}
                 _ = tokio::time::sleep_until(deadline.into()) => {}
             }
+        }
+    }
+
+    /// `ns/name` for a Deployment (as always), `ns/Kind/name` for the other kinds.
+    fn label(&self, w: &Watched) -> String {
+        match w.kind {
+            WorkloadKind::Deployment => format!("{}/{}", self.namespace, w.name),
+            k => format!("{}/{}/{}", self.namespace, k.as_str(), w.name),
+        }
+    }
+
+    /// A StatefulSet's or DaemonSet's ControllerRevisions (newest first), the name of
+    /// the one in force, and the pods of that revision that are not Ready (StatefulSets
+    /// only: a DaemonSet replaces them itself), as the watches see them now.
+    pub fn revision_state(
+        &self,
+        kind: WorkloadKind,
+        name: &str,
+    ) -> Option<(Vec<ControllerRevision>, String, Vec<String>)> {
+        let revisions = self.revisions.as_ref()?.state();
+        let revisions: Vec<&ControllerRevision> = revisions.iter().map(|a| a.as_ref()).collect();
+        let pods = self.pods.state();
+        let pods: Vec<Pod> = pods.iter().map(|p| (**p).clone()).collect();
+        let owned = |meta: &kube::api::ObjectMeta| -> Vec<ControllerRevision> {
+            workloads::revisions_of(meta, &revisions)
+                .into_iter()
+                .cloned()
+                .collect()
+        };
+        match kind {
+            WorkloadKind::StatefulSet => {
+                let s = find_named(&self.stateful_sets, name)?;
+                let current = s.status.as_ref()?.update_revision.clone()?;
+                let mine: Vec<Pod> = pods
+                    .into_iter()
+                    .filter(|p| rules::owned_by(&p.metadata, s.metadata.uid.as_deref()))
+                    .collect();
+                let stuck = super::rollback::stuck_pods(&mine, &current);
+                Some((owned(&s.metadata), current, stuck))
+            }
+            WorkloadKind::DaemonSet => {
+                let d = find_named(&self.daemon_sets, name)?;
+                let revisions = owned(&d.metadata);
+                let current = revisions.first()?.metadata.name.clone()?;
+                Some((revisions, current, Vec::new()))
+            }
+            _ => None,
         }
     }
 

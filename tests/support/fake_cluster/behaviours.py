@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 PULL_STARTS, PULL_ENDS = 0.1, 0.5
 HEALTHY_READY, SLOW_READY = 1.0, 10.0
 RUN_BEFORE_CRASH = 0.5
+RUN_TO_COMPLETE = 1.0
 SHOWN_TERMINATED = 0.3
 BACKOFF_FIRST, BACKOFF_MAX = 10.0, 300.0
 REPEAT_WARNING = 10.0
@@ -67,8 +68,12 @@ def _backoffs():
         delay = min(delay * 2, BACKOFF_MAX)
 
 
-def container_at(container, pod_name, namespace, pod_uid, t, scale):
-    """The Moment of `container` at `t` real seconds after scheduling."""
+def container_at(container, pod_name, namespace, pod_uid, t, scale, restart_policy="Always"):
+    """The Moment of `container` at `t` real seconds after scheduling.
+
+    Under `restart_policy` Never or OnFailure (Job pods) a healthy container runs to
+    completion (exit 0, `Completed`) and, under Never, a crashing one stays terminated.
+    """
     image = container.get("image", "")
     name = container.get("name", "")
     kind = behaviour_of(image)
@@ -91,8 +96,12 @@ def container_at(container, pod_name, namespace, pod_uid, t, scale):
                       (PULL_ENDS * s, "Normal", "Started", f"Started container {name}")]
     events += started_events
     if kind in ("crashes", "oom"):
+        if restart_policy == "Never":
+            return _crashed_once(kind, image, name, pod_uid, t, s, events)
         return _crash_loop(kind, image, name, pod_name, namespace, pod_uid, t, s, events)
     running = {"running": {"startedAt": PULL_ENDS * s}}
+    if restart_policy != "Always":
+        return _run_to_completion(image, name, pod_uid, t, s, events)
     port = (container.get("ports") or [{}])[0].get("containerPort", 8080)
     logs = [f"starting {name} from {image}", f"listening on :{port}"]
     if kind == "never-ready":
@@ -169,3 +178,27 @@ def _crash_loop(kind, image, name, pod_name, namespace, pod_uid, t, s, events):
         events = events + [(start, "Normal", "Pulled", f'Container image "{image}" already present on machine'),
                            (start, "Normal", "Created", f"Created container {name}"),
                            (start, "Normal", "Started", f"Started container {name}")]
+
+
+def _run_to_completion(image, name, pod_uid, t, s, events):
+    """A batch container: runs RUN_TO_COMPLETE, then exits 0."""
+    start, end = PULL_ENDS * s, (PULL_ENDS + RUN_TO_COMPLETE) * s
+    logs = [f"starting {name} from {image}", "working"]
+    if t < end:
+        return Moment(state={"running": {"startedAt": start}}, started=True, events=events, logs=logs)
+    finished = {"exitCode": 0, "reason": "Completed", "startedAt": start, "finishedAt": end,
+                "containerID": container_id(pod_uid, name, 0)}
+    return Moment(state={"terminated": finished}, events=events, logs=logs + ["done"])
+
+
+def _crashed_once(kind, image, name, pod_uid, t, s, events):
+    """A crashing container that is not restarted (restartPolicy Never): terminated for good."""
+    oom = kind == "oom"
+    start = PULL_ENDS * s
+    if t < start + RUN_BEFORE_CRASH * s:
+        return Moment(state={"running": {"startedAt": start}}, started=True, events=events,
+                      logs=[f"starting {name} from {image}"])
+    finished = {"exitCode": 137 if oom else 1, "reason": "OOMKilled" if oom else "Error", "startedAt": start,
+                "finishedAt": start + RUN_BEFORE_CRASH * s, "containerID": container_id(pod_uid, name, 0)}
+    return Moment(state={"terminated": finished}, events=events,
+                  logs=["allocating memory"] if oom else [f"starting {name} from {image}", "boom"])

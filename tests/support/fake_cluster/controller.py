@@ -10,6 +10,8 @@ import threading
 from .addons import Addons
 from .kubelet import Kubelet
 from .recorder import Recorder
+from .jobs import JobController
+from .sets import DaemonSetController, StatefulSetController
 from .workloads import DeploymentController, ReplicaSetController
 
 TICK_SECONDS = 0.05
@@ -29,6 +31,9 @@ class ControllerLoop:
         self.kubelet = Kubelet(self.api, recorder, self.scale)
         self.controllers = [DeploymentController(self.api, recorder, self.scale),
                             ReplicaSetController(self.api, recorder, self.scale),
+                            StatefulSetController(self.api, recorder, self.scale),
+                            DaemonSetController(self.api, recorder, self.scale),
+                            JobController(self.api, recorder, self.scale),
                             self.kubelet,
                             Addons(self.api, recorder, self.scale)]
 

@@ -37,6 +37,33 @@ def apply_defaults(kind_name, obj):
             rolling.setdefault("maxSurge", "25%")
             rolling.setdefault("maxUnavailable", "25%")
         _pod_template(spec)
+    elif kind_name == "StatefulSet" and isinstance(spec, dict):
+        spec.setdefault("replicas", 1)
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault("podManagementPolicy", "OrderedReady")
+        strategy = spec.setdefault("updateStrategy", {})
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            strategy.setdefault("rollingUpdate", {}).setdefault("partition", 0)
+        spec.setdefault("persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"})
+        _pod_template(spec)
+    elif kind_name == "DaemonSet" and isinstance(spec, dict):
+        spec.setdefault("revisionHistoryLimit", 10)
+        strategy = spec.setdefault("updateStrategy", {})
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            rolling = strategy.setdefault("rollingUpdate", {})
+            rolling.setdefault("maxUnavailable", 1)
+            rolling.setdefault("maxSurge", 0)
+        _pod_template(spec)
+    elif kind_name == "Job" and isinstance(spec, dict):
+        spec.setdefault("parallelism", 1)
+        spec.setdefault("completions", 1)
+        spec.setdefault("backoffLimit", 6)
+        spec.setdefault("completionMode", "NonIndexed")
+        spec.setdefault("suspend", False)
+        spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
+        _pod_template(spec)
     elif kind_name == "ReplicaSet" and isinstance(spec, dict):
         spec.setdefault("replicas", 1)
         _pod_template(spec)
@@ -79,3 +106,18 @@ def _pod_spec(spec):
         container.setdefault("resources", {})
         for port in container.get("ports", []):
             port.setdefault("protocol", "TCP")
+
+
+def apply_uid_defaults(kind_name, obj):
+    """Defaults that need the new object's uid: a Job's generated selector and pod labels."""
+    if kind_name != "Job" or not isinstance(obj.get("spec"), dict):
+        return
+    meta, spec = obj["metadata"], obj["spec"]
+    uid, name = meta["uid"], meta["name"]
+    if spec.get("manualSelector"):
+        return
+    labels = {"batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": name,
+              "controller-uid": uid, "job-name": name}
+    spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    template_meta = spec.setdefault("template", {}).setdefault("metadata", {})
+    template_meta.setdefault("labels", {}).update(labels)

@@ -16,7 +16,6 @@ from .recorder import NODE
 from .store import timestamp
 
 POD = by_kind("v1", "Pod")
-RS = by_kind("apps/v1", "ReplicaSet")
 SCENARIO_KEY = "fake.aks-backend/scenario"
 SCHEDULING_FAILURE = ("0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: "
                       "3 No preemption victims found for incoming pod.")
@@ -28,10 +27,10 @@ def scenario_of(store, pod):
     if SCENARIO_KEY in annotations:
         return annotations[SCENARIO_KEY]
     for ref in pod["metadata"].get("ownerReferences", []):
-        if ref.get("kind") == "ReplicaSet":
-            rs = store.get(RS, pod["metadata"]["namespace"], ref["name"])
-            if rs:
-                return (rs["metadata"].get("annotations") or {}).get(SCENARIO_KEY)
+        kind = by_kind(ref.get("apiVersion"), ref.get("kind"))
+        owner = store.get(kind, pod["metadata"]["namespace"], ref["name"]) if kind else None
+        if owner:
+            return (owner["metadata"].get("annotations") or {}).get(SCENARIO_KEY)
     return None
 
 
@@ -70,7 +69,8 @@ class Kubelet:
             if not pod["spec"].get("nodeName"):
                 pod["spec"]["nodeName"] = NODE
                 pod = self.api.replace(POD, meta["namespace"], meta["name"], pod, "kube-scheduler", check_version=False)
-            events.append((0, "Normal", "Scheduled", f"Successfully assigned {meta['namespace']}/{meta['name']} to {NODE}",
+            node = pod["spec"]["nodeName"]
+            events.append((0, "Normal", "Scheduled", f"Successfully assigned {meta['namespace']}/{meta['name']} to {node}",
                            "default-scheduler", None))
             status, container_events = self._running_status(pod, scenario, born, t)
             events += container_events
@@ -95,7 +95,8 @@ class Kubelet:
                 events += [(at, "Warning", "FailedMount", MOUNT_FAILURE, "kubelet", None)
                            for at in _every(0.1 * s, behaviours.REPEAT_WARNING * s, t)]
             else:
-                moment = behaviours.container_at(container, meta["name"], meta["namespace"], meta["uid"], t, s)
+                moment = behaviours.container_at(container, meta["name"], meta["namespace"], meta["uid"], t, s,
+                                                 pod["spec"].get("restartPolicy", "Always"))
             events += [(at, et, reason, msg, "kubelet", field_path) for at, et, reason, msg in moment.events]
             statuses.append(_container_status(container, moment, meta["uid"], born, scenario == "image-drift"))
             moments.append(moment)
@@ -114,8 +115,17 @@ class Kubelet:
                 condition["reason"] = "ContainersNotReady"
                 not_ready = [c["name"] for c in statuses if not c["ready"]]
                 condition["message"] = f"containers with unready status: [{' '.join(not_ready)}]"
+        phase = "Running" if ever_ran else "Pending"
+        finished = [c["state"]["terminated"] for c in statuses if "terminated" in c["state"]]
+        if pod["spec"].get("restartPolicy", "Always") != "Always" and statuses and len(finished) == len(statuses):
+            failed = any(t["exitCode"] != 0 for t in finished)
+            if not failed or pod["spec"]["restartPolicy"] == "Never":
+                phase = "Failed" if failed else "Succeeded"
+                for condition in conditions[1:3]:
+                    condition["reason"] = "PodFailed" if failed else "PodCompleted"
+                    condition.pop("message", None)
         digest = hashlib.sha256(meta["uid"].encode()).digest()
-        status = {"phase": "Running" if ever_ran else "Pending", "conditions": conditions,
+        status = {"phase": phase, "conditions": conditions,
                   "hostIP": "10.224.0.4", "hostIPs": [{"ip": "10.224.0.4"}],
                   "podIP": f"10.244.{digest[0]}.{digest[1] % 250 + 2}", "startTime": timestamp(born),
                   "qosClass": _qos(pod), "containerStatuses": statuses}
@@ -179,7 +189,7 @@ def pod_logs(kubelet, pod, container_name, previous, tail_lines):
     moment = None
     if born is not None and pod["spec"].get("nodeName"):
         moment = behaviours.container_at(container, meta["name"], meta["namespace"], meta["uid"],
-                                         time.time() - born, kubelet.scale)
+                                         time.time() - born, kubelet.scale, pod["spec"].get("restartPolicy", "Always"))
     if previous:
         if moment is None or moment.previous_logs is None:
             raise ApiError(400, "BadRequest",

@@ -11,7 +11,8 @@ from .kinds import by_kind
 from .store import timestamp
 
 EVENT = by_kind("v1", "Event")
-NODE = "fake-node-1"
+NODES = ("fake-node-1", "fake-node-2")
+NODE = NODES[0]
 
 
 class Recorder:

@@ -12,6 +12,7 @@ import uuid
 from collections import deque
 
 from . import errors
+from .defaults import apply_uid_defaults
 from .kinds import by_kind
 
 # Namespaces that exist before anything is created, as in a fresh cluster.
@@ -91,6 +92,7 @@ class Store:
         obj["apiVersion"], obj["kind"] = kind.api_version, kind.kind
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = timestamp()
+        apply_uid_defaults(kind.kind, obj)
         if kind.has_generation:
             meta["generation"] = 1
         return obj

@@ -78,6 +78,39 @@ def _namespace_row(ns):
             age(ns["metadata"].get("creationTimestamp"))]
 
 
+def _statefulset_row(sts):
+    status = sts.get("status") or {}
+    return [sts["metadata"]["name"], f"{status.get('readyReplicas', 0)}/{sts['spec'].get('replicas', 1)}",
+            age(sts["metadata"].get("creationTimestamp"))]
+
+
+def _daemonset_row(ds):
+    status = ds.get("status") or {}
+    selector = ",".join(f"{k}={v}" for k, v in
+                        ((ds["spec"].get("template") or {}).get("spec", {}).get("nodeSelector") or {}).items())
+    return [ds["metadata"]["name"], status.get("desiredNumberScheduled", 0), status.get("currentNumberScheduled", 0),
+            status.get("numberReady", 0), status.get("updatedNumberScheduled", 0), status.get("numberAvailable", 0),
+            selector or "<none>", age(ds["metadata"].get("creationTimestamp"))]
+
+
+def _job_row(job):
+    status = job.get("status") or {}
+    duration = ""
+    if status.get("startTime"):
+        start = calendar.timegm(time.strptime(status["startTime"], "%Y-%m-%dT%H:%M:%SZ"))
+        end = (calendar.timegm(time.strptime(status["completionTime"], "%Y-%m-%dT%H:%M:%SZ"))
+               if status.get("completionTime") else time.time())
+        duration = f"{max(int(end - start), 0)}s"
+    return [job["metadata"]["name"], f"{status.get('succeeded', 0)}/{job['spec'].get('completions', 1)}", duration,
+            age(job["metadata"].get("creationTimestamp"))]
+
+
+def _revision_row(rev):
+    owner = next((r for r in rev["metadata"].get("ownerReferences", []) if r.get("controller")), None)
+    controller = f"{owner['kind'].lower()}.apps/{owner['name']}" if owner else "<none>"
+    return [rev["metadata"]["name"], controller, rev.get("revision", 0), age(rev["metadata"].get("creationTimestamp"))]
+
+
 def _default_row(obj):
     return [obj["metadata"]["name"], age(obj["metadata"].get("creationTimestamp"))]
 
@@ -96,6 +129,12 @@ LAYOUTS = {
     "Service": ([NAME, ("Type", "string", ""), ("Cluster-IP", "string", ""), ("External-IP", "string", ""),
                  ("Port(s)", "string", ""), AGE], _service_row),
     "Namespace": ([NAME, ("Status", "string", ""), AGE], _namespace_row),
+    "StatefulSet": ([NAME, ("Ready", "string", ""), AGE], _statefulset_row),
+    "DaemonSet": ([NAME, ("Desired", "integer", ""), ("Current", "integer", ""), ("Ready", "integer", ""),
+                   ("Up-to-date", "integer", ""), ("Available", "integer", ""), ("Node Selector", "string", ""), AGE],
+                  _daemonset_row),
+    "Job": ([NAME, ("Completions", "string", ""), ("Duration", "string", ""), AGE], _job_row),
+    "ControllerRevision": ([NAME, ("Controller", "string", ""), ("Revision", "integer", ""), AGE], _revision_row),
 }
 
 

@@ -154,6 +154,45 @@ expect "bookmarks are sent to watches that allow them" \
   "$(curl -sN "$server/api/v1/namespaces/web/pods?watch=1&resourceVersion=$rv_now&allowWatchBookmarks=true&timeoutSeconds=3" | jq -r .type | sort -u)" \
   "BOOKMARK"
 
+k create namespace kinds >/dev/null
+k apply --server-side -f "$data/workloads.yaml" >/dev/null
+expect "rollout status succeeds for a StatefulSet (ordered pods)" "$(k -n kinds rollout status sts/db --timeout=30s 2>&1)" \
+  "roll out complete: 3 new pods have been updated"
+expect "StatefulSet pods are named by ordinal and carry the revision" \
+  "$(k -n kinds get pods -l app=db -o jsonpath='{range .items[*]}{.metadata.name}={.metadata.labels.controller-revision-hash} {end}')" \
+  "^db-0=db-[a-z0-9]+ db-1=db-[a-z0-9]+ db-2=db-[a-z0-9]+ $"
+expect "get sts prints READY" "$(k -n kinds get sts db 2>&1)" "^db +3/3 "
+expect "rollout status succeeds for a DaemonSet (one pod per node)" "$(k -n kinds rollout status ds/agent --timeout=30s 2>&1)" \
+  'daemon set "agent" successfully rolled out'
+expect "get ds prints desired/current/ready/up-to-date/available" "$(k -n kinds get ds agent 2>&1)" "^agent +2 +2 +2 +2 +2 "
+expect "one DaemonSet pod on each node" \
+  "$(k -n kinds get pods -l app=agent -o jsonpath='{range .items[*]}{.spec.nodeName} {end}' | tr ' ' '\n' | sort | tr '\n' ' ')" \
+  "^fake-node-1 fake-node-2 $"
+expect "a Job runs to completion" "$(k -n kinds wait --for=condition=complete job/migrate --timeout=30s 2>&1)" "condition met"
+expect "get job prints COMPLETIONS" "$(k -n kinds get job migrate 2>&1)" "^migrate +1/1 "
+expect "the Job's pod is Completed" "$(k -n kinds get pods -l job-name=migrate 2>&1)" "Completed"
+expect "a crashing Job fails with BackoffLimitExceeded" \
+  "$(k -n kinds wait --for=condition=failed job/doomed --timeout=30s >/dev/null 2>&1; k -n kinds get job doomed -o jsonpath='{.status.conditions[?(@.type=="Failed")].reason} {.status.failed}')" \
+  "^BackoffLimitExceeded 2$"
+expect "kubectl logs job/... shows the failed pod's words" "$(k -n kinds logs job/doomed 2>&1)" "^boom$"
+expect "events: the Job controller's BackoffLimitExceeded" "$(k -n kinds get events 2>&1)" \
+  "Warning +BackoffLimitExceeded +job/doomed +Job has reached the specified backoff limit"
+k -n kinds set image sts/db db=registry.example.com/team/db:v2 >/dev/null
+expect "a new StatefulSet template rolls out" "$(k -n kinds rollout status sts/db --timeout=30s 2>&1)" "roll out complete"
+expect "StatefulSet rollout history lists both ControllerRevisions" "$(k -n kinds rollout history sts/db 2>&1)" "^2 "
+expect "StatefulSet rollout undo is accepted" "$(k -n kinds rollout undo sts/db 2>&1)" "rolled back"
+expect "the undo rolls every pod back to the first image" \
+  "$(k -n kinds rollout status sts/db --timeout=30s >/dev/null 2>&1; k -n kinds get pods -l app=db -o jsonpath='{.items[*].spec.containers[0].image}')" \
+  "^(registry.example.com/team/db:v1 ?){3}$"
+k -n kinds set image ds/agent agent=registry.example.com/team/pull-fails:v2 >/dev/null
+expect "a DaemonSet rollout stops at a pod that cannot pull" \
+  "$(timeout 6 "$KUBECTL" -n kinds rollout status ds/agent --timeout=3s 2>&1)" "1 out of 2 new pods have been updated"
+expect "the DaemonSet keeps the other node's old pod" \
+  "$(k -n kinds get pods -l app=agent --no-headers 2>&1 | awk '{print $3}' | sort | tr '\n' ' ')" "^ImagePullBackOff Running $"
+k -n kinds patch sts db -p '{"spec":{"updateStrategy":{"type":"OnDelete","rollingUpdate":null}}}' >/dev/null
+expect "rollout status on an OnDelete StatefulSet says it is not tracked" \
+  "$(k -n kinds rollout status sts/db --timeout=5s 2>&1)" "only available for RollingUpdate strategy"
+
 expect "deleting a deployment removes its ReplicaSets and pods" \
   "$(k -n web delete deploy hello >/dev/null; wait_for 5 test -z "$(k -n web get rs,pods -l app=hello -o name)"; k -n web get rs,pods -l app=hello -o name 2>&1)" "^$"
 expect "a namespaced object in a missing namespace is NotFound" "$(k -n nope create configmap x 2>&1)" 'namespaces "nope" not found'
