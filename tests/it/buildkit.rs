@@ -252,3 +252,67 @@ async fn inline_cache_in_the_registry_is_used_by_the_next_build() {
     drop(log);
     assert_eq!(reg.tokens.violations(), Vec::<String>::new());
 }
+
+/// `DOCKER_HOST=tcp://...` (Docker-in-Docker in CI): the session upgrade and the build
+/// both go over TCP. A loopback forwarder to the engine's socket stands in for dind and
+/// counts the connections it carried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buildkit_with_secrets_over_a_tcp_docker_host() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let carried = Arc::new(AtomicUsize::new(0));
+    let counter = carried.clone();
+    let forwarder = tokio::spawn(async move {
+        loop {
+            let Ok((mut tcp, _)) = listener.accept().await else {
+                return;
+            };
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                if let Ok(mut unix) = tokio::net::UnixStream::connect("/var/run/docker.sock").await
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut tcp, &mut unix).await;
+                }
+            });
+        }
+    });
+    let d = tempfile::tempdir().unwrap();
+    let ctx = d.path().join("ctx");
+    shell_context(&ctx);
+    write(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM scratch\nCOPY sh/ /\nRUN --mount=type=secret,id=t { read v || true; } < /run/secrets/t && [ \"${#v}\" = 9 ] && echo tcp-secret-ok\n",
+        )],
+    );
+    let out = d.path().join("o.json");
+    let mut args = build_args(
+        ctx.to_str().unwrap(),
+        "aks-backend-test/tcp:t1",
+        out.to_str().unwrap(),
+    );
+    args.extend(["--push", "false", "--secret", "id=t,env=T"]);
+    let host = format!("tcp://127.0.0.1:{port}");
+    let r = run(
+        &args,
+        &[("DOCKER_HOST", host.as_str()), ("T", "nine-char")],
+        d.path(),
+    )
+    .await;
+    forwarder.abort();
+    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("BuildKit") && r.stderr.contains("tcp-secret-ok"),
+        "{}",
+        r.stderr
+    );
+    // bollard's calls, the session, the build: all through the forwarder.
+    assert!(
+        carried.load(Ordering::SeqCst) >= 3,
+        "{}",
+        carried.load(Ordering::SeqCst)
+    );
+}
