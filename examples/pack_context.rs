@@ -14,11 +14,7 @@ fn main() {
         .get(3)
         .map(|p| std::path::PathBuf::from(p).canonicalize().unwrap())
         .unwrap_or_else(|| dir.join("Dockerfile"));
-    let spec = ContextSpec {
-        dir,
-        dockerfile,
-        keep_dockerignore: true,
-    };
+    let spec = ContextSpec { dir, dockerfile };
     let out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&args[2]).unwrap());
     let p = write_tar(&spec, &tar_dockerfile_name(&spec), out).unwrap();
     eprintln!(

@@ -8,7 +8,7 @@ use crate::clients::acr::{self, Acr, RegistryAuth};
 use crate::clients::docker::build::{self as engine_build, BuildRequest};
 use crate::clients::docker::buildkit::{self, session};
 use crate::clients::docker::config::{self as docker_config, Found};
-use crate::clients::docker::context::{self, ContextSpec};
+use crate::clients::docker::context::ContextSpec;
 use crate::clients::docker::push::{self, RegistryCredentials};
 use crate::clients::docker::{self, DockerError};
 use crate::error::Error;
@@ -174,14 +174,7 @@ pub async fn run(
     let spec = ContextSpec {
         dir: plan.context.clone(),
         dockerfile: plan.dockerfile.clone(),
-        keep_dockerignore: !buildkit,
     };
-    if buildkit && context::dockerfile_ignored(&spec) {
-        ctx.host.info(&format!(
-            "note: .dockerignore excludes {}, but BuildKit through the engine API reads it from the context, so a `COPY .` copies it; use --builder classic if that matters",
-            plan.dockerfile_display
-        ));
-    }
     let mut sink = LineSink {
         host: &ctx.host,
         buf: Vec::new(),
@@ -203,19 +196,25 @@ pub async fn run(
                 .await
                 .map(|b| {
                     unused_secrets(ctx, &plan.secrets, &b.asked);
-                    b.packed
+                    format!(
+                        "context: the Dockerfile reads {} files ({} entries excluded by .dockerignore); {} new or changed files ({} bytes) sent to the engine",
+                        b.sent.files.len(), b.sent.excluded.len(), b.sent.files_sent, b.sent.bytes_sent
+                    )
                 })
         }
-        _ => engine_build::build(engine, &spec, &req, |l| sink.push(l)).await,
+        _ => engine_build::build(engine, &spec, &req, |l| sink.push(l))
+            .await
+            .map(|p| {
+                format!(
+                    "context: {} files, {} bytes sent, {} entries excluded by .dockerignore",
+                    p.files, p.bytes, p.excluded
+                )
+            }),
     };
     sink.flush();
     ctx.host.group_end();
     phases.build = t.elapsed().as_secs_f64();
-    let packed = built?;
-    ctx.host.info(&format!(
-        "context: {} files, {} bytes sent, {} entries excluded by .dockerignore",
-        packed.files, packed.bytes, packed.excluded
-    ));
+    ctx.host.info(&built?);
     let (image_id, size) = push::inspect(engine, &first).await?;
     for t in &plan.tags[1..] {
         push::tag(engine, &image_id, &plan.image, t).await?;

@@ -4,8 +4,9 @@
 //!
 //! Walk rules follow moby's `archive.TarWithOptions` as the CLI calls it: entries are
 //! owned by 0:0, an excluded directory is not descended into unless an exception
-//! (`!dir/file`) starts with it, and the Dockerfile and `.dockerignore` are always sent
-//! (for BuildKit, `.dockerignore` only when not excluded: see [`ContextSpec`]).
+//! (`!dir/file`) starts with it, and the Dockerfile and `.dockerignore` are always sent.
+//! The same walk feeds BuildKit's file sync ([`super::buildkit::filesync`]), where the
+//! Dockerfile travels on its own and `.dockerignore` applies to everything.
 //! A Dockerfile outside the context is added as `.dockerfile.<random>`, like the CLI.
 
 use std::fs;
@@ -31,10 +32,6 @@ pub struct ContextSpec {
     pub dir: PathBuf,
     /// The Dockerfile, absolute.
     pub dockerfile: PathBuf,
-    /// Send `.dockerignore` even when it excludes itself (the CLI does; the classic
-    /// builder reads it on the daemon side). BuildKit reading a tar context ignores it,
-    /// so there it stays out and `COPY .` cannot pick it up.
-    pub keep_dockerignore: bool,
 }
 
 /// What was written, and the Dockerfile's name inside the tar (the build's `dockerfile`).
@@ -53,6 +50,17 @@ pub fn dockerfile_in_context(spec: &ContextSpec) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
+/// The `.dockerignore` patterns of `dir` as written (no build files kept: BuildKit gets
+/// the Dockerfile separately, as with `docker build` on BuildKit).
+pub fn dockerignore(dir: &Path) -> Result<Vec<String>, ContextError> {
+    let path = dir.join(".dockerignore");
+    match fs::read(&path) {
+        Ok(b) => Ok(ignore::parse_dockerignore(&String::from_utf8_lossy(&b))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(source) => Err(ContextError::Read { path, source }),
+    }
+}
+
 /// The `.dockerignore` patterns of `spec` with the build files kept.
 pub fn excludes(spec: &ContextSpec) -> Result<Matcher, ContextError> {
     let path = spec.dir.join(".dockerignore");
@@ -66,21 +74,8 @@ pub fn excludes(spec: &ContextSpec) -> Result<Matcher, ContextError> {
         path: path.clone(),
         source,
     };
-    let patterns =
-        ignore::keep_build_files(patterns, df.as_deref(), spec.keep_dockerignore).map_err(pat)?;
+    let patterns = ignore::keep_build_files(patterns, df.as_deref()).map_err(pat)?;
     Matcher::new(&patterns).map_err(pat)
-}
-
-/// `.dockerignore` excludes the Dockerfile (which is sent all the same).
-pub fn dockerfile_ignored(spec: &ContextSpec) -> bool {
-    let Some(df) = dockerfile_in_context(spec) else {
-        return false;
-    };
-    let patterns = match fs::read(spec.dir.join(".dockerignore")) {
-        Ok(b) => ignore::parse_dockerignore(&String::from_utf8_lossy(&b)),
-        Err(_) => return false,
-    };
-    Matcher::new(&patterns).is_ok_and(|m| m.excluded(&df))
 }
 
 /// The Dockerfile's name inside the tar: its path in the context, or a fresh
@@ -105,14 +100,7 @@ pub fn write_tar<W: Write>(
     let mut b = tar::Builder::new(out);
     b.mode(tar::HeaderMode::Complete);
     b.follow_symlinks(false);
-    let mut w = Walker {
-        m: &matcher,
-        b: &mut b,
-        packed: Packed::default(),
-    };
-    let parents = vec![false; matcher.patterns().len()];
-    w.dir(&spec.dir, "", &parents)?;
-    let mut packed = w.packed;
+    let mut packed = walk(&spec.dir, &matcher, &mut TarSink { b: &mut b })?;
     packed.dockerfile_name = match dockerfile_in_context(spec) {
         Some(n) => n,
         None => {
@@ -141,13 +129,39 @@ pub fn write_tar<W: Write>(
     Ok(packed)
 }
 
-struct Walker<'a, W: Write> {
+/// Where the walk puts what it keeps: the tar (classic builder) or BuildKit's file sync.
+pub trait Sink {
+    /// One kept entry: a directory, a symlink or a regular file (others are skipped).
+    fn entry(&mut self, path: &Path, rel: &str, meta: &fs::Metadata) -> Result<(), ContextError>;
+    /// Whether the walk goes below directory `rel` (a sink that wants only some paths
+    /// prunes the rest).
+    fn descend(&self, _rel: &str) -> bool {
+        true
+    }
+    /// An entry `.dockerignore` excluded.
+    fn skipped(&mut self, _rel: &str) {}
+}
+
+/// Walks `dir` in filepath.Walk's order (names sorted per directory, parents first),
+/// keeping what `matcher` does not exclude; counts files, bytes and exclusions.
+pub fn walk(dir: &Path, matcher: &Matcher, sink: &mut impl Sink) -> Result<Packed, ContextError> {
+    let mut w = Walker {
+        m: matcher,
+        sink,
+        packed: Packed::default(),
+    };
+    let parents = vec![false; matcher.patterns().len()];
+    w.dir(dir, "", &parents)?;
+    Ok(w.packed)
+}
+
+struct Walker<'a, S: Sink> {
     m: &'a Matcher,
-    b: &'a mut tar::Builder<W>,
+    sink: &'a mut S,
     packed: Packed,
 }
 
-impl<W: Write> Walker<'_, W> {
+impl<S: Sink> Walker<'_, S> {
     /// `parents[i]`: pattern `i` matches this directory or one of its ancestors.
     fn dir(&mut self, abs: &Path, rel: &str, parents: &[bool]) -> Result<(), ContextError> {
         let read = |source| ContextError::Read {
@@ -177,6 +191,7 @@ impl<W: Write> Walker<'_, W> {
             let skip = self.m.excluded_with(&rel, |i| parents[i]);
             if skip {
                 self.packed.excluded += 1;
+                self.sink.skipped(&rel);
                 if !is_dir || !self.m.has_exclusions() {
                     continue;
                 }
@@ -192,9 +207,17 @@ impl<W: Write> Walker<'_, W> {
                     continue;
                 }
             } else {
-                self.entry(&path, &rel, &meta)?;
+                let ft = meta.file_type();
+                if ft.is_dir() || ft.is_symlink() || ft.is_file() {
+                    self.sink.entry(&path, &rel, &meta)?;
+                }
+                if ft.is_file() {
+                    self.packed.files += 1;
+                    self.packed.bytes += meta.len();
+                }
+                // Sockets, FIFOs and devices are not sent (as the CLI).
             }
-            if is_dir {
+            if is_dir && self.sink.descend(&rel) {
                 let mine: Vec<bool> = self
                     .m
                     .patterns()
@@ -207,7 +230,14 @@ impl<W: Write> Walker<'_, W> {
         }
         Ok(())
     }
+}
 
+/// The tar the classic builder reads (and the benchmark packs).
+struct TarSink<'a, W: Write> {
+    b: &'a mut tar::Builder<W>,
+}
+
+impl<W: Write> Sink for TarSink<'_, W> {
     fn entry(&mut self, path: &Path, rel: &str, meta: &fs::Metadata) -> Result<(), ContextError> {
         let ft = meta.file_type();
         let mut h = tar::Header::new_gnu();
@@ -238,10 +268,7 @@ impl<W: Write> Walker<'_, W> {
             h.set_entry_type(tar::EntryType::Regular);
             h.set_size(meta.len());
             self.b.append_data(&mut h, rel, f).map_err(write)?;
-            self.packed.files += 1;
-            self.packed.bytes += meta.len();
         }
-        // Sockets, FIFOs and devices are not sent (as the CLI).
         Ok(())
     }
 }
@@ -328,7 +355,6 @@ mod tests {
         let spec = ContextSpec {
             dir: root.clone(),
             dockerfile: root.join("Dockerfile"),
-            keep_dockerignore: true,
         };
         let mut out = Vec::new();
         let p = write_tar(&spec, &tar_dockerfile_name(&spec), &mut out).unwrap();
@@ -349,7 +375,6 @@ mod tests {
         let spec = ContextSpec {
             dir: root,
             dockerfile: outside,
-            keep_dockerignore: true,
         };
         let mut out = Vec::new();
         let p = write_tar(&spec, &tar_dockerfile_name(&spec), &mut out).unwrap();

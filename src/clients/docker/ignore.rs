@@ -348,10 +348,9 @@ pub fn parse_dockerignore(text: &str) -> Vec<String> {
 pub fn keep_build_files(
     mut excludes: Vec<String>,
     dockerfile: Option<&str>,
-    keep_dockerignore: bool,
 ) -> Result<Vec<String>, PatternError> {
     let m = Matcher::new(&excludes)?;
-    if keep_dockerignore && m.excluded(".dockerignore") {
+    if m.excluded(".dockerignore") {
         excludes.push("!.dockerignore".into());
     }
     if let Some(df) = dockerfile
@@ -503,21 +502,18 @@ mod tests {
 
     #[test]
     fn build_files_are_always_sent() {
-        let ex = keep_build_files(vec!["*".into()], Some("Dockerfile"), true).unwrap();
+        let ex = keep_build_files(vec!["*".into()], Some("Dockerfile")).unwrap();
         let m = Matcher::new(&ex).unwrap();
         assert!(!m.excluded("Dockerfile"));
         assert!(!m.excluded(".dockerignore"));
         assert!(m.excluded("src"));
-        let ex =
-            keep_build_files(vec!["build/".into()], Some("build/app.Dockerfile"), true).unwrap();
+        let ex = keep_build_files(vec!["build/".into()], Some("build/app.Dockerfile")).unwrap();
         let m = Matcher::new(&ex).unwrap();
         assert!(!m.excluded("build/app.Dockerfile"));
         assert!(m.excluded("build/other"));
         // Nothing excluded: nothing added.
         assert_eq!(
-            keep_build_files(vec![], Some("Dockerfile"), true)
-                .unwrap()
-                .len(),
+            keep_build_files(vec![], Some("Dockerfile")).unwrap().len(),
             0
         );
     }

@@ -1,34 +1,36 @@
-//! BuildKit through the Docker engine: `POST /build?version=2` with our own session
-//! ([`session`]) serving build secrets and registry credentials, progress decoded from
-//! the engine's `moby.buildkit.trace` messages ([`progress`]).
+//! BuildKit through the Docker engine: `POST /build?version=2&remote=client-session`
+//! with our own session ([`session`]) serving the context and the Dockerfile the way the
+//! docker CLI does ([`filesync`]), build secrets and registry credentials; progress
+//! decoded from the engine's `moby.buildkit.trace` messages ([`progress`]).
 //!
 //! Why not bollard's `buildkit` feature: its `build_image` session serves registry
 //! credentials but no secrets, and its gRPC `solve` path buffers the whole context in
-//! memory and reports no progress. Here the context is streamed as it is packed (the
-//! same packer as the classic builder) and the session is ours.
+//! memory and reports no progress. Why not a tar body: BuildKit then takes the tar as
+//! a remote context and no longer applies `.dockerignore` to the Dockerfile it reads
+//! from it, and every build sends the whole context again; through the session only
+//! what changed since the last build of the same directory is sent.
 //!
 //! Cache: the engine's built-in BuildKit imports cache from registry images
 //! (`cachefrom`) and exports it inline (`BUILDKIT_INLINE_CACHE=1`: the cache metadata
 //! travels in the pushed image's config), which is how the cache lives in the same ACR.
 
+pub mod filesync;
 pub mod progress;
 pub mod session;
 pub mod wire;
 
-use futures::TryStreamExt;
-use http_body_util::{BodyExt, StreamBody};
-use hyper::body::Frame;
+use http_body_util::BodyExt;
 
 use super::DockerError;
 use super::build::{self, BuildRequest};
-use super::context::{self, ContextSpec, Packed};
+use super::context::{self, ContextSpec};
 use progress::{Event, Progress};
 use wire::EngineAddr;
 
 /// What a BuildKit build produced.
 #[derive(Debug)]
 pub struct Built {
-    pub packed: Packed,
+    pub sent: filesync::Sent,
     pub image_id: Option<String>,
     pub asked: session::Asked,
 }
@@ -36,6 +38,7 @@ pub struct Built {
 fn query(req: &BuildRequest, dockerfile: &str, session: &str) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     q.append_pair("version", "2");
+    q.append_pair("remote", "client-session");
     q.append_pair("session", session);
     q.append_pair("dockerfile", dockerfile);
     q.append_pair("t", &req.tag);
@@ -65,33 +68,63 @@ fn query(req: &BuildRequest, dockerfile: &str, session: &str) -> String {
     q.finish()
 }
 
-/// Builds `req` with BuildKit on the engine at `addr`; `provide`: what the session serves.
+/// Builds `req` with BuildKit on the engine at `addr`; `provide`: the secrets and
+/// credentials the session serves (the context and Dockerfile are added here).
 pub async fn build(
     addr: &EngineAddr,
     spec: &ContextSpec,
     req: &BuildRequest,
-    provide: session::Provide,
+    mut provide: session::Provide,
     mut on_line: impl FnMut(&str),
 ) -> Result<Built, DockerError> {
     let engine_err = |message: String| DockerError::BuildKit { message };
-    let sess = session::start(addr, provide, "aks-backend")
+    let excludes = context::dockerignore(&spec.dir)?;
+    // Checked before anything is sent: a bad pattern is the user's to fix.
+    crate::clients::docker::ignore::Matcher::new(&excludes).map_err(|source| {
+        DockerError::Context(context::ContextError::Pattern {
+            path: spec.dir.join(".dockerignore"),
+            source,
+        })
+    })?;
+    let df_dir = spec
+        .dockerfile
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| spec.dir.clone());
+    let df_name = spec
+        .dockerfile
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "Dockerfile".into());
+    provide.dirs.insert(
+        "context".into(),
+        filesync::SyncedDir {
+            root: spec.dir.clone(),
+            excludes,
+        },
+    );
+    provide.dirs.insert(
+        "dockerfile".into(),
+        filesync::SyncedDir {
+            root: df_dir,
+            excludes: Vec::new(),
+        },
+    );
+    let shared_key = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(spec.dir.to_string_lossy().as_bytes()))
+    };
+    let sess = session::start(addr, provide, "aks-backend", &shared_key)
         .await
         .map_err(engine_err)?;
-    let name = context::tar_dockerfile_name(spec);
-    let (packer, chunks) = build::spawn_packer(spec, &name);
-    let body: wire::Body = BodyExt::boxed(StreamBody::new(chunks.map_ok(Frame::data)));
-    let http_req = hyper::Request::post(format!("/build?{}", query(req, &name, &sess.id)))
+    let body: wire::Body = BodyExt::boxed(
+        http_body_util::Empty::<bytes::Bytes>::new().map_err(|never| match never {}),
+    );
+    let http_req = hyper::Request::post(format!("/build?{}", query(req, &df_name, &sess.id)))
         .header("Host", "docker")
-        .header("Content-Type", "application/x-tar")
         .body(body)
         .map_err(|e| engine_err(e.to_string()))?;
-    let resp = match wire::send(addr, http_req).await {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = build::finish_packer(packer).await;
-            return Err(engine_err(e));
-        }
-    };
+    let resp = wire::send(addr, http_req).await.map_err(engine_err)?;
     let mut failed: Option<String> = None;
     let mut image_id = None;
     let mut prog = Progress::default();
@@ -131,7 +164,7 @@ pub async fn build(
             handle(pending.trim_ascii(), &mut failed);
         }
     }
-    let packed = build::finish_packer(packer).await?;
+    let sent = sess.sent.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let asked = sess.asked.lock().unwrap_or_else(|e| e.into_inner()).clone();
     drop(sess);
     if let Some(msg) = failed {
@@ -154,7 +187,7 @@ pub async fn build(
         return Err(build::failure(req, &msg, at, tail));
     }
     Ok(Built {
-        packed,
+        sent,
         image_id,
         asked,
     })

@@ -1,7 +1,8 @@
 //! The BuildKit session: the engine calls back into us over the hijacked `/session`
-//! connection (HTTP/1.1 upgraded to h2c, we are the gRPC *server*) for build secrets
-//! (`RUN --mount=type=secret`) and registry credentials (base images and cache from a
-//! private registry, e.g. ACR with the Entra-exchanged refresh token).
+//! connection (HTTP/1.1 upgraded to h2c, we are the gRPC *server*) for the build context
+//! and the Dockerfile ([`super::filesync`]), build secrets (`RUN --mount=type=secret`)
+//! and registry credentials (base images and cache from a private registry, e.g. ACR
+//! with the Entra-exchanged refresh token).
 //!
 //! Secret values never leave this module except as gRPC answers to the engine, which
 //! mounts them as tmpfs files for one `RUN` and keeps them out of layers and history.
@@ -43,8 +44,10 @@ impl fmt::Debug for SecretBytes {
 }
 
 /// What the session serves.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Provide {
+    /// The build context and the Dockerfile's directory (`context`, `dockerfile`).
+    pub dirs: HashMap<String, super::filesync::SyncedDir>,
     /// Build secrets by id.
     pub secrets: HashMap<String, SecretBytes>,
     /// Registry host -> (username, password or token).
@@ -62,6 +65,7 @@ pub struct Asked {
 pub struct Session {
     pub id: String,
     pub asked: Arc<Mutex<Asked>>,
+    pub sent: Arc<Mutex<super::filesync::Sent>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -81,10 +85,19 @@ const METHODS: &[&str] = &[
     "/moby.filesync.v1.Auth/FetchToken",
     "/moby.filesync.v1.Auth/GetTokenAuthority",
     "/moby.filesync.v1.Auth/VerifyTokenAuthority",
+    "/moby.filesync.v1.FileSync/DiffCopy",
+    "/moby.filesync.v1.FileSync/TarStream",
 ];
 
-/// Opens the session; it lives until the returned value is dropped.
-pub async fn start(addr: &EngineAddr, provide: Provide, name: &str) -> Result<Session, String> {
+/// Opens the session; it lives until the returned value is dropped. `shared_key` lets
+/// the engine keep its copy of the context between builds of the same directory (only
+/// changed files are sent again).
+pub async fn start(
+    addr: &EngineAddr,
+    mut provide: Provide,
+    name: &str,
+    shared_key: &str,
+) -> Result<Session, String> {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let mut req = hyper::Request::post("/session")
         .header("Host", "docker")
@@ -92,10 +105,7 @@ pub async fn start(addr: &EngineAddr, provide: Provide, name: &str) -> Result<Se
         .header("Upgrade", "h2c")
         .header("X-Docker-Expose-Session-Uuid", &id)
         .header("X-Docker-Expose-Session-Name", name)
-        .header(
-            "X-Docker-Expose-Session-Sharedkey",
-            uuid::Uuid::new_v4().simple().to_string(),
-        );
+        .header("X-Docker-Expose-Session-Sharedkey", shared_key);
     for m in METHODS {
         req = req.header("X-Docker-Expose-Session-Grpc-Method", *m);
     }
@@ -113,6 +123,11 @@ pub async fn start(addr: &EngineAddr, provide: Provide, name: &str) -> Result<Se
     }
     let upgraded = hyper::upgrade::on(resp).await.map_err(|e| e.to_string())?;
     let asked = Arc::new(Mutex::new(Asked::default()));
+    let sent = Arc::new(Mutex::new(super::filesync::Sent::default()));
+    let files = super::filesync::FileSyncSvc {
+        dirs: std::mem::take(&mut provide.dirs),
+        sent: sent.clone(),
+    };
     let provide = Arc::new(provide);
     let router = tonic::transport::Server::builder()
         .add_service(HealthServer::new(HealthSvc))
@@ -123,7 +138,12 @@ pub async fn start(addr: &EngineAddr, provide: Provide, name: &str) -> Result<Se
         .add_service(AuthServer::new(AuthSvc {
             provide,
             asked: asked.clone(),
-        }));
+        }))
+        .add_service(
+            bollard_buildkit_proto::moby::filesync::v1::file_sync_server::FileSyncServer::new(
+                files,
+            ),
+        );
     let io = wire::Io(TokioIo::new(upgraded));
     let task = tokio::spawn(async move {
         let incoming = futures::stream::iter(vec![Ok::<_, std::io::Error>(io)]);
@@ -131,7 +151,12 @@ pub async fn start(addr: &EngineAddr, provide: Provide, name: &str) -> Result<Se
             tracing::debug!("BuildKit session ended: {e}");
         }
     });
-    Ok(Session { id, asked, task })
+    Ok(Session {
+        id,
+        asked,
+        sent,
+        task,
+    })
 }
 
 struct HealthSvc;
