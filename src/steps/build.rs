@@ -98,7 +98,10 @@ pub async fn run(
             source,
         })?;
 
-    let eng = docker::connect(ctx.env.get("DOCKER_HOST")).await?;
+    let eng = docker::connect(&docker::EngineEnv::from_env(|k| {
+        ctx.env.get(k).map(str::to_string)
+    }))
+    .await?;
     let buildkit = match s.builder {
         Builder::Auto => eng.buildkit && eng.addr.is_some(),
         Builder::BuildKit if eng.buildkit && eng.addr.is_some() => true,

@@ -316,3 +316,165 @@ async fn buildkit_with_secrets_over_a_tcp_docker_host() {
         carried.load(Ordering::SeqCst)
     );
 }
+
+/// Files for an engine behind TLS (`dockerd --tlsverify`): a CA, the engine's
+/// certificate for 127.0.0.1, and a client certificate, written as the docker CLI
+/// expects them in `DOCKER_CERT_PATH`. Returns the server's rustls config (it demands a
+/// client certificate from that CA).
+fn tls_files(dir: &std::path::Path) -> std::sync::Arc<rustls::ServerConfig> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa,
+        KeyPair,
+    };
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let leaf = |san: &str, usage: ExtendedKeyUsagePurpose| {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(vec![san.to_string()]).unwrap();
+        p.extended_key_usages = vec![usage];
+        (p.signed_by(&key, &ca).unwrap(), key)
+    };
+    let (server, server_key) = leaf("127.0.0.1", ExtendedKeyUsagePurpose::ServerAuth);
+    let (client, client_key) = leaf("client", ExtendedKeyUsagePurpose::ClientAuth);
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("cert.pem"), client.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), client_key.serialize_pem()).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder(std::sync::Arc::new(roots))
+        .build()
+        .unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            vec![CertificateDer::from(server.der().to_vec())],
+            PrivateKeyDer::from_pem_slice(server_key.serialize_pem().as_bytes()).unwrap(),
+        )
+        .unwrap();
+    std::sync::Arc::new(config)
+}
+
+/// `DOCKER_HOST=tcp://...:2376` with `DOCKER_TLS_VERIFY=1` (Docker-in-Docker with TLS,
+/// the default of the `docker:dind` image): bollard's calls, the BuildKit session and
+/// the build all go over mutual TLS. A TLS terminator in front of the engine's socket
+/// stands in for dind; it refuses clients without a certificate from the CA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builds_over_a_tls_docker_host_with_client_certificates() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let d = tempfile::tempdir().unwrap();
+    let certs = d.path().join("certs");
+    let server = tls_files(&certs);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (verified, refused) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (v, r) = (verified.clone(), refused.clone());
+    let acceptor = tokio_rustls::TlsAcceptor::from(server);
+    let terminator = tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let (acceptor, v, r) = (acceptor.clone(), v.clone(), r.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    r.fetch_add(1, Ordering::SeqCst);
+                    return;
+                };
+                v.fetch_add(1, Ordering::SeqCst);
+                if let Ok(mut unix) = tokio::net::UnixStream::connect("/var/run/docker.sock").await
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut unix).await;
+                }
+            });
+        }
+    });
+    let ctx = d.path().join("ctx");
+    shell_context(&ctx);
+    write(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM scratch\nCOPY sh/ /\nRUN --mount=type=secret,id=t { read v || true; } < /run/secrets/t && [ \"${#v}\" = 9 ] && echo tls-secret-ok\n",
+        )],
+    );
+    let plain = d.path().join("plain");
+    shell_context(&plain);
+    write(
+        &plain,
+        &[(
+            "Dockerfile",
+            "FROM scratch\nCOPY sh/ /\nRUN echo tls-classic-ok\n",
+        )],
+    );
+    let out = d.path().join("o.json");
+    let host = format!("tcp://127.0.0.1:{port}");
+    let cert_path = certs.to_str().unwrap().to_string();
+    let build = |builder: &'static str, env: Vec<(&'static str, String)>| {
+        let dir = if builder == "buildkit" { &ctx } else { &plain };
+        let mut args = build_args(
+            dir.to_str().unwrap(),
+            "aks-backend-test/tls:t1",
+            out.to_str().unwrap(),
+        );
+        args.extend(["--push", "false", "--builder", builder]);
+        if builder == "buildkit" {
+            args.extend(["--secret", "id=t,env=T"]);
+        }
+        let mut env = env;
+        env.push(("DOCKER_HOST", host.clone()));
+        env.push(("T", "nine-char".into()));
+        let cwd = d.path().to_path_buf();
+        async move {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            run(&args, &env, &cwd).await
+        }
+    };
+    let tls_env = || {
+        vec![
+            ("DOCKER_TLS_VERIFY", "1".to_string()),
+            ("DOCKER_CERT_PATH", cert_path.clone()),
+        ]
+    };
+    let r = build("buildkit", tls_env()).await;
+    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("tls-secret-ok"), "{}", r.stderr);
+    let through = verified.load(Ordering::SeqCst);
+    assert!(through >= 3, "{through}");
+    // The classic builder (bollard alone) over the same TLS.
+    let r = build("classic", tls_env()).await;
+    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("tls-classic-ok"), "{}", r.stderr);
+    assert!(verified.load(Ordering::SeqCst) > through);
+    assert_eq!(refused.load(Ordering::SeqCst), 0);
+
+    // Plain HTTP to the TLS port: refused by the engine's side, and the hint says why.
+    let r = build("classic", vec![]).await;
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("DOCKER_TLS_VERIFY"), "{}", r.stderr);
+
+    // Bad input, exit 2 before any connection: a missing key, TLS without verification,
+    // TLS to a Unix socket.
+    let before = verified.load(Ordering::SeqCst) + refused.load(Ordering::SeqCst);
+    std::fs::rename(certs.join("key.pem"), certs.join("key.pem.away")).unwrap();
+    let r = build("classic", tls_env()).await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("key.pem") && r.stderr.contains("DOCKER_CERT_PATH"),
+        "{}",
+        r.stderr
+    );
+    let r = build("classic", vec![("DOCKER_TLS", "1".into())]).await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("DOCKER_TLS_VERIFY"), "{}", r.stderr);
+    assert_eq!(
+        verified.load(Ordering::SeqCst) + refused.load(Ordering::SeqCst),
+        before,
+        "bad input reached the engine"
+    );
+    terminator.abort();
+}

@@ -2,8 +2,9 @@
 //! the build context ([`context`], [`ignore`]), the build ([`build`]), tag and push
 //! ([`push`]), and registry credentials from the Docker config file ([`config`]).
 //!
-//! The engine is `DOCKER_HOST` (`unix://`, `tcp://`, `http://`) or the default socket; the
-//! API version is negotiated down to what the engine speaks (Docker 20.10 is 1.41).
+//! The engine is `DOCKER_HOST` (`unix://`, `tcp://`, `http://`) or the default socket,
+//! over TLS when `DOCKER_TLS_VERIFY` is set ([`tls`], as the docker CLI); the API version
+//! is negotiated down to what the engine speaks (Docker 20.10 is 1.41).
 
 pub mod build;
 pub mod buildkit;
@@ -11,6 +12,7 @@ pub mod config;
 pub mod context;
 pub mod ignore;
 pub mod push;
+pub mod tls;
 
 use bollard::Docker;
 
@@ -20,6 +22,10 @@ use crate::error::{Diagnostic, Exit};
 pub enum DockerError {
     #[error("cannot reach the container engine at {endpoint}: {message}")]
     Connect { endpoint: String, message: String },
+    #[error("DOCKER_TLS_VERIFY is set but the engine's TLS files are unusable: {0}")]
+    TlsFiles(#[from] tls::TlsFileError),
+    #[error("{0}")]
+    EngineSetting(String),
     #[error(transparent)]
     Context(#[from] context::ContextError),
     #[error("{}", build::describe_failure(.0))]
@@ -65,6 +71,7 @@ impl Diagnostic for DockerError {
             DockerError::Build(f) if f.syntax => Exit::BadInput,
             DockerError::Context(context::ContextError::Pattern { .. }) => Exit::BadInput,
             DockerError::Config { .. } => Exit::BadInput,
+            DockerError::TlsFiles(_) | DockerError::EngineSetting(_) => Exit::BadInput,
             DockerError::NoBuildKit { .. } => Exit::BadInput,
             _ => Exit::External,
         }
@@ -72,6 +79,9 @@ impl Diagnostic for DockerError {
 
     fn hint(&self) -> Option<String> {
         Some(match self {
+            DockerError::TlsFiles(_) => "put the engine's CA as ca.pem and the client certificate and key as cert.pem and key.pem in DOCKER_CERT_PATH (default ~/.docker), as for `docker --tlsverify`".into(),
+            DockerError::EngineSetting(_) => "set DOCKER_HOST=tcp://HOST:2376 with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH, or DOCKER_HOST=unix:///var/run/docker.sock".into(),
+            DockerError::Connect { endpoint, .. } if endpoint.starts_with("tcp://") => "check that the engine listens there; a TLS port (2376) needs DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH, a plain one (2375) must not have them".into(),
             DockerError::Connect { .. } => "start Docker (or `podman system service --time=0 unix:///path.sock`) and set DOCKER_HOST to its socket, e.g. unix:///var/run/docker.sock".into(),
             DockerError::Build(f) if f.syntax => "fix the Dockerfile at the line named above".into(),
             DockerError::Build(_) => "the instruction's own output is above; it fails the same way with `docker build`".into(),
@@ -113,17 +123,69 @@ fn api_at_least(v: &str, major: u64, minor: u64) -> bool {
     (a, b) >= (major, minor)
 }
 
-/// Connects to `docker_host` (a `DOCKER_HOST` value) or the default socket.
-pub async fn connect(docker_host: Option<&str>) -> Result<Engine, DockerError> {
+/// How to reach the engine, from the environment as the docker CLI reads it.
+#[derive(Clone, Debug, Default)]
+pub struct EngineEnv {
+    /// `DOCKER_HOST`.
+    pub host: Option<String>,
+    /// `DOCKER_CERT_PATH` (or `~/.docker`) when `DOCKER_TLS_VERIFY` is set.
+    pub tls_dir: Option<std::path::PathBuf>,
+    /// `DOCKER_TLS` set without `DOCKER_TLS_VERIFY` (TLS without verifying the engine).
+    pub tls_unverified: bool,
+}
+
+impl EngineEnv {
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> EngineEnv {
+        let tls_dir = tls::from_env(&get);
+        EngineEnv {
+            host: get("DOCKER_HOST").filter(|h| !h.is_empty()),
+            tls_unverified: tls_dir.is_none() && get("DOCKER_TLS").is_some_and(|v| !v.is_empty()),
+            tls_dir,
+        }
+    }
+}
+
+/// Connects to the engine of `env` (`DOCKER_HOST`, TLS) or the default socket.
+pub async fn connect(env: &EngineEnv) -> Result<Engine, DockerError> {
     const TIMEOUT: u64 = 3600;
-    let endpoint = docker_host
-        .unwrap_or("unix:///var/run/docker.sock")
-        .to_string();
+    // As the docker CLI: with TLS and no DOCKER_HOST, the engine is localhost:2376.
+    let endpoint = env.host.clone().unwrap_or_else(|| {
+        if env.tls_dir.is_some() {
+            "tcp://localhost:2376".to_string()
+        } else {
+            "unix:///var/run/docker.sock".to_string()
+        }
+    });
     let err = |message: String| DockerError::Connect {
         endpoint: endpoint.clone(),
         message,
     };
-    let docker = if let Some(path) = endpoint.strip_prefix("unix://") {
+    if env.tls_unverified {
+        return Err(DockerError::EngineSetting(
+            "DOCKER_TLS is set without DOCKER_TLS_VERIFY: TLS without verifying the engine is not supported (anyone on the path could read the build's secrets and registry tokens)".into(),
+        ));
+    }
+    let tls = match &env.tls_dir {
+        Some(dir) => {
+            if !(endpoint.starts_with("tcp://") || endpoint.starts_with("https://")) {
+                return Err(DockerError::EngineSetting(format!(
+                    "DOCKER_TLS_VERIFY is set but DOCKER_HOST is {endpoint:?}: TLS needs a tcp://HOST:PORT engine"
+                )));
+            }
+            Some(tls::Tls::load(dir)?)
+        }
+        None => None,
+    };
+    let docker = if let Some(t) = &tls {
+        Docker::connect_with_ssl(
+            &endpoint,
+            &t.dir.join("key.pem"),
+            &t.dir.join("cert.pem"),
+            &t.dir.join("ca.pem"),
+            TIMEOUT,
+            bollard::API_DEFAULT_VERSION,
+        )
+    } else if let Some(path) = endpoint.strip_prefix("unix://") {
         Docker::connect_with_socket(path, TIMEOUT, bollard::API_DEFAULT_VERSION)
     } else if endpoint.starts_with("tcp://") || endpoint.starts_with("http://") {
         Docker::connect_with_http(&endpoint, TIMEOUT, bollard::API_DEFAULT_VERSION)
@@ -161,7 +223,10 @@ pub async fn connect(docker_host: Option<&str>) -> Result<Engine, DockerError> {
     Ok(Engine {
         docker,
         name,
-        addr: buildkit::wire::EngineAddr::parse(&endpoint),
+        addr: buildkit::wire::EngineAddr::parse(&endpoint).map(|a| match (a, tls) {
+            (buildkit::wire::EngineAddr::Tcp(h), Some(t)) => buildkit::wire::EngineAddr::Tls(h, t),
+            (a, _) => a,
+        }),
         buildkit,
     })
 }

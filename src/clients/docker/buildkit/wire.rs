@@ -19,6 +19,8 @@ pub enum EngineAddr {
     Unix(PathBuf),
     /// `host:port`
     Tcp(String),
+    /// `host:port` over TLS (`DOCKER_TLS_VERIFY`).
+    Tls(String, crate::clients::docker::tls::Tls),
 }
 
 impl EngineAddr {
@@ -32,7 +34,8 @@ impl EngineAddr {
         }
         let rest = docker_host
             .strip_prefix("tcp://")
-            .or_else(|| docker_host.strip_prefix("http://"))?;
+            .or_else(|| docker_host.strip_prefix("http://"))
+            .or_else(|| docker_host.strip_prefix("https://"))?;
         let hostport = rest.trim_end_matches('/');
         (!hostport.is_empty()).then(|| EngineAddr::Tcp(hostport.to_string()))
     }
@@ -81,6 +84,18 @@ pub async fn dial(addr: &EngineAddr) -> std::io::Result<Io<Box<dyn Duplex>>> {
     Ok(Io(match addr {
         EngineAddr::Unix(p) => Box::new(tokio::net::UnixStream::connect(p).await?),
         EngineAddr::Tcp(h) => Box::new(tokio::net::TcpStream::connect(h).await?),
+        EngineAddr::Tls(h, tls) => {
+            let tcp = tokio::net::TcpStream::connect(h).await?;
+            let host = h
+                .rsplit_once(':')
+                .map_or(h.as_str(), |(host, _)| host)
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            let name = rustls::pki_types::ServerName::try_from(host.to_string())
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+            let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+            Box::new(connector.connect(name, tcp).await?)
+        }
     }))
 }
 
