@@ -98,16 +98,24 @@ pub async fn run(
             source,
         })?;
 
+    let builder = match (s.builder, ctx.env.get("DOCKER_BUILDKIT")) {
+        (Builder::Auto, Some(v)) if !v.is_empty() => docker_buildkit(v)?,
+        (b, _) => b,
+    };
     let eng = docker::connect(&docker::EngineEnv::from_env(|k| {
         ctx.env.get(k).map(str::to_string)
     }))
     .await?;
-    let buildkit = match s.builder {
+    let buildkit = match builder {
         Builder::Auto => eng.buildkit && eng.addr.is_some(),
         Builder::BuildKit if eng.buildkit && eng.addr.is_some() => true,
         Builder::BuildKit => {
             return Err(DockerError::NoBuildKit {
-                what: "--builder buildkit".into(),
+                what: if s.builder == Builder::BuildKit {
+                    "--builder buildkit".into()
+                } else {
+                    "DOCKER_BUILDKIT=1".into()
+                },
                 engine: eng.name.clone(),
             }
             .into());
@@ -122,6 +130,8 @@ pub async fn run(
             ),
             engine: if s.builder == Builder::Classic {
                 "--builder classic".into()
+            } else if builder == Builder::Classic {
+                "DOCKER_BUILDKIT=0".into()
             } else {
                 eng.name.clone()
             },
@@ -424,5 +434,34 @@ async fn sign_in(
                 Found::None => Ok((None, RegistryAuth::Anonymous)),
             }
         }
+    }
+}
+
+/// `DOCKER_BUILDKIT`, read as the docker CLI reads it (Go's `strconv.ParseBool`) when
+/// `--builder` is left at `auto`: `0` is the classic builder, `1` BuildKit.
+fn docker_buildkit(v: &str) -> Result<Builder, InputError> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(Builder::BuildKit),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(Builder::Classic),
+        _ => Err(InputError::invalid(
+            "DOCKER_BUILDKIT",
+            format!("{v:?} is not a boolean"),
+            "1 (BuildKit) or 0 (the classic builder), as for the docker CLI; or unset it and use --builder",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_buildkit_reads_like_the_cli() {
+        assert_eq!(docker_buildkit("0").unwrap(), Builder::Classic);
+        assert_eq!(docker_buildkit("false").unwrap(), Builder::Classic);
+        assert_eq!(docker_buildkit("1").unwrap(), Builder::BuildKit);
+        assert_eq!(docker_buildkit("True").unwrap(), Builder::BuildKit);
+        let e = docker_buildkit("yes").unwrap_err().to_string();
+        assert!(e.contains("DOCKER_BUILDKIT"), "{e}");
     }
 }

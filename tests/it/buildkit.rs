@@ -151,6 +151,16 @@ async fn bad_secrets_are_refused_before_anything_runs() {
             "needs BuildKit, and --builder classic does not offer it",
         ),
         (
+            vec!["--secret", "id=token,src=token.txt"],
+            vec![("DOCKER_BUILDKIT", "0")],
+            "needs BuildKit, and DOCKER_BUILDKIT=0 does not offer it",
+        ),
+        (
+            vec![],
+            vec![("DOCKER_BUILDKIT", "yes")],
+            "DOCKER_BUILDKIT: \"yes\" is not a boolean",
+        ),
+        (
             vec!["--builder", "kaniko"],
             vec![],
             "`kaniko` is not a builder",
