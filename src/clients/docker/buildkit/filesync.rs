@@ -455,29 +455,40 @@ impl FileSync for FileSyncSvc {
 mod tests {
     use super::*;
 
-    #[test]
-    fn stats_follow_the_walk_with_parents_of_exceptions_first() {
-        let d = tempfile::tempdir().unwrap();
-        let root = d.path();
-        for f in [
-            "Dockerfile",
-            "a.txt",
-            "logs/x.log",
-            "logs/keep.log",
-            "src/main.rs",
-        ] {
+    /// Files under `root`, each holding its own name.
+    fn tree(root: &Path, files: &[&str]) {
+        for f in files {
             let p = root.join(f);
             fs::create_dir_all(p.parent().unwrap()).unwrap();
             fs::write(p, f).unwrap();
         }
+    }
+
+    fn paths(w: &Walked) -> Vec<&str> {
+        w.stats.iter().map(|(s, _)| s.path.as_str()).collect()
+    }
+
+    #[test]
+    fn stats_follow_the_walk_with_parents_of_exceptions_first() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        tree(
+            root,
+            &[
+                "Dockerfile",
+                "a.txt",
+                "logs/x.log",
+                "logs/keep.log",
+                "src/main.rs",
+            ],
+        );
         let excludes: Vec<String> = ["logs", "!logs/keep.log", "Dockerfile"]
             .iter()
             .map(|s| s.to_string())
             .collect();
         let w = collect(root, &excludes, &[]).unwrap();
-        let paths: Vec<&str> = w.stats.iter().map(|(s, _)| s.path.as_str()).collect();
         assert_eq!(
-            paths,
+            paths(&w),
             vec!["a.txt", "logs", "logs/keep.log", "src", "src/main.rs"]
         );
         assert_eq!(w.stats[1].0.mode & MODE_DIR, MODE_DIR);
@@ -490,12 +501,7 @@ mod tests {
             &["Dockerfile".into(), "Dockerfile.dockerignore".into()],
         )
         .unwrap();
-        let paths: Vec<&str> = w.stats.iter().map(|(s, _)| s.path.as_str()).collect();
-        assert_eq!(paths, vec!["Dockerfile"]);
-    }
-
-    fn paths(w: &Walked) -> Vec<&str> {
-        w.stats.iter().map(|(s, _)| s.path.as_str()).collect()
+        assert_eq!(paths(&w), vec!["Dockerfile"]);
     }
 
     /// What `COPY` reads: the engine names paths; each brings its subtree and parents,
@@ -505,20 +511,19 @@ mod tests {
     fn follow_paths_take_their_subtrees() {
         let d = tempfile::tempdir().unwrap();
         let root = d.path();
-        for f in [
-            "a.txt",
-            "b.md",
-            "app/hello.txt",
-            "app/deep/x.txt",
-            "app/secret.key",
-            "apple/no.txt",
-            "lib/sub/one.txt",
-            "lib/two.txt",
-        ] {
-            let p = root.join(f);
-            fs::create_dir_all(p.parent().unwrap()).unwrap();
-            fs::write(p, f).unwrap();
-        }
+        tree(
+            root,
+            &[
+                "a.txt",
+                "b.md",
+                "app/hello.txt",
+                "app/deep/x.txt",
+                "app/secret.key",
+                "apple/no.txt",
+                "lib/sub/one.txt",
+                "lib/two.txt",
+            ],
+        );
         std::os::unix::fs::symlink("lib/two.txt", root.join("link")).unwrap();
         let ex = vec!["**/*.key".to_string()];
         let w = collect(root, &ex, &["app".into()]).unwrap();
