@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Context packing: our tar of a generated 20,000-file / ~500 MB tree with a .dockerignore
 # vs GNU tar of the same files with the same exclusions. Target: <= 1.2x tar's median.
-# Usage: scripts/bench/build-context.sh [WORKDIR]
+# Usage: [ENGINE=1 [RUNS=5]] scripts/bench/build-context.sh [WORKDIR]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 W=${1:-$(mktemp -d)}
@@ -43,3 +43,24 @@ echo "ours: $(tar -tf "$W/ours.tar" | grep -v '/$' | wc -l) files; tar: $(tar -t
 for cmd in "$PACK $CTX $W/ours.tar" "tar -C $CTX -cf $W/theirs.tar --no-recursion -T $W/tar-list"; do
   /usr/bin/time -v $cmd 2>&1 | grep -E 'Maximum resident|Elapsed' | sed "s|^|${cmd%% *}: |"
 done
+# ENGINE=1: the same tree through the engine after a one-file edit, as in a CI loop:
+# our BuildKit build (the engine asks our file sync only for what changed), our classic
+# build and the docker CLI's classic build (both send the whole tar every time).
+if [ "${ENGINE:-0}" = 1 ]; then
+  cargo build --release --quiet
+  BIN=$CARGO_TARGET_DIR/release/aks-backend
+  EDIT="head -c 1000 /dev/urandom > $CTX/src/5/f5.bin"
+  hyperfine --warmup 1 --runs "${RUNS:-5}" --prepare "$EDIT" --export-json "$W/build-context-engine.json" \
+    -n 'aks-backend (BuildKit, file sync)' "$BIN build --builder buildkit --push false --context $CTX --image bench/ctx-bk" \
+    -n 'aks-backend --builder classic (tar)' "$BIN build --builder classic --push false --context $CTX --image bench/ctx-classic" \
+    -n 'docker build (CLI, classic)' "DOCKER_BUILDKIT=0 docker build -q -t bench/ctx-cli $CTX"
+  python3 - "$W/build-context-engine.json" <<'PY'
+import json, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    print("median %s: %.3f s" % (r["command"], r["median"]))
+PY
+  eval "$EDIT"
+  /usr/bin/time -v "$BIN" build --builder buildkit --push false --context "$CTX" --image bench/ctx-bk 2>&1 | grep -E 'Maximum resident|Elapsed|context:'
+  docker image rm -f bench/ctx-bk bench/ctx-classic bench/ctx-cli >/dev/null 2>&1 || true
+  docker builder prune -f >/dev/null 2>&1 || true
+fi
