@@ -207,7 +207,13 @@ pub fn assess_daemon_set<'a>(
     events: &[&Event],
     policy: &Policy,
 ) -> Judged<'a> {
-    let newest = revisions_of(&d.metadata, revisions).into_iter().next();
+    // ControllerRevisions come on their own watch: right after a template change (a
+    // deploy, a rollback) the newest one seen may still be the previous template's, and
+    // its pods (the crashing ones, during a rollback) are not the ones to judge.
+    let newest = revisions_of(&d.metadata, revisions)
+        .into_iter()
+        .next()
+        .filter(|r| revision_images(r) == template_images(d));
     let revision = newest.and_then(|r| r.revision);
     let prefix = format!("{}-", rules::name(&d.metadata));
     let hash = newest
@@ -250,6 +256,31 @@ pub fn assess_daemon_set<'a>(
         status.number_ready
     );
     judged(Assessment::Progressing(with_pods(line, &current)))
+}
+
+/// The images of a pod template (JSON), init containers first.
+fn images_of(template: &serde_json::Value) -> Vec<String> {
+    ["initContainers", "containers"]
+        .iter()
+        .flat_map(|k| {
+            template["spec"][k]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| c["image"].as_str().unwrap_or_default().to_string())
+        })
+        .collect()
+}
+
+/// The images a DaemonSet's ControllerRevision records (`data.spec.template`).
+fn revision_images(r: &ControllerRevision) -> Vec<String> {
+    images_of(&r.data.0["spec"]["template"])
+}
+
+fn template_images(d: &DaemonSet) -> Vec<String> {
+    serde_json::to_value(&d.spec.template)
+        .map(|t| images_of(&t))
+        .unwrap_or_default()
 }
 
 fn phase(p: &Pod) -> &str {
@@ -552,6 +583,43 @@ mod tests {
             judge_ds(&half, &[old]).0,
             Assessment::Progressing(_)
         ));
+    }
+
+    /// Right after a rollback the DaemonSet's template is the good one again, but the
+    /// revisions' watch may not have delivered the bump of the good revision yet: the
+    /// newest revision seen is the bad one, and its crashing pods must not fail the
+    /// rollback. Once the good revision is the newest, its pods are judged.
+    #[test]
+    fn daemon_set_pods_are_not_judged_by_a_stale_revision() {
+        let template =
+            |image: &str| json!({"spec": {"containers": [{"name": "app", "image": image}]}});
+        let mut d = ds(
+            json!({"observedGeneration": 3, "desiredNumberScheduled": 2, "currentNumberScheduled": 2,
+            "numberMisscheduled": 0, "numberReady": 1, "updatedNumberScheduled": 1, "numberAvailable": 1}),
+        );
+        d.metadata.generation = Some(3);
+        d.spec.template = serde_json::from_value(template("good")).unwrap();
+        let rev = |name: &str, n: i64, image: &str| -> ControllerRevision {
+            let mut r = revision("DaemonSet", "d1", name, n);
+            r.data = k8s_openapi::apimachinery::pkg::runtime::RawExtension(
+                json!({"spec": {"template": template(image)}}),
+            );
+            r
+        };
+        let owner = owner_ref("DaemonSet", "agent", "d1");
+        let crash = json!({"waiting": {"reason": "CrashLoopBackOff"}});
+        let bad_pod = pod("agent-x", owner, "bbb", "Running", crash);
+        let judge = |d: &DaemonSet, revs: &[ControllerRevision]| {
+            let revs: Vec<&ControllerRevision> = revs.iter().collect();
+            assess_daemon_set(d, 3, &revs, &[&bad_pod], &[], &policy()).assessment
+        };
+        let stale = [rev("agent-aaa", 1, "good"), rev("agent-bbb", 2, "bad")];
+        assert!(matches!(judge(&d, &stale), Assessment::Progressing(_)));
+        let bumped = [rev("agent-aaa", 3, "good"), rev("agent-bbb", 2, "bad")];
+        assert!(matches!(judge(&d, &bumped), Assessment::Progressing(_)));
+        // The bad template itself (a deploy, not a rollback): its pods are judged.
+        d.spec.template = serde_json::from_value(template("bad")).unwrap();
+        assert!(matches!(judge(&d, &stale), Assessment::Failed(_)));
     }
 
     fn job(status: serde_json::Value) -> Job {

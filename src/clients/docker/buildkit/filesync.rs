@@ -46,6 +46,9 @@ pub struct Sent {
     /// context), and how many bytes.
     pub files_sent: u64,
     pub bytes_sent: u64,
+    /// Each file counted once, though the engine may ask twice (`.dockerignore`, then
+    /// `COPY .`).
+    sent_paths: HashSet<PathBuf>,
 }
 
 pub struct FileSyncSvc {
@@ -382,7 +385,7 @@ impl FileSync for FileSyncSvc {
                                 .await;
                             return;
                         };
-                        let (tx2, id) = (tx.clone(), p.id);
+                        let (tx2, id, key) = (tx.clone(), p.id, path.clone());
                         // Read on a blocking thread, chunks handed over as they are read.
                         let read = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
                             let mut f = fs::File::open(&path)?;
@@ -409,8 +412,10 @@ impl FileSync for FileSyncSvc {
                         match read {
                             Ok(Ok(n)) if is_context => {
                                 let mut s = sent.lock().unwrap_or_else(|e| e.into_inner());
-                                s.files_sent += 1;
-                                s.bytes_sent += n;
+                                if s.sent_paths.insert(key) {
+                                    s.files_sent += 1;
+                                    s.bytes_sent += n;
+                                }
                             }
                             Ok(Ok(_)) => {}
                             Ok(Err(e)) => {
