@@ -18,6 +18,8 @@ use super::rules::{self, Assessment, Failure, Policy};
 
 /// The label a StatefulSet (the revision's name) or DaemonSet (its hash) puts on its pods.
 pub const HASH_LABEL: &str = "controller-revision-hash";
+/// The DaemonSet generation a pod's template came from (set by its controller).
+const TEMPLATE_GENERATION_LABEL: &str = "pod-template-generation";
 
 /// The workload kinds the deploy step tracks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -197,8 +199,12 @@ pub fn assess_stateful_set<'a>(
     judged(Assessment::Progressing(with_pods(line, &current)))
 }
 
-/// The verdict on one DaemonSet. Its current pods carry the hash of its newest
-/// ControllerRevision (`<name>-<hash>`).
+/// The verdict on one DaemonSet. Its current pods are the ones its controller counts as
+/// updated (`IsPodUpdated`): made from the DaemonSet's template generation
+/// (`pod-template-generation`), or, for pods without that label, carrying the hash of
+/// its newest ControllerRevision (`<name>-<hash>`). The generation comes with the
+/// DaemonSet itself, so a ControllerRevision watch that lags right after a template
+/// change (a deploy, a rollback) cannot make the previous template's pods look current.
 pub fn assess_daemon_set<'a>(
     d: &DaemonSet,
     generation: i64,
@@ -207,21 +213,19 @@ pub fn assess_daemon_set<'a>(
     events: &[&Event],
     policy: &Policy,
 ) -> Judged<'a> {
-    // ControllerRevisions come on their own watch: right after a template change (a
-    // deploy, a rollback) the newest one seen may still be the previous template's, and
-    // its pods (the crashing ones, during a rollback) are not the ones to judge.
-    let newest = revisions_of(&d.metadata, revisions)
-        .into_iter()
-        .next()
-        .filter(|r| revision_images(r) == template_images(d));
+    let newest = revisions_of(&d.metadata, revisions).into_iter().next();
     let revision = newest.and_then(|r| r.revision);
     let prefix = format!("{}-", rules::name(&d.metadata));
     let hash = newest
         .and_then(|r| r.metadata.name.as_deref())
         .and_then(|n| n.strip_prefix(prefix.as_str()));
+    let template_generation = d.metadata.generation.map(|g| g.to_string());
     let current: Vec<&Pod> = owned_pods(&d.metadata, pods)
         .into_iter()
-        .filter(|p| hash.is_some() && label(&p.metadata, HASH_LABEL) == hash)
+        .filter(|p| match label(&p.metadata, TEMPLATE_GENERATION_LABEL) {
+            Some(g) => Some(g) == template_generation.as_deref(),
+            None => hash.is_some() && label(&p.metadata, HASH_LABEL) == hash,
+        })
         .collect();
     let judged = |assessment| Judged {
         assessment,
@@ -256,31 +260,6 @@ pub fn assess_daemon_set<'a>(
         status.number_ready
     );
     judged(Assessment::Progressing(with_pods(line, &current)))
-}
-
-/// The images of a pod template (JSON), init containers first.
-fn images_of(template: &serde_json::Value) -> Vec<String> {
-    ["initContainers", "containers"]
-        .iter()
-        .flat_map(|k| {
-            template["spec"][k]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|c| c["image"].as_str().unwrap_or_default().to_string())
-        })
-        .collect()
-}
-
-/// The images a DaemonSet's ControllerRevision records (`data.spec.template`).
-fn revision_images(r: &ControllerRevision) -> Vec<String> {
-    images_of(&r.data.0["spec"]["template"])
-}
-
-fn template_images(d: &DaemonSet) -> Vec<String> {
-    serde_json::to_value(&d.spec.template)
-        .map(|t| images_of(&t))
-        .unwrap_or_default()
 }
 
 fn phase(p: &Pod) -> &str {
@@ -591,34 +570,32 @@ mod tests {
     /// rollback. Once the good revision is the newest, its pods are judged.
     #[test]
     fn daemon_set_pods_are_not_judged_by_a_stale_revision() {
-        let template =
-            |image: &str| json!({"spec": {"containers": [{"name": "app", "image": image}]}});
         let mut d = ds(
             json!({"observedGeneration": 3, "desiredNumberScheduled": 2, "currentNumberScheduled": 2,
             "numberMisscheduled": 0, "numberReady": 1, "updatedNumberScheduled": 1, "numberAvailable": 1}),
         );
         d.metadata.generation = Some(3);
-        d.spec.template = serde_json::from_value(template("good")).unwrap();
-        let rev = |name: &str, n: i64, image: &str| -> ControllerRevision {
-            let mut r = revision("DaemonSet", "d1", name, n);
-            r.data = k8s_openapi::apimachinery::pkg::runtime::RawExtension(
-                json!({"spec": {"template": template(image)}}),
-            );
-            r
-        };
+        let rev = |name: &str, n: i64| revision("DaemonSet", "d1", name, n);
         let owner = owner_ref("DaemonSet", "agent", "d1");
         let crash = json!({"waiting": {"reason": "CrashLoopBackOff"}});
-        let bad_pod = pod("agent-x", owner, "bbb", "Running", crash);
+        // Made from the bad template, generation 2.
+        let mut bad_pod = pod("agent-x", owner, "bbb", "Running", crash);
+        bad_pod
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert(TEMPLATE_GENERATION_LABEL.into(), "2".into());
         let judge = |d: &DaemonSet, revs: &[ControllerRevision]| {
             let revs: Vec<&ControllerRevision> = revs.iter().collect();
             assess_daemon_set(d, 3, &revs, &[&bad_pod], &[], &policy()).assessment
         };
-        let stale = [rev("agent-aaa", 1, "good"), rev("agent-bbb", 2, "bad")];
+        let stale = [rev("agent-aaa", 1), rev("agent-bbb", 2)];
         assert!(matches!(judge(&d, &stale), Assessment::Progressing(_)));
-        let bumped = [rev("agent-aaa", 3, "good"), rev("agent-bbb", 2, "bad")];
+        let bumped = [rev("agent-aaa", 3), rev("agent-bbb", 2)];
         assert!(matches!(judge(&d, &bumped), Assessment::Progressing(_)));
         // The bad template itself (a deploy, not a rollback): its pods are judged.
-        d.spec.template = serde_json::from_value(template("bad")).unwrap();
+        d.metadata.generation = Some(2);
         assert!(matches!(judge(&d, &stale), Assessment::Failed(_)));
     }
 
