@@ -34,11 +34,7 @@ echo "files kept: $(wc -l < "$W/tar-list")"
 hyperfine --warmup 1 --runs 7 --export-json "$W/build-context.json" \
   -n aks-backend "$PACK $CTX $W/ours.tar" \
   -n 'tar' "tar -C $CTX -cf $W/theirs.tar --no-recursion -T $W/tar-list"
-python3 - "$W/build-context.json" <<'PY'
-import json, sys
-for r in json.load(open(sys.argv[1]))["results"]:
-    print("median %s: %.3f s" % (r["command"], r["median"]))
-PY
+python3 scripts/bench/medians.py "$W/build-context.json"
 echo "ours: $(tar -tf "$W/ours.tar" | grep -v '/$' | wc -l) files; tar: $(tar -tf "$W/theirs.tar" | wc -l) files"
 for cmd in "$PACK $CTX $W/ours.tar" "tar -C $CTX -cf $W/theirs.tar --no-recursion -T $W/tar-list"; do
   /usr/bin/time -v $cmd 2>&1 | grep -E 'Maximum resident|Elapsed' | sed "s|^|${cmd%% *}: |"
@@ -54,11 +50,7 @@ if [ "${ENGINE:-0}" = 1 ]; then
     -n 'aks-backend (BuildKit, file sync)' "$BIN build --builder buildkit --push false --context $CTX --image bench/ctx-bk" \
     -n 'aks-backend --builder classic (tar)' "$BIN build --builder classic --push false --context $CTX --image bench/ctx-classic" \
     -n 'docker build (CLI, classic)' "DOCKER_BUILDKIT=0 docker build -q -t bench/ctx-cli $CTX"
-  python3 - "$W/build-context-engine.json" <<'PY'
-import json, sys
-for r in json.load(open(sys.argv[1]))["results"]:
-    print("median %s: %.3f s" % (r["command"], r["median"]))
-PY
+  python3 scripts/bench/medians.py "$W/build-context-engine.json"
   eval "$EDIT"
   /usr/bin/time -v "$BIN" build --builder buildkit --push false --context "$CTX" --image bench/ctx-bk 2>&1 | grep -E 'Maximum resident|Elapsed|context:'
   docker image rm -f bench/ctx-bk bench/ctx-classic bench/ctx-cli >/dev/null 2>&1 || true

@@ -33,10 +33,6 @@ hyperfine --warmup 1 --runs 7 --prepare "$PREP" --export-json "$W/build-push.jso
   -n 'aks-backend (BuildKit)' "$BIN build --context $W/ctx --image 127.0.0.1:$PORT/bench/ours --tag latest" \
   -n 'aks-backend --builder classic' "$BIN build --builder classic --context $W/ctx --image 127.0.0.1:$PORT/bench/classic --tag latest" \
   -n 'docker build && docker push' "DOCKER_BUILDKIT=0 docker build -q $LABELS -t 127.0.0.1:$PORT/bench/cli:latest $W/ctx >/dev/null && docker push -q 127.0.0.1:$PORT/bench/cli:latest >/dev/null"
-python3 - "$W/build-push.json" <<'PY'
-import json, sys
-for r in json.load(open(sys.argv[1]))["results"]:
-    print("median %s: %.3f s" % (r["command"], r["median"]))
-PY
+python3 scripts/bench/medians.py "$W/build-push.json"
 eval "$PREP"
 /usr/bin/time -v "$BIN" build --context "$W/ctx" --image "127.0.0.1:$PORT/bench/ours" --tag latest 2>&1 | grep -E 'Maximum resident|Elapsed'

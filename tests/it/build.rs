@@ -331,7 +331,10 @@ async fn build_from_scratch_and_push_through_podman() {
 }
 
 /// A shell for `FROM scratch` images: the host's dash and its loader/libc.
-pub(crate) fn shell_context(ctx: &Path) {
+/// A context whose `sh/` holds a shell that runs `FROM scratch` (dash and its loader,
+/// from this machine), with `dockerfile` as its Dockerfile.
+pub(crate) fn shell_context(ctx: &Path, dockerfile: &str) {
+    write(ctx, &[("Dockerfile", dockerfile)]);
     for (src, dst) in [
         ("/usr/bin/dash", "sh/bin/sh"),
         (
@@ -362,13 +365,9 @@ async fn dockerfile_failures_name_the_line() {
 async fn dockerfile_failures_with(builder: &str, exit_text: &str) {
     let d = tempfile::tempdir().unwrap();
     let ctx = d.path().join("ctx");
-    shell_context(&ctx);
-    write(
+    shell_context(
         &ctx,
-        &[(
-            "Dockerfile",
-            "FROM scratch\nCOPY sh/ /\n\n# fails:\nRUN echo first-line && \\\n    echo marker-output && exit 3\n",
-        )],
+        "FROM scratch\nCOPY sh/ /\n\n# fails:\nRUN echo first-line && \\\n    echo marker-output && exit 3\n",
     );
     let out = d.path().join("o.json");
     let mut args = build_args(

@@ -43,18 +43,14 @@ fn hex_sha256(s: &str) -> String {
 async fn build_secrets_are_mounted_for_run_and_kept_nowhere() {
     let d = tempfile::tempdir().unwrap();
     let ctx = d.path().join("ctx");
-    shell_context(&ctx);
+    shell_context(
+        &ctx,
+        "FROM scratch\nCOPY sh/ /\nRUN --mount=type=secret,id=token --mount=type=secret,id=npm \\\n    sha256sum /run/secrets/token /run/secrets/npm > /proof && echo mounted-ok\n",
+    );
     sha256sum_context(&ctx);
     let file_value = "planted-file-secret-7f3a9e";
     let env_value = "planted-env-secret-91bc04";
     std::fs::write(d.path().join("token.txt"), file_value).unwrap();
-    write(
-        &ctx,
-        &[(
-            "Dockerfile",
-            "FROM scratch\nCOPY sh/ /\nRUN --mount=type=secret,id=token --mount=type=secret,id=npm \\\n    sha256sum /run/secrets/token /run/secrets/npm > /proof && echo mounted-ok\n",
-        )],
-    );
     let out = d.path().join("o.json");
     let image = "aks-backend-test/secrets:t1";
     let mut args = build_args(ctx.to_str().unwrap(), image, out.to_str().unwrap());
@@ -193,13 +189,9 @@ async fn inline_cache_in_the_registry_is_used_by_the_next_build() {
     let reg = Registry::start().await;
     let d = tempfile::tempdir().unwrap();
     let ctx = d.path().join("ctx");
-    shell_context(&ctx);
-    write(
+    shell_context(
         &ctx,
-        &[(
-            "Dockerfile",
-            "FROM scratch\nCOPY sh/ /\nRUN read u < /proc/sys/kernel/random/uuid && echo \"$u\" > /stamp\n",
-        )],
+        "FROM scratch\nCOPY sh/ /\nRUN read u < /proc/sys/kernel/random/uuid && echo \"$u\" > /stamp\n",
     );
     let image = format!("{}/cache/app", reg.addr);
     let token = entra_token(TENANT, PUSHER);
@@ -290,13 +282,9 @@ async fn buildkit_with_secrets_over_a_tcp_docker_host() {
     });
     let d = tempfile::tempdir().unwrap();
     let ctx = d.path().join("ctx");
-    shell_context(&ctx);
-    write(
+    shell_context(
         &ctx,
-        &[(
-            "Dockerfile",
-            "FROM scratch\nCOPY sh/ /\nRUN --mount=type=secret,id=t { read v || true; } < /run/secrets/t && [ \"${#v}\" = 9 ] && echo tcp-secret-ok\n",
-        )],
+        "FROM scratch\nCOPY sh/ /\nRUN --mount=type=secret,id=t { read v || true; } < /run/secrets/t && [ \"${#v}\" = 9 ] && echo tcp-secret-ok\n",
     );
     let out = d.path().join("o.json");
     let mut args = build_args(
@@ -404,22 +392,14 @@ async fn builds_over_a_tls_docker_host_with_client_certificates() {
         }
     });
     let ctx = d.path().join("ctx");
-    shell_context(&ctx);
-    write(
+    shell_context(
         &ctx,
-        &[(
-            "Dockerfile",
-            "FROM scratch\nCOPY sh/ /\nRUN --mount=type=secret,id=t { read v || true; } < /run/secrets/t && [ \"${#v}\" = 9 ] && echo tls-secret-ok\n",
-        )],
+        "FROM scratch\nCOPY sh/ /\nRUN --mount=type=secret,id=t { read v || true; } < /run/secrets/t && [ \"${#v}\" = 9 ] && echo tls-secret-ok\n",
     );
     let plain = d.path().join("plain");
-    shell_context(&plain);
-    write(
+    shell_context(
         &plain,
-        &[(
-            "Dockerfile",
-            "FROM scratch\nCOPY sh/ /\nRUN echo tls-classic-ok\n",
-        )],
+        "FROM scratch\nCOPY sh/ /\nRUN echo tls-classic-ok\n",
     );
     let out = d.path().join("o.json");
     let host = format!("tcp://127.0.0.1:{port}");

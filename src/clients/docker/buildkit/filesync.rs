@@ -23,7 +23,7 @@ use bollard_buildkit_proto::moby::filesync::v1::file_sync_server::FileSync;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::clients::docker::context::{self, ContextError, Sink};
-use crate::clients::docker::ignore::Matcher;
+use crate::clients::docker::ignore::{Matcher, PatternError, clean};
 
 /// A directory the engine may read, by the name it asks for (`context`, `dockerfile`).
 #[derive(Clone, Debug)]
@@ -121,7 +121,6 @@ struct StatSink<'a> {
     stats: Vec<(Stat, Option<PathBuf>)>,
     emitted: HashSet<String>,
     files: HashSet<String>,
-    bytes: u64,
     excluded: HashSet<String>,
 }
 
@@ -133,7 +132,7 @@ struct Include {
 }
 
 impl Include {
-    fn new(wanted: Vec<String>) -> Result<Include, crate::clients::docker::ignore::PatternError> {
+    fn new(wanted: Vec<String>) -> Result<Include, PatternError> {
         let globs = wanted.iter().any(|w| w.contains(['*', '?', '[', '\\']));
         Ok(Include {
             matcher: Matcher::new(&wanted)?,
@@ -195,7 +194,6 @@ impl Sink for StatSink<'_> {
         }
         if meta.is_file() {
             self.files.insert(rel.to_string());
-            self.bytes += meta.len();
         }
         Ok(())
     }
@@ -231,37 +229,31 @@ fn collect(root: &Path, excludes: &[String], follow: &[String]) -> Result<Walked
         source,
     };
     let matcher = Matcher::new(excludes).map_err(pattern)?;
-    let include = if follow.is_empty() {
+    let cleaned: Vec<String> = follow
+        .iter()
+        .map(|f| clean(f.trim_start_matches('/')))
+        .collect();
+    // No paths, or `COPY . /`: the whole directory.
+    let include = if cleaned.is_empty() || cleaned.iter().any(|c| c.is_empty() || c == ".") {
         None
     } else {
-        let mut wanted: Vec<String> = follow
-            .iter()
-            .map(|f| crate::clients::docker::ignore::clean(f.trim_start_matches('/')))
-            .filter(|f| !f.is_empty() && f != "." && !f.split('/').any(|c| c == ".."))
-            .collect();
+        let inside = |p: &str| !p.split('/').any(|c| c == "..");
+        let mut wanted: Vec<String> = cleaned.into_iter().filter(|f| inside(f)).collect();
         // A followed symlink brings its target (relative, inside the directory) along.
         for f in wanted.clone() {
             if let Ok(t) = fs::read_link(root.join(&f))
                 && t.is_relative()
             {
                 let base = Path::new(&f).parent().unwrap_or(Path::new(""));
-                let joined = crate::clients::docker::ignore::clean(&base.join(t).to_string_lossy());
-                if !joined.split('/').any(|c| c == "..") {
+                let joined = clean(&base.join(t).to_string_lossy());
+                if inside(&joined) {
                     wanted.push(joined);
                 }
             }
         }
-        // `COPY . /` names the whole directory.
-        if follow.iter().any(|f| {
-            let c = crate::clients::docker::ignore::clean(f.trim_start_matches('/'));
-            c.is_empty() || c == "."
-        }) {
-            None
-        } else {
-            wanted.sort();
-            wanted.dedup();
-            Some(Include::new(wanted).map_err(pattern)?)
-        }
+        wanted.sort();
+        wanted.dedup();
+        Some(Include::new(wanted).map_err(pattern)?)
     };
     let mut sink = StatSink {
         root,
@@ -269,7 +261,6 @@ fn collect(root: &Path, excludes: &[String], follow: &[String]) -> Result<Walked
         stats: Vec::new(),
         emitted: HashSet::new(),
         files: HashSet::new(),
-        bytes: 0,
         excluded: HashSet::new(),
     };
     context::walk(root, &matcher, &mut sink)?;
@@ -286,6 +277,17 @@ fn packet(t: PacketType) -> Packet {
     Packet {
         r#type: t as i32,
         ..Default::default()
+    }
+}
+
+/// The result of blocking work (a walk, a file read) as the gRPC status the engine sees.
+fn joined<T, E: std::fmt::Display>(
+    r: Result<Result<T, E>, tokio::task::JoinError>,
+) -> Result<T, Status> {
+    match r {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Status::internal(e.to_string())),
+        Err(e) => Err(Status::internal(e.to_string())),
     }
 }
 
@@ -343,14 +345,10 @@ impl FileSync for FileSyncSvc {
                 stats,
                 files: seen,
                 excluded,
-            } = match walked {
-                Ok(Ok(w)) => w,
-                Ok(Err(e)) => {
-                    let _ = tx.send(Err(Status::internal(e.to_string()))).await;
-                    return;
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(Status::internal(e.to_string()))).await;
+            } = match joined(walked) {
+                Ok(w) => w,
+                Err(status) => {
+                    let _ = tx.send(Err(status)).await;
                     return;
                 }
             };
@@ -409,21 +407,17 @@ impl FileSync for FileSyncSvc {
                             }
                         })
                         .await;
-                        match read {
-                            Ok(Ok(n)) if is_context => {
+                        match joined(read) {
+                            Ok(n) if is_context => {
                                 let mut s = sent.lock().unwrap_or_else(|e| e.into_inner());
                                 if s.sent_paths.insert(key) {
                                     s.files_sent += 1;
                                     s.bytes_sent += n;
                                 }
                             }
-                            Ok(Ok(_)) => {}
-                            Ok(Err(e)) => {
-                                let _ = tx.send(Err(Status::internal(e.to_string()))).await;
-                                return;
-                            }
-                            Err(e) => {
-                                let _ = tx.send(Err(Status::internal(e.to_string()))).await;
+                            Ok(_) => {}
+                            Err(status) => {
+                                let _ = tx.send(Err(status)).await;
                                 return;
                             }
                         }
@@ -460,13 +454,15 @@ impl FileSync for FileSyncSvc {
 mod tests {
     use super::*;
 
-    /// Files under `root`, each holding its own name.
-    fn tree(root: &Path, files: &[&str]) {
-        for f in files {
-            let p = root.join(f);
+    /// A temporary directory with `files` (space-separated), each holding its own name.
+    fn tree(files: &str) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        for f in files.split_whitespace() {
+            let p = d.path().join(f);
             fs::create_dir_all(p.parent().unwrap()).unwrap();
             fs::write(p, f).unwrap();
         }
+        d
     }
 
     fn paths(w: &Walked) -> Vec<&str> {
@@ -475,18 +471,8 @@ mod tests {
 
     #[test]
     fn stats_follow_the_walk_with_parents_of_exceptions_first() {
-        let d = tempfile::tempdir().unwrap();
+        let d = tree("Dockerfile a.txt logs/x.log logs/keep.log src/main.rs");
         let root = d.path();
-        tree(
-            root,
-            &[
-                "Dockerfile",
-                "a.txt",
-                "logs/x.log",
-                "logs/keep.log",
-                "src/main.rs",
-            ],
-        );
         let excludes: Vec<String> = ["logs", "!logs/keep.log", "Dockerfile"]
             .iter()
             .map(|s| s.to_string())
@@ -514,21 +500,10 @@ mod tests {
     /// still applies inside.
     #[test]
     fn follow_paths_take_their_subtrees() {
-        let d = tempfile::tempdir().unwrap();
-        let root = d.path();
-        tree(
-            root,
-            &[
-                "a.txt",
-                "b.md",
-                "app/hello.txt",
-                "app/deep/x.txt",
-                "app/secret.key",
-                "apple/no.txt",
-                "lib/sub/one.txt",
-                "lib/two.txt",
-            ],
+        let d = tree(
+            "a.txt b.md app/hello.txt app/deep/x.txt app/secret.key apple/no.txt lib/sub/one.txt lib/two.txt",
         );
+        let root = d.path();
         std::os::unix::fs::symlink("lib/two.txt", root.join("link")).unwrap();
         let ex = vec!["**/*.key".to_string()];
         let w = collect(root, &ex, &["app".into()]).unwrap();
