@@ -6,11 +6,16 @@
 //! (`active`) or all is clean (`closed`). Like the GitHub comment, an older run never
 //! overwrites a newer one (`aks-backend.run` property and the marker line), and
 //! duplicates from two jobs racing are removed, keeping the newest run's thread.
-
-use std::time::Duration;
+//!
+//! A thread is ours only when its first comment was written by the token's own identity
+//! (`_apis/connectionData`'s `authenticatedUser.id`): properties and markers can be
+//! pasted by anyone, so a stranger's `run=999999.1` never stops our updates. Every call
+//! goes through the HTTP room: creating a thread or a status is a POST that is never
+//! repeated after a 5xx.
 
 use serde_json::{Value, json};
 
+use crate::clients::http::{Http, HttpError, Retry};
 use crate::error::{Diagnostic, Exit};
 use crate::model::pipeline::{Marker, RunId};
 use crate::secret::Secret;
@@ -38,7 +43,7 @@ pub enum AzureDevOpsError {
     #[error("{what}: {source}")]
     Transport {
         what: &'static str,
-        source: reqwest::Error,
+        source: HttpError,
     },
 }
 
@@ -80,19 +85,21 @@ struct Owned {
 }
 
 pub struct AzureDevOps {
-    http: reqwest::Client,
+    http: Http,
+    /// `{collection}/_apis/connectionData`
+    connection_url: String,
     /// `{collection}/{project}/_apis/git/repositories/{repository}`
     repo_url: String,
     token: Secret,
-    /// Retries after 429/503 with `Retry-After`.
-    pub max_retries: u32,
+    /// The token's identity (`authenticatedUser.id`), once known.
+    me: tokio::sync::OnceCell<String>,
 }
 
 impl AzureDevOps {
     /// `collection` like `https://dev.azure.com/org`; `project` and `repository` are
     /// names or ids.
     pub fn new(
-        http: reqwest::Client,
+        http: Http,
         collection: &str,
         project: &str,
         repository: &str,
@@ -100,6 +107,7 @@ impl AzureDevOps {
     ) -> Self {
         AzureDevOps {
             http,
+            connection_url: format!("{}/_apis/connectionData", collection.trim_end_matches('/')),
             repo_url: format!(
                 "{}/{}/_apis/git/repositories/{}",
                 collection.trim_end_matches('/'),
@@ -107,8 +115,31 @@ impl AzureDevOps {
                 encode(repository)
             ),
             token,
-            max_retries: 3,
+            me: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The identity behind the token: `authenticatedUser.id` of `_apis/connectionData`.
+    pub async fn me(&self) -> Result<&str, AzureDevOpsError> {
+        const WHAT: &str = "asking Azure DevOps who the token is";
+        let me = self
+            .me
+            .get_or_try_init(|| async {
+                let v = self
+                    .send(WHAT, reqwest::Method::GET, &self.connection_url, None)
+                    .await?;
+                v.pointer("/authenticatedUser/id")
+                    .and_then(Value::as_str)
+                    .filter(|id| !id.is_empty())
+                    .map(str::to_ascii_lowercase)
+                    .ok_or_else(|| AzureDevOpsError::Api {
+                        what: WHAT,
+                        status: 200,
+                        message: "the answer names no authenticatedUser.id".into(),
+                    })
+            })
+            .await?;
+        Ok(me)
     }
 
     fn url(&self, rest: &str) -> String {
@@ -122,60 +153,45 @@ impl AzureDevOps {
         url: &str,
         body: Option<&Value>,
     ) -> Result<Value, AzureDevOpsError> {
-        let mut attempt = 0;
-        loop {
-            let mut req = self
-                .http
-                .request(method.clone(), url)
-                .bearer_auth(self.token.expose());
-            if let Some(b) = body {
-                req = req.json(b);
-            }
-            let resp = req
-                .send()
-                .await
-                .map_err(|source| AzureDevOpsError::Transport { what, source })?;
-            let status = resp.status().as_u16();
-            if (status == 429 || status == 503) && attempt < self.max_retries {
-                attempt += 1;
-                let wait = resp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(2u64.pow(attempt))
-                    .min(60);
-                tokio::time::sleep(Duration::from_secs(wait)).await;
-                continue;
-            }
-            let text = resp
-                .text()
-                .await
-                .map_err(|source| AzureDevOpsError::Transport { what, source })?;
-            if (200..300).contains(&status) {
-                return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
-            }
-            let message = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v.get("message").and_then(Value::as_str).map(String::from))
-                .unwrap_or_else(|| text.chars().take(500).collect());
-            return Err(if status == 401 || status == 403 {
-                AzureDevOpsError::Forbidden {
-                    what,
-                    status,
-                    message,
+        let resp = self
+            .http
+            .send(Retry::ByMethod, |c| {
+                let req = c
+                    .request(method.clone(), url)
+                    .bearer_auth(self.token.expose());
+                match body {
+                    Some(b) => req.json(b),
+                    None => req,
                 }
-            } else {
-                AzureDevOpsError::Api {
-                    what,
-                    status,
-                    message,
-                }
-            });
+            })
+            .await
+            .map_err(|source| AzureDevOpsError::Transport { what, source })?;
+        let status = resp.status.as_u16();
+        let text = resp.text();
+        if (200..300).contains(&status) {
+            return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
         }
+        let message = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v.get("message").and_then(Value::as_str).map(String::from))
+            .unwrap_or_else(|| text.chars().take(500).collect());
+        Err(if status == 401 || status == 403 {
+            AzureDevOpsError::Forbidden {
+                what,
+                status,
+                message,
+            }
+        } else {
+            AzureDevOpsError::Api {
+                what,
+                status,
+                message,
+            }
+        })
     }
 
     async fn owned_threads(&self, pr: u64, key: &str) -> Result<Vec<Owned>, AzureDevOpsError> {
+        let me = self.me().await?.to_string();
         let v = self
             .send(
                 "listing the pull request's threads",
@@ -186,7 +202,7 @@ impl AzureDevOps {
             .await?;
         Ok(v.get("value")
             .and_then(Value::as_array)
-            .map(|threads| threads.iter().filter_map(|t| owned(t, key)).collect())
+            .map(|threads| threads.iter().filter_map(|t| owned(t, key, &me)).collect())
             .unwrap_or_default())
     }
 
@@ -324,7 +340,9 @@ fn property<'a>(thread: &'a Value, name: &str) -> Option<&'a str> {
         .or_else(|| p.as_str())
 }
 
-fn owned(t: &Value, key: &str) -> Option<Owned> {
+/// Ours: the thread's first comment was written by `me` (an identity id, lowercase) and
+/// carries our key.
+fn owned(t: &Value, key: &str, me: &str) -> Option<Owned> {
     if t.get("isDeleted").and_then(Value::as_bool) == Some(true) {
         return None;
     }
@@ -334,6 +352,10 @@ fn owned(t: &Value, key: &str) -> Option<Owned> {
         .iter()
         .filter(|c| c.get("isDeleted").and_then(Value::as_bool) != Some(true))
         .min_by_key(|c| c.get("id").and_then(Value::as_u64).unwrap_or(u64::MAX))?;
+    let author = first.pointer("/author/id").and_then(Value::as_str)?;
+    if !author.eq_ignore_ascii_case(me) {
+        return None;
+    }
     let from_marker = first
         .get("content")
         .and_then(Value::as_str)
@@ -383,15 +405,29 @@ fn encode(s: &str) -> String {
 mod tests {
     use super::*;
 
+    const ME: &str = "8c5a2f7e-2d6b-4f3c-9a41-3e7d0f1b6c21";
+
+    #[test]
+    fn a_thread_someone_else_started_is_never_ours() {
+        let t = json!({
+            "id": 9,
+            "properties": {"aks-backend.key": {"$type": "System.String", "$value": "ci/job/api"},
+                           "aks-backend.run": {"$type": "System.String", "$value": "999999.1"}},
+            "comments": [{"id": 1, "content": "<!-- aks-backend:v1 key=ci/job/api run=999999.1 -->",
+                          "author": {"id": "0f5d7a3c-1111-4e2a-8b7c-9d0e1f2a3b4c"}}]
+        });
+        assert!(owned(&t, "ci/job/api", ME).is_none());
+    }
+
     #[test]
     fn threads_are_recognised_by_property_or_marker() {
         let t = json!({
             "id": 7,
             "properties": {"aks-backend.key": {"$type": "System.String", "$value": "ci/job/api"},
                            "aks-backend.run": {"$type": "System.String", "$value": "12.1"}},
-            "comments": [{"id": 1, "content": "x"}]
+            "comments": [{"id": 1, "content": "x", "author": {"id": ME}}]
         });
-        let o = owned(&t, "ci/job/api").unwrap();
+        let o = owned(&t, "ci/job/api", ME).unwrap();
         assert_eq!((o.thread, o.first_comment), (7, 1));
         assert_eq!(
             o.run,
@@ -400,13 +436,13 @@ mod tests {
                 attempt: 1
             }
         );
-        assert!(owned(&t, "other").is_none());
+        assert!(owned(&t, "other", ME).is_none());
         let by_marker = json!({
             "id": 8,
-            "comments": [{"id": 1, "content": "<!-- aks-backend:v1 key=ci/job/api run=3.2 -->\nhi"}]
+            "comments": [{"id": 1, "content": "<!-- aks-backend:v1 key=ci/job/api run=3.2 -->\nhi", "author": {"id": ME}}]
         });
         assert_eq!(
-            owned(&by_marker, "ci/job/api").unwrap().run,
+            owned(&by_marker, "ci/job/api", ME).unwrap().run,
             RunId {
                 number: 3,
                 attempt: 2

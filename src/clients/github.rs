@@ -5,6 +5,13 @@
 //! mock). Secondary rate limits (403/429 with `retry-after` or `x-ratelimit-reset`)
 //! are retried by octocrab's rate-limit policy; a plain 403 is not retried, because
 //! that is how GitHub says "this token may not write here".
+//!
+//! A comment is ours when it carries our marker *and* was written by the token's own
+//! identity: anyone can paste a marker with `run=999999.1`, nobody else can post as us.
+//! The identity is `GET /user`'s login; an installation token (the Actions
+//! `GITHUB_TOKEN`, a GitHub App) may not call `/user` ("Resource not accessible by
+//! integration") and writes as the app's bot, `github-actions[bot]` by default, and as
+//! whatever author GitHub gives the first comment we create.
 
 use std::time::Duration;
 
@@ -148,10 +155,15 @@ impl Default for Polling {
     }
 }
 
+/// Who writes when an installation token (the Actions `GITHUB_TOKEN`) writes.
+pub const ACTIONS_BOT: &str = "github-actions[bot]";
+
 pub struct GitHub {
     crab: Octocrab,
     owner: String,
     repo: String,
+    /// The token's own login, once known.
+    me: std::sync::Mutex<Option<String>>,
     /// After updating a comment, wait this long and check that no older run wrote
     /// over it (GitHub has no compare-and-swap on comment edits).
     pub settle: Duration,
@@ -223,6 +235,7 @@ impl GitHub {
             crab,
             owner: owner.to_string(),
             repo: repo.to_string(),
+            me: std::sync::Mutex::new(None),
             settle: Duration::from_secs(1),
         })
     }
@@ -231,9 +244,34 @@ impl GitHub {
         format!("/repos/{}/{}{rest}", self.owner, self.repo)
     }
 
+    /// The login the token writes as: `GET /user`, or for an installation token (which
+    /// may not read `/user`) the Actions bot.
+    pub async fn me(&self) -> Result<String, GitHubError> {
+        if let Some(me) = self.me.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Ok(me);
+        }
+        #[derive(serde::Deserialize)]
+        struct User {
+            login: String,
+        }
+        let login = match self.crab.get::<User, _, _>("/user", None::<&()>).await {
+            Ok(u) => u.login,
+            Err(e) if matches!(status_of(&e), Some(401 | 403 | 404)) => ACTIONS_BOT.to_string(),
+            Err(e) => return Err(classify("asking GitHub who the token is", e)),
+        };
+        self.learn(&login);
+        Ok(login)
+    }
+
+    /// GitHub said who wrote a comment we created: that is who we are.
+    fn learn(&self, login: &str) {
+        *self.me.lock().unwrap_or_else(|e| e.into_inner()) = Some(login.to_string());
+    }
+
     /// Every comment of ours with this key on the pull request (all pages).
     pub async fn owned_comments(&self, pr: u64, key: &str) -> Result<Vec<Owned>, GitHubError> {
         const WHAT: &str = "listing the pull request's comments";
+        let me = self.me().await?;
         let issues = self.crab.issues(&self.owner, &self.repo);
         let mut page = issues
             .list_comments(pr)
@@ -243,7 +281,7 @@ impl GitHub {
             .map_err(|e| classify(WHAT, e))?;
         let mut out = Vec::new();
         loop {
-            out.extend(page.items.iter().filter_map(|c| owned(c, key)));
+            out.extend(page.items.iter().filter_map(|c| owned(c, key, &me)));
             match self
                 .crab
                 .get_page::<Comment>(&page.next)
@@ -327,6 +365,7 @@ impl GitHub {
         };
         let fresh_body = fresh.body.unwrap_or_default();
         if let Some(m) = Marker::parse(&fresh_body)
+            && fresh.user.login == self.me().await?
             && m.run > marker.run
         {
             return Ok(Upsert::NewerExists { id, run: m.run });
@@ -359,6 +398,7 @@ impl GitHub {
             .await
             .map_err(|e| classify("creating the pull request comment", e))?;
         let id = created.id.into_inner();
+        self.learn(&created.user.login);
         let all = self.owned_comments(pr, &marker.key).await?;
         let Some(keep) = winner(&all) else {
             return Ok(Upsert::Created { id });
@@ -527,7 +567,11 @@ impl GitHub {
     }
 }
 
-fn owned(c: &Comment, key: &str) -> Option<Owned> {
+/// Ours: our marker with this key, written by us (`me`).
+fn owned(c: &Comment, key: &str, me: &str) -> Option<Owned> {
+    if c.user.login != me {
+        return None;
+    }
     let body = c.body.as_deref()?;
     let m = Marker::parse(body)?;
     (m.key == key).then(|| Owned {

@@ -6,5 +6,6 @@ pub mod azure;
 pub mod azure_devops;
 pub mod docker;
 pub mod github;
+pub mod http;
 pub mod kube;
 pub mod trivy;

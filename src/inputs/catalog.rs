@@ -128,6 +128,28 @@ pub const SETTINGS: &[Spec] = &[
         Some("false"),
         "Print the plan and change nothing",
     ),
+    // --- the network (every HTTP call: Azure, registries, GitHub, Azure DevOps, downloads) ---
+    s(
+        "http-timeout",
+        ALL,
+        Value,
+        Some("5m"),
+        "Longest time one HTTP call may take, retries included",
+    ),
+    s(
+        "http-connect-timeout",
+        ALL,
+        Value,
+        Some("10s"),
+        "Longest time to open a connection (TCP and TLS)",
+    ),
+    s(
+        "http-read-timeout",
+        ALL,
+        Value,
+        Some("30s"),
+        "Longest silence while reading an answer",
+    ),
     // --- reporting (every step, and `run`) ---
     secret(
         "github-token",
@@ -353,10 +375,17 @@ pub const SETTINGS: &[Spec] = &[
     ),
     s(
         "registry-insecure",
-        SCAN,
+        &[Build, Scan],
         Bool,
         Some("false"),
-        "Let Trivy use plain HTTP / unverified TLS for the registry",
+        "Let Trivy use plain HTTP / unverified TLS for the registry; allow a loopback registry's token service over plain HTTP",
+    ),
+    s(
+        "acr-hosts",
+        &[Build, Scan],
+        List,
+        None,
+        "Registries (host or host:port) that are Azure Container Registries besides *.azurecr.io, *.azurecr.cn and *.azurecr.us: only these get an Entra token",
     ),
     s(
         "registry-username",

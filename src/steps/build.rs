@@ -29,6 +29,9 @@ pub struct BuildOutcome {
     pub digest: Option<String>,
     pub references: Vec<String>,
     pub size: u64,
+    /// The ACR refresh token the Entra exchange gave (scan pulls with it), never printed.
+    #[serde(skip)]
+    pub acr_refresh_token: Option<Secret>,
 }
 
 /// Hands engine lines to the host in batches (one stop-commands block per batch).
@@ -145,7 +148,8 @@ pub async fn run(
     // Sign in before building: a refused exchange fails in seconds, not after the build,
     // and BuildKit's session needs the credentials for cache and base images.
     let registry = plan.registry.clone();
-    let acr = Acr::new(ctx.http.clone(), &registry, &acr::base_url_for(&registry));
+    let acr = Acr::new(ctx.http.clone(), &registry, &acr::base_url_for(&registry))
+        .insecure(s.registry_insecure);
     let mut phases = Phases::default();
     let t = std::time::Instant::now();
     let signed_in = if plan.push {
@@ -234,6 +238,10 @@ pub async fn run(
     }
 
     let mut digest = None;
+    let acr_refresh_token = match &signed_in {
+        Some((_, RegistryAuth::AcrRefreshToken(t))) => Some(t.clone()),
+        _ => None,
+    };
     if let Some((creds, auth)) = signed_in {
         let t = std::time::Instant::now();
         ctx.host.group_start(&format!("Push {}", plan.image));
@@ -294,6 +302,7 @@ pub async fn run(
         digest,
         references: plan.references.clone(),
         size,
+        acr_refresh_token,
     };
     let mut outputs = vec![
         ("image", outcome.image.clone()),

@@ -12,6 +12,7 @@ pub mod scan;
 
 use jiff::civil::Date;
 
+use crate::clients::http::Http;
 use crate::env::Env;
 use crate::error::Error;
 use crate::host::{Host, write_outputs_file};
@@ -23,7 +24,8 @@ pub struct Ctx {
     pub env: Env,
     pub ci: CiContext,
     pub host: Host,
-    pub http: reqwest::Client,
+    /// The one HTTP room; its limits are set from the settings when a step starts.
+    pub http: Http,
     pub today: Date,
 }
 
@@ -34,7 +36,7 @@ impl Ctx {
             env,
             ci,
             host,
-            http: http_client(),
+            http: Http::new(),
             today: jiff::Timestamp::now()
                 .to_zoned(jiff::tz::TimeZone::UTC)
                 .date(),
@@ -59,12 +61,4 @@ impl Ctx {
         }
         Ok(())
     }
-}
-
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .user_agent(concat!("aks-backend/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .build()
-        .expect("the HTTP client builds with static settings")
 }

@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 
 use crate::clients::acr::{self, Acr};
 use crate::clients::azure::credential::{ACR_SCOPE, Credential};
+use crate::clients::http::Limits;
 use crate::error::{Error, Exit};
 use crate::inputs::catalog::Step;
 use crate::inputs::settings::{
-    AzureSettings, BuildSettings, DeploySettings, ReferSettings, ReportSettings, ScanInput,
-    ScanSettings,
+    AzureSettings, BuildSettings, DeploySettings, NetSettings, ReferSettings, ReportSettings,
+    ScanInput, ScanSettings,
 };
 use crate::inputs::{ConfigFile, Flags, InputError, Resolved};
 use crate::model::pipeline::{Fact, Report, StepReport, StepStatus};
@@ -66,9 +67,21 @@ fn app_name(r: &Resolved, ctx: &Ctx) -> String {
         .unwrap_or_else(|| "app".into())
 }
 
+/// Sets the HTTP room's limits from the (global) network settings, before any call.
+fn configure_http(ctx: &Ctx, r: &Resolved) -> Result<(), Error> {
+    let n = NetSettings::resolve(r)?;
+    ctx.http.configure(Limits {
+        connect: n.connect_timeout,
+        read: n.read_timeout,
+        total: n.timeout,
+    });
+    Ok(())
+}
+
 /// `aks-backend <step>`.
 pub async fn single(ctx: &Ctx, step: Step, inputs: &Inputs<'_>) -> Result<Exit, Error> {
     let bare = inputs.resolve(ctx, step, None);
+    configure_http(ctx, &bare)?;
     let path = state_path(ctx, &bare);
     let mut state = State::load(&path)?;
     let resolved = inputs.resolve(ctx, step, Some(&state));
@@ -100,6 +113,7 @@ struct Timing {
 pub async fn all(ctx: &Ctx, inputs: &Inputs<'_>) -> Result<Exit, Error> {
     let started = Instant::now();
     let bare = inputs.resolve(ctx, Step::Scan, None);
+    configure_http(ctx, &bare)?;
     let path = state_path(ctx, &bare);
     // A run starts a fresh state: earlier runs' outputs must not leak in.
     let mut state = State::default();
@@ -334,11 +348,10 @@ async fn execute(
             } else {
                 acr_token(ctx, &s, &azure).await?
             };
-            let password = match &token {
-                Some(t) if s.push => registry_password(ctx, &s.image.registry, t).await.ok(),
-                _ => None,
-            };
+            // Build exchanges the Entra token once; its ACR refresh token is what scan
+            // pulls with (the Entra token is never sent a second time).
             Ok(build::run(ctx, &s, token).await?.map(|o| {
+                let password = o.acr_refresh_token.clone();
                 (
                     Exit::Ok,
                     report::build_step(&o, started.elapsed()),
@@ -395,59 +408,64 @@ async fn execute(
     }
 }
 
-fn is_acr(registry: &str) -> bool {
-    [".azurecr.io", ".azurecr.cn", ".azurecr.us"]
-        .iter()
-        .any(|d| registry.ends_with(d))
-}
-
-/// The Entra token the ACR exchange needs: `AZURE_ACCESS_TOKEN` when the caller already
-/// has one, else the credential chain when the registry is an ACR or sign-in settings
-/// were given; `None` for other registries (credentials then come from the Docker config).
+/// The Entra token the ACR exchange needs, only when pushing to an Azure Container
+/// Registry login server (`*.azurecr.io`, the sovereign clouds' suffixes, or one named in
+/// `acr-hosts`): `AZURE_ACCESS_TOKEN` when the caller already has one, else the credential
+/// chain. `None` for every other registry, whatever sign-in settings were given
+/// (credentials then come from the Docker config).
 pub async fn acr_token(
     ctx: &Ctx,
     s: &BuildSettings,
     azure: &AzureSettings,
 ) -> Result<Option<Secret>, Error> {
+    if !s.push || !acr::is_acr_host(&s.image.registry, &s.acr_hosts) {
+        return Ok(None);
+    }
     if let Some(t) = ctx.env.get("AZURE_ACCESS_TOKEN") {
         let t = Secret::new(t);
         ctx.host.mask(&t);
         return Ok(Some(t));
-    }
-    if !s.push
-        || !(is_acr(&s.image.registry) || azure.client_id.is_some() || azure.tenant_id.is_some())
-    {
-        return Ok(None);
     }
     let cred = Credential::from_settings(azure, &ctx.env, &ctx.http, &ctx.host)?;
     Ok(Some(cred.token(ACR_SCOPE).await?))
 }
 
 /// An ACR refresh token for `registry` (the password Trivy pulls with).
-async fn registry_password(ctx: &Ctx, registry: &str, entra: &Secret) -> Result<Secret, Error> {
-    let client = Acr::new(ctx.http.clone(), registry, &acr::base_url_for(registry));
+async fn registry_password(
+    ctx: &Ctx,
+    registry: &str,
+    entra: &Secret,
+    insecure: bool,
+) -> Result<Secret, Error> {
+    let client =
+        Acr::new(ctx.http.clone(), registry, &acr::base_url_for(registry)).insecure(insecure);
     let challenge = client.challenge().await?;
     let password = client.exchange(&challenge, entra, None).await?;
     ctx.host.mask(&password);
     Ok(password)
 }
 
-/// Scanning an ACR image with no password given: sign in and exchange, as build does.
+/// Scanning an ACR image with no password given: sign in and exchange, as build does,
+/// only for an Azure Container Registry login server.
 async fn acr_password_for_scan(
     ctx: &Ctx,
     r: &Resolved,
     image: &str,
 ) -> Result<Option<Secret>, Error> {
     let registry = image.split('/').next().unwrap_or_default();
+    if !acr::is_acr_host(registry, &r.list("acr-hosts")) {
+        return Ok(None);
+    }
     let token = if let Some(t) = ctx.env.get("AZURE_ACCESS_TOKEN") {
         Secret::new(t)
-    } else if is_acr(registry) {
+    } else {
         let azure = AzureSettings::resolve(r, &ctx.env)?;
         let cred = Credential::from_settings(&azure, &ctx.env, &ctx.http, &ctx.host)?;
         cred.token(ACR_SCOPE).await?
-    } else {
-        return Ok(None);
     };
     ctx.host.mask(&token);
-    Ok(Some(registry_password(ctx, registry, &token).await?))
+    let insecure = r.bool("registry-insecure")?;
+    Ok(Some(
+        registry_password(ctx, registry, &token, insecure).await?,
+    ))
 }

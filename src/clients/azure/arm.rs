@@ -1,12 +1,10 @@
-//! Azure Resource Manager over plain HTTP: retries (429 with `Retry-After`, 5xx, dropped
-//! connections), `nextLink` pagination that never sends the token off the ARM host, and
+//! Azure Resource Manager over plain HTTP through the HTTP room (its deadline, size cap
+//! and retry policy: 429 with `Retry-After`, 5xx, dropped connections), `nextLink` pagination that never sends the token off the ARM host, and
 //! errors that name the operation, and for 403 the missing role and its scope.
 //!
 //! Two layers: free functions taking a bearer token (what the deploy step calls with a
 //! token it already has), and [`Arm`], which gets tokens from a [`Credential`] and
 //! retries once with a fresh one after a 401.
-
-use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -14,78 +12,23 @@ use url::Url;
 
 use super::credential::Credential;
 use super::{AzureError, Forbidden, role_for_action};
+use crate::clients::http::{self, Http, Retry};
 use crate::secret::Secret;
 
-/// How many times a throttled or failed call is retried.
-const RETRIES: u32 = 4;
-/// The longest `Retry-After` honoured.
-const MAX_WAIT: Duration = Duration::from_secs(60);
-
-/// Sends the request `build` makes, retrying 429/503 (after `Retry-After`), other 5xx
-/// and transport failures with backoff. Returns the last response otherwise.
-pub(crate) async fn send_with_retries(
+/// Sends the request `build` makes through the HTTP room (its deadline, cap and retry
+/// policy); `op` names the operation in errors.
+pub(crate) async fn send(
+    http: &Http,
     op: &str,
-    build: impl Fn() -> reqwest::RequestBuilder,
-) -> Result<reqwest::Response, AzureError> {
-    let mut attempt = 0;
-    loop {
-        let res = build().send().await;
-        let wait = match &res {
-            Ok(r)
-                if r.status() == StatusCode::TOO_MANY_REQUESTS || r.status().is_server_error() =>
-            {
-                Some(retry_after(r).unwrap_or_else(|| backoff(attempt)))
-            }
-            Ok(_) => None,
-            Err(e) if e.is_builder() => None,
-            Err(_) => Some(backoff(attempt)),
-        };
-        match wait {
-            Some(wait) if attempt < RETRIES => {
-                attempt += 1;
-                tracing::debug!("{op}: retry {attempt} in {wait:?}");
-                tokio::time::sleep(wait.min(MAX_WAIT)).await;
-            }
-            // Out of retries, or not retryable: the last answer, or what broke.
-            _ => {
-                return res.map_err(|e| AzureError::Transport {
-                    op: op.to_string(),
-                    url: e.url().map(redact_query).unwrap_or_default(),
-                    message: root_cause(&e),
-                });
-            }
-        }
-    }
-}
-
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(200 * 2u64.pow(attempt))
-}
-
-fn retry_after(r: &reqwest::Response) -> Option<Duration> {
-    let v = r.headers().get("retry-after")?.to_str().ok()?;
-    if let Ok(secs) = v.trim().parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = jiff::fmt::rfc2822::parse(v).ok()?.timestamp();
-    let left = when.as_second() - jiff::Timestamp::now().as_second();
-    Some(Duration::from_secs(left.max(0) as u64))
-}
-
-fn root_cause(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        msg = format!("{msg}: {s}");
-        src = s.source();
-    }
-    msg
-}
-
-fn redact_query(u: &Url) -> String {
-    let mut u = u.clone();
-    u.set_query(None);
-    u.to_string()
+    retry: Retry,
+    build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+) -> Result<http::Response, AzureError> {
+    http.send(retry, build)
+        .await
+        .map_err(|source| AzureError::Net {
+            op: op.to_string(),
+            source,
+        })
 }
 
 /// `(code, message)` of an Azure error body: `{"error": {"code", "message"}}` (ARM,
@@ -119,9 +62,9 @@ fn quoted_after<'m>(message: &'m str, word: &str) -> Option<&'m str> {
 }
 
 /// Turns a failed answer into an error; 403 names the role and scope.
-pub(crate) async fn failure(op: &str, resource: &str, resp: reqwest::Response) -> AzureError {
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap_or_default();
+pub(crate) fn failure(op: &str, resource: &str, resp: &http::Response) -> AzureError {
+    let status = resp.status.as_u16();
+    let text = resp.text();
     let (code, message) = error_body(&text);
     let forbidden = (status == 403).then(|| {
         let action = quoted_after(&message, "action").map(String::from);
@@ -149,10 +92,11 @@ pub(crate) async fn failure(op: &str, resource: &str, resp: reqwest::Response) -
 }
 
 /// One call with a bearer token; JSON in, JSON out. `resource` is the ARM path (for
-/// errors); 404 becomes `NotFound` of `what`.
+/// errors); 404 becomes `NotFound` of `what`. ARM's POST `list*` actions
+/// (`listClusterUserCredential`) read and change nothing, so they are retried like a GET.
 #[allow(clippy::too_many_arguments)]
 pub async fn call(
-    http: &reqwest::Client,
+    http: &Http,
     method: Method,
     url: &Url,
     token: &Secret,
@@ -160,8 +104,19 @@ pub async fn call(
     headers: &[(&str, &str)],
     op: &str,
 ) -> Result<(StatusCode, reqwest::header::HeaderMap, Value), AzureError> {
-    let resp = send_with_retries(op, || {
-        let mut r = http
+    let read_only_action = method == Method::POST
+        && url
+            .path()
+            .rsplit('/')
+            .next()
+            .is_some_and(|action| action.starts_with("list"));
+    let retry = if read_only_action {
+        Retry::Safe
+    } else {
+        Retry::ByMethod
+    };
+    let resp = send(http, op, retry, |c| {
+        let mut r = c
             .request(method.clone(), url.clone())
             .bearer_auth(token.expose());
         for (k, v) in headers {
@@ -174,16 +129,11 @@ pub async fn call(
         }
     })
     .await?;
-    let status = resp.status();
+    let status = resp.status;
     if !status.is_success() {
-        return Err(failure(op, url.path(), resp).await);
+        return Err(failure(op, url.path(), &resp));
     }
-    let headers = resp.headers().clone();
-    let text = resp.text().await.map_err(|e| AzureError::Transport {
-        op: op.to_string(),
-        url: redact_query(url),
-        message: root_cause(&e),
-    })?;
+    let text = resp.text();
     let v = if text.trim().is_empty() {
         Value::Null
     } else {
@@ -192,7 +142,7 @@ pub async fn call(
             message: format!("the answer is not JSON: {e}"),
         })?
     };
-    Ok((status, headers, v))
+    Ok((status, resp.headers, v))
 }
 
 /// `endpoint` + `path` + `?api-version=`.
@@ -231,7 +181,7 @@ pub(crate) fn not_found(e: AzureError, what: &'static str, name: &str, scope: &s
 
 /// ARM for one subscription, with tokens from a credential.
 pub struct Arm<'c> {
-    http: reqwest::Client,
+    http: Http,
     endpoint: Url,
     scope: String,
     cred: &'c Credential<'c>,
@@ -240,7 +190,7 @@ pub struct Arm<'c> {
 
 impl<'c> Arm<'c> {
     pub fn new(
-        http: &reqwest::Client,
+        http: &Http,
         endpoint: &Url,
         cred: &'c Credential<'c>,
         subscription_id: &str,
@@ -258,7 +208,7 @@ impl<'c> Arm<'c> {
         &self.endpoint
     }
 
-    pub fn http(&self) -> &reqwest::Client {
+    pub fn http(&self) -> &Http {
         &self.http
     }
 

@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use url::Url;
 
-use super::arm::{error_body, send_with_retries};
+use super::arm::{error_body, send};
 use super::{AssertionClaims, AzureError};
+use crate::clients::http::{self, Http, Retry};
 use crate::env::Env;
 use crate::inputs::settings::AzureSettings;
 use crate::secret::Secret;
@@ -155,7 +156,7 @@ pub struct Stats {
 
 /// A signed-in identity; `token(scope)` gives a bearer token, cached until near expiry.
 pub struct Credential<'a> {
-    http: reqwest::Client,
+    http: Http,
     authority_host: Url,
     tenant_id: Option<String>,
     client_id: Option<String>,
@@ -193,7 +194,7 @@ impl<'a> Credential<'a> {
     pub fn from_settings(
         s: &AzureSettings,
         env: &Env,
-        http: &reqwest::Client,
+        http: &Http,
         mask: &'a dyn Mask,
     ) -> Result<Self, AzureError> {
         let mut tenant_id = s.tenant_id.clone();
@@ -478,9 +479,8 @@ impl<'a> Credential<'a> {
                         .collect::<String>()
                 );
                 let op = "GitHub OIDC token request";
-                let resp = send_with_retries(op, || {
-                    self.http
-                        .get(&url)
+                let resp = send(&self.http, op, Retry::ByMethod, |c| {
+                    c.get(&url)
                         .header(
                             "Authorization",
                             format!("bearer {}", request_token.expose()),
@@ -510,9 +510,9 @@ impl<'a> Credential<'a> {
                     .append_pair("api-version", ADO_OIDC_API_VERSION)
                     .append_pair("serviceConnectionId", service_connection_id);
                 let op = "Azure DevOps OIDC token request";
-                let resp = send_with_retries(op, || {
-                    self.http
-                        .post(url.clone())
+                // Minting an ID token changes nothing: safe to repeat.
+                let resp = send(&self.http, op, Retry::Safe, |c| {
+                    c.post(url.clone())
                         .bearer_auth(access_token.expose())
                         .json(&serde_json::json!({}))
                 })
@@ -574,12 +574,13 @@ impl<'a> Credential<'a> {
             }
             Grant::Secret(s) => form.push(("client_secret", s.expose())),
         }
-        let resp = send_with_retries("Entra ID token request", || {
-            self.http.post(&url).form(&form)
+        // The client-credentials grant changes nothing: safe to repeat.
+        let resp = send(&self.http, "Entra ID token request", Retry::Safe, |c| {
+            c.post(&url).form(&form)
         })
         .await?;
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
+        let status = resp.status;
+        let text = resp.text();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         if !status.is_success() {
             let description = v["error_description"]
@@ -641,17 +642,25 @@ impl<'a> Credential<'a> {
             endpoint: display.clone(),
             message,
         };
-        let mut req = self.http.get(url.clone()).header("Metadata", "true");
-        if let Some((_, h)) = app_service {
-            req = req.header("X-IDENTITY-HEADER", h.expose());
-        }
-        if probe {
-            // Part of `auto` on a laptop: no metadata service answers there.
-            req = req.timeout(Duration::from_secs(2));
-        }
-        let resp = req.send().await.map_err(|e| mi_err(e.to_string()))?;
-        let status = resp.status();
-        let v: serde_json::Value = resp.json().await.unwrap_or_default();
+        // Part of `auto` on a laptop: no metadata service answers there.
+        let room = if probe {
+            self.http
+                .with_deadline(tokio::time::Instant::now() + Duration::from_secs(2))
+        } else {
+            self.http.clone()
+        };
+        let resp = room
+            .send(Retry::ByMethod, |c| {
+                let req = c.get(url.clone()).header("Metadata", "true");
+                match app_service {
+                    Some((_, h)) => req.header("X-IDENTITY-HEADER", h.expose()),
+                    None => req,
+                }
+            })
+            .await
+            .map_err(|e| mi_err(e.to_string()))?;
+        let status = resp.status;
+        let v: serde_json::Value = resp.json().unwrap_or_default();
         if !status.is_success() {
             return Err(mi_err(format!(
                 "HTTP {}: {}",
@@ -673,10 +682,10 @@ enum Grant<'s> {
 
 async fn oidc_body(
     provider: &'static str,
-    resp: reqwest::Response,
+    resp: http::Response,
 ) -> Result<serde_json::Value, AzureError> {
-    let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
+    let status = resp.status;
+    let text = resp.text();
     if !status.is_success() {
         let (_, message) = error_body(&text);
         return Err(AzureError::Oidc {

@@ -9,6 +9,7 @@ use url::Url;
 
 use super::AzureError;
 use super::arm::{self, Arm, not_found};
+use crate::clients::http::Http;
 use crate::secret::Secret;
 
 pub const DNS_API: &str = "2018-05-01";
@@ -68,7 +69,7 @@ pub struct RecordSetResult {
 
 /// Creates or replaces the A record set (`RecordSets_CreateOrUpdate`).
 pub async fn upsert_a_record(
-    http: &reqwest::Client,
+    http: &Http,
     arm_endpoint: &Url,
     token: &Secret,
     record: &ARecord,

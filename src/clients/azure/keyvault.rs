@@ -3,12 +3,19 @@
 //! Secret values are `Secret`s from the moment they are parsed and masked through the
 //! credential's mask; callers publish references (`https://vault/secrets/name/version`),
 //! never the values, unless the user opted in.
+//!
+//! A token is only ever sent where it belongs: the `vaultUri` ARM gives must be HTTPS
+//! (plain HTTP on loopback only, which is how the tests' vault runs), and the `resource`
+//! a vault's challenge names must be the vault's own host or a parent domain of it
+//! (`https://vault.azure.net` for `x.vault.azure.net`): a vault cannot ask for a token for
+//! ARM or another service.
 
 use reqwest::StatusCode;
 use url::Url;
 
-use super::arm::{Arm, error_body, failure, not_found, send_with_retries};
+use super::arm::{Arm, error_body, failure, not_found, send};
 use super::{AzureError, Forbidden};
+use crate::clients::http::{Http, Retry, is_loopback_host};
 use crate::secret::Secret;
 
 pub const VAULT_API: &str = "2026-02-01";
@@ -36,11 +43,47 @@ pub async fn vault(arm: &Arm<'_>, rg: &str, name: &str) -> Result<Vault, AzureEr
             op: "reading the Key Vault".into(),
             message: "no properties.vaultUri".into(),
         })?;
+    vault_url(uri)?;
     Ok(Vault {
         id: v["id"].as_str().unwrap_or(&path).to_string(),
         name: name.to_string(),
         uri: uri.to_string(),
     })
+}
+
+/// The vault's URL, when it is one we may send a token to: HTTPS, or plain HTTP to a
+/// loopback address (the same allowance the Azure endpoint settings make).
+pub fn vault_url(uri: &str) -> Result<Url, AzureError> {
+    let bad = |message: String| AzureError::Protocol {
+        op: "reading the Key Vault".into(),
+        message,
+    };
+    let u = Url::parse(uri).map_err(|e| bad(format!("vaultUri `{uri}` is not a URL: {e}")))?;
+    let loopback = u.host_str().is_some_and(is_loopback_host);
+    match u.scheme() {
+        "https" => Ok(u),
+        "http" if loopback => Ok(u),
+        _ => Err(bad(format!(
+            "vaultUri `{uri}` is not an https:// URL; no token is sent to it"
+        ))),
+    }
+}
+
+/// Does the challenge's `resource` belong to the vault at `vault`? Its host must be the
+/// vault's host or a parent domain of it (not a bare top-level domain), over HTTPS (or
+/// plain HTTP on a loopback vault).
+pub fn resource_belongs_to(resource: &str, vault: &Url) -> bool {
+    let Ok(r) = Url::parse(resource) else {
+        return false;
+    };
+    let (Some(rh), Some(vh)) = (r.host_str(), vault.host_str()) else {
+        return false;
+    };
+    let (rh, vh) = (rh.to_ascii_lowercase(), vh.to_ascii_lowercase());
+    let scheme_ok = r.scheme() == "https" || (r.scheme() == "http" && is_loopback_host(&rh));
+    let same = rh == vh;
+    let parent = rh.contains('.') && vh.ends_with(&format!(".{rh}"));
+    scheme_ok && (same || parent)
 }
 
 /// A secret: its versioned ID (the reference to publish) and its value.
@@ -52,8 +95,9 @@ pub struct SecretValue {
 }
 
 /// The token scope of a vault: known clouds by host suffix, anything else (sovereign,
-/// private, a test) by asking the vault (its 401 challenge names the resource).
-async fn scope(http: &reqwest::Client, vault: &Url) -> Result<String, AzureError> {
+/// private, a test) by asking the vault (its 401 challenge names the resource, which must
+/// belong to the vault's own host).
+async fn scope(http: &Http, vault: &Url) -> Result<String, AzureError> {
     let host = vault.host_str().unwrap_or_default();
     for suffix in [
         "vault.azure.net",
@@ -68,24 +112,28 @@ async fn scope(http: &reqwest::Client, vault: &Url) -> Result<String, AzureError
     let op = "asking the Key Vault for its token audience";
     let mut u = vault.join("secrets").unwrap_or_else(|_| vault.clone());
     u.query_pairs_mut().append_pair("api-version", SECRETS_API);
-    let resp = send_with_retries(op, || http.get(u.clone())).await?;
-    let challenge = resp
-        .headers()
-        .get("www-authenticate")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let resp = send(http, op, Retry::ByMethod, |c| c.get(u.clone())).await?;
+    let challenge = resp.header("www-authenticate").unwrap_or_default();
     for key in ["resource=\"", "scope=\""] {
         if let Some(i) = challenge.find(key) {
             let rest = &challenge[i + key.len()..];
             let value = &rest[..rest.find('"').unwrap_or(rest.len())];
             let value = value.trim_end_matches("/.default").trim_end_matches('/');
+            if !resource_belongs_to(value, vault) {
+                return Err(AzureError::Protocol {
+                    op: op.into(),
+                    message: format!(
+                        "the vault at {} asks for a token for `{value}`, which is not the vault's own host; no token is sent",
+                        vault.host_str().unwrap_or_default()
+                    ),
+                });
+            }
             return Ok(format!("{value}/.default"));
         }
     }
     Err(AzureError::Protocol {
         op: op.into(),
-        message: format!("no Bearer challenge (HTTP {})", resp.status().as_u16()),
+        message: format!("no Bearer challenge (HTTP {})", resp.status.as_u16()),
     })
 }
 
@@ -95,10 +143,7 @@ pub async fn get_secrets(
     vault: &Vault,
     names: &[String],
 ) -> Result<Vec<SecretValue>, AzureError> {
-    let base = Url::parse(&vault.uri).map_err(|e| AzureError::Protocol {
-        op: "reading the Key Vault".into(),
-        message: format!("vaultUri is not a URL: {e}"),
-    })?;
+    let base = vault_url(&vault.uri)?;
     let http = arm.http();
     let cred = arm.credential();
     let scope = scope(http, &base).await?;
@@ -115,16 +160,18 @@ pub async fn get_secrets(
         let mut renewed = false;
         let resp = loop {
             let token = cred.token(&scope).await?;
-            let resp =
-                send_with_retries(&op, || http.get(u.clone()).bearer_auth(token.expose())).await?;
-            if resp.status() == StatusCode::UNAUTHORIZED && !renewed {
+            let resp = send(http, &op, Retry::ByMethod, |c| {
+                c.get(u.clone()).bearer_auth(token.expose())
+            })
+            .await?;
+            if resp.status == StatusCode::UNAUTHORIZED && !renewed {
                 cred.invalidate(&scope).await;
                 renewed = true;
                 continue;
             }
             break resp;
         };
-        match resp.status() {
+        match resp.status {
             s if s.is_success() => {}
             StatusCode::NOT_FOUND => {
                 return Err(AzureError::NotFound {
@@ -135,8 +182,7 @@ pub async fn get_secrets(
                 });
             }
             StatusCode::FORBIDDEN => {
-                let text = resp.text().await.unwrap_or_default();
-                let (code, message) = error_body(&text);
+                let (code, message) = error_body(&resp.text());
                 return Err(AzureError::Http {
                     op,
                     status: 403,
@@ -149,9 +195,9 @@ pub async fn get_secrets(
                     })),
                 });
             }
-            _ => return Err(failure(&op, u.path(), resp).await),
+            _ => return Err(failure(&op, u.path(), &resp)),
         }
-        let v: serde_json::Value = resp.json().await.map_err(|e| AzureError::Protocol {
+        let v: serde_json::Value = resp.json().map_err(|e| AzureError::Protocol {
             op: op.clone(),
             message: format!("the answer is not JSON: {e}"),
         })?;
@@ -165,4 +211,36 @@ pub async fn get_secrets(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_challenge_resource_must_be_the_vault_or_its_parent_domain() {
+        let v = Url::parse("https://kv-shop.vault.azure.net/").unwrap();
+        assert!(resource_belongs_to("https://vault.azure.net", &v));
+        assert!(resource_belongs_to("https://kv-shop.vault.azure.net", &v));
+        assert!(!resource_belongs_to("https://management.azure.com", &v));
+        assert!(!resource_belongs_to("https://evil.example", &v));
+        assert!(!resource_belongs_to("https://net", &v));
+        assert!(!resource_belongs_to("http://vault.azure.net", &v));
+        let private = Url::parse("https://kv.vault.local.azurestack.external/").unwrap();
+        assert!(resource_belongs_to(
+            "https://vault.local.azurestack.external",
+            &private
+        ));
+        let test = Url::parse("http://127.0.0.1:4000/").unwrap();
+        assert!(resource_belongs_to("http://127.0.0.1:4000", &test));
+        assert!(!resource_belongs_to("https://vault.azure.net", &test));
+    }
+
+    #[test]
+    fn a_vault_uri_must_be_https_off_loopback() {
+        assert!(vault_url("https://kv.vault.azure.net/").is_ok());
+        assert!(vault_url("http://127.0.0.1:9/").is_ok());
+        assert!(vault_url("http://kv.vault.azure.net/").is_err());
+        assert!(vault_url("http://127.evil.example/").is_err());
+    }
 }

@@ -1,7 +1,7 @@
 //! Azure: sign-in (one credential chain for every step), Resource Manager, Key Vault,
 //! AKS credentials, DNS and the gateway's network.
 //!
-//! Everything talks HTTP in-process through the caller's `reqwest::Client`: no `az`, no
+//! Everything talks HTTP in-process through the caller's HTTP room: no `az`, no
 //! `kubelogin`, no child process except the Azure CLI credential, which is the laptop's
 //! last resort. Endpoints (authority host, ARM, Key Vault) come from the caller, so tests
 //! aim them at loopback mocks and sovereign clouds just work.
@@ -88,11 +88,10 @@ pub enum AzureError {
         name: String,
         scope: String,
     },
-    #[error("{op}: cannot reach {url}: {message}")]
-    Transport {
+    #[error("{op}: {source}")]
+    Net {
         op: String,
-        url: String,
-        message: String,
+        source: crate::clients::http::HttpError,
     },
     #[error("{op}: unexpected answer: {message}")]
     Protocol { op: String, message: String },
@@ -174,6 +173,7 @@ impl Diagnostic for AzureError {
             ),
             AzureError::Discovery { setting, .. } => format!("pass --{setting} with one of them, or narrow --discovery-tags"),
             AzureError::AzureCli { .. } => "run `az login` (or sign in with OIDC federation instead)".into(),
+            AzureError::Net { source, .. } => source.hint(),
             AzureError::ManagedIdentity { .. } => "managed identity only works on an Azure machine with an identity assigned; pass client-id for a user-assigned one".into(),
             _ => return None,
         })

@@ -5,6 +5,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
+
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use url::Url;
@@ -12,6 +14,7 @@ use url::Url;
 use super::AzureError;
 use super::arm::{self, Arm, not_found};
 use super::resources::parse_id;
+use crate::clients::http::Http;
 use crate::secret::Secret;
 
 pub const NETWORK_API: &str = "2026-01-01";
@@ -204,7 +207,7 @@ pub struct SecurityRuleResult {
 /// Creates or updates the rule (`SecurityRules_CreateOrUpdate`) and waits until Azure
 /// reports it provisioned (the operation is long-running).
 pub async fn upsert_https_allow_rule(
-    http: &reqwest::Client,
+    http: &Http,
     arm_endpoint: &Url,
     token: &Secret,
     rule: &HttpsAllowRule,
@@ -251,24 +254,30 @@ pub async fn upsert_https_allow_rule(
         .await
         .map_err(|e| not_found(e, "network security group", &rule.nsg, &scope))?;
     let created = status == StatusCode::CREATED;
-    // Long-running: poll the rule until it leaves Updating/Creating.
-    for attempt in 0..60u32 {
-        let state = v["properties"]["provisioningState"]
-            .as_str()
-            .unwrap_or("Succeeded");
-        match state {
-            "Succeeded" => break,
-            "Failed" | "Canceled" => {
-                return Err(AzureError::Protocol {
-                    op,
-                    message: format!("the rule's provisioning ended in state {state}"),
-                });
+    // Long-running: poll the rule until it leaves Updating/Creating (at most ~2 min).
+    if provisioning(&v, &op)?.is_none() {
+        let (u, op) = (&u, op.as_str());
+        let poll = move || async move {
+            let (_, _, next) = arm::call(http, Method::GET, u, token, None, &[], op)
+                .await
+                .map_err(Poll::Failed)?;
+            match provisioning(&next, op).map_err(Poll::Failed)? {
+                Some(()) => Ok(next),
+                None => Err(Poll::Pending(next)),
             }
-            _ => {}
-        }
-        tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt.min(8) + 1))).await;
-        let (_, _, next) = arm::call(http, Method::GET, &u, token, None, &[], &op).await?;
-        v = next;
+        };
+        let polling = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(250))
+            .with_max_delay(Duration::from_secs(2))
+            .with_max_times(60);
+        v = match poll
+            .retry(polling)
+            .when(|p| matches!(p, Poll::Pending(_)))
+            .await
+        {
+            Ok(next) | Err(Poll::Pending(next)) => next,
+            Err(Poll::Failed(e)) => return Err(e),
+        };
     }
     Ok(SecurityRuleResult {
         id: v["id"].as_str().unwrap_or(&path).to_string(),
@@ -278,6 +287,27 @@ pub async fn upsert_https_allow_rule(
             .unwrap_or("Succeeded")
             .to_string(),
     })
+}
+
+/// A poll of a long-running operation that has not ended.
+enum Poll {
+    Pending(Value),
+    Failed(AzureError),
+}
+
+/// `Some` once provisioned, `None` while Azure is still at it.
+fn provisioning(v: &Value, op: &str) -> Result<Option<()>, AzureError> {
+    match v["properties"]["provisioningState"]
+        .as_str()
+        .unwrap_or("Succeeded")
+    {
+        "Succeeded" => Ok(Some(())),
+        state @ ("Failed" | "Canceled") => Err(AzureError::Protocol {
+            op: op.to_string(),
+            message: format!("the rule's provisioning ended in state {state}"),
+        }),
+        _ => Ok(None),
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,7 @@
 //! Tag and push through the engine, with the digest the engine reports and retries
 //! on the registry failures that go away by themselves (5xx, refused or dropped
-//! connections, timeouts). A 401/403 is never retried: it needs a role, not patience.
-
-use std::time::Duration;
+//! connections, timeouts), by the HTTP room's one retry policy. A 401/403 is never
+//! retried: it needs a role, not patience.
 
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
@@ -99,17 +98,24 @@ pub fn is_transient(msg: &str) -> bool {
     .any(|k| m.contains(k))
 }
 
-/// Pushes `repo:tag`; `registry` names the registry in errors. Retries transient
-/// failures with 1, 2, 4, 8 s pauses.
+/// Why one push attempt failed.
+enum Failed {
+    /// Worth another try (5xx, dropped connection, timeout).
+    Transient(String),
+    Final(DockerError),
+}
+
+/// Pushes `repo:tag`; `registry` names the registry in errors. Transient failures are
+/// retried by the one retry policy of the HTTP room (exponential backoff with jitter).
 pub async fn push(
     docker: &Docker,
     registry: &str,
     repo: &str,
     tag: &str,
     creds: Option<&RegistryCredentials>,
-    mut on_line: impl FnMut(&str),
+    on_line: impl FnMut(&str),
 ) -> Result<Pushed, DockerError> {
-    const ATTEMPTS: u32 = 5;
+    use backon::Retryable;
     let reference = format!("{repo}:{tag}");
     let credentials = creds.map(|c| DockerCredentials {
         username: Some(c.username.clone()),
@@ -117,14 +123,17 @@ pub async fn push(
         serveraddress: Some(registry.to_string()),
         ..Default::default()
     });
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
+    let on_line = std::cell::RefCell::new(on_line);
+    let attempts = std::cell::Cell::new(0u32);
+    let (on_line_ref, attempts_ref, reference_ref, credentials_ref) =
+        (&on_line, &attempts, &reference, &credentials);
+    let attempt = move || async move {
+        attempts_ref.set(attempts_ref.get() + 1);
         let opts = bollard::query_parameters::PushImageOptions {
             tag: Some(tag.to_string()),
             ..Default::default()
         };
-        let mut stream = docker.push_image(repo, Some(opts), credentials.clone());
+        let mut stream = docker.push_image(repo, Some(opts), credentials_ref.clone());
         let mut pushed = None;
         let mut failure = None;
         let mut last = String::new();
@@ -136,10 +145,9 @@ pub async fn push(
                         pushed = Some(p);
                     }
                     // Byte-level progress is noise in a CI log; keep state changes.
-                    let line = status.clone();
-                    if status != "Pushing" && line != last {
-                        on_line(&line);
-                        last = line;
+                    if status != "Pushing" && status != last {
+                        (on_line_ref.borrow_mut())(&status);
+                        last = status;
                     }
                 }
                 Err(e) => {
@@ -151,32 +159,50 @@ pub async fn push(
         let msg = match (failure, pushed) {
             (None, Some(p)) => return Ok(p),
             (None, None) => {
-                return Err(DockerError::NoDigest { reference });
+                return Err(Failed::Final(DockerError::NoDigest {
+                    reference: reference_ref.clone(),
+                }));
             }
             (Some(m), _) => m,
         };
         if is_denied(&msg) {
-            return Err(DockerError::PushDenied {
+            return Err(Failed::Final(DockerError::PushDenied {
                 registry: registry.to_string(),
-                reference,
+                reference: reference_ref.clone(),
                 message: msg,
-            });
+            }));
         }
-        if !is_transient(&msg) || attempt >= ATTEMPTS {
-            return Err(DockerError::Push {
-                reference,
-                attempts: attempt,
+        Err(if is_transient(&msg) {
+            Failed::Transient(msg)
+        } else {
+            Failed::Final(DockerError::Push {
+                reference: reference_ref.clone(),
+                attempts: attempts_ref.get(),
                 message: msg,
-            });
-        }
-        let pause = Duration::from_secs(1 << (attempt - 1));
-        on_line(&format!(
-            "push of {reference} failed ({msg}); retrying in {} s (attempt {}/{ATTEMPTS})",
-            pause.as_secs(),
-            attempt + 1
-        ));
-        tokio::time::sleep(pause).await;
-    }
+            })
+        })
+    };
+    let result = attempt
+        .retry(crate::clients::http::policy())
+        .when(|f| matches!(f, Failed::Transient(_)))
+        .notify(|f, wait| {
+            if let Failed::Transient(msg) = f {
+                (on_line.borrow_mut())(&format!(
+                    "push of {reference} failed ({msg}); retrying in {:.1} s (attempt {})",
+                    wait.as_secs_f64(),
+                    attempts.get() + 1
+                ));
+            }
+        })
+        .await;
+    result.map_err(|f| match f {
+        Failed::Final(e) => e,
+        Failed::Transient(message) => DockerError::Push {
+            reference: reference.clone(),
+            attempts: attempts.get(),
+            message,
+        },
+    })
 }
 
 /// ID and size (bytes) of a local image.

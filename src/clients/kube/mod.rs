@@ -12,7 +12,6 @@ pub mod track;
 pub mod workloads;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
@@ -145,23 +144,17 @@ pub async fn connect(path: &Path) -> Result<kube::Client, KubeError> {
     kube::Client::try_from(config).map_err(|e| bad(e.to_string()))
 }
 
-/// Runs `f` again on 429/5xx/transport errors (kube retries 429/503/504 itself, but not
-/// 500 or a reset connection), with a short exponential back-off.
-pub async fn retrying<T, F, Fut>(mut f: F) -> Result<T, KubeError>
+/// Runs `f` again on 429/5xx/transport errors (kube retries 429/503/504 itself, with
+/// `Retry-After`, but not 500 or a reset connection), by the one retry policy of the HTTP
+/// room (exponential backoff with jitter).
+pub async fn retrying<T, F, Fut>(f: F) -> Result<T, KubeError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, KubeError>>,
 {
-    let mut delay = Duration::from_millis(200);
-    for _ in 0..5 {
-        match f().await {
-            Err(e) if e.is_transient() => {
-                tracing::info!("retrying after {e}");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
-            other => return other,
-        }
-    }
-    f().await
+    use backon::Retryable;
+    f.retry(crate::clients::http::policy())
+        .when(KubeError::is_transient)
+        .notify(|e, wait| tracing::info!("retrying in {wait:?} after {e}"))
+        .await
 }

@@ -125,7 +125,7 @@ fn is_executable(p: &Path) -> bool {
 /// Downloads the pinned archive, verifies its sha256 *before* anything is extracted,
 /// and installs the binary at `dest` (atomically: a half-written binary is never run).
 pub async fn install(
-    http: &reqwest::Client,
+    http: &crate::clients::http::Http,
     url: &str,
     pin: &Pin,
     dest: &Path,
@@ -134,9 +134,10 @@ pub async fn install(
         url: url.to_string(),
         message,
     };
-    let resp = http.get(url).send().await.map_err(|e| dl(e.to_string()))?;
-    if !resp.status().is_success() {
-        return Err(dl(format!("HTTP {}", resp.status())));
+    // Through the HTTP room: its deadline, the download size cap and the retry policy.
+    let resp = http.download(url).await.map_err(|e| dl(e.to_string()))?;
+    if !resp.status.is_success() {
+        return Err(dl(format!("HTTP {}", resp.status)));
     }
     let dir = dest.parent().expect("dest has a parent");
     std::fs::create_dir_all(dir).map_err(|source| TrivyError::Install {
@@ -151,17 +152,14 @@ pub async fn install(
             source,
         })?;
     let mut hasher = Sha256::new();
-    let mut resp = resp;
     use tokio::io::AsyncWriteExt;
-    while let Some(chunk) = resp.chunk().await.map_err(|e| dl(e.to_string()))? {
-        hasher.update(&chunk);
-        file.write_all(&chunk)
-            .await
-            .map_err(|source| TrivyError::Install {
-                path: archive_path.clone(),
-                source,
-            })?;
-    }
+    hasher.update(&resp.body);
+    file.write_all(&resp.body)
+        .await
+        .map_err(|source| TrivyError::Install {
+            path: archive_path.clone(),
+            source,
+        })?;
     file.flush().await.map_err(|source| TrivyError::Install {
         path: archive_path.clone(),
         source,

@@ -122,6 +122,10 @@ pub struct BuildSettings {
     pub no_cache: bool,
     pub push: bool,
     pub tenant_id: Option<String>,
+    /// `acr-hosts`: registries besides `*.azurecr.{io,cn,us}` that get an Entra token.
+    pub acr_hosts: Vec<String>,
+    /// `registry-insecure`: a loopback registry's token service may speak plain HTTP.
+    pub registry_insecure: bool,
     pub outputs_file: Option<PathBuf>,
     pub dry_run: bool,
 }
@@ -349,6 +353,8 @@ impl BuildSettings {
             no_cache: r.bool("no-cache")?,
             push,
             tenant_id: r.string("tenant-id"),
+            acr_hosts: r.list("acr-hosts"),
+            registry_insecure: r.bool("registry-insecure")?,
             outputs_file: r.path(env, "outputs-file"),
             dry_run: r.bool("dry-run")?,
         })

@@ -4,6 +4,7 @@
 mod azure;
 mod build;
 mod deploy;
+mod net;
 mod refer;
 mod report;
 mod scan;
@@ -14,6 +15,7 @@ pub use deploy::{
     Autoscaling, Cidr, Component, DeploySettings, DnsTarget, ManifestSource, NsgTarget,
     is_dns_label,
 };
+pub use net::NetSettings;
 pub use refer::{Infra, ReferSettings};
 pub use report::ReportSettings;
 pub use scan::{ScanInput, ScanSettings, TrivySettings, severities};
