@@ -24,9 +24,10 @@ use aks_backend::steps::Ctx;
 use aks_backend::steps::report::{self as reporting, Published, SarifUploaded};
 use aks_backend::steps::scan::ScanOutcome;
 
-use crate::support::azure_devops::AzureDevOpsMock;
+use crate::support::azure_devops::{AzureDevOpsMock, BUILD_SERVICE_ID, COLLEAGUE_ID};
 use crate::support::github::GitHubMock;
 use crate::support::tools;
+use serde_json::json;
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
@@ -546,6 +547,36 @@ async fn github_two_runs_racing_leave_one_comment_holding_the_newer_run() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn github_a_strangers_comment_with_our_marker_never_stops_our_updates() {
+    let mock = GitHubMock::start().await;
+    let planted = mock.seed_comment(
+        7,
+        "<!-- aks-backend:v1 key=CI/deploy/api run=999999.1 -->\nfrozen forever",
+        "mallory",
+    );
+    let s = settings(Some(&mock.token));
+    let first = github_job(&mock, 10);
+    let p = reporting::publish(&first.ctx, &s, &report_for(&first, &s, StepStatus::Ok)).await;
+    let Published::GitHub(Upsert::Created { id }) = p else {
+        panic!("{p:?}\n{}", first.out.text())
+    };
+    assert_ne!(id, planted);
+    let second = github_job(&mock, 11);
+    let p = reporting::publish(&second.ctx, &s, &report_for(&second, &s, StepStatus::Ok)).await;
+    assert_eq!(p, Published::GitHub(Upsert::Updated { id }));
+    let comments = mock.comments_on(7);
+    let stranger = comments.iter().find(|c| c.id == planted).unwrap();
+    assert_eq!(
+        stranger.body, "<!-- aks-backend:v1 key=CI/deploy/api run=999999.1 -->\nfrozen forever",
+        "not ours: neither edited nor deleted"
+    );
+    let mine = comments.iter().find(|c| c.id == id).unwrap();
+    assert_eq!(mine.login, "github-actions[bot]");
+    assert!(mine.body.contains("run=11.1"), "{}", mine.body);
+    mock.assert_valid();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn github_read_only_token_falls_back_to_the_summary_without_failing() {
     let mock = GitHubMock::start().await;
     mock.with(|s| {
@@ -829,6 +860,48 @@ async fn azure_devops_racing_runs_and_throttling_leave_one_thread() {
     assert_eq!(
         threads[0]["properties"]["aks-backend.run"]["$value"],
         "201.1"
+    );
+    mock.assert_valid();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn azure_devops_a_strangers_thread_with_our_marker_never_stops_our_updates() {
+    let mock = AzureDevOpsMock::start().await;
+    let planted = mock.seed_thread(
+        5,
+        "<!-- aks-backend:v1 key=CI/deploy/api run=999999.1 -->\nfrozen forever",
+        json!({
+            "aks-backend.key": {"$type": "System.String", "$value": "CI/deploy/api"},
+            "aks-backend.run": {"$type": "System.String", "$value": "999999.1"}
+        }),
+        COLLEAGUE_ID,
+    );
+    let s = azure_settings(&mock.token);
+    let first = azure_job(&mock, 100);
+    let p = reporting::publish(&first.ctx, &s, &report_for(&first, &s, StepStatus::Ok)).await;
+    let Published::AzureDevOps(ThreadUpsert::Created { thread }) = p else {
+        panic!("{p:?}\n{}", first.out.text())
+    };
+    assert_ne!(thread, planted);
+    let second = azure_job(&mock, 101);
+    let p = reporting::publish(&second.ctx, &s, &report_for(&second, &s, StepStatus::Ok)).await;
+    assert_eq!(p, Published::AzureDevOps(ThreadUpsert::Updated { thread }));
+    let threads = mock.live_threads();
+    assert_eq!(threads.len(), 2, "the stranger's thread is left alone");
+    let theirs = threads.iter().find(|t| t["id"] == json!(planted)).unwrap();
+    assert!(
+        theirs["comments"][0]["content"]
+            .as_str()
+            .unwrap()
+            .ends_with("frozen forever")
+    );
+    let ours = threads.iter().find(|t| t["id"] == json!(thread)).unwrap();
+    assert_eq!(ours["comments"][0]["author"]["id"], BUILD_SERVICE_ID);
+    assert!(
+        ours["comments"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("run=101.1")
     );
     mock.assert_valid();
 }

@@ -23,8 +23,6 @@ use super::entra::{TENANT, TokenBook};
 use super::spec::spec;
 
 pub const SUBSCRIPTION: &str = "99999999-9999-9999-9999-999999999999";
-/// The resource Key Vault's challenge names (as the real service does).
-pub const VAULT_RESOURCE: &str = "https://vault.azure.net";
 
 /// (provider/type, spec file, definition, api-version).
 const KINDS: &[(&str, &str, &str, &str)] = &[
@@ -106,6 +104,10 @@ pub struct ArmData {
     pub groups: Vec<String>,
     pub secrets: BTreeMap<String, (String, String)>,
     pub vault_forbidden: bool,
+    /// The `resource` the vault's 401 challenge names; `None`: the vault's own URL (the
+    /// public cloud's vaults name `https://vault.azure.net`, their parent domain; a
+    /// loopback vault has no parent domain, so it names itself).
+    pub vault_resource: Option<String>,
     pub faults: Vec<Fault>,
     pub page_size: usize,
     /// `METHOD path` of every call, in order.
@@ -273,6 +275,11 @@ impl ArmMock {
 
     pub fn add_vault(&self, rg: &str, name: &str, tags: Value) -> String {
         let uri = format!("{}/", self.vault_url);
+        self.add_vault_at(rg, name, tags, &uri)
+    }
+
+    /// A vault whose `vaultUri` is `uri`.
+    pub fn add_vault_at(&self, rg: &str, name: &str, tags: Value, uri: &str) -> String {
         self.add(
             rg,
             "Microsoft.KeyVault/vaults",
@@ -846,10 +853,14 @@ async fn vault(
             format!("Key Vault api-version {:?}", q.get("api-version")),
         );
     }
-    if let Err(e) = state
-        .book
-        .check(&headers, &format!("{VAULT_RESOURCE}/.default"))
-    {
+    let resource = state
+        .data
+        .lock()
+        .unwrap()
+        .vault_resource
+        .clone()
+        .unwrap_or_else(|| state.vault_url.lock().unwrap().clone());
+    if let Err(e) = state.book.check(&headers, &format!("{resource}/.default")) {
         let mut r = kv_error(
             401,
             "Unauthorized",
@@ -858,7 +869,7 @@ async fn vault(
         r.headers_mut().insert(
             "www-authenticate",
             format!(
-                "Bearer authorization=\"{}/{TENANT}\", resource=\"{VAULT_RESOURCE}\"",
+                "Bearer authorization=\"{}/{TENANT}\", resource=\"{resource}\"",
                 state.authority
             )
             .parse()

@@ -28,6 +28,11 @@ const THREAD: &str = "#/definitions/GitPullRequestCommentThread";
 const COMMENT: &str = "#/definitions/Comment";
 const STATUS: &str = "#/definitions/GitPullRequestStatus";
 
+/// The identity behind `SYSTEM_ACCESSTOKEN`: the project collection build service.
+pub const BUILD_SERVICE_ID: &str = "8c5a2f7e-2d6b-4f3c-9a41-3e7d0f1b6c21";
+/// Someone else on the project.
+pub const COLLEAGUE_ID: &str = "0f5d7a3c-1111-4e2a-8b7c-9d0e1f2a3b4c";
+
 #[derive(Default)]
 pub struct Inner {
     /// Threads by id (the stored JSON as the service would return it).
@@ -66,6 +71,7 @@ impl AzureDevOpsMock {
         };
         let base = "/{org}/{project}/_apis/git/repositories/{repo}/pullRequests/{pr}";
         let router = Router::new()
+            .route("/{org}/_apis/connectionData", get(connection_data))
             .route(
                 &format!("{base}/threads"),
                 get(list_threads).post(create_thread),
@@ -103,6 +109,28 @@ impl AzureDevOpsMock {
         })
     }
 
+    /// A thread someone else started, with whatever content and properties they chose.
+    pub fn seed_thread(&self, pr: u64, content: &str, properties: Value, author_id: &str) -> u64 {
+        self.with(|s| {
+            s.next_id += 1;
+            let id = s.next_id;
+            let t = json!({
+                "id": id, "pullRequestId": pr,
+                "publishedDate": "2026-01-02T03:04:05Z",
+                "lastUpdatedDate": "2026-01-02T03:04:05Z",
+                "status": "active", "isDeleted": false,
+                "properties": properties,
+                "comments": [{
+                    "id": 1, "parentCommentId": 0, "content": content,
+                    "commentType": "text", "isDeleted": false,
+                    "author": author(author_id)
+                }]
+            });
+            s.threads.insert(id, t);
+            id
+        })
+    }
+
     pub fn assert_valid(&self) {
         let v = self.with(|s| s.violations.clone());
         assert!(
@@ -124,6 +152,49 @@ fn error(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
+/// An `IdentityRef` as the service returns it for a comment's author.
+fn author(id: &str) -> Value {
+    let name = if id == BUILD_SERVICE_ID {
+        "Project Collection Build Service (org)"
+    } else {
+        "Mallory Example"
+    };
+    json!({
+        "displayName": name,
+        "id": id,
+        "uniqueName": if id == BUILD_SERVICE_ID { format!("Build\\{id}") } else { "mallory@example.com".to_string() },
+        "url": format!("https://spsprodweu5.vssps.visualstudio.com/A1/_apis/Identities/{id}"),
+        "imageUrl": format!("https://dev.azure.com/org/_api/_common/identityImage?id={id}"),
+        "descriptor": if id == BUILD_SERVICE_ID { format!("svc.{id}") } else { "aad.MDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAw".to_string() }
+    })
+}
+
+/// `GET {collection}/_apis/connectionData`: who the token is.
+async fn connection_data() -> Response {
+    axum::Json(json!({
+        "authenticatedUser": {
+            "id": BUILD_SERVICE_ID,
+            "descriptor": format!("Microsoft.TeamFoundation.ServiceIdentity;{BUILD_SERVICE_ID}:Build:{BUILD_SERVICE_ID}"),
+            "subjectDescriptor": format!("svc.{BUILD_SERVICE_ID}"),
+            "providerDisplayName": "Project Collection Build Service (org)",
+            "isActive": true,
+            "properties": {"Account": {"$type": "System.String", "$value": "Build"}},
+            "resourceVersion": 2,
+            "metaTypeId": 255
+        },
+        "authorizedUser": {
+            "id": BUILD_SERVICE_ID,
+            "providerDisplayName": "Project Collection Build Service (org)",
+            "isActive": true
+        },
+        "instanceId": "3f2e5a9c-0000-4000-8000-0000000000aa",
+        "deploymentId": "3f2e5a9c-0000-4000-8000-0000000000bb",
+        "deploymentType": "hosted",
+        "locationServiceData": {"serviceOwner": "00025394-6065-48ca-87d9-7f5672854ef7", "defaultAccessMappingMoniker": "PublicAccessMapping", "lastChangeId": 1, "lastChangeId64": 1}
+    }))
+    .into_response()
+}
+
 async fn gate(
     State(app): State<App>,
     Query(q): Query<BTreeMap<String, String>>,
@@ -139,7 +210,9 @@ async fn gate(
     let (forbidden, too_many) = {
         let mut s = app.state.lock().unwrap();
         s.log.push(format!("{} {}", req.method(), req.uri().path()));
-        if q.get("api-version").map(String::as_str) != Some("7.1") {
+        // connectionData is a location-service resource: no api-version needed.
+        let location = req.uri().path().ends_with("/_apis/connectionData");
+        if !location && q.get("api-version").map(String::as_str) != Some("7.1") {
             s.violations
                 .push(format!("{} without api-version=7.1", req.uri()));
         }
@@ -265,7 +338,7 @@ async fn create_thread(
         "comments": [{
             "id": 1, "parentCommentId": 0, "content": content,
             "commentType": "text", "isDeleted": false,
-            "author": {"displayName": "Project Collection Build Service", "id": "b1"}
+            "author": author(BUILD_SERVICE_ID)
         }]
     });
     store_properties(&mut t, &v["properties"]);

@@ -109,6 +109,7 @@ impl GitHubMock {
                 "/repos/{owner}/{repo}/issues/{issue}/comments",
                 get(list_comments).post(create_comment),
             )
+            .route("/user", get(authenticated_user))
             .route(
                 "/repos/{owner}/{repo}/issues/comments/{id}",
                 get(get_comment)
@@ -276,6 +277,30 @@ impl App {
     fn comment_json(&self, owner: &str, repo: &str, c: &StoredComment) -> Value {
         let u = &self.url;
         let login = &c.login;
+        // As GitHub shows them: the Actions bot (app 15368), other apps' bots, people.
+        let (user_id, node_id, kind, avatar) = match login.as_str() {
+            "github-actions[bot]" => (
+                41898282u64,
+                "MDM6Qm90NDE4OTgyODI=".to_string(),
+                "Bot",
+                "https://avatars.githubusercontent.com/in/15368?v=4".to_string(),
+            ),
+            l if l.ends_with("[bot]") => (
+                49699333,
+                "MDM6Qm90NDk2OTkzMzM=".to_string(),
+                "Bot",
+                "https://avatars.githubusercontent.com/in/29110?v=4".to_string(),
+            ),
+            l => {
+                let id = 1000 + l.bytes().map(u64::from).sum::<u64>();
+                (
+                    id,
+                    format!("U_kgDO{id}"),
+                    "User",
+                    format!("https://avatars.githubusercontent.com/u/{id}?v=4"),
+                )
+            }
+        };
         let v = json!({
             "id": c.id,
             "node_id": format!("IC_{}", c.id),
@@ -284,8 +309,8 @@ impl App {
             "issue_url": format!("{u}/repos/{owner}/{repo}/issues/{}", c.issue),
             "body": c.body,
             "user": {
-                "login": login, "id": 41898282, "node_id": "MDM6Qm90NDE4OTgyODI=",
-                "avatar_url": "https://avatars.githubusercontent.com/in/15368?v=4", "gravatar_id": "",
+                "login": login, "id": user_id, "node_id": node_id,
+                "avatar_url": avatar, "gravatar_id": "",
                 "url": format!("{u}/users/{login}"), "html_url": format!("https://github.com/{login}"),
                 "followers_url": format!("{u}/users/{login}/followers"),
                 "following_url": format!("{u}/users/{login}/following{{/other_user}}"),
@@ -296,7 +321,7 @@ impl App {
                 "repos_url": format!("{u}/users/{login}/repos"),
                 "events_url": format!("{u}/users/{login}/events{{/privacy}}"),
                 "received_events_url": format!("{u}/users/{login}/received_events"),
-                "type": "Bot", "site_admin": false
+                "type": kind, "site_admin": false
             },
             "created_at": "2026-01-02T03:04:05Z",
             "updated_at": "2026-01-02T03:04:05Z",
@@ -409,6 +434,15 @@ async fn create_comment(
         axum::Json(app.comment_json(&owner, &repo, &c)),
     )
         .into_response()
+}
+
+/// `GET /user` with an installation token (the Actions `GITHUB_TOKEN`): GitHub refuses
+/// it, as it does for every integration.
+async fn authenticated_user() -> Response {
+    error(
+        StatusCode::FORBIDDEN,
+        "Resource not accessible by integration",
+    )
 }
 
 async fn get_comment(
