@@ -5,6 +5,7 @@ mod support;
 mod build;
 mod buildkit;
 mod deploy;
+mod net;
 mod packaging;
 mod refer;
 mod report;
