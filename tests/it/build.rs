@@ -20,8 +20,16 @@ pub(crate) struct Run {
 pub(crate) async fn run(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> Run {
     let home = tempfile::tempdir().unwrap();
     let mut cmd = tokio::process::Command::new(bin());
-    cmd.args(args)
-        .current_dir(cwd)
+    cmd.args(args);
+    // With an Entra token, the loopback test registry plays an ACR (named in acr-hosts)
+    // whose token service speaks plain HTTP on loopback (registry-insecure).
+    if env.iter().any(|(k, _)| *k == "AZURE_ACCESS_TOKEN")
+        && let Some(i) = args.iter().position(|a| *a == "--image")
+        && let Some(registry) = args.get(i + 1).and_then(|img| img.split('/').next())
+    {
+        cmd.args(["--acr-hosts", registry, "--registry-insecure"]);
+    }
+    cmd.current_dir(cwd)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", home.path())

@@ -445,3 +445,155 @@ async fn a_stalled_call_is_not_retried_past_its_deadline() {
     assert!(matches!(e, HttpError::Timeout { .. }), "{e}");
     assert!(e.endpoint().contains(stalled.host_port()));
 }
+
+// ---------- the Entra token goes to Azure Container Registry only ----------
+
+mod entra_token_for_registries {
+    use super::*;
+    use aks_backend::clients::acr::{Acr, AcrError};
+
+    /// A registry whose `/v2/` challenge names `realm`.
+    fn registry(realm: &str) -> Scripted {
+        let challenge: &'static str = Box::leak(
+            format!("www-authenticate: Bearer realm=\"{realm}\",service=\"reg\"\r\n")
+                .into_boxed_str(),
+        );
+        Scripted::start(vec![Reply::Status(401, challenge), Reply::Status(200, "")])
+    }
+
+    #[test]
+    fn a_registry_that_is_not_an_acr_never_gets_the_entra_token() {
+        let reg = registry("http://127.0.0.1:9/oauth2/token");
+        let addr = reg.url.trim_start_matches("http://").to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let image = format!("{addr}/team/api:v1");
+        let out = cli::run(
+            &[
+                "scan",
+                "--image",
+                &image,
+                "--trivy-path",
+                "/bin/false",
+                "--registry-insecure",
+            ],
+            &[
+                ("PATH", "/nonexistent"),
+                ("AZURE_ACCESS_TOKEN", "entra.token.value"),
+                ("HOME", dir.path().to_str().unwrap()),
+            ],
+            dir.path(),
+        );
+        assert_eq!(reg.seen(), Vec::<String>::new(), "{}", out.log);
+        assert!(!out.log.contains("entra.token.value"));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_realm_on_another_host_never_gets_the_entra_token() {
+        let thief = Scripted::start(vec![Reply::Status(200, "")]);
+        let port = thief.url.rsplit(':').next().unwrap().to_string();
+        // Same port, another loopback name: another host.
+        let reg = registry(&format!("http://localhost:{port}/oauth2/token"));
+        let addr = reg.url.trim_start_matches("http://").to_string();
+        let acr = Acr::new(quick(), &addr, &reg.url).insecure(true);
+        let challenge = acr.challenge().await.unwrap();
+        let e = acr
+            .exchange(&challenge, &Secret::new("entra.token.value"), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AcrError::UntrustedRealm { .. }), "{e}");
+        assert!(
+            e.to_string().contains("not on the registry's own host"),
+            "{e}"
+        );
+        assert_eq!(e.exit(), Exit::External);
+        assert_eq!(thief.seen(), Vec::<String>::new());
+        assert_eq!(reg.seen(), ["GET /v2/"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_plain_http_realm_needs_registry_insecure_and_gets_the_token_once() {
+        let reg = Scripted::start(vec![Reply::Status(200, "")]);
+        let addr = reg.url.trim_start_matches("http://").to_string();
+        let challenge = aks_backend::clients::acr::Challenge {
+            realm: format!("{}/oauth2/token", reg.url),
+            service: addr.clone(),
+            scope: None,
+        };
+        let token = Secret::new("entra.token.value");
+        let e = Acr::new(quick(), &addr, &reg.url)
+            .exchange(&challenge, &token, None)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("--registry-insecure"), "{e}");
+        assert_eq!(reg.seen(), Vec::<String>::new());
+        // Allowed: one POST, not retried after the 5xx-free answer.
+        let _ = Acr::new(quick(), &addr, &reg.url)
+            .insecure(true)
+            .exchange(&challenge, &token, None)
+            .await;
+        assert_eq!(reg.seen(), ["POST /oauth2/exchange"]);
+    }
+}
+
+// ---------- Key Vault: a token only for the vault's own host ----------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vault_asking_for_another_services_token_gets_none() {
+    let w = World::new(EntraConfig::default()).await;
+    w.seed(false);
+    w.arm
+        .with(|d| d.vault_resource = Some("https://management.azure.com".into()));
+    let args = refer_args(
+        &w,
+        &w.entra.url,
+        &w.arm.url,
+        &[
+            "--key-vault-name",
+            "kv-shop",
+            "--key-vault-secrets",
+            "mysql-root-password",
+            "--require",
+            "key-vault",
+            "--discovery-tags",
+            "app=shop",
+        ],
+    );
+    let o = w.run(&args, &client_secret_env(&w)).await;
+    let (_, err) = text(&o);
+    assert_eq!(code(&o), 3, "{err}");
+    assert!(err.contains("not the vault's own host"), "{err}");
+    assert!(
+        !w.entra
+            .scopes()
+            .contains(&"https://management.azure.com/.default".to_string()),
+        "no token was even requested for it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vault_uri_that_is_not_https_gets_no_token() {
+    let w = World::new(EntraConfig::default()).await;
+    w.arm.add_vault_at(
+        RG,
+        "kv-plain",
+        json!({}),
+        "http://kv-plain.vault.azure.net/",
+    );
+    let args = refer_args(
+        &w,
+        &w.entra.url,
+        &w.arm.url,
+        &[
+            "--key-vault-name",
+            "kv-plain",
+            "--key-vault-secrets",
+            "mysql-root-password",
+            "--require",
+            "key-vault",
+        ],
+    );
+    let o = w.run(&args, &client_secret_env(&w)).await;
+    let (_, err) = text(&o);
+    assert_eq!(code(&o), 3, "{err}");
+    assert!(err.contains("is not an https:// URL"), "{err}");
+}

@@ -146,6 +146,8 @@ async fn run_builds_scans_and_deploys_the_pushed_digest_with_one_comment() {
             "--skip-db-update",
             "--offline-scan",
             "--registry-insecure",
+            "--acr-hosts",
+            &reg.addr,
             "--fail-on-findings",
             "false",
             "--sarif-wait",
@@ -225,6 +227,8 @@ async fn a_failed_gate_stops_run_before_deploy() {
             "--skip-db-update",
             "--offline-scan",
             "--registry-insecure",
+            "--acr-hosts",
+            &reg.addr,
             "--severity",
             "CRITICAL",
             "--upload-sarif",
@@ -254,6 +258,9 @@ async fn separate_steps_compose_through_the_state_file() {
     let mut env = github_env(&mock, dir.path());
     env.push(("AZURE_ACCESS_TOKEN".into(), entra_token(TENANT, PUSHER)));
     env.push(("INPUT_IMAGE".into(), format!("{}/team/api", reg.addr)));
+    // The loopback registry plays an ACR whose token service speaks plain HTTP.
+    env.push(("INPUT_ACR_HOSTS".into(), reg.addr.clone()));
+    env.push(("INPUT_REGISTRY_INSECURE".into(), "true".into()));
     env.push(("INPUT_APP".into(), "api".into()));
     let build = aks_backend(
         strings(&["build", "--context", ctx.to_str().unwrap()]),
