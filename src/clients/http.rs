@@ -52,14 +52,21 @@ impl Default for Limits {
     }
 }
 
-/// The retry policy every client shares: exponential backoff from 500 ms, at most 30 s
-/// apart, with jitter, four retries.
+/// The first pause of the retry policy.
+pub const MIN_DELAY: Duration = Duration::from_millis(500);
+/// The longest pause of the retry policy (a `Retry-After` may ask for more, up to 60 s).
+pub const MAX_DELAY: Duration = Duration::from_secs(30);
+/// How many times a call is retried.
+pub const RETRIES: usize = 4;
+
+/// The retry policy every client shares: exponential backoff from [`MIN_DELAY`], at most
+/// [`MAX_DELAY`] apart, with jitter, [`RETRIES`] retries.
 pub fn policy() -> ExponentialBuilder {
     ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(500))
-        .with_max_delay(Duration::from_secs(30))
+        .with_min_delay(MIN_DELAY)
+        .with_max_delay(MAX_DELAY)
         .with_factor(2.0)
-        .with_max_times(4)
+        .with_max_times(RETRIES)
         .with_jitter()
 }
 
