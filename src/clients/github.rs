@@ -20,6 +20,7 @@ use octocrab::Octocrab;
 use octocrab::models::issues::Comment;
 use octocrab::service::middleware::retry::{RateLimitMetrics, RetryConfig};
 
+use crate::clients::http::Limits;
 use crate::error::{Diagnostic, Exit};
 use crate::model::pipeline::{Marker, RunId};
 use crate::secret::Secret;
@@ -211,6 +212,17 @@ pub enum SarifState {
 impl GitHub {
     /// `api_url` like `https://api.github.com`; `repository` is `owner/name`.
     pub fn new(api_url: &str, token: &Secret, repository: &str) -> Result<Self, GitHubError> {
+        Self::with_limits(api_url, token, repository, Limits::default())
+    }
+
+    /// [`GitHub::new`] with the HTTP room's connect and read timeouts (octocrab keeps its
+    /// own client and its own rate-limit retries, which honour `retry-after`).
+    pub fn with_limits(
+        api_url: &str,
+        token: &Secret,
+        repository: &str,
+        limits: Limits,
+    ) -> Result<Self, GitHubError> {
         let (owner, repo) = repository
             .split_once('/')
             .filter(|(o, r)| !o.is_empty() && !r.is_empty() && !r.contains('/'))
@@ -227,8 +239,8 @@ impl GitHub {
                 min_wait_seconds: 5,
                 retry_on_forbidden: false,
             })
-            .set_connect_timeout(Some(Duration::from_secs(10)))
-            .set_read_timeout(Some(Duration::from_secs(60)))
+            .set_connect_timeout(Some(limits.connect))
+            .set_read_timeout(Some(limits.read))
             .build()
             .map_err(|e| GitHubError::Config(e.to_string()))?;
         Ok(GitHub {

@@ -57,7 +57,7 @@ pub async fn start(ctx: &Ctx, s: &ReportSettings, namespace: &str) -> Option<Rec
         return None;
     };
     ctx.host.mask(token);
-    let gh = match GitHub::new(api, token, repo) {
+    let gh = match GitHub::with_limits(api, token, repo, ctx.http.limits()) {
         Ok(g) => g,
         Err(e) => {
             warn(ctx, "connecting", &e);

@@ -240,7 +240,7 @@ async fn publish_github(ctx: &Ctx, s: &ReportSettings, report: &Report) -> Publi
         );
     };
     ctx.host.mask(token);
-    let gh = match GitHub::new(api, token, repo) {
+    let gh = match GitHub::with_limits(api, token, repo, ctx.http.limits()) {
         Ok(g) => g,
         Err(e) => return fall_back(ctx, e.to_string(), &body),
     };
@@ -411,7 +411,7 @@ async fn upload_github(
         path: path.to_path_buf(),
         source,
     })?;
-    let gh = GitHub::new(api, token, repo)?;
+    let gh = GitHub::with_limits(api, token, repo, ctx.http.limits())?;
     let id = gh.upload_sarif(&sarif, sha, &git_ref).await?;
     ctx.host.info(&format!(
         "SARIF uploaded to code scanning for {git_ref} (upload {id})"
