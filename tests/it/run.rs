@@ -172,6 +172,8 @@ async fn run_builds_scans_and_deploys_the_pushed_digest_with_one_comment() {
     // Trivy pulled what build pushed, with the ACR refresh token, and found the fixture's.
     assert_eq!(o["gate"], "report-only", "{o}");
     assert_eq!(o["critical"], "4", "{o}");
+    // The Entra token was exchanged once: scan pulled with build's ACR refresh token.
+    assert_eq!(reg.tokens.log.lock().unwrap().exchanges, 1);
 
     // One comment, marker first, every step in it; the SARIF reached code scanning.
     let comments = mock.comments_on(7);
