@@ -293,11 +293,107 @@ async fn dispatch(ctx: &Ctx, m: &ArgMatches) -> Result<Exit, Error> {
     steps::run::single(ctx, step, &inputs).await
 }
 
+/// The log filter: `AKS_BACKEND_LOG` (tracing's EnvFilter syntax), else our debug logs
+/// when the runner is in debug mode (GitHub's `RUNNER_DEBUG=1`, Azure Pipelines'
+/// `System.Debug=true`), else warnings only.
+pub fn log_filter(env: &Env) -> String {
+    if let Some(f) = env.get("AKS_BACKEND_LOG") {
+        return f.to_string();
+    }
+    let debug = env.get("RUNNER_DEBUG") == Some("1")
+        || env
+            .get("SYSTEM_DEBUG")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if debug {
+        "warn,aks_backend=debug".into()
+    } else {
+        "warn".into()
+    }
+}
+
 fn init_tracing(env: &Env) {
-    let filter = env.get("AKS_BACKEND_LOG").unwrap_or("warn").to_string();
+    let filter = log_filter(env);
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
         .without_time()
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_groups_settings_under_headings_with_possible_values() {
+        let help = command()
+            .try_get_matches_from(["aks-backend", "scan", "--help"])
+            .expect_err("--help stops parsing")
+            .render()
+            .to_string();
+        for h in [
+            "General:",
+            "Report (PR comment",
+            "Sign-in (Azure):",
+            "Scan:",
+        ] {
+            assert!(help.contains(h), "{h} missing:\n{help}");
+        }
+        assert!(help.contains("--print-settings"), "{help}");
+        assert!(help.contains("[possible values: UNKNOWN, LOW, MEDIUM, HIGH, CRITICAL]"));
+        assert!(help.contains("[possible values: AzureCloud, AzureChinaCloud"));
+        // Every enumeration lists its values.
+        for spec in catalog::SETTINGS.iter().filter(|s| !s.values.is_empty()) {
+            let run = command()
+                .find_subcommand_mut("run")
+                .expect("run")
+                .render_long_help()
+                .to_string();
+            assert!(
+                run.contains(&format!("[possible values: {}]", spec.values.join(", "))),
+                "{}",
+                spec.name
+            );
+        }
+        insta::assert_snapshot!("scan_help", help);
+    }
+
+    #[test]
+    fn completions_for_every_shell() {
+        for shell in ["bash", "zsh", "fish", "powershell"] {
+            let out = String::from_utf8(completions(shell)).unwrap();
+            assert!(out.contains("severity"), "{shell}");
+            assert!(out.contains("trivy-cache-dir"), "{shell}");
+            assert!(out.contains("completions"), "{shell}");
+        }
+        insta::assert_snapshot!(
+            "completions_bash",
+            String::from_utf8(completions("bash")).unwrap()
+        );
+    }
+
+    #[test]
+    fn man_page_renders() {
+        let man = String::from_utf8(man_page()).unwrap();
+        assert!(man.starts_with(".ie \\n(.g .ds Aq") || man.contains(".TH aks-backend"));
+        insta::assert_snapshot!("man_page", man);
+    }
+
+    #[test]
+    fn runner_debug_mode_turns_on_our_debug_logs() {
+        let env = |pairs: &[(&str, &str)]| Env::from_pairs(pairs.iter().copied(), "/");
+        assert_eq!(log_filter(&env(&[])), "warn");
+        assert_eq!(
+            log_filter(&env(&[("RUNNER_DEBUG", "1")])),
+            "warn,aks_backend=debug"
+        );
+        assert_eq!(
+            log_filter(&env(&[("SYSTEM_DEBUG", "True")])),
+            "warn,aks_backend=debug"
+        );
+        assert_eq!(
+            log_filter(&env(&[("AKS_BACKEND_LOG", "trace"), ("RUNNER_DEBUG", "1")])),
+            "trace"
+        );
+    }
 }

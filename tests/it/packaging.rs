@@ -467,7 +467,91 @@ fn internal_catalog_prints_every_setting_output_and_exit_code() {
     );
 }
 
+// --- the README's quickstart ---
+
+/// The README's first screen holds the quickstart a user copies: a GitHub workflow that
+/// validates and uses the action's inputs, the Azure Pipelines step with the task's, then
+/// the two commands.
+#[test]
+fn readme_quickstart_is_on_the_first_screen_and_uses_real_inputs() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let first: Vec<&str> = readme.lines().take(45).collect();
+    let first = first.join("\n");
+    let blocks: Vec<&str> = first.split("```").skip(1).step_by(2).collect();
+    assert!(blocks.len() >= 3, "{first}");
+    let wf = yaml(blocks[0].trim_start_matches("yaml\n")).unwrap();
+    check7("schemas/github-workflow.json", &wf).unwrap();
+    let inputs = action()["inputs"].as_object().cloned().unwrap();
+    let step = &wf["jobs"]["ship"]["steps"][1];
+    assert!(
+        step["uses"]
+            .as_str()
+            .unwrap()
+            .starts_with("org/aks-backend-action@")
+    );
+    for k in step["with"].as_object().unwrap().keys() {
+        assert!(inputs.contains_key(k), "README workflow: unknown input {k}");
+    }
+    assert!(blocks[0].lines().filter(|l| !l.trim().is_empty()).count() <= 11);
+    let ado = yaml(blocks[1].trim_start_matches("yaml\n")).unwrap();
+    let names: BTreeSet<String> = task()["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_string())
+        .collect();
+    for k in ado["steps"][0]["inputs"].as_object().unwrap().keys() {
+        assert!(names.contains(k), "README pipeline: unknown input {k}");
+    }
+    assert!(blocks[2].contains("scripts/demo") && blocks[2].contains("scripts/test"));
+}
+
 // --- schemas ---
+
+/// `docs/aks-backend.schema.json` (generated from the catalog; `generated_files_are_up_to_date`
+/// holds it to the catalog) accepts the examples, which reference it, and the config
+/// parser accepts them too; a misspelt key or a wrong enumeration value is refused.
+#[test]
+fn config_examples_reference_and_satisfy_the_generated_schema() {
+    let schema: Value = json_file(&root().join("docs/aks-backend.schema.json"));
+    let mut compiled = schema.clone();
+    compiled.as_object_mut().unwrap().remove("$schema");
+    let v = jsonschema::draft7::options().build(&compiled).unwrap();
+    let example = root().join("examples/aks-backend.toml");
+    let text = std::fs::read_to_string(&example).unwrap();
+    assert_eq!(
+        text.lines().next(),
+        Some("#:schema ../docs/aks-backend.schema.json")
+    );
+    let doc: Value = serde_json::to_value(text.parse::<toml::Table>().unwrap()).unwrap();
+    let errors: Vec<String> = v.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    aks_backend::inputs::ConfigFile::parse(&example, &text).unwrap();
+    // Every setting's every name is a key; the step tables hold the step's settings.
+    for s in SETTINGS {
+        for n in s.names() {
+            assert!(schema["properties"].get(n).is_some(), "{n}");
+        }
+    }
+    assert!(
+        schema["properties"]["build"]["properties"]
+            .get("tags")
+            .is_some()
+    );
+    assert!(
+        schema["properties"]["build"]["properties"]
+            .get("severity")
+            .is_none()
+    );
+    for bad in [
+        "tgas = [\"x\"]",
+        "[scan]\nseverity = [\"SEVERE\"]",
+        "environment = \"production\"",
+    ] {
+        let doc: Value = serde_json::to_value(bad.parse::<toml::Table>().unwrap()).unwrap();
+        assert!(!v.is_valid(&doc), "{bad} passed the schema");
+    }
+}
 
 /// Every GitHub workflow file of the repository and the examples.
 fn workflow_files() -> Vec<PathBuf> {
