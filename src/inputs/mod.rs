@@ -3,7 +3,7 @@
 //!
 //! [`Resolved`] keeps where each value came from, so an error can name the exact input
 //! ("`--severity`", "`INPUT_SEVERITY`", "`aks-backend.toml` [scan] severity") and the
-//! hidden `--print-settings` flag can show it.
+//! `--print-settings` flag can show it.
 
 pub mod catalog;
 pub mod ci;
