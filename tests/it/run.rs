@@ -356,7 +356,7 @@ async fn deploy_records_a_github_deployment_with_its_outcome() {
                     "60s",
                     "--github-deployment",
                     "true",
-                    "--environment",
+                    "--deployment-environment",
                     "staging",
                     "--state",
                     cwd.join(format!("{ns}.json")).to_str().unwrap(),
