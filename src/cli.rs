@@ -37,12 +37,27 @@ fn step_about(step: Step) -> &'static str {
 const STEPS: &[Step] = &[Step::Refer, Step::Build, Step::Scan, Step::Deploy];
 
 fn arg_for(spec: &catalog::Spec) -> Arg {
-    let help = match spec.default {
-        Some(d) => format!("{} [default: {d}]", spec.help),
-        None => spec.help.to_string(),
-    };
-    let arg = Arg::new(spec.name).long(spec.name).help(help);
+    let mut help = spec.help.to_string();
+    if let Some(d) = spec.default {
+        help.push_str(&format!(" [default: {d}]"));
+    }
+    if !spec.values.is_empty() {
+        help.push_str(&format!(" [possible values: {}]", spec.values.join(", ")));
+    }
+    let names: Vec<&str> = spec.names().filter(|n| *n != spec.name).collect();
+    if !names.is_empty() {
+        help.push_str(&format!(" [also: --{}]", names.join(", --")));
+    }
+    let arg = Arg::new(spec.name)
+        .long(spec.name)
+        .aliases(names)
+        .help(help)
+        .help_heading(spec.heading().title());
     match spec.kind {
+        Kind::Value if spec.path => arg
+            .value_name("PATH")
+            .value_hint(clap::ValueHint::AnyPath)
+            .action(ArgAction::Append),
         Kind::Value => arg
             .value_name(spec.name.to_ascii_uppercase().replace('-', "_"))
             .action(ArgAction::Append),
@@ -50,6 +65,10 @@ fn arg_for(spec: &catalog::Spec) -> Arg {
             .value_name("true|false")
             .num_args(0..=1)
             .default_missing_value("true")
+            .action(ArgAction::Append),
+        Kind::List | Kind::Lines if spec.path => arg
+            .value_name("PATH")
+            .value_hint(clap::ValueHint::AnyPath)
             .action(ArgAction::Append),
         Kind::List | Kind::Lines => arg
             .value_name(spec.name.to_ascii_uppercase().replace('-', "_"))
@@ -75,7 +94,6 @@ pub fn command() -> Command {
             Arg::new("print-settings")
                 .long("print-settings")
                 .global(true)
-                .hide(true)
                 .action(ArgAction::SetTrue)
                 .help("Print the resolved settings with their origins and exit"),
         );
@@ -91,7 +109,41 @@ pub fn command() -> Command {
     for spec in catalog::SETTINGS {
         run = run.arg(arg_for(spec));
     }
-    cmd.subcommand(run).subcommand(crate::internal::command())
+    cmd.subcommand(run)
+        .subcommand(
+            Command::new("completions")
+                .about("Print a shell completion script (e.g. `aks-backend completions bash > /etc/bash_completion.d/aks-backend`)")
+                .arg(
+                    Arg::new("shell")
+                        .required(true)
+                        .value_parser(["bash", "zsh", "fish", "powershell"]),
+                ),
+        )
+        .subcommand(Command::new("man").about("Print the man page (roff) on stdout"))
+        .subcommand(crate::internal::command())
+}
+
+/// `completions SHELL`: the script clap_complete generates from [`command`].
+pub fn completions(shell: &str) -> Vec<u8> {
+    use clap_complete::Shell;
+    let shell = match shell {
+        "bash" => Shell::Bash,
+        "zsh" => Shell::Zsh,
+        "fish" => Shell::Fish,
+        _ => Shell::PowerShell,
+    };
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut command(), "aks-backend", &mut out);
+    out
+}
+
+/// `man`: the man page clap_mangen renders from [`command`] (sections of every step).
+pub fn man_page() -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(command())
+        .render(&mut out)
+        .expect("rendering into memory does not fail");
+    out
 }
 
 fn flags(m: &ArgMatches, step: Option<Step>) -> Flags {
@@ -130,6 +182,14 @@ pub fn run(args: Vec<OsString>, env: Env, host: Host) -> Exit {
             };
         }
     };
+    match matches.subcommand() {
+        Some(("completions", m)) => {
+            let shell = m.get_one::<String>("shell").expect("required");
+            return write_stdout(&completions(shell));
+        }
+        Some(("man", _)) => return write_stdout(&man_page()),
+        _ => {}
+    }
     if let Some(("internal", _)) = matches.subcommand() {
         let json = serde_json::to_string_pretty(&crate::internal::catalog_json())
             .expect("the catalog serializes");
@@ -160,6 +220,17 @@ pub fn run(args: Vec<OsString>, env: Env, host: Host) -> Exit {
             report_error(&ctx.host, &e);
             ctx.host.complete(exit, &e.to_string());
             exit
+        }
+    }
+}
+
+fn write_stdout(bytes: &[u8]) -> Exit {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(bytes) {
+        Ok(()) => Exit::Ok,
+        Err(e) => {
+            eprintln!("error: cannot write to stdout: {e}");
+            Exit::External
         }
     }
 }
@@ -222,11 +293,107 @@ async fn dispatch(ctx: &Ctx, m: &ArgMatches) -> Result<Exit, Error> {
     steps::run::single(ctx, step, &inputs).await
 }
 
+/// The log filter: `AKS_BACKEND_LOG` (tracing's EnvFilter syntax), else our debug logs
+/// when the runner is in debug mode (GitHub's `RUNNER_DEBUG=1`, Azure Pipelines'
+/// `System.Debug=true`), else warnings only.
+pub fn log_filter(env: &Env) -> String {
+    if let Some(f) = env.get("AKS_BACKEND_LOG") {
+        return f.to_string();
+    }
+    let debug = env.get("RUNNER_DEBUG") == Some("1")
+        || env
+            .get("SYSTEM_DEBUG")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if debug {
+        "warn,aks_backend=debug".into()
+    } else {
+        "warn".into()
+    }
+}
+
 fn init_tracing(env: &Env) {
-    let filter = env.get("AKS_BACKEND_LOG").unwrap_or("warn").to_string();
+    let filter = log_filter(env);
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
         .without_time()
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_groups_settings_under_headings_with_possible_values() {
+        let help = command()
+            .try_get_matches_from(["aks-backend", "scan", "--help"])
+            .expect_err("--help stops parsing")
+            .render()
+            .to_string();
+        for h in [
+            "General:",
+            "Report (PR comment",
+            "Sign-in (Azure):",
+            "Scan:",
+        ] {
+            assert!(help.contains(h), "{h} missing:\n{help}");
+        }
+        assert!(help.contains("--print-settings"), "{help}");
+        assert!(help.contains("[possible values: UNKNOWN, LOW, MEDIUM, HIGH, CRITICAL]"));
+        assert!(help.contains("[possible values: AzureCloud, AzureChinaCloud"));
+        // Every enumeration lists its values.
+        for spec in catalog::SETTINGS.iter().filter(|s| !s.values.is_empty()) {
+            let run = command()
+                .find_subcommand_mut("run")
+                .expect("run")
+                .render_long_help()
+                .to_string();
+            assert!(
+                run.contains(&format!("[possible values: {}]", spec.values.join(", "))),
+                "{}",
+                spec.name
+            );
+        }
+        insta::assert_snapshot!("scan_help", help);
+    }
+
+    #[test]
+    fn completions_for_every_shell() {
+        for shell in ["bash", "zsh", "fish", "powershell"] {
+            let out = String::from_utf8(completions(shell)).unwrap();
+            assert!(out.contains("severity"), "{shell}");
+            assert!(out.contains("trivy-cache-dir"), "{shell}");
+            assert!(out.contains("completions"), "{shell}");
+        }
+        insta::assert_snapshot!(
+            "completions_bash",
+            String::from_utf8(completions("bash")).unwrap()
+        );
+    }
+
+    #[test]
+    fn man_page_renders() {
+        let man = String::from_utf8(man_page()).unwrap();
+        assert!(man.starts_with(".ie \\n(.g .ds Aq") || man.contains(".TH aks-backend"));
+        insta::assert_snapshot!("man_page", man);
+    }
+
+    #[test]
+    fn runner_debug_mode_turns_on_our_debug_logs() {
+        let env = |pairs: &[(&str, &str)]| Env::from_pairs(pairs.iter().copied(), "/");
+        assert_eq!(log_filter(&env(&[])), "warn");
+        assert_eq!(
+            log_filter(&env(&[("RUNNER_DEBUG", "1")])),
+            "warn,aks_backend=debug"
+        );
+        assert_eq!(
+            log_filter(&env(&[("SYSTEM_DEBUG", "True")])),
+            "warn,aks_backend=debug"
+        );
+        assert_eq!(
+            log_filter(&env(&[("AKS_BACKEND_LOG", "trace"), ("RUNNER_DEBUG", "1")])),
+            "trace"
+        );
+    }
 }

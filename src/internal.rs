@@ -68,6 +68,15 @@ pub fn catalog_json() -> Value {
                 "help": s.help,
                 "secret": s.secret,
                 "env": s.input_env(),
+                "input": s.input_name(),
+                "aliases": s.aliases,
+                "values": s.values,
+                "heading": s.heading(),
+                "heading_title": s.heading().title(),
+                "path": s.path,
+                "hosts": s.hosts,
+                "label": s.label,
+                "action_default": s.action_default,
             })
         })
         .collect();

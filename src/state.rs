@@ -28,8 +28,8 @@ pub struct State {
 
 /// Which setting of a later step an earlier step's output feeds.
 pub const FEEDS: &[(Step, &str, Step, &str)] = &[
-    (Step::Scan, "image", Step::Build, "digest"),
-    (Step::Deploy, "image", Step::Build, "digest"),
+    (Step::Scan, "image", Step::Build, "image-ref"),
+    (Step::Deploy, "image", Step::Build, "image-ref"),
     (Step::Deploy, "kubeconfig", Step::Refer, "kubeconfig"),
     (
         Step::Deploy,
@@ -169,11 +169,12 @@ mod tests {
     fn later_steps_are_fed_by_earlier_ones_only() {
         let mut s = State::default();
         let mut build = BTreeMap::new();
-        build.insert("digest".to_string(), "r.io/api@sha256:ab".to_string());
+        build.insert("digest".to_string(), "sha256:ab".to_string());
+        build.insert("image-ref".to_string(), "r.io/api@sha256:ab".to_string());
         s.record(Step::Build, &build);
         assert_eq!(
             s.feed(Step::Deploy, "image"),
-            Some(("r.io/api@sha256:ab".into(), "build.digest".into()))
+            Some(("r.io/api@sha256:ab".into(), "build.image-ref".into()))
         );
         assert_eq!(s.feed(Step::Refer, "image"), None);
         assert_eq!(s.feed(Step::Deploy, "namespace"), None);

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Resolves the aks-backend binary for the GitHub Action (action.yml's first step), and for
 # anyone who wants the same behaviour elsewhere:
-#   1. the action's ref names a release in the committed manifest (dist/checksums.json) and
-#      the runner's OS/arch has an asset: use the tool cache, else download the asset;
-#      either way its sha256 must equal the manifest's, or we stop;
-#   2. otherwise (`uses: ./`, a branch, a commit, an unreleased tag, another OS): build the
-#      action's own source with `cargo build --release --locked`.
+#   1. the action's ref names a release in the committed manifest (dist/checksums.json), or
+#      is a commit SHA whose sources are the ones the manifest's current release was built
+#      from (the release records the built commit and a digest of its sources: Cargo.toml,
+#      Cargo.lock, src/), and the runner's OS/arch has an asset: use the tool cache, else
+#      download the asset; either way its sha256 must equal the manifest's, or we stop;
+#   2. otherwise (`uses: ./`, a branch, another commit, an unreleased tag, another OS):
+#      build the action's own source with `cargo build --release --locked`.
 # Prints the binary's path on stdout and, on a runner, sets the step output `bin`.
 #
 # Environment (all optional except the action path):
@@ -86,6 +88,36 @@ PY
   fi
 }
 
+# sha256 over "SHA256  PATH" lines of Cargo.toml, Cargo.lock and src/** in byte order of
+# PATH: what scripts/release/update-manifest records as the release's `source_sha256`.
+source_digest() {
+  (
+    cd "$action_path" || exit 1
+    find Cargo.toml Cargo.lock src -type f -print0 2>/dev/null | LC_ALL=C sort -z | while IFS= read -r -d '' f; do
+      printf '%s  %s\n' "$(sha256_of "$f")" "$f"
+    done
+  ) | if command -v sha256sum >/dev/null 2>&1; then sha256sum; else shasum -a 256; fi | cut -d' ' -f1
+}
+
+# The manifest's current release and the digest of the sources it was built from:
+# "TAG SOURCE_SHA256 COMMIT", or nothing.
+current_source() {
+  [ -f "$manifest" ] || return 0
+  if command -v jq >/dev/null 2>&1; then
+    jq -r '(.current // "") as $t | select($t != "") | .sources[$t] // empty
+      | "\($t) \(.source_sha256) \(.commit)"' "$manifest"
+  else
+    python3 - "$manifest" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+t = m.get("current") or ""
+s = (m.get("sources") or {}).get(t) if t else None
+if s:
+    print(t, s["source_sha256"], s["commit"])
+PY
+  fi
+}
+
 download() {
   local url=$1 out=$2
   local proto='=https'
@@ -112,6 +144,15 @@ target=$(target_triple)
 found=""
 if [ -n "$ref" ] && [ -n "$target" ]; then
   found=$(lookup "$ref" "$target")
+  # Pinned by commit SHA (the supply-chain practice): the release binary when these are
+  # the exact sources the current release was built from.
+  if [ -z "$found" ] && [[ $ref =~ ^[0-9a-f]{40}$ ]]; then
+    read -r cur_tag cur_source cur_commit <<<"$(current_source)" || true
+    if [ -n "${cur_tag:-}" ] && [ "$(source_digest)" = "$cur_source" ]; then
+      log "commit $ref has the sources of $cur_tag (built from $cur_commit)"
+      found=$(lookup "$cur_tag" "$target")
+    fi
+  fi
 fi
 if [ -z "$found" ]; then
   if [ -z "$ref" ]; then

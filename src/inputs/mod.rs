@@ -3,7 +3,7 @@
 //!
 //! [`Resolved`] keeps where each value came from, so an error can name the exact input
 //! ("`--severity`", "`INPUT_SEVERITY`", "`aks-backend.toml` [scan] severity") and the
-//! hidden `--print-settings` flag can show it.
+//! `--print-settings` flag can show it.
 
 pub mod catalog;
 pub mod ci;
@@ -24,7 +24,7 @@ pub enum Origin {
     Flag,
     Env(String),
     Config(PathBuf),
-    /// An earlier step's output, from the state file (`build.digest`).
+    /// An earlier step's output, from the state file (`build.image-ref`).
     State(String),
     Default,
 }
@@ -194,25 +194,26 @@ impl ConfigFile {
         Ok(cfg)
     }
 
-    fn get(&self, step: Step, name: &str) -> Option<&Vec<String>> {
-        self.steps
-            .get(step.name())
-            .and_then(|m| m.get(name))
-            .or_else(|| self.global.get(name))
+    /// `spec` under any of its names (`tag`, `tags`), the step's table first.
+    fn get(&self, step: Step, spec: &Spec) -> Option<&Vec<String>> {
+        let table = self.steps.get(step.name());
+        spec.names()
+            .find_map(|n| table.and_then(|m| m.get(n)))
+            .or_else(|| spec.names().find_map(|n| self.global.get(n)))
     }
 }
 
 fn check_key(path: &Path, key: &str, step: Option<Step>) -> Result<(), InputError> {
     let known = match step {
-        Some(st) => catalog::for_step(st).any(|s| s.name == key),
-        None => catalog::find(key).is_some(),
+        Some(st) => catalog::for_step(st).any(|s| s.names().any(|n| n == key)),
+        None => catalog::lookup(key).is_some(),
     };
     if known {
         return Ok(());
     }
     let candidates: Vec<&str> = match step {
-        Some(st) => catalog::for_step(st).map(|s| s.name).collect(),
-        None => catalog::SETTINGS.iter().map(|s| s.name).collect(),
+        Some(st) => catalog::for_step(st).flat_map(|s| s.names()).collect(),
+        None => catalog::SETTINGS.iter().flat_map(|s| s.names()).collect(),
     };
     Err(InputError::ConfigUnknownKey {
         path: path.to_path_buf(),
@@ -302,9 +303,14 @@ impl Resolved {
                     origin: Origin::Flag,
                 });
             let from_env = || {
-                let upper = spec.input_env();
-                let underscored = upper.replace('-', "_");
-                [upper, underscored].into_iter().find_map(|var| {
+                // The input name first (INPUT_TAGS), then the flag's and the aliases'.
+                let names = std::iter::once(spec.input_name()).chain(spec.names());
+                let vars = names.flat_map(|n| {
+                    let upper = format!("INPUT_{}", n.to_ascii_uppercase());
+                    let underscored = upper.replace('-', "_");
+                    [upper, underscored]
+                });
+                vars.into_iter().find_map(|var| {
                     env.get(&var).map(|v| Value {
                         values: split(spec, &[v.to_string()]),
                         origin: Origin::Env(var.clone()),
@@ -313,7 +319,7 @@ impl Resolved {
             };
             let from_config = || {
                 config.and_then(|c| {
-                    c.get(step, spec.name).map(|v| Value {
+                    c.get(step, spec).map(|v| Value {
                         values: split(spec, v),
                         origin: Origin::Config(c.path.clone()),
                     })
@@ -357,6 +363,27 @@ impl Resolved {
         v.values
             .last()
             .map(|s| (s.as_str(), v.origin.describe(name)))
+    }
+
+    /// The value of a list setting that takes one item today (`platforms`, `trivyignores`:
+    /// lists in the action ecosystem); more than one is an error that says so.
+    pub fn single(&self, name: &str, what: &str) -> Result<Option<String>, InputError> {
+        let Some(v) = self.map.get(name) else {
+            return Ok(None);
+        };
+        match v.values.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one.clone())),
+            many => Err(InputError::invalid(
+                v.origin.describe(name),
+                format!(
+                    "{} values given ({}); one {what} is supported",
+                    many.len(),
+                    many.join(", ")
+                ),
+                format!("a single {what}"),
+            )),
+        }
     }
 
     pub fn string(&self, name: &str) -> Option<String> {

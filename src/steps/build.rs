@@ -304,15 +304,13 @@ pub async fn run(
         size,
         acr_refresh_token,
     };
-    let mut outputs = vec![
-        ("image", outcome.image.clone()),
-        ("image-id", outcome.image_id.clone()),
-        ("tags", outcome.references.join(",")),
-        ("size", outcome.size.to_string()),
-    ];
-    if let Some(d) = &outcome.digest {
-        outputs.push(("digest", d.clone()));
-    }
+    let outputs = super::outputs::build_outputs(
+        &outcome.image,
+        &outcome.image_id,
+        outcome.digest.as_deref(),
+        &outcome.references,
+        outcome.size,
+    );
     ctx.publish(&outputs, s.outputs_file.as_deref())?;
     ctx.host.info(&format!("timing: {}", phases.describe()));
     let md = format!(

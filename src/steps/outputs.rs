@@ -128,7 +128,12 @@ pub const OUTPUTS: &[OutputSpec] = &[
     o(
         "digest",
         Step::Build,
-        "The pushed image by digest: REGISTRY/REPO@sha256:..., what scan and deploy use",
+        "The pushed image's manifest digest, sha256:... (as docker/build-push-action's digest)",
+    ),
+    o(
+        "image-ref",
+        Step::Build,
+        "The pushed image pinned by digest: REGISTRY/REPO@sha256:..., what scan and deploy use",
     ),
     o(
         "tags",
@@ -140,7 +145,17 @@ pub const OUTPUTS: &[OutputSpec] = &[
         Step::Build,
         "The image ID (config digest) in the engine",
     ),
+    o(
+        "imageid",
+        Step::Build,
+        "The image ID (config digest), as docker/build-push-action's imageid",
+    ),
     o("size", Step::Build, "Image size in bytes"),
+    o(
+        "metadata",
+        Step::Build,
+        "Build result metadata as JSON, with docker/build-push-action's keys (containerimage.digest, containerimage.config.digest, image.name)",
+    ),
     // --- scan ---
     o(
         "gate",
@@ -202,6 +217,37 @@ pub const OUTPUTS: &[OutputSpec] = &[
     ),
 ];
 
+/// build's outputs. `pinned` is `REGISTRY/REPO@sha256:…` when the image was pushed:
+/// `digest` is then the bare `sha256:…` and `image-ref` the pinned reference.
+pub fn build_outputs(
+    image: &str,
+    image_id: &str,
+    pinned: Option<&str>,
+    references: &[String],
+    size: u64,
+) -> Vec<(&'static str, String)> {
+    let digest = pinned.and_then(|p| p.rsplit_once('@')).map(|(_, d)| d);
+    let mut metadata = serde_json::Map::new();
+    if let Some(d) = digest {
+        metadata.insert("containerimage.digest".into(), d.into());
+    }
+    metadata.insert("containerimage.config.digest".into(), image_id.into());
+    metadata.insert("image.name".into(), references.join(",").into());
+    let mut out = vec![
+        ("image", image.to_string()),
+        ("image-id", image_id.to_string()),
+        ("imageid", image_id.to_string()),
+        ("tags", references.join(",")),
+        ("size", size.to_string()),
+        ("metadata", serde_json::Value::Object(metadata).to_string()),
+    ];
+    if let (Some(p), Some(d)) = (pinned, digest) {
+        out.push(("digest", d.to_string()));
+        out.push(("image-ref", p.to_string()));
+    }
+    out
+}
+
 /// The declared output `name`; `secret-<name>` outputs are one family.
 pub fn find(name: &str) -> Option<&'static OutputSpec> {
     OUTPUTS.iter().find(|o| {
@@ -215,6 +261,43 @@ pub fn find(name: &str) -> Option<&'static OutputSpec> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn build_outputs_follow_build_push_action() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        let refs = vec!["r.io/api:v1".to_string(), "r.io/api:main".to_string()];
+        let out: std::collections::BTreeMap<_, _> = build_outputs(
+            "r.io/api",
+            "sha256:cfg",
+            Some(&format!("r.io/api@{d}")),
+            &refs,
+            42,
+        )
+        .into_iter()
+        .collect();
+        // `${{ outputs.image }}@${{ outputs.digest }}` is the pinned reference.
+        assert_eq!(out["digest"], d);
+        assert_eq!(
+            format!("{}@{}", out["image"], out["digest"]),
+            out["image-ref"]
+        );
+        assert_eq!(out["imageid"], "sha256:cfg");
+        assert_eq!(out["image-id"], "sha256:cfg");
+        let m: serde_json::Value = serde_json::from_str(&out["metadata"]).unwrap();
+        assert_eq!(m["containerimage.digest"], d.as_str());
+        assert_eq!(m["containerimage.config.digest"], "sha256:cfg");
+        assert_eq!(m["image.name"], "r.io/api:v1,r.io/api:main");
+        for k in out.keys() {
+            assert!(find(k).is_some(), "{k} is not declared");
+        }
+        // Not pushed: no digest, no pinned reference.
+        let local = build_outputs("r.io/api", "sha256:cfg", None, &refs, 42);
+        assert!(
+            !local
+                .iter()
+                .any(|(k, _)| *k == "digest" || *k == "image-ref")
+        );
+    }
 
     #[test]
     fn names_are_unique_kebab_case() {

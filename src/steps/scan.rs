@@ -83,7 +83,12 @@ pub async fn run(ctx: &Ctx, s: &ScanSettings) -> Result<Option<ScanOutcome>, Err
             username: s.trivy.username.clone(),
             password: s.trivy.password.clone(),
         };
-        let r = run::run(&binary, &t.args, &auth, t.options.timeout).await;
+        let host = &ctx.host;
+        let progress = |line: &str| {
+            let line: String = line.chars().filter(|c| !c.is_control()).collect();
+            host.info(&format!("trivy: {line}"));
+        };
+        let r = run::run(&binary, &t.args, &auth, t.options.timeout, &progress).await;
         ctx.host.group_end();
         r?;
     }

@@ -156,8 +156,17 @@ async fn build_from_fixture_push_with_entra_token_then_scan_from_registry() {
         "the Entra token leaked into the log"
     );
     let v = outputs(&out);
-    let digest = v["digest"].as_str().unwrap();
+    let digest = v["image-ref"].as_str().unwrap();
     assert!(digest.starts_with(&format!("{image}@sha256:")), "{v}");
+    // `digest` is the bare sha256:… as in docker/build-push-action.
+    assert_eq!(
+        format!(
+            "{}@{}",
+            v["image"].as_str().unwrap(),
+            v["digest"].as_str().unwrap()
+        ),
+        digest
+    );
     assert_eq!(v["tags"], format!("{image}:v1,{image}:pr-7"));
     assert!(v["size"].as_str().unwrap().parse::<u64>().unwrap() > 0);
     assert_eq!(reg.tokens.violations(), Vec::<String>::new());
@@ -329,7 +338,7 @@ async fn build_from_scratch_and_push_through_podman() {
     );
     let v = outputs(&out);
     assert!(
-        v["digest"]
+        v["image-ref"]
             .as_str()
             .unwrap()
             .starts_with(&format!("{image}@sha256:")),
@@ -554,7 +563,7 @@ async fn registry_stopped_mid_push_then_restarted_is_retried() {
         r.stderr
     );
     assert!(
-        outputs(&out)["digest"]
+        outputs(&out)["image-ref"]
             .as_str()
             .unwrap()
             .contains("@sha256:")
@@ -755,7 +764,7 @@ async fn credential_helper_from_the_docker_config_signs_the_push_in() {
     );
     assert!(!r.stderr.contains(&refresh) && !r.stdout.contains(&refresh));
     assert!(
-        outputs(&out)["digest"]
+        outputs(&out)["image-ref"]
             .as_str()
             .unwrap()
             .starts_with(&format!("{image}@sha256:"))

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use aks_backend::inputs::catalog::SETTINGS;
+use aks_backend::inputs::catalog::{Hosts, SETTINGS, Spec};
 use aks_backend::steps::outputs::OUTPUTS;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -69,11 +69,38 @@ fn default_text(v: Option<&Value>) -> Option<String> {
     }
 }
 
+/// The action's default of a setting: a workflow expression the catalog names
+/// (`${{ github.token }}`), none when peers' aliases exist (the runner always sets a
+/// defaulted input, which would hide the alias), else the binary's.
+fn action_default(s: &Spec) -> Option<&'static str> {
+    match (s.action_default, s.aliases.is_empty()) {
+        (Some(d), _) => Some(d),
+        (None, false) => None,
+        (None, true) => s.default,
+    }
+}
+
 /// Everything on which `action.yml`, `task.json` and the catalog disagree.
 fn drift(action: &Value, task: &Value) -> Vec<String> {
     let mut problems = Vec::new();
-    let catalog: BTreeMap<&str, Option<&str>> =
-        SETTINGS.iter().map(|s| (s.name, s.default)).collect();
+    // action.yml: the input names (plural for lists) and the peers' aliases.
+    let mut catalog: BTreeMap<&str, Option<&str>> = BTreeMap::new();
+    for s in SETTINGS.iter().filter(|s| s.hosts != Hosts::AzureDevOps) {
+        catalog.insert(s.input_name(), action_default(s));
+        for a in s.aliases {
+            catalog.insert(a, None);
+        }
+    }
+    let github_only: BTreeSet<&str> = SETTINGS
+        .iter()
+        .filter(|s| s.hosts == Hosts::GitHub)
+        .map(|s| s.input_name())
+        .collect();
+    let ado_only: BTreeSet<&str> = SETTINGS
+        .iter()
+        .filter(|s| s.hosts == Hosts::AzureDevOps)
+        .map(|s| s.input_name())
+        .collect();
 
     // action.yml inputs
     let inputs = action["inputs"].as_object().cloned().unwrap_or_default();
@@ -91,7 +118,13 @@ fn drift(action: &Value, task: &Value) -> Vec<String> {
         }
     }
     for name in inputs.keys() {
-        if !catalog.contains_key(name.as_str()) && !ACTION_ONLY_INPUTS.contains(&name.as_str()) {
+        if ado_only.contains(name.as_str()) {
+            problems.push(format!(
+                "action.yml: input `{name}` is for Azure DevOps only"
+            ));
+        } else if !catalog.contains_key(name.as_str())
+            && !ACTION_ONLY_INPUTS.contains(&name.as_str())
+        {
             problems.push(format!("action.yml: input `{name}` is not in the catalog"));
         }
     }
@@ -140,6 +173,11 @@ fn drift(action: &Value, task: &Value) -> Vec<String> {
         .into_iter()
         .map(|i| (i["name"].as_str().unwrap_or_default().to_string(), i))
         .collect();
+    let catalog: BTreeMap<&str, Option<&str>> = SETTINGS
+        .iter()
+        .filter(|s| s.hosts != Hosts::GitHub)
+        .map(|s| (s.input_name(), s.default))
+        .collect();
     for (name, default) in &catalog {
         let tname = camel(name);
         if kebab(&tname) != *name {
@@ -157,6 +195,11 @@ fn drift(action: &Value, task: &Value) -> Vec<String> {
                     ));
                 }
             }
+        }
+    }
+    for name in task_inputs.keys() {
+        if github_only.contains(kebab(name).as_str()) {
+            problems.push(format!("task.json: input `{name}` is for GitHub only"));
         }
     }
     for name in task_inputs.keys() {
@@ -231,6 +274,147 @@ fn drift_check_sees_a_missing_input_a_changed_default_and_a_stray_input() {
         "{p}"
     );
     assert!(p.contains("`ignoreUnfixed` default Some(\"true\")"), "{p}");
+
+    // Names: the action's list inputs are plural, GitHub-only inputs stay out of the
+    // task and Azure-DevOps-only ones out of the action.
+    let mut a = action();
+    let mut t = task();
+    let tags = a["inputs"]["tags"].clone();
+    a["inputs"].as_object_mut().unwrap().remove("tags");
+    a["inputs"]["tag"] = tags;
+    a["inputs"]["pr-status"] = json!({"description": "x", "required": false, "default": "false"});
+    a["inputs"]["github-token"]
+        .as_object_mut()
+        .unwrap()
+        .remove("default");
+    t["inputs"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "githubToken", "label": "GitHub token", "type": "string"}));
+    let p = drift(&a, &t).join("\n");
+    assert!(p.contains("action.yml: input `tags` is missing"), "{p}");
+    assert!(
+        p.contains("action.yml: input `tag` is not in the catalog"),
+        "{p}"
+    );
+    assert!(
+        p.contains("action.yml: input `pr-status` is for Azure DevOps only"),
+        "{p}"
+    );
+    assert!(
+        p.contains(
+            "input `github-token` default None, the catalog says Some(\"${{ github.token }}\")"
+        ),
+        "{p}"
+    );
+    assert!(
+        p.contains("task.json: input `githubToken` is for GitHub only"),
+        "{p}"
+    );
+}
+
+/// The action's names reach the binary's settings: `INPUT_TAGS` (the action's plural)
+/// fills `--tag`, the config file takes `tags` and `tag`, trivy-action's `exit-code`
+/// fills `fail-on-findings`, azure/login's `environment` is the cloud.
+#[test]
+fn the_default_github_token_is_what_the_self_test_exercises() {
+    // The action defaults the token like every peer: the runner does not export
+    // GITHUB_TOKEN to steps.
+    assert_eq!(
+        action()["inputs"]["github-token"]["default"],
+        "${{ github.token }}"
+    );
+    // The self-test's scan passes no token, requires the SARIF upload (which needs one)
+    // and grants the permission for it: a missing default fails the workflow.
+    let wf = yaml_file(&root().join(".github/workflows/action-selftest.yml"));
+    let job = &wf["jobs"]["selftest"];
+    assert_eq!(job["permissions"]["security-events"], "write");
+    let scan = job["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "scan")
+        .expect("the scan step");
+    assert_eq!(scan["uses"], "./");
+    assert!(scan["with"].get("github-token").is_none(), "{scan}");
+    assert!(
+        scan["with"]["sarif-upload-required"]
+            .as_str()
+            .is_some_and(|v| v.contains("github.event_name == 'push'")),
+        "{scan}"
+    );
+}
+
+#[test]
+fn action_names_and_peer_aliases_map_to_the_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let print = |args: &[&str], envs: &[(&str, &str)]| -> Value {
+        let mut cmd = Command::new(bin());
+        cmd.current_dir(dir.path())
+            .args(args)
+            .arg("--print-settings")
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("TF_BUILD");
+        for (k, _) in std::env::vars() {
+            if k.starts_with("INPUT_") {
+                cmd.env_remove(k);
+            }
+        }
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let b = print(
+        &["build"],
+        &[
+            ("INPUT_TAGS", "r.io/a:v1,r.io/a:v2"),
+            ("INPUT_BUILD_ARGS", "A=1\nB=x,y"),
+            ("INPUT_PLATFORMS", "linux/amd64"),
+            ("INPUT_ENVIRONMENT", "AzureUSGovernment"),
+        ],
+    );
+    assert_eq!(b["tag"]["values"], json!(["r.io/a:v1", "r.io/a:v2"]));
+    assert_eq!(b["tag"]["origin"], json!({"env": "INPUT_TAGS"}));
+    assert_eq!(b["build-arg"]["values"], json!(["A=1", "B=x,y"]));
+    assert_eq!(b["platform"]["values"], json!(["linux/amd64"]));
+    assert_eq!(b["environment"]["values"], json!(["AzureUSGovernment"]));
+    // The CLI is the docker CLI's: singular, repeatable.
+    let b = print(&["build", "--tag", "r.io/a:v1", "--tag", "r.io/a:v2"], &[]);
+    assert_eq!(b["tag"]["values"], json!(["r.io/a:v1", "r.io/a:v2"]));
+    // Peers' names.
+    let s = print(
+        &["scan"],
+        &[
+            ("INPUT_EXIT_CODE", "0"),
+            ("INPUT_CACHE_DIR", "/tmp/c"),
+            ("INPUT_OUTPUT", "t.sarif"),
+        ],
+    );
+    assert_eq!(s["fail-on-findings"]["values"], json!(["0"]));
+    assert_eq!(
+        s["fail-on-findings"]["origin"],
+        json!({"env": "INPUT_EXIT_CODE"})
+    );
+    assert_eq!(s["trivy-cache-dir"]["values"], json!(["/tmp/c"]));
+    assert_eq!(s["sarif"]["values"], json!(["t.sarif"]));
+    // The config file takes the action's names.
+    std::fs::write(
+        dir.path().join("aks-backend.toml"),
+        "[build]\ntags = [\"r.io/a:cfg\"]\nlabels = [\"k=v\"]\n[scan]\ntrivyignores = \"x.ignore\"\n",
+    )
+    .unwrap();
+    let b = print(&["build"], &[]);
+    assert_eq!(b["tag"]["values"], json!(["r.io/a:cfg"]));
+    assert_eq!(b["label"]["values"], json!(["k=v"]));
+    let s = print(&["scan"], &[]);
+    assert_eq!(s["trivyignore"]["values"], json!(["x.ignore"]));
 }
 
 #[test]
@@ -283,7 +467,91 @@ fn internal_catalog_prints_every_setting_output_and_exit_code() {
     );
 }
 
+// --- the README's quickstart ---
+
+/// The README's first screen holds the quickstart a user copies: a GitHub workflow that
+/// validates and uses the action's inputs, the Azure Pipelines step with the task's, then
+/// the two commands.
+#[test]
+fn readme_quickstart_is_on_the_first_screen_and_uses_real_inputs() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let first: Vec<&str> = readme.lines().take(45).collect();
+    let first = first.join("\n");
+    let blocks: Vec<&str> = first.split("```").skip(1).step_by(2).collect();
+    assert!(blocks.len() >= 3, "{first}");
+    let wf = yaml(blocks[0].trim_start_matches("yaml\n")).unwrap();
+    check7("schemas/github-workflow.json", &wf).unwrap();
+    let inputs = action()["inputs"].as_object().cloned().unwrap();
+    let step = &wf["jobs"]["ship"]["steps"][1];
+    assert!(
+        step["uses"]
+            .as_str()
+            .unwrap()
+            .starts_with("org/aks-backend-action@")
+    );
+    for k in step["with"].as_object().unwrap().keys() {
+        assert!(inputs.contains_key(k), "README workflow: unknown input {k}");
+    }
+    assert!(blocks[0].lines().filter(|l| !l.trim().is_empty()).count() <= 11);
+    let ado = yaml(blocks[1].trim_start_matches("yaml\n")).unwrap();
+    let names: BTreeSet<String> = task()["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_string())
+        .collect();
+    for k in ado["steps"][0]["inputs"].as_object().unwrap().keys() {
+        assert!(names.contains(k), "README pipeline: unknown input {k}");
+    }
+    assert!(blocks[2].contains("scripts/demo") && blocks[2].contains("scripts/test"));
+}
+
 // --- schemas ---
+
+/// `docs/aks-backend.schema.json` (generated from the catalog; `generated_files_are_up_to_date`
+/// holds it to the catalog) accepts the examples, which reference it, and the config
+/// parser accepts them too; a misspelt key or a wrong enumeration value is refused.
+#[test]
+fn config_examples_reference_and_satisfy_the_generated_schema() {
+    let schema: Value = json_file(&root().join("docs/aks-backend.schema.json"));
+    let mut compiled = schema.clone();
+    compiled.as_object_mut().unwrap().remove("$schema");
+    let v = jsonschema::draft7::options().build(&compiled).unwrap();
+    let example = root().join("examples/aks-backend.toml");
+    let text = std::fs::read_to_string(&example).unwrap();
+    assert_eq!(
+        text.lines().next(),
+        Some("#:schema ../docs/aks-backend.schema.json")
+    );
+    let doc: Value = serde_json::to_value(text.parse::<toml::Table>().unwrap()).unwrap();
+    let errors: Vec<String> = v.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    aks_backend::inputs::ConfigFile::parse(&example, &text).unwrap();
+    // Every setting's every name is a key; the step tables hold the step's settings.
+    for s in SETTINGS {
+        for n in s.names() {
+            assert!(schema["properties"].get(n).is_some(), "{n}");
+        }
+    }
+    assert!(
+        schema["properties"]["build"]["properties"]
+            .get("tags")
+            .is_some()
+    );
+    assert!(
+        schema["properties"]["build"]["properties"]
+            .get("severity")
+            .is_none()
+    );
+    for bad in [
+        "tgas = [\"x\"]",
+        "[scan]\nseverity = [\"SEVERE\"]",
+        "environment = \"production\"",
+    ] {
+        let doc: Value = serde_json::to_value(bad.parse::<toml::Table>().unwrap()).unwrap();
+        assert!(!v.is_valid(&doc), "{bad} passed the schema");
+    }
+}
 
 /// Every GitHub workflow file of the repository and the examples.
 fn workflow_files() -> Vec<PathBuf> {
@@ -544,6 +812,102 @@ fn resolver_downloads_a_verified_release_into_the_tool_cache_and_reuses_it() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("does not match the manifest"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
+
+/// What `scripts/release/update-manifest` records as the release's `source_sha256`:
+/// computed here independently (Rust) over Cargo.toml, Cargo.lock and src/**.
+fn source_digest() -> String {
+    fn walk(dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(
+                    p.strip_prefix(root())
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    let mut files = vec!["Cargo.toml".to_string(), "Cargo.lock".to_string()];
+    walk(&root().join("src"), &mut files);
+    files.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    let lines: String = files
+        .iter()
+        .map(|f| {
+            format!(
+                "{}  {f}\n",
+                sha256_hex(&std::fs::read(root().join(f)).unwrap())
+            )
+        })
+        .collect();
+    sha256_hex(lines.as_bytes())
+}
+
+#[test]
+fn release_records_the_digest_of_the_sources_the_resolver_checks() {
+    let out = Command::new("python3")
+        .arg(root().join("scripts/release/update-manifest"))
+        .arg("--print-source-digest")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), source_digest());
+    let wf = std::fs::read_to_string(root().join(".github/workflows/release.yml")).unwrap();
+    assert!(
+        wf.contains("--commit \"$COMMIT\""),
+        "release.yml records the commit"
+    );
+}
+
+#[test]
+fn resolver_gives_a_commit_sha_pin_the_verified_release_binary_of_its_sources() {
+    let server = ReleaseServer::start();
+    let bytes = release_asset();
+    server.put("v7.3.0", ASSET, bytes.clone());
+    let built_from = "1".repeat(40);
+    let release_commit = "abcdef0123456789abcdef0123456789abcdef01";
+    let r = Resolver::new("v7.3.0", &[("v7.3.0", &sha256_hex(&bytes))]);
+    let with_sources = |digest: &str| {
+        let mut m = json_file(&r.manifest);
+        m["sources"] = json!({"v7.3.0": {"commit": built_from, "source_sha256": digest}});
+        std::fs::write(&r.manifest, m.to_string()).unwrap();
+    };
+
+    // The checked-out action is the source the release was built from: same binary as
+    // `@v7.3.0`, downloaded and verified; no cargo (PATH without it) needed.
+    with_sources(&source_digest());
+    let (code, path, err, _) = r.run(release_commit, &server.base, Some("/usr/bin:/bin"));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!(
+            "commit {release_commit} has the sources of v7.3.0"
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        Path::new(&path),
+        r.tool_cache().join("aks-backend/7.3.0/x86_64/aks-backend")
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    assert_eq!(server.hits().len(), 2);
+
+    // Other sources (a later commit on a branch): built from source, never the release.
+    with_sources(&"0".repeat(64));
+    let (code, _, err, _) = r.run(release_commit, &server.base, Some("/usr/bin:/bin"));
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains(&format!("ref {release_commit} is not a release")),
+        "{err}"
+    );
+    assert_eq!(server.hits().len(), 2);
 }
 
 #[test]

@@ -8,6 +8,7 @@ use aks_backend::clients::azure::{Arm, AuthType, AzureError, Credential, dns, ne
 use aks_backend::clients::http::Http;
 use aks_backend::env::Env;
 use aks_backend::inputs::settings::AzureSettings;
+use aks_backend::inputs::settings::Cloud;
 use aks_backend::secret::Secret;
 use serde_json::json;
 
@@ -17,6 +18,7 @@ use crate::support::entra::{self, EntraConfig};
 
 fn settings(w: &World, auth: AuthType) -> AzureSettings {
     AzureSettings {
+        cloud: Cloud::AzureCloud,
         tenant_id: Some(entra::TENANT.into()),
         client_id: Some(entra::CLIENT_ID.into()),
         subscription_id: Some(SUBSCRIPTION.into()),
@@ -230,7 +232,9 @@ async fn client_secret_on_a_laptop_with_names_prints_no_secret_at_all() {
     ] {
         assert!(!out.contains(v) && !err.contains(v), "{v} leaked");
     }
-    assert!(err.contains("| ✅ | Gateway NSG |"), "{err}");
+    // The console gets the summary as plain text: a table in columns, no Markdown.
+    assert!(err.contains("✅  Gateway NSG  "), "{err}");
+    assert!(!err.contains("| ✅ |"), "{err}");
     assert_eq!(
         w.outputs()["acr-id"],
         format!(
@@ -766,4 +770,29 @@ async fn a_vault_without_the_role_names_key_vault_secrets_user() {
         "{err}"
     );
     w.assert_valid();
+}
+
+/// azure/login's `auth-type` values keep azure/login's meaning: SERVICE_PRINCIPAL is the
+/// app registration (OIDC federation when the job can mint a token, else the client
+/// secret, never a managed identity or the CLI); IDENTITY is a managed identity.
+#[tokio::test(flavor = "multi_thread")]
+async fn azure_login_auth_types_keep_their_meaning() {
+    let w = World::new(EntraConfig::default()).await;
+    let http = reqwest::Client::new();
+    let sp = AuthType::parse("SERVICE_PRINCIPAL").unwrap();
+    let cred =
+        Credential::from_settings(&settings(&w, sp), &github_env(&w), &http, &NoMask).unwrap();
+    assert_eq!(cred.kind(), AuthType::GithubOidc);
+    let no_ci = Env::from_pairs::<&str, &str>([], w.dir.path());
+    let cred = Credential::from_settings(&settings(&w, sp), &no_ci, &http, &NoMask).unwrap();
+    assert_eq!(cred.kind(), AuthType::ClientSecret);
+    let mut no_secret = settings(&w, sp);
+    no_secret.client_secret = None;
+    let e = Credential::from_settings(&no_secret, &no_ci, &http, &NoMask)
+        .err()
+        .expect("no way to sign in as the service principal");
+    assert!(matches!(e, AzureError::MissingSetting { .. }), "{e}");
+    let id = AuthType::parse("IDENTITY").unwrap();
+    let cred = Credential::from_settings(&settings(&w, id), &no_ci, &http, &NoMask).unwrap();
+    assert_eq!(cred.kind(), AuthType::ManagedIdentity);
 }

@@ -165,8 +165,9 @@ async fn run_builds_scans_and_deploys_the_pushed_digest_with_one_comment() {
     let o: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("outputs.json")).unwrap())
             .unwrap();
-    let digest = o["digest"].as_str().unwrap();
+    let digest = o["image-ref"].as_str().unwrap();
     assert!(digest.starts_with(&format!("{repo}@sha256:")), "{o}");
+    assert!(o["digest"].as_str().unwrap().starts_with("sha256:"), "{o}");
     assert_eq!(deployed_image(&cluster, "shop"), digest);
     assert_eq!(o["rollout"], "healthy", "{o}");
     // Trivy pulled what build pushed, with the ACR refresh token, and found the fixture's.
@@ -364,7 +365,7 @@ async fn deploy_records_a_github_deployment_with_its_outcome() {
                     "60s",
                     "--github-deployment",
                     "true",
-                    "--environment",
+                    "--deployment-environment",
                     "staging",
                     "--state",
                     cwd.join(format!("{ns}.json")).to_str().unwrap(),

@@ -623,6 +623,50 @@ fn fake_trivy(dir: &Path, body: &str) -> PathBuf {
     p
 }
 
+/// Trivy's own log (DB download, analysis) reaches our log line by line as it comes,
+/// prefixed and with control characters removed; no progress bars (`--no-progress`).
+#[test]
+fn trivy_progress_reaches_the_log_as_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!(
+        "out=''; prev=''\nfor a in \"$@\"; do [ \"$prev\" = --output ] && out=$a; prev=$a; done\n\
+case \" $* \" in *' --quiet '*) echo 'quiet swallows progress' >&2; exit 9;; esac\n\
+case \" $* \" in *' --no-progress '*) ;; *) echo 'progress bars' >&2; exit 9;; esac\n\
+echo 'INFO [vulndb] Downloading vulnerability DB...' >&2\n\
+printf 'INFO Detected OS family=debian\\033[31m\\n' >&2\n\
+cp '{}' \"$out\"",
+        fixture_report()
+    );
+    let t = fake_trivy(dir.path(), &body);
+    let out = cli::run(
+        &[
+            "scan",
+            "--input",
+            &image_tar(),
+            "--trivy-path",
+            t.to_str().unwrap(),
+            "--fail-on-findings",
+            "false",
+        ],
+        &[],
+        dir.path(),
+    );
+    assert_eq!(out.exit, Exit::Ok, "{}", out.log);
+    assert!(
+        out.log
+            .contains("trivy: INFO [vulndb] Downloading vulnerability DB..."),
+        "{}",
+        out.log
+    );
+    assert!(
+        out.log
+            .contains("trivy: INFO Detected OS family=debian[31m"),
+        "{}",
+        out.log
+    );
+    assert!(!out.log.contains('\x1b'), "{}", out.log);
+}
+
 #[test]
 fn trivy_failing_or_crashing_is_exit_3_with_its_words() {
     let dir = tempfile::tempdir().unwrap();

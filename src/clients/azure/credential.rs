@@ -64,18 +64,23 @@ pub enum AuthType {
     ClientSecret,
     ManagedIdentity,
     AzureCli,
+    /// azure/login's `SERVICE_PRINCIPAL`: the app registration, by OIDC federation when the
+    /// CI host offers a token, else by client secret; never a managed identity or the CLI.
+    ServicePrincipal,
 }
 
 impl AuthType {
-    pub const NAMES: &'static str =
-        "auto, github-oidc, azure-devops-oidc, client-secret, managed-identity, azure-cli";
+    /// Ours, then azure/login's (`IDENTITY` is `managed-identity`).
+    pub const NAMES: &'static str = "auto, github-oidc, azure-devops-oidc, client-secret, \
+managed-identity, azure-cli, SERVICE_PRINCIPAL";
 
     pub fn parse(v: &str) -> Option<Self> {
         Some(match v.to_ascii_lowercase().as_str() {
             "auto" => AuthType::Auto,
             "github-oidc" | "oidc" => AuthType::GithubOidc,
             "azure-devops-oidc" | "workload-identity-federation" => AuthType::AzureDevopsOidc,
-            "client-secret" | "service-principal" => AuthType::ClientSecret,
+            "client-secret" => AuthType::ClientSecret,
+            "service_principal" | "service-principal" => AuthType::ServicePrincipal,
             "managed-identity" | "identity" => AuthType::ManagedIdentity,
             "azure-cli" | "cli" => AuthType::AzureCli,
             _ => return None,
@@ -90,6 +95,7 @@ impl AuthType {
             AuthType::ClientSecret => "client-secret",
             AuthType::ManagedIdentity => "managed-identity",
             AuthType::AzureCli => "azure-cli",
+            AuthType::ServicePrincipal => "SERVICE_PRINCIPAL",
         }
     }
 }
@@ -279,6 +285,27 @@ impl<'a> Credential<'a> {
             }
             AuthType::ManagedIdentity => vec![managed(false)],
             AuthType::AzureCli => vec![cli()?],
+            AuthType::ServicePrincipal => {
+                need(&tenant_id, "tenant-id", s.auth)?;
+                need(&client_id, "client-id", s.auth)?;
+                if env.get("ACTIONS_ID_TOKEN_REQUEST_URL").is_some() {
+                    vec![github()?]
+                } else if let (Some(id), Some(_)) = (
+                    s.service_connection_id.as_deref(),
+                    env.get("SYSTEM_OIDCREQUESTURI"),
+                ) {
+                    vec![ado(id)?]
+                } else if let Some(secret) = &s.client_secret {
+                    vec![Source::ClientSecret(secret.clone())]
+                } else if env.is_true("GITHUB_ACTIONS") {
+                    return Err(AzureError::GitHubOidcUnavailable);
+                } else {
+                    return Err(AzureError::MissingSetting {
+                        setting: "client-secret",
+                        auth: "SERVICE_PRINCIPAL",
+                    });
+                }
+            }
             AuthType::Auto => {
                 let federated = tenant_id.is_some() && client_id.is_some();
                 if federated && env.get("ACTIONS_ID_TOKEN_REQUEST_URL").is_some() {
@@ -795,5 +822,15 @@ mod tests {
         for n in AuthType::NAMES.split(", ") {
             assert_eq!(AuthType::parse(n).unwrap().name(), n);
         }
+        // azure/login's values, with its meaning.
+        assert_eq!(AuthType::parse("IDENTITY"), Some(AuthType::ManagedIdentity));
+        assert_eq!(
+            AuthType::parse("SERVICE_PRINCIPAL"),
+            Some(AuthType::ServicePrincipal)
+        );
+        assert_eq!(
+            AuthType::parse("service-principal"),
+            Some(AuthType::ServicePrincipal)
+        );
     }
 }

@@ -66,7 +66,8 @@ pub fn args(target: &ScanTarget, opts: &RunOptions, output: &Path) -> Vec<String
         opts.cache_dir.display().to_string(),
         "--timeout".into(),
         format!("{}s", opts.timeout.as_secs()),
-        "--quiet".into(),
+        // Progress as log lines (DB download, analysis), not bars: they reach the log.
+        "--no-progress".into(),
     ]);
     if opts.skip_db_update {
         a.extend(["--skip-db-update".into(), "--skip-java-db-update".into()]);
@@ -105,12 +106,14 @@ const SCRUBBED: &[&str] = &[
 ];
 
 /// Runs Trivy with `args`; its stdout is discarded (the report is in the output file),
-/// its stderr kept for the error.
+/// each stderr line goes to `progress` as it comes (Trivy's log: DB download, analysis)
+/// and the stderr is kept for the error.
 pub async fn run(
     binary: &Path,
     args: &[String],
     auth: &RegistryAuth,
     timeout: Duration,
+    progress: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<(), TrivyError> {
     const PURPOSE: &str = "scan the target";
     let mut cmd = tokio::process::Command::new(binary);
@@ -128,23 +131,52 @@ pub async fn run(
     if let Some(p) = &auth.password {
         cmd.env("TRIVY_PASSWORD", p.expose());
     }
-    let child = cmd.spawn().map_err(|source| TrivyError::Spawn {
+    let mut child = cmd.spawn().map_err(|source| TrivyError::Spawn {
         path: binary.to_path_buf(),
         purpose: PURPOSE,
         source,
     })?;
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let lines = async {
+        use tokio::io::AsyncBufReadExt;
+        let mut kept = Vec::new();
+        let mut reader = tokio::io::BufReader::new(stderr);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&line);
+                    let text = text.trim_end();
+                    if !text.is_empty() {
+                        progress(text);
+                    }
+                    kept.extend_from_slice(&line);
+                }
+            }
+        }
+        kept
+    };
     // Trivy's own budget is `--timeout`; ours adds a margin for start-up and DB load.
-    let out = tokio::time::timeout(timeout + Duration::from_secs(30), child.wait_with_output())
-        .await
-        .map_err(|_| TrivyError::Timeout {
-            purpose: PURPOSE,
-            secs: timeout.as_secs(),
-        })?
-        .map_err(|source| TrivyError::Spawn {
-            path: binary.to_path_buf(),
-            purpose: PURPOSE,
-            source,
-        })?;
+    let (stderr, status) = tokio::time::timeout(timeout + Duration::from_secs(30), async {
+        tokio::join!(lines, child.wait())
+    })
+    .await
+    .map_err(|_| TrivyError::Timeout {
+        purpose: PURPOSE,
+        secs: timeout.as_secs(),
+    })?;
+    let status = status.map_err(|source| TrivyError::Spawn {
+        path: binary.to_path_buf(),
+        purpose: PURPOSE,
+        source,
+    })?;
+    let out = std::process::Output {
+        status,
+        stdout: Vec::new(),
+        stderr,
+    };
     if out.status.success() {
         return Ok(());
     }

@@ -345,7 +345,7 @@ impl BuildSettings {
             build_args: key_values(r, env, "build-arg", true)?,
             labels: key_values(r, env, "label", false)?,
             target: r.string("target"),
-            platform: r.string("platform"),
+            platform: r.single("platform", "platform")?,
             secrets,
             cache_from: r.list("cache-from"),
             cache_to,

@@ -9,7 +9,7 @@ mod refer;
 mod report;
 mod scan;
 
-pub use azure::AzureSettings;
+pub use azure::{AzureSettings, Cloud};
 pub use build::{BuildSettings, Builder, CacheTo, ImageName, SecretSource, SecretSpec};
 pub use deploy::{
     Autoscaling, Cidr, Component, DeploySettings, DnsTarget, ManifestSource, NsgTarget,

@@ -44,7 +44,7 @@ impl ReportSettings {
             sarif_upload_required: r.bool("sarif-upload-required")?,
             sarif_wait,
             github_deployment: r.bool("github-deployment")?,
-            environment: r.string("environment"),
+            environment: r.string("deployment-environment"),
             pr_status: r.bool("pr-status")?,
             app: r.string("app"),
         })

@@ -184,6 +184,15 @@ impl ScanSettings {
             let (v, i) = r.one("summary-top").expect("summary-top has a default");
             parse::number(&i, v)? as usize
         };
+        if let Some((v, input)) = r.one("format")
+            && !v.eq_ignore_ascii_case("sarif")
+        {
+            return Err(InputError::invalid(
+                input,
+                format!("`{v}` is not a report format aks-backend writes"),
+                "`sarif` (the SARIF goes to --sarif / output; Trivy's JSON report to --report)",
+            ));
+        }
         let trivyignore_required = r
             .get("trivyignore")
             .is_some_and(|v| v.origin != crate::inputs::Origin::Default);
@@ -198,9 +207,10 @@ impl ScanSettings {
             severities,
             ignore_unfixed: r.bool("ignore-unfixed")?,
             fail_on_findings: r.bool("fail-on-findings")?,
-            trivyignore: r
-                .path(env, "trivyignore")
-                .expect("trivyignore has a default"),
+            trivyignore: env.resolve_path(
+                r.single("trivyignore", "ignore file")?
+                    .expect("trivyignore has a default"),
+            ),
             trivyignore_required,
             category: r.string("category"),
             summary_top,
