@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use base64::Engine;
 
-use crate::error::{Diagnostic, Exit};
+use crate::model::diagnostic::{Diagnostic, Exit};
 use crate::secret::Secret;
 
 /// The user name that goes with an ACR refresh token.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::error::{Diagnostic, Exit};
+use crate::model::diagnostic::{Diagnostic, Exit};
 use crate::model::pipeline::{Marker, RunId};
 use crate::secret::Secret;
 

@@ -13,7 +13,7 @@ use octocrab::Octocrab;
 use octocrab::models::issues::Comment;
 use octocrab::service::middleware::retry::{RateLimitMetrics, RetryConfig};
 
-use crate::error::{Diagnostic, Exit};
+use crate::model::diagnostic::{Diagnostic, Exit};
 use crate::model::pipeline::{Marker, RunId};
 use crate::secret::Secret;
 
