@@ -16,37 +16,7 @@ use crate::inputs::InputError;
 use crate::model::report::ReportError;
 use crate::render::manifests::ManifestError;
 
-/// Exit codes, documented in the README.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub enum Exit {
-    /// 0: everything asked for happened.
-    Ok = 0,
-    /// 1: the gate (findings) or the rollout said no.
-    Refused = 1,
-    /// 2: bad input or configuration; nothing was changed.
-    BadInput = 2,
-    /// 3: an external system (Trivy, a registry, Azure, the cluster) failed.
-    External = 3,
-}
-
-impl Exit {
-    pub fn code(self) -> u8 {
-        self as u8
-    }
-}
-
-/// What every room's error says about itself.
-pub trait Diagnostic: std::error::Error {
-    fn exit(&self) -> Exit;
-    /// One or more lines telling the user what would fix it.
-    fn hint(&self) -> Option<String> {
-        None
-    }
-    /// Where the problem is (a Dockerfile line), for the error annotation.
-    fn location(&self) -> Option<crate::host::Location> {
-        None
-    }
-}
+pub use crate::model::diagnostic::{Diagnostic, Exit};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -99,7 +69,7 @@ impl Error {
         self.inner().hint()
     }
 
-    pub fn location(&self) -> Option<crate::host::Location> {
+    pub fn location(&self) -> Option<crate::model::diagnostic::Location> {
         self.inner().location()
     }
 

@@ -6,8 +6,8 @@
 use clap::{Arg, Command};
 use serde_json::{Value, json};
 
-use crate::error::Exit;
 use crate::inputs::catalog::{self, Kind, Step};
+use crate::model::diagnostic::Exit;
 use crate::steps::outputs;
 
 /// The hidden `internal` subcommand.

@@ -19,7 +19,7 @@ use base64::Engine;
 use url::Url;
 
 use crate::clients::http::{self, Http, HttpError, Retry, is_loopback_host};
-use crate::error::{Diagnostic, Exit};
+use crate::model::diagnostic::{Diagnostic, Exit};
 use crate::secret::Secret;
 
 /// The user name that goes with an ACR refresh token.

@@ -16,7 +16,7 @@
 use serde_json::{Value, json};
 
 use crate::clients::http::{Http, HttpError, Retry};
-use crate::error::{Diagnostic, Exit};
+use crate::model::diagnostic::{Diagnostic, Exit};
 use crate::model::pipeline::{Marker, RunId};
 use crate::secret::Secret;
 

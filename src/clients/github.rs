@@ -21,7 +21,7 @@ use octocrab::models::issues::Comment;
 use octocrab::service::middleware::retry::{RateLimitMetrics, RetryConfig};
 
 use crate::clients::http::Limits;
-use crate::error::{Diagnostic, Exit};
+use crate::model::diagnostic::{Diagnostic, Exit};
 use crate::model::pipeline::{Marker, RunId};
 use crate::secret::Secret;
 

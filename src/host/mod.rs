@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::env::Env;
-use crate::error::{Diagnostic, Exit};
-pub use crate::inputs::ci::HostKind;
+use crate::model::diagnostic::{Diagnostic, Exit};
+pub use crate::model::host_kind::HostKind;
 use crate::secret::Secret;
 use escape::{azp_data, azp_property, gh_data, gh_property, neutralize_line};
 pub use outputs::write_outputs_file;
@@ -46,13 +46,7 @@ pub enum Level {
     Error,
 }
 
-/// Where an annotation points.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Location {
-    pub file: Option<String>,
-    pub line: Option<u32>,
-    pub title: Option<String>,
-}
+pub use crate::model::diagnostic::Location;
 
 pub struct Host {
     kind: HostKind,

@@ -8,13 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::env::Env;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum HostKind {
-    GitHubActions,
-    AzurePipelines,
-    Local,
-}
+pub use crate::model::host_kind::HostKind;
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct CiContext {

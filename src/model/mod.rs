@@ -1,8 +1,10 @@
 //! The domain model: findings from one scan, the ignore list and the gate. Pure data
 //! and pure functions; no I/O besides reading the report file in `report`.
 
+pub mod diagnostic;
 pub mod findings;
 pub mod gate;
+pub mod host_kind;
 pub mod ignore;
 pub mod image_ref;
 pub mod pipeline;

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::findings::{Finding, FindingKind, Rule, ScanReport, Severity, Target};
-use crate::error::{Diagnostic, Exit};
+use crate::model::diagnostic::{Diagnostic, Exit};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {

@@ -128,7 +128,7 @@ pub fn oci_labels(
     let key = |k: &str| format!("org.opencontainers.image.{k}");
     if let (Some(server), Some(repo)) = (&ci.server_url, &ci.repository) {
         let url = match ci.host {
-            crate::inputs::ci::HostKind::AzurePipelines => {
+            crate::model::host_kind::HostKind::AzurePipelines => {
                 format!("{}/_git/{repo}", server.trim_end_matches('/'))
             }
             _ => format!("{}/{repo}", server.trim_end_matches('/')),

@@ -7,8 +7,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::error::{Diagnostic, Exit};
 use crate::inputs::settings::Component;
+use crate::model::diagnostic::{Diagnostic, Exit};
 use crate::model::image_ref::ImageRef;
 
 pub const MANAGED_BY: &str = "aks-backend";

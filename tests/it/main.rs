@@ -2,6 +2,7 @@
 
 mod support;
 
+mod architecture;
 mod build;
 mod buildkit;
 mod deploy;

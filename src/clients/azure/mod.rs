@@ -17,7 +17,7 @@ pub mod resources;
 pub use arm::Arm;
 pub use credential::{AuthType, Credential, Mask};
 
-use crate::error::{Diagnostic, Exit};
+use crate::model::diagnostic::{Diagnostic, Exit};
 
 /// Claims of a federated assertion, kept to explain an Entra refusal.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use futures::StreamExt;
 
 use super::context::{self, ContextSpec, Packed};
 use super::{DockerError, message};
-use crate::host::Location;
+use crate::model::diagnostic::Location;
 
 /// What to build.
 #[derive(Clone, Debug, Default)]

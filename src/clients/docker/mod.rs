@@ -16,7 +16,7 @@ pub mod tls;
 
 use bollard::Docker;
 
-use crate::error::{Diagnostic, Exit};
+use crate::model::diagnostic::{Diagnostic, Exit};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
@@ -96,7 +96,7 @@ impl Diagnostic for DockerError {
         })
     }
 
-    fn location(&self) -> Option<crate::host::Location> {
+    fn location(&self) -> Option<crate::model::diagnostic::Location> {
         match self {
             DockerError::Build(f) => f.location(),
             _ => None,

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
-use crate::error::{Diagnostic, Exit};
+use crate::model::diagnostic::{Diagnostic, Exit};
 
 /// Our field manager for server-side apply.
 pub const FIELD_MANAGER: &str = "aks-backend";

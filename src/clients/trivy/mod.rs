@@ -9,7 +9,7 @@ pub mod run;
 
 use std::path::PathBuf;
 
-use crate::error::{Diagnostic, Exit};
+use crate::model::diagnostic::{Diagnostic, Exit};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrivyError {
