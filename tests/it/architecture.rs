@@ -321,10 +321,11 @@ fn graph() -> Graph {
         let text = std::fs::read_to_string(f).unwrap_or_default();
         let mut to = BTreeSet::new();
         for p in module_paths(&production_text(&text), &m) {
-            if let Some(target) = resolve(&p, &modules) {
-                if target != m && !target.is_empty() {
-                    to.insert(target);
-                }
+            if let Some(target) = resolve(&p, &modules)
+                && target != m
+                && !target.is_empty()
+            {
+                to.insert(target);
             }
         }
         let rel = f

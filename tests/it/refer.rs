@@ -778,7 +778,7 @@ async fn a_vault_without_the_role_names_key_vault_secrets_user() {
 #[tokio::test(flavor = "multi_thread")]
 async fn azure_login_auth_types_keep_their_meaning() {
     let w = World::new(EntraConfig::default()).await;
-    let http = reqwest::Client::new();
+    let http = Http::new();
     let sp = AuthType::parse("SERVICE_PRINCIPAL").unwrap();
     let cred =
         Credential::from_settings(&settings(&w, sp), &github_env(&w), &http, &NoMask).unwrap();
