@@ -6,6 +6,7 @@ pub mod gate;
 pub mod ignore;
 pub mod image_ref;
 pub mod pipeline;
+pub mod pod_security;
 pub mod report;
 pub mod rollout;
 
