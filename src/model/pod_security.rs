@@ -607,16 +607,16 @@ pub fn relax_hint(message: &str) -> Option<String> {
         String::new()
     } else {
         format!(
-            "the generated pods follow the setting{} {}; ",
+            "generated pods relax this with the setting{} {}; ",
             if settings.len() == 1 { "" } else { "s" },
             settings.join(", ")
         )
     };
     Some(format!(
         "the namespace enforces the {level:?} Pod Security Standard and refused the pods. \
-         {settings}to run such an image, set pod-security to a laxer level (baseline or \
-         privileged; namespaces aks-backend creates get it as the label {ENFORCE_LABEL}, an \
-         existing namespace keeps its own label)"
+         {settings}for these pods to run, also set pod-security to a laxer level (baseline \
+         or privileged) for namespaces aks-backend creates (their {ENFORCE_LABEL} label; an \
+         existing namespace keeps its own)"
     ))
 }
 
