@@ -775,6 +775,47 @@ fn bad_input_is_exit_2_with_nothing_applied() {
             "image `registry.example.com:5000/team/api@sha256:2222",
         ),
     ];
+    let mut cases = cases;
+    // The pod security settings.
+    for (flag, value, wanted) in [
+        (
+            "--pod-security",
+            "strict",
+            "`strict` is not a Pod Security Standard level",
+        ),
+        (
+            "--seccomp-profile",
+            "Localhost",
+            "`Localhost` is not a seccomp profile type",
+        ),
+        (
+            "--capabilities-add",
+            "cap_net_raw",
+            "`cap_net_raw` is not a Linux capability name",
+        ),
+        (
+            "--ingress-class",
+            "traefik",
+            "give --ingress-namespace NAMESPACE",
+        ),
+        ("--ingress-cidr", "10.0.0.1/8", "`10.0.0.1/8` is not a CIDR"),
+        (
+            "--ingress-namespace",
+            "Bad_NS",
+            "`Bad_NS` is not a valid namespace name",
+        ),
+        ("--run-as-non-root", "maybe", "--run-as-non-root"),
+    ] {
+        cases.push((
+            vec![
+                "--image".into(),
+                image("api", D1),
+                flag.into(),
+                value.into(),
+            ],
+            wanted,
+        ));
+    }
     for (args, wanted) in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = c.deploy(&args);
