@@ -586,8 +586,18 @@ pub fn violations(template: &Value, level: Level) -> Vec<Violation> {
 
 /// For a refusal by the PodSecurity admission (`violates PodSecurity "restricted:latest":
 /// ...`), what to relax: the settings of the failed controls that have one, and the
-/// namespace level. None for any other message.
+/// namespace level; for the kubelet's "image will run as root", `run-as-non-root`. None
+/// for any other message.
 pub fn relax_hint(message: &str) -> Option<String> {
+    // The kubelet's refusal of an image whose user is root under runAsNonRoot.
+    if message.contains("runAsNonRoot and image will run as root") {
+        return Some(
+            "the image runs as root and the generated pods require non-root: give the image a \
+             non-root USER, or set run-as-non-root false (with pod-security baseline for a \
+             namespace the deploy creates)"
+                .into(),
+        );
+    }
     let at = message.find("violates PodSecurity \"")?;
     let rest = &message[at + "violates PodSecurity \"".len()..];
     let level = rest.split([':', '"']).next().unwrap_or("restricted");
@@ -971,5 +981,7 @@ mod tests {
         );
         assert!(h.contains("set pod-security to a laxer level"), "{h}");
         assert!(relax_hint("exceeded quota: compute-resources").is_none());
+        let root = relax_hint("CreateContainerConfigError: container has runAsNonRoot and image will run as root (pod: \"a_b(c)\", container: api)").unwrap();
+        assert!(root.contains("set run-as-non-root false"), "{root}");
     }
 }

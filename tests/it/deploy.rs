@@ -895,6 +895,46 @@ fn dry_run_prints_the_manifests_and_the_plan_without_calling_the_cluster() {
     assert!(c.requests().is_empty());
 }
 
+/// An image that runs as root is refused by the kubelet under the default
+/// run-as-non-root: the rollout fails fast naming the setting; relaxed (with a baseline
+/// namespace), the same image rolls out.
+#[test]
+fn an_image_that_runs_as_root_fails_fast_naming_run_as_non_root() {
+    let c = FakeCluster::start(SCALE);
+    let base = [
+        "--image",
+        &image("runs-as-root", D1),
+        "--app",
+        "api",
+        "--timeout",
+        "60s",
+    ];
+    let mut args = vec!["--namespace", "strict"];
+    args.extend(base);
+    let out = c.deploy(&args);
+    assert_eq!(out.code, 1, "{out:?}");
+    let w = out.workload();
+    assert_eq!(w["verdict"], "failed", "{out:?}");
+    let reason = w["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("container has runAsNonRoot and image will run as root"),
+        "{reason}"
+    );
+    assert!(reason.contains("set run-as-non-root false"), "{reason}");
+
+    let mut args = vec![
+        "--namespace",
+        "lax",
+        "--run-as-non-root",
+        "false",
+        "--pod-security",
+        "baseline",
+    ];
+    args.extend(base);
+    let out = c.deploy(&args);
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
 /// Namespaces the deploy creates enforce the restricted Pod Security Standard; a
 /// relaxed setting that breaks it fails fast with the admission's words and the
 /// settings to relax, and `pod-security baseline` lets the same pods run.
