@@ -8,6 +8,7 @@ pub mod host_kind;
 pub mod ignore;
 pub mod image_ref;
 pub mod pipeline;
+pub mod pod_security;
 pub mod report;
 pub mod rollout;
 

@@ -2,18 +2,25 @@
 //! with images substituted), and the actions in order, from pre-flight to rollback and
 //! the Azure side. `--dry-run` prints it; computing it touches nothing.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::clients::kube::workloads::WorkloadKind;
 use crate::inputs::settings::{DeploySettings, ManifestSource};
+use crate::model::pod_security;
 use crate::render::manifests::{self, Generate, ManifestError, Substitution, Trace};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Action {
-    /// Create the namespace when it does not exist.
-    EnsureNamespace { name: String },
+    /// Create the namespace when it does not exist, with these labels (the Pod Security
+    /// Standard it enforces); an existing namespace is left as it is.
+    EnsureNamespace {
+        name: String,
+        labels: BTreeMap<String, String>,
+    },
     /// SelfSubjectAccessReview for every verb and kind below.
     AccessReview,
     /// Server-side dry run (`dryRun=All`) of every object and a diff against the live ones.
@@ -53,6 +60,9 @@ pub struct DeployPlan {
     pub unpinned_images: Vec<String>,
     pub objects: Vec<Value>,
     pub actions: Vec<Action>,
+    /// Generated pods that a namespace the deploy creates would refuse (a relaxed
+    /// setting below `pod-security`), one line per workload.
+    pub warnings: Vec<String>,
 }
 
 impl DeployPlan {
@@ -68,6 +78,7 @@ impl DeployPlan {
                 ingress_class,
                 cluster_issuer,
                 secret_store,
+                hardening,
             } => {
                 let objs = manifests::generate(
                     components,
@@ -77,6 +88,7 @@ impl DeployPlan {
                         ingress_class,
                         cluster_issuer,
                         secret_store,
+                        hardening,
                     },
                 );
                 let tls = s
@@ -114,9 +126,45 @@ impl DeployPlan {
         unpinned.sort();
         unpinned.dedup();
 
+        let mut warnings = Vec::new();
+        if let ManifestSource::Generated {
+            ingress_class,
+            hardening,
+            ..
+        } = &s.source
+            && let Some(n) = &hardening.network_policy
+            && s.host.is_some()
+            && ingress_class == "azure-application-gateway"
+            && n.cidrs.is_empty()
+        {
+            warnings.push(
+                "the NetworkPolicy admits no address range outside the cluster, but Application \
+                 Gateway sends to the pods from its own subnet: give that subnet's prefix in \
+                 ingress-cidr (or set network-policy false) where network policies are enforced"
+                    .into(),
+            );
+        }
+        if source == "generated" {
+            for o in objects.iter().filter(|o| o["kind"] == "Deployment") {
+                let v = pod_security::violations(&o["spec"]["template"], s.pod_security);
+                if !v.is_empty() {
+                    let m: Vec<&str> = v.iter().map(|v| v.message.as_str()).collect();
+                    warnings.push(format!(
+                        "Deployment/{} would violate PodSecurity \"{}\" (pod-security) in a namespace the deploy creates: {}",
+                        o["metadata"]["name"].as_str().unwrap_or(""),
+                        s.pod_security.as_str(),
+                        m.join(", ")
+                    ));
+                }
+            }
+        }
         let mut actions = vec![
             Action::EnsureNamespace {
                 name: s.namespace.clone(),
+                labels: BTreeMap::from([(
+                    pod_security::ENFORCE_LABEL.to_string(),
+                    s.pod_security.as_str().to_string(),
+                )]),
             },
             Action::AccessReview,
             Action::DryRun,
@@ -180,6 +228,7 @@ impl DeployPlan {
             unpinned_images: unpinned,
             objects,
             actions,
+            warnings,
         })
     }
 

@@ -1,18 +1,21 @@
 //! The Kubernetes objects a deploy applies, computed without I/O: generated from the
 //! components (Deployment, Service, HPA, Ingress for the Application Gateway ingress
-//! controller with cert-manager, ExternalSecret for Key Vault), or the user's own
+//! controller with cert-manager, ExternalSecret for Key Vault, NetworkPolicy; pods that
+//! pass the restricted Pod Security Standard unless a setting relaxes it), or the user's own
 //! manifests with their images swapped by structured parsing. Both get traceability
 //! annotations, and both are by digest. An `--image` entry that matched no container is
 //! an error: substitution that silently does nothing is how the other tools fail.
 
 use serde_json::{Map, Value, json};
 
-use crate::inputs::settings::Component;
+use crate::inputs::settings::{Component, Hardening};
 use crate::model::diagnostic::{Diagnostic, Exit};
 use crate::model::image_ref::ImageRef;
 
 pub const MANAGED_BY: &str = "aks-backend";
 pub const NAME_LABEL: &str = "app.kubernetes.io/name";
+/// On every generated pod: the app (first component) it belongs to, for the NetworkPolicy.
+pub const PART_OF_LABEL: &str = "app.kubernetes.io/part-of";
 const TRACE_PREFIX: &str = "aks-backend.io/";
 
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +93,7 @@ pub struct Generate<'a> {
     pub ingress_class: &'a str,
     pub cluster_issuer: &'a str,
     pub secret_store: &'a str,
+    pub hardening: &'a Hardening,
 }
 
 pub fn tls_secret_name(app: &str) -> String {
@@ -100,9 +104,11 @@ fn labels(name: &str) -> Value {
     json!({ NAME_LABEL: name, "app.kubernetes.io/managed-by": MANAGED_BY })
 }
 
-/// Deployment, Service, (HPA), (ExternalSecret) per component; the Ingress for the first.
+/// Deployment, Service, (HPA), (ExternalSecret), (NetworkPolicy) per component; the
+/// Ingress for the first.
 pub fn generate(components: &[Component], g: &Generate<'_>) -> Vec<Value> {
     let mut out = Vec::new();
+    let app = components.first().map_or("", |c| c.name.as_str());
     for (i, c) in components.iter().enumerate() {
         let secret_name = format!("{}-secrets", c.name);
         if !c.secret_env.is_empty() {
@@ -133,7 +139,15 @@ pub fn generate(components: &[Component], g: &Generate<'_>) -> Vec<Value> {
                 "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
             }
         }));
-        out.push(deployment(c, g.namespace, &secret_name));
+        out.push(deployment(c, g.namespace, &secret_name, app, g.hardening));
+        if let Some(from) = &g.hardening.network_policy {
+            out.push(network_policy(
+                c,
+                g.namespace,
+                app,
+                (i == 0).then_some(from),
+            ));
+        }
         if let Some(a) = &c.autoscaling {
             out.push(json!({
                 "apiVersion": "autoscaling/v2",
@@ -178,7 +192,67 @@ pub fn generate(components: &[Component], g: &Generate<'_>) -> Vec<Value> {
     out
 }
 
-fn deployment(c: &Component, namespace: &str, secret_name: &str) -> Value {
+/// Admits traffic to the component's port from the app's own pods, and for the first
+/// component (the one the Ingress routes to) from the ingress controller's namespace and
+/// the given address ranges. Everything else is denied; egress is not restricted.
+fn network_policy(
+    c: &Component,
+    namespace: &str,
+    app: &str,
+    ingress: Option<&crate::inputs::settings::IngressSources>,
+) -> Value {
+    let mut from = vec![json!({"podSelector": {"matchLabels": {PART_OF_LABEL: app}}})];
+    if let Some(i) = ingress {
+        from.push(json!({"namespaceSelector": {"matchLabels": {
+            "kubernetes.io/metadata.name": i.namespace,
+        }}}));
+        from.extend(i.cidrs.iter().map(|c| json!({"ipBlock": {"cidr": c.0}})));
+    }
+    json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": c.name, "namespace": namespace, "labels": labels(&c.name)},
+        "spec": {
+            "podSelector": {"matchLabels": {NAME_LABEL: c.name}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{
+                "from": from,
+                "ports": [{"port": c.port, "protocol": "TCP"}],
+            }],
+        }
+    })
+}
+
+/// The container's securityContext; with the defaults it passes `restricted`.
+fn container_security(h: &Hardening) -> Value {
+    let mut capabilities = json!({"drop": ["ALL"]});
+    if !h.capabilities_add.is_empty() {
+        capabilities["add"] = json!(h.capabilities_add);
+    }
+    json!({
+        "allowPrivilegeEscalation": h.allow_privilege_escalation,
+        "capabilities": capabilities,
+        "readOnlyRootFilesystem": h.read_only_root_filesystem,
+    })
+}
+
+/// The pod's securityContext: runAsNonRoot (unset when relaxed: the image's user
+/// decides) and the seccomp profile.
+fn pod_security(h: &Hardening) -> Value {
+    let mut sc = json!({"seccompProfile": {"type": h.seccomp_profile}});
+    if h.run_as_non_root {
+        sc["runAsNonRoot"] = json!(true);
+    }
+    sc
+}
+
+fn deployment(
+    c: &Component,
+    namespace: &str,
+    secret_name: &str,
+    app: &str,
+    h: &Hardening,
+) -> Value {
     let mut env: Vec<Value> = c
         .env
         .iter()
@@ -195,7 +269,12 @@ fn deployment(c: &Component, namespace: &str, secret_name: &str) -> Value {
             "requests": {"cpu": c.cpu, "memory": c.memory},
             "limits": {"memory": c.memory},
         },
+        "securityContext": container_security(h),
     });
+    // A read-only root filesystem still needs somewhere to write temp files.
+    if h.read_only_root_filesystem {
+        container["volumeMounts"] = json!([{"name": "tmp", "mountPath": "/tmp"}]);
+    }
     if !env.is_empty() {
         container["env"] = Value::Array(env);
     }
@@ -209,14 +288,22 @@ fn deployment(c: &Component, namespace: &str, secret_name: &str) -> Value {
             "initialDelaySeconds": 10, "periodSeconds": 10, "failureThreshold": 3,
         });
     }
+    let mut pod = json!({
+        "automountServiceAccountToken": h.automount_service_account_token,
+        "securityContext": pod_security(h),
+        "containers": [container],
+    });
+    if h.read_only_root_filesystem {
+        pod["volumes"] = json!([{"name": "tmp", "emptyDir": {}}]);
+    }
     let mut spec = json!({
         "revisionHistoryLimit": 10,
         "selector": {"matchLabels": {NAME_LABEL: c.name}},
         // The old ReplicaSet keeps serving until new pods are available.
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
         "template": {
-            "metadata": {"labels": {NAME_LABEL: c.name}},
-            "spec": {"containers": [container]},
+            "metadata": {"labels": {NAME_LABEL: c.name, PART_OF_LABEL: app}},
+            "spec": pod,
         },
     });
     // With an HPA the replica count is the autoscaler's; applying it would fight it.
@@ -458,7 +545,7 @@ fn apply_order(kind: &str) -> u8 {
         "CustomResourceDefinition" => 1,
         "ServiceAccount" | "ClusterRole" | "Role" | "ClusterRoleBinding" | "RoleBinding" => 2,
         "ExternalSecret" | "Secret" | "ConfigMap" | "PersistentVolumeClaim" => 3,
-        "Service" => 4,
+        "Service" | "NetworkPolicy" => 4,
         "Deployment" | "StatefulSet" | "DaemonSet" | "Job" | "CronJob" => 5,
         "HorizontalPodAutoscaler" => 6,
         "Ingress" => 7,
@@ -478,7 +565,8 @@ pub fn to_yaml(objects: &[Value]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inputs::settings::Autoscaling;
+    use crate::inputs::settings::{Autoscaling, Cidr, IngressSources};
+    use crate::model::pod_security::{self, Control, Level};
 
     const D: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
@@ -521,6 +609,13 @@ mod tests {
                 ingress_class: "azure-application-gateway",
                 cluster_issuer: "letsencrypt",
                 secret_store: "azure-keyvault",
+                hardening: &Hardening {
+                    network_policy: Some(IngressSources {
+                        namespace: "kube-system".into(),
+                        cidrs: vec![Cidr("10.1.0.0/24".into())],
+                    }),
+                    ..Hardening::restricted("kube-system")
+                },
             },
         );
         finish(&mut objs, "web", &trace());
@@ -542,10 +637,201 @@ mod tests {
                 ingress_class: "x",
                 cluster_issuer: "y",
                 secret_store: "z",
+                hardening: &Hardening::restricted("kube-system"),
             },
         );
         finish(&mut objs, "web", &Trace::default());
         insta::assert_snapshot!(to_yaml(&objs));
+    }
+
+    fn worker() -> Component {
+        Component {
+            name: "worker".into(),
+            port: 9000,
+            autoscaling: None,
+            health_path: None,
+            secret_env: Vec::new(),
+            ..component()
+        }
+    }
+
+    fn generated(components: &[Component], h: &Hardening) -> Vec<Value> {
+        let mut objs = generate(
+            components,
+            &Generate {
+                namespace: "web",
+                host: Some("api.example.com"),
+                ingress_class: "azure-application-gateway",
+                cluster_issuer: "letsencrypt",
+                secret_store: "azure-keyvault",
+                hardening: h,
+            },
+        );
+        finish(&mut objs, "web", &trace());
+        objs
+    }
+
+    fn templates(objs: &[Value]) -> Vec<(String, &Value)> {
+        objs.iter()
+            .filter(|o| o["kind"] == "Deployment")
+            .map(|o| {
+                (
+                    o["metadata"]["name"].as_str().unwrap().to_string(),
+                    &o["spec"]["template"],
+                )
+            })
+            .collect()
+    }
+
+    /// Every generated pod spec, of one and of several components, with and without
+    /// autoscaling, probes and secrets, passes every control of `restricted`.
+    #[test]
+    fn generated_pods_pass_the_restricted_pod_security_standard() {
+        let mut plain = component();
+        plain.autoscaling = None;
+        plain.secret_env.clear();
+        plain.env.clear();
+        plain.health_path = None;
+        let h = Hardening::restricted("kube-system");
+        for set in [vec![component()], vec![plain], vec![component(), worker()]] {
+            let objs = generated(&set, &h);
+            let t = templates(&objs);
+            assert_eq!(t.len(), set.len());
+            for (name, template) in t {
+                let v = pod_security::violations(template, Level::Restricted);
+                assert!(v.is_empty(), "{name}: {v:?}");
+                let spec = &template["spec"];
+                assert_eq!(spec["automountServiceAccountToken"], false, "{name}");
+                let c = &spec["containers"][0];
+                assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+                assert_eq!(c["volumeMounts"][0]["mountPath"], "/tmp");
+                assert_eq!(spec["volumes"][0], json!({"name": "tmp", "emptyDir": {}}));
+            }
+        }
+    }
+
+    /// Each relaxing setting fails exactly the controls it is for (and the plan warns).
+    #[test]
+    fn each_relaxed_setting_fails_its_own_controls() {
+        let base = Hardening::restricted("kube-system");
+        let cases: Vec<(Hardening, Vec<Control>)> = vec![
+            (
+                Hardening {
+                    run_as_non_root: false,
+                    ..base.clone()
+                },
+                vec![Control::RunningAsNonRoot],
+            ),
+            (
+                Hardening {
+                    allow_privilege_escalation: true,
+                    ..base.clone()
+                },
+                vec![Control::PrivilegeEscalation],
+            ),
+            (
+                Hardening {
+                    seccomp_profile: "Unconfined".into(),
+                    ..base.clone()
+                },
+                vec![Control::Seccomp, Control::SeccompRestricted],
+            ),
+            (
+                Hardening {
+                    capabilities_add: vec!["SYS_ADMIN".into()],
+                    ..base.clone()
+                },
+                vec![Control::Capabilities, Control::CapabilitiesRestricted],
+            ),
+            (
+                Hardening {
+                    capabilities_add: vec!["NET_BIND_SERVICE".into()],
+                    read_only_root_filesystem: false,
+                    automount_service_account_token: true,
+                    network_policy: None,
+                    ..base.clone()
+                },
+                vec![],
+            ),
+        ];
+        for (h, want) in cases {
+            let objs = generated(&[component(), worker()], &h);
+            for (name, t) in templates(&objs) {
+                let got: Vec<Control> = pod_security::violations(t, Level::Restricted)
+                    .iter()
+                    .map(|v| v.control)
+                    .collect();
+                assert_eq!(got, want, "{name} with {h:?}");
+                for c in &got {
+                    assert!(c.setting().is_some(), "{c:?} has a setting to relax it");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn relaxed_settings_are_left_out_of_the_pods() {
+        let h = Hardening {
+            run_as_non_root: false,
+            read_only_root_filesystem: false,
+            automount_service_account_token: true,
+            network_policy: None,
+            ..Hardening::restricted("kube-system")
+        };
+        let objs = generated(&[component()], &h);
+        let spec = &templates(&objs)[0].1["spec"];
+        assert_eq!(spec["automountServiceAccountToken"], true);
+        assert!(spec["securityContext"].get("runAsNonRoot").is_none());
+        assert!(spec.get("volumes").is_none());
+        assert!(spec["containers"][0].get("volumeMounts").is_none());
+        assert_eq!(
+            spec["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
+            false
+        );
+        assert!(!objs.iter().any(|o| o["kind"] == "NetworkPolicy"));
+    }
+
+    /// The first component admits the ingress controller's namespace and the gateway's
+    /// subnet; every component admits the app's own pods (all labelled part-of the app),
+    /// on its own port only.
+    #[test]
+    fn network_policies_admit_the_ingress_controller_and_the_apps_own_components() {
+        let h = Hardening {
+            network_policy: Some(IngressSources {
+                namespace: "app-routing-system".into(),
+                cidrs: vec![Cidr("10.1.0.0/24".into())],
+            }),
+            ..Hardening::restricted("kube-system")
+        };
+        let objs = generated(&[component(), worker()], &h);
+        let policies: Vec<&Value> = objs
+            .iter()
+            .filter(|o| o["kind"] == "NetworkPolicy")
+            .collect();
+        assert_eq!(policies.len(), 2);
+        let own = json!({"podSelector": {"matchLabels": {PART_OF_LABEL: "api"}}});
+        let api = &policies[0]["spec"];
+        assert_eq!(api["podSelector"]["matchLabels"][NAME_LABEL], "api");
+        assert_eq!(api["policyTypes"], json!(["Ingress"]));
+        assert_eq!(
+            api["ingress"][0]["from"],
+            json!([own, {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "app-routing-system"}}},
+                {"ipBlock": {"cidr": "10.1.0.0/24"}}])
+        );
+        assert_eq!(
+            api["ingress"][0]["ports"],
+            json!([{"port": 8080, "protocol": "TCP"}])
+        );
+        let worker = &policies[1]["spec"];
+        assert_eq!(worker["podSelector"]["matchLabels"][NAME_LABEL], "worker");
+        assert_eq!(worker["ingress"][0]["from"], json!([own]));
+        assert_eq!(
+            worker["ingress"][0]["ports"],
+            json!([{"port": 9000, "protocol": "TCP"}])
+        );
+        for (_, t) in templates(&objs) {
+            assert_eq!(t["metadata"]["labels"][PART_OF_LABEL], "api");
+        }
     }
 
     const USER: &str = r#"

@@ -19,6 +19,7 @@ use crate::error::{Error, Exit};
 use crate::host::{Level, Location};
 use crate::inputs::InputError;
 use crate::inputs::settings::{DeploySettings, ManifestSource};
+use crate::model::pod_security;
 use crate::model::rollout::{
     DeployReport, LogExcerpt, ObjectChange, RollbackReport, RunningImage, Verdict, WorkloadReport,
 };
@@ -108,6 +109,9 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
             &Location::default(),
         );
     }
+    for w in &plan.warnings {
+        ctx.host.annotate(Level::Warning, w, &Location::default());
+    }
     if s.dry_run {
         let json = serde_json::to_string_pretty(&plan).expect("the plan serializes");
         ctx.host.print_data(&json);
@@ -138,7 +142,15 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
     }
     if !ns_exists {
         ctx.host.info(&format!("creating namespace {ns}"));
-        apply::create_namespace(&client, ns).await?;
+        let labels = plan
+            .actions
+            .iter()
+            .find_map(|a| match a {
+                Action::EnsureNamespace { labels, .. } => Some(labels.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        apply::create_namespace(&client, ns, &labels).await?;
     }
     let mut changes: Vec<ObjectChange> = Vec::new();
     for t in &targets {
@@ -368,7 +380,14 @@ fn workload_report(ns: &str, o: &Outcome) -> WorkloadReport {
         name: o.name.clone(),
         namespace: ns.into(),
         verdict: o.verdict,
-        reason: o.reason.clone(),
+        // A pod refused by PodSecurity admission: name the setting that relaxes it.
+        reason: o
+            .reason
+            .clone()
+            .map(|r| match pod_security::relax_hint(&r) {
+                Some(hint) => format!("{r}. {hint}"),
+                None => r,
+            }),
         revision: o.revision,
         events: Vec::new(),
         logs: Vec::new(),

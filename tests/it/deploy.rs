@@ -20,6 +20,16 @@ fn text(v: &Value) -> String {
     v.to_string()
 }
 
+/// What the restricted Pod Security Standard asks of a pod (namespaces the deploy creates
+/// enforce it), for the user manifests below.
+fn pod_security_context() -> Value {
+    json!({"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}})
+}
+
+fn container_security_context() -> Value {
+    json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}})
+}
+
 /// A user manifest: one Deployment `name` in `ns` running `image`, with a readiness
 /// probe that gives up after 2 s, and `annotations` on its pod template.
 fn manifest(
@@ -38,7 +48,9 @@ fn manifest(
             "selector": {"matchLabels": {"app": name}},
             "template": {
                 "metadata": {"labels": {"app": name}, "annotations": template_annotations},
-                "spec": {"containers": [{"name": "app", "image": image,
+                "spec": {"securityContext": pod_security_context(),
+                    "containers": [{"name": "app", "image": image,
+                    "securityContext": container_security_context(),
                     "ports": [{"containerPort": 8080}],
                     "resources": {"limits": {"memory": "64Mi"}},
                     "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080},
@@ -150,6 +162,7 @@ fn healthy_rollout_by_digest_with_ingress_certificate_and_traceability() {
         actions,
         [
             "Service/unchanged",
+            "NetworkPolicy/unchanged",
             "Deployment/unchanged",
             "Ingress/unchanged"
         ]
@@ -762,6 +775,47 @@ fn bad_input_is_exit_2_with_nothing_applied() {
             "image `registry.example.com:5000/team/api@sha256:2222",
         ),
     ];
+    let mut cases = cases;
+    // The pod security settings.
+    for (flag, value, wanted) in [
+        (
+            "--pod-security",
+            "strict",
+            "`strict` is not a Pod Security Standard level",
+        ),
+        (
+            "--seccomp-profile",
+            "Localhost",
+            "`Localhost` is not a seccomp profile type",
+        ),
+        (
+            "--capabilities-add",
+            "cap_net_raw",
+            "`cap_net_raw` is not a Linux capability name",
+        ),
+        (
+            "--ingress-class",
+            "traefik",
+            "give --ingress-namespace NAMESPACE",
+        ),
+        ("--ingress-cidr", "10.0.0.1/8", "`10.0.0.1/8` is not a CIDR"),
+        (
+            "--ingress-namespace",
+            "Bad_NS",
+            "`Bad_NS` is not a valid namespace name",
+        ),
+        ("--run-as-non-root", "maybe", "--run-as-non-root"),
+    ] {
+        cases.push((
+            vec![
+                "--image".into(),
+                image("api", D1),
+                flag.into(),
+                value.into(),
+            ],
+            wanted,
+        ));
+    }
     for (args, wanted) in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = c.deploy(&args);
@@ -800,7 +854,7 @@ fn dry_run_prints_the_manifests_and_the_plan_without_calling_the_cluster() {
         .iter()
         .map(|o| o["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["Service", "Deployment", "Ingress"]);
+    assert_eq!(kinds, ["Service", "NetworkPolicy", "Deployment", "Ingress"]);
     let actions: Vec<&str> = plan["actions"]
         .as_array()
         .unwrap()
@@ -818,6 +872,7 @@ fn dry_run_prints_the_manifests_and_the_plan_without_calling_the_cluster() {
             "apply",
             "apply",
             "apply",
+            "apply",
             "track",
             "verify-digests",
             "rollback-on-failure",
@@ -825,7 +880,110 @@ fn dry_run_prints_the_manifests_and_the_plan_without_calling_the_cluster() {
         ]
     );
     assert_eq!(plan["actions"][4]["sources"], json!(["203.0.113.0/24"]));
+    assert_eq!(
+        plan["actions"][0]["labels"],
+        json!({"pod-security.kubernetes.io/enforce": "restricted"})
+    );
+    // Application Gateway reaches the pods from its subnet: without it, a warning.
+    assert!(
+        plan["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("ingress-cidr"),
+        "{plan:#}"
+    );
     assert!(c.requests().is_empty());
+}
+
+/// An image that runs as root is refused by the kubelet under the default
+/// run-as-non-root: the rollout fails fast naming the setting; relaxed (with a baseline
+/// namespace), the same image rolls out.
+#[test]
+fn an_image_that_runs_as_root_fails_fast_naming_run_as_non_root() {
+    let c = FakeCluster::start(SCALE);
+    let base = [
+        "--image",
+        &image("runs-as-root", D1),
+        "--app",
+        "api",
+        "--timeout",
+        "60s",
+    ];
+    let mut args = vec!["--namespace", "strict"];
+    args.extend(base);
+    let out = c.deploy(&args);
+    assert_eq!(out.code, 1, "{out:?}");
+    let w = out.workload();
+    assert_eq!(w["verdict"], "failed", "{out:?}");
+    let reason = w["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("container has runAsNonRoot and image will run as root"),
+        "{reason}"
+    );
+    assert!(reason.contains("set run-as-non-root false"), "{reason}");
+
+    let mut args = vec![
+        "--namespace",
+        "lax",
+        "--run-as-non-root",
+        "false",
+        "--pod-security",
+        "baseline",
+    ];
+    args.extend(base);
+    let out = c.deploy(&args);
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+/// Namespaces the deploy creates enforce the restricted Pod Security Standard; a
+/// relaxed setting that breaks it fails fast with the admission's words and the
+/// settings to relax, and `pod-security baseline` lets the same pods run.
+#[test]
+fn pod_security_admission_refusal_names_the_setting_to_relax() {
+    let c = FakeCluster::start(SCALE);
+    let base = [
+        "--image",
+        &image("api", D1),
+        "--app",
+        "api",
+        "--timeout",
+        "60s",
+        "--run-as-non-root",
+        "false",
+    ];
+    let mut args = vec!["--namespace", "strict"];
+    args.extend(base);
+    let out = c.deploy(&args);
+    assert_eq!(out.code, 1, "{out:?}");
+    let ns = c.http("GET", "/api/v1/namespaces/strict", None);
+    assert_eq!(
+        ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "restricted"
+    );
+    let reason = out.workload()["reason"].as_str().unwrap().to_string();
+    assert!(
+        reason.contains("violates PodSecurity \"restricted:latest\": runAsNonRoot != true"),
+        "{reason}"
+    );
+    assert!(reason.contains("run-as-non-root"), "{reason}");
+    assert!(
+        reason.contains("set pod-security to a laxer level"),
+        "{reason}"
+    );
+    assert!(
+        out.stderr.contains("would violate PodSecurity"),
+        "the plan warned before applying: {out:?}"
+    );
+
+    let mut args = vec!["--namespace", "lax", "--pod-security", "baseline"];
+    args.extend(base);
+    let out = c.deploy(&args);
+    assert_eq!(out.code, 0, "{out:?}");
+    let ns = c.http("GET", "/api/v1/namespaces/lax", None);
+    assert_eq!(
+        ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "baseline"
+    );
 }
 
 // --- the Azure side: the app's A record and the gateway NSG's 443 rule, against the
@@ -1246,7 +1404,8 @@ spec:
   template:
     metadata: {{labels: {{app: db}}}}
     spec:
-      containers: [{{name: db, image: "{db}"}}]
+      securityContext: {pss}
+      containers: [{{name: db, image: "{db}", securityContext: {css}}}]
 ---
 apiVersion: apps/v1
 kind: DaemonSet
@@ -1256,7 +1415,8 @@ spec:
   template:
     metadata: {{labels: {{app: agent}}}}
     spec:
-      containers: [{{name: agent, image: "{agent}"}}]
+      securityContext: {pss}
+      containers: [{{name: agent, image: "{agent}", securityContext: {css}}}]
 ---
 apiVersion: batch/v1
 kind: Job
@@ -1266,8 +1426,11 @@ spec:
   template:
     spec:
       restartPolicy: Never
-      containers: [{{name: migrate, image: "{job}"}}]
-{extra}"#
+      securityContext: {pss}
+      containers: [{{name: migrate, image: "{job}", securityContext: {css}}}]
+{extra}"#,
+        pss = pod_security_context(),
+        css = container_security_context(),
     );
     let path = dir.join(format!("kinds-{}.yaml", uuid::Uuid::new_v4()));
     std::fs::write(&path, yaml).unwrap();

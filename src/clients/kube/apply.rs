@@ -238,10 +238,14 @@ pub async fn namespace_exists(client: &kube::Client, name: &str) -> Result<bool,
     .await
 }
 
-pub async fn create_namespace(client: &kube::Client, name: &str) -> Result<(), KubeError> {
+pub async fn create_namespace(
+    client: &kube::Client,
+    name: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Result<(), KubeError> {
     let api: Api<Namespace> = Api::all(client.clone());
-    let ns =
-        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+    let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": name, "labels": labels}});
     retrying(|| async {
         api.patch(name, &PatchParams::apply(FIELD_MANAGER), &Patch::Apply(&ns))
             .await

@@ -68,9 +68,15 @@ impl Diagnostic for KubeError {
                  to `edit` in the namespace is enough for generated manifests)"
                     .into(),
             ),
-            KubeError::Rejected { .. } => Some(
-                "nothing was applied from this object on; fix the manifest or the policy".into(),
-            ),
+            KubeError::Rejected { message, .. } => {
+                Some(match crate::model::pod_security::relax_hint(message) {
+                    Some(h) => format!("nothing was applied from this object on; {h}"),
+                    None => {
+                        "nothing was applied from this object on; fix the manifest or the policy"
+                            .into()
+                    }
+                })
+            }
             KubeError::UnknownKind { .. } => {
                 Some("install the operator that provides it (CRD), or fix apiVersion/kind".into())
             }
@@ -103,7 +109,10 @@ impl KubeError {
                         message: s.message.clone(),
                     };
                 }
-                if s.code == 403 && s.message.contains("admission webhook") {
+                if s.code == 403
+                    && (s.message.contains("admission webhook")
+                        || s.message.contains("violates PodSecurity"))
+                {
                     return KubeError::Rejected {
                         object: what,
                         message: s.message.clone(),

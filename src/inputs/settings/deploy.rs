@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::env::Env;
 use crate::inputs::{InputError, Resolved, parse};
 use crate::model::image_ref::ImageRef;
+use crate::model::pod_security::Level;
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Autoscaling {
@@ -41,11 +42,69 @@ pub enum ManifestSource {
         ingress_class: String,
         cluster_issuer: String,
         secret_store: String,
+        hardening: Hardening,
     },
     User {
         paths: Vec<PathBuf>,
         images: Vec<ImageRef>,
     },
+}
+
+/// How generated pods are locked down: the restricted Pod Security Standard by default,
+/// each part relaxable by its own setting (an image that must run as root, write to its
+/// root filesystem, bind a low port). The user's own manifests are never rewritten.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Hardening {
+    pub run_as_non_root: bool,
+    pub read_only_root_filesystem: bool,
+    pub allow_privilege_escalation: bool,
+    /// `RuntimeDefault` or `Unconfined`.
+    pub seccomp_profile: String,
+    /// Capabilities added after dropping ALL (restricted allows only NET_BIND_SERVICE).
+    pub capabilities_add: Vec<String>,
+    pub automount_service_account_token: bool,
+    /// None: no NetworkPolicy is generated.
+    pub network_policy: Option<IngressSources>,
+}
+
+impl Hardening {
+    /// The restricted defaults, with the ingress controller in `ingress_namespace`.
+    pub fn restricted(ingress_namespace: &str) -> Hardening {
+        Hardening {
+            run_as_non_root: true,
+            read_only_root_filesystem: true,
+            allow_privilege_escalation: false,
+            seccomp_profile: "RuntimeDefault".into(),
+            capabilities_add: Vec::new(),
+            automount_service_account_token: false,
+            network_policy: Some(IngressSources {
+                namespace: ingress_namespace.into(),
+                cidrs: Vec::new(),
+            }),
+        }
+    }
+}
+
+/// Where the NetworkPolicy admits traffic to the first component from (besides the
+/// app's own components): the ingress controller's namespace, and address ranges
+/// outside the cluster (Application Gateway sends straight to pod IPs from its subnet).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct IngressSources {
+    pub namespace: String,
+    pub cidrs: Vec<Cidr>,
+}
+
+/// The namespace an ingress class's controller runs in, for the classes AKS installs.
+pub fn ingress_controller_namespace(class: &str) -> Option<&'static str> {
+    match class {
+        // The AGIC add-on (`ingress-appgw-deployment`).
+        "azure-application-gateway" => Some("kube-system"),
+        // The application routing add-on (managed NGINX).
+        "webapprouting.kubernetes.azure.com" => Some("app-routing-system"),
+        // The ingress-nginx Helm chart's usual namespace.
+        "nginx" => Some("ingress-nginx"),
+        _ => None,
+    }
 }
 
 /// A validated CIDR (`10.0.0.0/8`, `2001:db8::/32`, or a bare address = /32, /128).
@@ -100,6 +159,8 @@ pub struct DeploySettings {
     pub dns: Option<DnsTarget>,
     /// The gateway's NSG that gets the TCP 443 rule (from `refer`, or given).
     pub nsg: Option<NsgTarget>,
+    /// The `pod-security.kubernetes.io/enforce` level of a namespace the deploy creates.
+    pub pod_security: Level,
 }
 
 /// The A record: `name` in `zone`, pointing at the gateway's public IP.
@@ -483,11 +544,14 @@ impl DeploySettings {
                 }
                 components.push(c);
             }
+            let ingress_class = r.string("ingress-class").expect("has a default");
+            let hardening = hardening(r, &ingress_class)?;
             ManifestSource::Generated {
                 components,
-                ingress_class: r.string("ingress-class").expect("has a default"),
+                ingress_class,
                 cluster_issuer: r.string("cluster-issuer").expect("has a default"),
                 secret_store: r.string("secret-store").expect("has a default"),
+                hardening,
             }
         };
 
@@ -547,8 +611,103 @@ impl DeploySettings {
             azure,
             dns,
             nsg,
+            pod_security: pod_security_level(r)?,
         })
     }
+}
+
+fn pod_security_level(r: &Resolved) -> Result<Level, InputError> {
+    let (v, i) = r.one("pod-security").expect("pod-security has a default");
+    Level::parse(v).ok_or_else(|| {
+        InputError::invalid(
+            i,
+            format!("`{v}` is not a Pod Security Standard level"),
+            "restricted, baseline or privileged",
+        )
+    })
+}
+
+/// The pod hardening settings of generated manifests (see [`Hardening`]).
+fn hardening(r: &Resolved, ingress_class: &str) -> Result<Hardening, InputError> {
+    let seccomp_profile = {
+        let (v, i) = r.one("seccomp-profile").expect("has a default");
+        if !matches!(v, "RuntimeDefault" | "Unconfined") {
+            return Err(InputError::invalid(
+                i,
+                format!("`{v}` is not a seccomp profile type"),
+                "RuntimeDefault or Unconfined",
+            ));
+        }
+        v.to_string()
+    };
+    let mut capabilities_add = Vec::new();
+    for c in r.list("capabilities-add") {
+        let input = r
+            .one("capabilities-add")
+            .map(|(_, i)| i)
+            .unwrap_or_default();
+        let name = c.trim();
+        let valid = !name.is_empty()
+            && !name.starts_with("CAP_")
+            && name
+                .chars()
+                .all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '_');
+        if !valid {
+            return Err(InputError::invalid(
+                input,
+                format!("`{name}` is not a Linux capability name"),
+                "names like NET_BIND_SERVICE (upper case, without CAP_)",
+            ));
+        }
+        if !capabilities_add.iter().any(|x| x == name) {
+            capabilities_add.push(name.to_string());
+        }
+    }
+    let network_policy = if r.bool("network-policy")? {
+        let namespace = match r.one("ingress-namespace") {
+            Some((ns, i)) if !is_dns_label(ns) => {
+                return Err(InputError::invalid(
+                    i,
+                    format!("`{ns}` is not a valid namespace name"),
+                    "lowercase letters, digits and `-`, at most 63 characters",
+                ));
+            }
+            Some((ns, _)) => ns.to_string(),
+            None => ingress_controller_namespace(ingress_class)
+                .ok_or_else(|| {
+                    InputError::Missing(
+                        format!(
+                            "the NetworkPolicy needs the namespace of the `{ingress_class}` ingress controller"
+                        ),
+                        "give --ingress-namespace NAMESPACE, or --network-policy false".into(),
+                    )
+                })?
+                .to_string(),
+        };
+        let mut cidrs = Vec::new();
+        for c in r.list("ingress-cidr") {
+            let input = r.one("ingress-cidr").map(|(_, i)| i).unwrap_or_default();
+            cidrs.push(Cidr::parse(&c).ok_or_else(|| {
+                InputError::invalid(
+                    input,
+                    format!("`{c}` is not a CIDR"),
+                    "a list like 10.1.0.0/24 (the Application Gateway's subnet; host bits zero)",
+                )
+            })?);
+        }
+        Some(IngressSources { namespace, cidrs })
+    } else {
+        None
+    };
+    Ok(Hardening {
+        run_as_non_root: r.bool("run-as-non-root")?,
+        read_only_root_filesystem: r.bool("read-only-root-filesystem")?,
+        allow_privilege_escalation: r.bool("allow-privilege-escalation")?,
+        seccomp_profile,
+        capabilities_add,
+        automount_service_account_token: r.bool("automount-service-account-token")?,
+        network_policy,
+    })
 }
 
 /// The DNS record and NSG rule targets, when the zone / NSG are known. A zone that

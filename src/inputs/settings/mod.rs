@@ -12,8 +12,8 @@ mod scan;
 pub use azure::{AzureSettings, Cloud};
 pub use build::{BuildSettings, Builder, CacheTo, ImageName, SecretSource, SecretSpec};
 pub use deploy::{
-    Autoscaling, Cidr, Component, DeploySettings, DnsTarget, ManifestSource, NsgTarget,
-    is_dns_label,
+    Autoscaling, Cidr, Component, DeploySettings, DnsTarget, Hardening, IngressSources,
+    ManifestSource, NsgTarget, ingress_controller_namespace, is_dns_label,
 };
 pub use net::NetSettings;
 pub use refer::{Infra, ReferSettings};

@@ -37,6 +37,9 @@ class Api:
         if kind.kind == "SelfSubjectAccessReview":
             raise errors.bad_request("access reviews are answered, not stored")
         admission.check_reject(obj)
+        if kind.kind == "Pod":
+            namespaces = kinds.by_kind("v1", "Namespace")
+            admission.check_pod_security(obj, self.store.get(namespaces, None, namespace))
         for key in ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields"):
             meta.pop(key, None)
         if kind.has_status and kind.kind != "Namespace":

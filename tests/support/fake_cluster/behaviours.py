@@ -18,7 +18,7 @@ SHOWN_TERMINATED = 0.3
 BACKOFF_FIRST, BACKOFF_MAX = 10.0, 300.0
 REPEAT_WARNING = 10.0
 
-BEHAVIOURS = ("pull-fails", "crashes", "never-ready", "slow", "oom", "bad-config")
+BEHAVIOURS = ("pull-fails", "crashes", "never-ready", "slow", "oom", "bad-config", "runs-as-root")
 
 
 def repository(image):
@@ -68,8 +68,11 @@ def _backoffs():
         delay = min(delay * 2, BACKOFF_MAX)
 
 
-def container_at(container, pod_name, namespace, pod_uid, t, scale, restart_policy="Always"):
+def container_at(container, pod_name, namespace, pod_uid, t, scale, restart_policy="Always", pod_security=None):
     """The Moment of `container` at `t` real seconds after scheduling.
+
+    `runs-as-root` images run as UID 0: healthy, unless runAsNonRoot is set on the pod
+    (`pod_security`, its securityContext) or the container, where the kubelet refuses them.
 
     Under `restart_policy` Never or OnFailure (Job pods) a healthy container runs to
     completion (exit 0, `Completed`) and, under Never, a crashing one stays terminated.
@@ -88,8 +91,15 @@ def container_at(container, pod_name, namespace, pod_uid, t, scale, restart_poli
         return Moment(state={"waiting": {"reason": "ContainerCreating"}}, events=events)
     events.append((PULL_ENDS * s, "Normal", "Pulled",
                    f'Successfully pulled image "{image}" in 400ms (400ms including waiting)'))
-    if kind == "bad-config":
+    non_root = (container.get("securityContext") or {}).get("runAsNonRoot",
+                                                           (pod_security or {}).get("runAsNonRoot"))
+    if kind == "runs-as-root" and non_root:
+        kind = "bad-config"
+        message = (f'container has runAsNonRoot and image will run as root (pod: "{pod_name}_{namespace}({pod_uid})", '
+                   f"container: {name})")
+    elif kind == "bad-config":
         message = 'secret "app-secrets" not found'
+    if kind == "bad-config":
         events += _repeat(PULL_ENDS * s, REPEAT_WARNING * s, t, "Warning", "Failed", f"Error: {message}")
         return Moment(state={"waiting": {"reason": "CreateContainerConfigError", "message": message}}, events=events)
     started_events = [(PULL_ENDS * s, "Normal", "Created", f"Created container {name}"),

@@ -62,6 +62,7 @@ KINDS = [
          categories=("all",)),
     Kind("networking.k8s.io", "v1", "Ingress", "ingresses", short_names=("ing",), has_status=True,
          has_generation=True, subresources=("status",)),
+    Kind("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", short_names=("netpol",)),
     Kind("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", short_names=("hpa",),
          has_status=True, subresources=("status",), categories=("all",)),
     Kind("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews",

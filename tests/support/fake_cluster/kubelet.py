@@ -96,7 +96,8 @@ class Kubelet:
                            for at in _every(0.1 * s, behaviours.REPEAT_WARNING * s, t)]
             else:
                 moment = behaviours.container_at(container, meta["name"], meta["namespace"], meta["uid"], t, s,
-                                                 pod["spec"].get("restartPolicy", "Always"))
+                                                 pod["spec"].get("restartPolicy", "Always"),
+                                                 pod["spec"].get("securityContext"))
             events += [(at, et, reason, msg, "kubelet", field_path) for at, et, reason, msg in moment.events]
             statuses.append(_container_status(container, moment, meta["uid"], born, scenario == "image-drift"))
             moments.append(moment)
@@ -189,7 +190,8 @@ def pod_logs(kubelet, pod, container_name, previous, tail_lines):
     moment = None
     if born is not None and pod["spec"].get("nodeName"):
         moment = behaviours.container_at(container, meta["name"], meta["namespace"], meta["uid"],
-                                         time.time() - born, kubelet.scale, pod["spec"].get("restartPolicy", "Always"))
+                                         time.time() - born, kubelet.scale, pod["spec"].get("restartPolicy", "Always"),
+                                         pod["spec"].get("securityContext"))
     if previous:
         if moment is None or moment.previous_logs is None:
             raise ApiError(400, "BadRequest",

@@ -193,6 +193,46 @@ k -n kinds patch sts db -p '{"spec":{"updateStrategy":{"type":"OnDelete","rollin
 expect "rollout status on an OnDelete StatefulSet says it is not tracked" \
   "$(k -n kinds rollout status sts/db --timeout=5s 2>&1)" "only available for RollingUpdate strategy"
 
+# PodSecurity admission: a namespace's enforce label decides which pods are admitted, in the
+# real server's words (what the deploy step turns into the setting to relax).
+img=registry.example.com/team/hello@sha256:1111111111111111111111111111111111111111111111111111111111111111
+k create namespace strict >/dev/null 2>&1
+expect "kubectl label sets the enforce label" \
+  "$(k label namespace strict pod-security.kubernetes.io/enforce=restricted 2>&1)" "namespace/strict labeled"
+expect "a pod without a securityContext is refused with PodSecurity's words" \
+  "$(k -n strict run loose --image="$img" --restart=Never 2>&1)" \
+  'pods "loose" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false \(container "loose" must set securityContext.allowPrivilegeEscalation=false\), unrestricted capabilities'
+restricted_pod() {
+  k apply --server-side -f - <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: tight, namespace: strict}
+spec:
+  securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
+  containers:
+  - name: app
+    image: $img
+    securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}, readOnlyRootFilesystem: true}
+    volumeMounts: [{name: tmp, mountPath: /tmp}]
+  volumes: [{name: tmp, emptyDir: {}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: tight, namespace: strict}
+spec:
+  podSelector: {matchLabels: {app: tight}}
+  policyTypes: [Ingress]
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kube-system}}}]
+    ports: [{port: 8080, protocol: TCP}]
+YAML
+}
+out="$(restricted_pod 2>&1)"
+expect "a pod that meets restricted is admitted" "$out" "pod/tight serverside-applied"
+expect "NetworkPolicies are served" "$out" "networkpolicy.networking.k8s.io/tight serverside-applied"
+expect "baseline admits what only restricted refuses" \
+  "$(k label --overwrite namespace strict pod-security.kubernetes.io/enforce=baseline >/dev/null 2>&1; k -n strict run loose --image="$img" --restart=Never 2>&1)" \
+  "pod/loose created"
 expect "deleting a deployment removes its ReplicaSets and pods" \
   "$(k -n web delete deploy hello >/dev/null; wait_for 5 test -z "$(k -n web get rs,pods -l app=hello -o name)"; k -n web get rs,pods -l app=hello -o name 2>&1)" "^$"
 expect "a namespaced object in a missing namespace is NotFound" "$(k -n nope create configmap x 2>&1)" 'namespaces "nope" not found'
