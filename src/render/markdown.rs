@@ -19,6 +19,12 @@ const BREAK: &str = "&#8203;";
 /// Markdown syntax escaped, newlines folded, pipes escaped, mentions and autolinks
 /// broken.
 pub fn text(s: &str) -> String {
+    escape(s, true)
+}
+
+/// [`text`]; `outside_links`: break mentions and autolinks too (a link's own label
+/// needs neither: GitHub links and mentions nothing inside a link).
+fn escape(s: &str, outside_links: bool) -> String {
     let s = strip_controls_keeping(s, |c| c == '\n');
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -28,7 +34,7 @@ pub fn text(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '|' => out.push_str("\\|"),
-            '@' => {
+            '@' if outside_links => {
                 out.push('@');
                 out.push_str(BREAK);
             }
@@ -40,7 +46,11 @@ pub fn text(s: &str) -> String {
             c => out.push(c),
         }
     }
-    no_autolinks(&out)
+    if outside_links {
+        no_autolinks(&out)
+    } else {
+        out
+    }
 }
 
 /// Breaks GitHub's extended autolinks (`scheme://`, `www.`); e-mail addresses are
@@ -125,7 +135,7 @@ pub fn code_block(lines: &[String]) -> String {
 /// `<` in it can neither end the link nor the table cell.
 pub fn link(label: &str, url: &str) -> String {
     if url.starts_with("https://") || url.starts_with("http://") {
-        format!("[{}]({})", text(label), encode_url(url))
+        format!("[{}]({})", escape(label, false), encode_url(url))
     } else {
         text(label)
     }
