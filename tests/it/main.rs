@@ -2,6 +2,7 @@
 
 mod support;
 
+mod bad_input;
 mod build;
 mod buildkit;
 mod deploy;
