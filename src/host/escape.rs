@@ -1,13 +1,108 @@
-//! Escaping for the two CI hosts' command languages.
+//! Escaping for the two CI hosts' command languages, and for terminals.
 //!
 //! Text from outside (CVE titles, pod logs, commit messages) must never be able to
 //! issue a workflow command (`::set-env`, `::add-mask`) or a logging command
-//! (`##vso[task.setvariable]`). Values inside our own commands are escaped with the
-//! host's rules; free lines have any command prefix neutralised.
+//! (`##vso[task.setvariable]`), nor drive the terminal (ANSI escape sequences, OSC 52
+//! clipboard writes). Control characters are removed FIRST, so a `\r` or an escape
+//! sequence can never hide a command prefix from the checks that follow: `##\rvso[`
+//! would otherwise be `##vso[` to the agent. Values inside our own commands are
+//! escaped with the host's rules; free lines have any command prefix neutralised.
 
-/// GitHub workflow command message: `%`, CR and LF are escaped.
+/// A control character: C0 (but tab), DEL, C1.
+fn is_control(c: char) -> bool {
+    (c.is_control() && c != '\t') || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// `s` without control characters and terminal escape sequences: a CSI sequence
+/// (`ESC [` or U+009B, up to its final byte), an OSC / DCS / SOS / PM / APC string
+/// (`ESC ]`, `ESC P`, `ESC X`, `ESC ^`, `ESC _` or their C1 forms, up to BEL or
+/// `ESC \`) and a two-byte `ESC x` are removed whole; every other control character
+/// (C0 but tab, DEL, C1, CR, LF, the Unicode line separators) is removed. When `keep`
+/// accepts a character (CR and LF for the hosts' data escapes) it is kept.
+pub fn strip_controls_keeping(s: &str, keep: impl Fn(char) -> bool) -> String {
+    if !s.chars().any(is_control) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        if !is_control(c) {
+            out.push(c);
+            continue;
+        }
+        if keep(c) {
+            out.push(c);
+            continue;
+        }
+        // What the escape introduces: a CSI, a string (OSC and friends), or one byte.
+        let intro = match c {
+            '\u{1b}' => match it.peek() {
+                Some('[') => {
+                    it.next();
+                    Some('[')
+                }
+                Some(&n @ (']' | 'P' | 'X' | '^' | '_')) => {
+                    it.next();
+                    Some(n)
+                }
+                Some(n) if !is_control(*n) => {
+                    // `ESC x`: a two-byte sequence (keypad mode, charset, ...).
+                    it.next();
+                    None
+                }
+                _ => None,
+            },
+            '\u{9b}' => Some('['),
+            '\u{9d}' => Some(']'),
+            '\u{90}' | '\u{98}' | '\u{9e}' | '\u{9f}' => Some('P'),
+            _ => None,
+        };
+        match intro {
+            Some('[') => {
+                // Parameters and intermediates (0x20..=0x3F), then one final byte
+                // (0x40..=0x7E).
+                while let Some(&n) = it.peek() {
+                    it.next();
+                    if ('\u{40}'..='\u{7e}').contains(&n) || !('\u{20}'..='\u{3f}').contains(&n) {
+                        break;
+                    }
+                }
+            }
+            Some(_) => {
+                // A string: ends at BEL, ST (U+009C) or `ESC \` (or the end).
+                while let Some(n) = it.next() {
+                    if n == '\u{7}' || n == '\u{9c}' {
+                        break;
+                    }
+                    if n == '\u{1b}' {
+                        if it.peek() == Some(&'\\') {
+                            it.next();
+                        }
+                        break;
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+/// `s` without any control character or escape sequence (tab kept).
+pub fn strip_controls(s: &str) -> String {
+    strip_controls_keeping(s, |_| false)
+}
+
+/// Keeps CR and LF for the host escapes that encode them.
+fn strip_but_newlines(s: &str) -> String {
+    strip_controls_keeping(s, |c| c == '\r' || c == '\n')
+}
+
+/// GitHub workflow command message: control characters removed; `%`, CR and LF
+/// escaped.
 pub fn gh_data(s: &str) -> String {
-    s.replace('%', "%25")
+    strip_but_newlines(s)
+        .replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
 }
@@ -17,9 +112,11 @@ pub fn gh_property(s: &str) -> String {
     gh_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
-/// Azure Pipelines logging command message: `%`, CR, LF (and `]`, `;` are harmless here).
+/// Azure Pipelines logging command message: control characters removed; `%`, CR, LF
+/// escaped (`]`, `;` are harmless here).
 pub fn azp_data(s: &str) -> String {
-    s.replace('%', "%AZP25")
+    strip_but_newlines(s)
+        .replace('%', "%AZP25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
 }
@@ -31,11 +128,13 @@ pub fn azp_property(s: &str) -> String {
 
 const ZWSP: char = '\u{200B}';
 
-/// A free line of untrusted text made inert on both hosts: a leading `::` (GitHub)
-/// and any `##vso[` / `##[` (Azure Pipelines scans the whole line) get a zero-width
-/// space, so they read the same to people and mean nothing to the runner.
+/// A free line of untrusted text made inert on both hosts and on a terminal: control
+/// characters and escape sequences go first (a CR or LF inside is removed: callers
+/// split lines before), then a leading `::` (GitHub) and any `##vso[` / `##[` (Azure
+/// Pipelines scans the whole line) get a zero-width space, so they read the same to
+/// people and mean nothing to the runner.
 pub fn neutralize_line(s: &str) -> String {
-    let mut out = s
+    let mut out = strip_controls(s)
         .replace("##vso[", "##\u{200B}vso[")
         .replace("##[", "#\u{200B}#[");
     let trimmed = out.trim_start();
@@ -43,7 +142,7 @@ pub fn neutralize_line(s: &str) -> String {
         let at = out.len() - trimmed.len() + 1;
         out.insert(at, ZWSP);
     }
-    out.replace(['\r'], "")
+    out
 }
 
 #[cfg(test)]
@@ -71,5 +170,57 @@ mod tests {
         let l = neutralize_line("##[error]fake");
         assert!(!l.contains("##["), "{l}");
         assert_eq!(neutralize_line("plain text"), "plain text");
+    }
+
+    /// Issue 13 item 1: a CR (or any control character) between the characters of a
+    /// command prefix must not hide it from the checks.
+    #[test]
+    fn control_characters_cannot_hide_a_command() {
+        for hostile in [
+            "##\rvso[task.setvariable variable=X]1",
+            "#\r#vso[task.setvariable variable=X]1",
+            "##\u{1b}[0mvso[task.setvariable variable=X]1",
+            "##\u{85}vso[task.setvariable variable=X]1",
+            "##\u{7f}vso[task.setvariable variable=X]1",
+            "##\u{0}vso[task.setvariable variable=X]1",
+            "x ##\u{9b}31mvso[task.complete result=Succeeded]",
+        ] {
+            let l = neutralize_line(hostile);
+            assert!(!l.contains("##vso["), "{hostile:?} -> {l:?}");
+            assert!(!l.chars().any(|c| c.is_control()), "{l:?}");
+        }
+        for hostile in [
+            ":\r:set-env name=X::1",
+            " :\u{1b}[K:add-mask::x",
+            ":\u{9f}x\u{9c}:warning::x",
+        ] {
+            let l = neutralize_line(hostile);
+            assert!(!l.trim_start().starts_with("::"), "{hostile:?} -> {l:?}");
+        }
+        let l = neutralize_line("#\r#[error]fake");
+        assert!(!l.contains("##["), "{l:?}");
+    }
+
+    #[test]
+    fn terminal_escapes_are_removed_whole() {
+        // OSC 52 writes the clipboard; BEL- and ST-terminated, and the C1 form.
+        assert_eq!(neutralize_line("a\u{1b}]52;c;ZWNobyBwd25lZA==\u{7}b"), "ab");
+        assert_eq!(neutralize_line("a\u{1b}]52;c;Zm9v\u{1b}\\b"), "ab");
+        assert_eq!(neutralize_line("a\u{9d}52;c;Zm9v\u{9c}b"), "ab");
+        assert_eq!(neutralize_line("\u{1b}[1;31mred\u{1b}[0m"), "red");
+        assert_eq!(neutralize_line("a\u{1b}Pq#0;2;0;0;0\u{1b}\\b"), "ab");
+        assert_eq!(neutralize_line("a\u{1b}=b\u{1b}"), "ab");
+        assert_eq!(neutralize_line("tab\tkept"), "tab\tkept");
+        assert_eq!(
+            neutralize_line("no\u{2028}line\u{85}breaks\r"),
+            "nolinebreaks"
+        );
+    }
+
+    #[test]
+    fn command_data_has_no_controls_but_keeps_newlines_escaped() {
+        assert_eq!(gh_data("a\u{1b}]52;c;Zm9v\u{7}\nb"), "a%0Ab");
+        assert_eq!(azp_data("a\u{1b}[31m\r\nb\u{9b}0m"), "a%0D%0Ab");
+        assert_eq!(gh_property("t\u{7f}:x"), "t%3Ax");
     }
 }

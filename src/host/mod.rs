@@ -63,9 +63,7 @@ pub struct Host {
 impl Host {
     /// The host for this process: commands and logs on stdout.
     pub fn detect(env: &Env, kind: HostKind) -> Self {
-        let color = kind == HostKind::Local
-            && env.get("NO_COLOR").is_none()
-            && std::io::stderr().is_terminal();
+        let color = wants_color(env, kind, std::io::stderr().is_terminal());
         let out: Box<dyn Write + Send> = match kind {
             // On a laptop, people read stderr; stdout stays for data.
             HostKind::Local => Box::new(std::io::stderr()),
@@ -98,6 +96,15 @@ impl Host {
 
     pub fn kind(&self) -> HostKind {
         self.kind
+    }
+
+    /// Our own colour codes around a text already made inert.
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
     }
 
     fn emit(&self, line: &str) {
@@ -143,7 +150,13 @@ impl Host {
                     self.emit(&format!("::add-mask::{}", gh_data(line)));
                 }
             }
-            HostKind::AzurePipelines => self.emit(&format!("##vso[task.setsecret]{}", azp_data(v))),
+            // The agent masks each line of a multi-line value only when told line by
+            // line (a `%0A` inside one setsecret is not a line break to the masker).
+            HostKind::AzurePipelines => {
+                for line in v.lines().filter(|l| !l.trim().is_empty()) {
+                    self.emit(&format!("##vso[task.setsecret]{}", azp_data(line)));
+                }
+            }
             HostKind::Local => {}
         }
     }
@@ -178,15 +191,13 @@ impl Host {
     pub fn group_start(&self, title: &str) {
         let title = self.redact(title);
         match self.kind {
-            HostKind::GitHubActions => self.emit(&format!("::group::{}", gh_data(&title))),
+            HostKind::GitHubActions => {
+                self.emit(&format!("::group::{}", gh_data(&neutralize_line(&title))))
+            }
             HostKind::AzurePipelines => self.emit(&format!("##[group]{}", neutralize_line(&title))),
             HostKind::Local => {
-                let t = if self.color {
-                    format!("\x1b[1m▸ {title}\x1b[0m")
-                } else {
-                    format!("▸ {title}")
-                };
-                self.emit(&neutralize_line(&t))
+                let t = neutralize_line(&format!("▸ {title}"));
+                self.emit(&self.paint("1", &t))
             }
         }
     }
@@ -223,7 +234,10 @@ impl Host {
                     props.push(format!("line={l}"));
                 }
                 if let Some(t) = &loc.title {
-                    props.push(format!("title={}", gh_property(&self.redact(t))));
+                    props.push(format!(
+                        "title={}",
+                        gh_property(&neutralize_line(&self.redact(t)))
+                    ));
                 }
                 let props = if props.is_empty() {
                     String::new()
@@ -245,7 +259,7 @@ impl Host {
                     props.push(format!("linenumber={l}"));
                 }
                 let msg = match &loc.title {
-                    Some(t) => format!("{}: {msg}", self.redact(t)),
+                    Some(t) => format!("{}: {msg}", neutralize_line(&self.redact(t))),
                     None => msg,
                 };
                 self.emit(&format!(
@@ -260,11 +274,7 @@ impl Host {
                     Level::Warning => ("warning", "33"),
                     Level::Error => ("error", "31"),
                 };
-                let word = if self.color {
-                    format!("\x1b[{colour}m{word}\x1b[0m")
-                } else {
-                    word.to_string()
-                };
+                let word = self.paint(colour, word);
                 let at = match (&loc.file, loc.line) {
                     (Some(f), Some(l)) => format!(" ({f}:{l})"),
                     (Some(f), None) => format!(" ({f})"),
@@ -273,11 +283,12 @@ impl Host {
                 let title = loc
                     .title
                     .as_deref()
-                    .map(|t| format!("{t}: "))
+                    .map(|t| format!("{}: ", self.redact(t)))
                     .unwrap_or_default();
                 for (i, line) in msg.lines().enumerate() {
                     if i == 0 {
-                        self.emit(&neutralize_line(&format!("{word}{at}: {title}{line}")));
+                        let rest = neutralize_line(&format!("{at}: {title}{line}"));
+                        self.emit(&format!("{word}{rest}"));
                     } else {
                         self.emit(&neutralize_line(&format!("  {line}")));
                     }
@@ -327,11 +338,38 @@ impl Host {
 
     /// Markdown for the job summary (GitHub), the build summary (Azure Pipelines), or
     /// the console (local).
+    ///
+    /// Control characters are removed (renderers escape the rest). On GitHub the step's
+    /// summary never grows past its 1 MiB limit (GitHub would drop all of it): a part
+    /// that does not fit is replaced by a line saying so.
     pub fn summary(&self, name: &str, markdown: &str) -> Result<(), HostError> {
-        let markdown = self.redact(markdown);
+        let markdown =
+            escape::strip_controls_keeping(&self.redact(markdown), |c| c == '\n' || c == '\r');
         match self.kind {
             HostKind::GitHubActions => match &self.step_summary {
-                Some(path) => append(path, "the job summary", &format!("{markdown}\n")),
+                Some(path) => {
+                    let used = std::fs::metadata(path).map_or(0, |m| m.len());
+                    let room = (crate::render::markdown::GITHUB_SUMMARY_MAX_BYTES as u64)
+                        .saturating_sub(used);
+                    let entry = format!("{markdown}\n");
+                    if entry.len() as u64 <= room {
+                        append(path, "the job summary", &entry)
+                    } else {
+                        let note = format!(
+                            "_The {} summary ({} bytes) is left out: the job summary would pass GitHub's 1 MiB limit._\n",
+                            escape::strip_controls(name),
+                            entry.len()
+                        );
+                        if note.len() as u64 <= room {
+                            append(path, "the job summary", &note)?;
+                        }
+                        self.emit(&format!(
+                            "::warning::{}",
+                            gh_data(&format!("the {name} summary is left out of the job summary: it would pass GitHub's 1 MiB limit"))
+                        ));
+                        Ok(())
+                    }
+                }
                 None => Ok(()),
             },
             HostKind::AzurePipelines => {
@@ -404,4 +442,194 @@ fn append(path: &Path, what: &'static str, text: &str) -> Result<(), HostError> 
             path: path.to_path_buf(),
             source,
         })
+}
+
+/// Colour on a laptop's terminal unless `NO_COLOR` is set to something: an empty
+/// `NO_COLOR` counts as unset (no-color.org).
+fn wants_color(env: &Env, kind: HostKind, terminal: bool) -> bool {
+    kind == HostKind::Local && env.get("NO_COLOR").is_none_or(str::is_empty) && terminal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+    impl Write for Capture {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl Capture {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+    }
+
+    fn host(kind: HostKind, vars: &[(&str, &str)], color: bool) -> (Host, Capture) {
+        let env = Env::from_pairs(vars.iter().copied(), Path::new("/"));
+        let out = Capture::default();
+        let h = Host::with_writers(
+            &env,
+            kind,
+            Box::new(out.clone()),
+            Box::new(out.clone()),
+            color,
+        );
+        (h, out)
+    }
+
+    const HOSTILE: &[&str] = &[
+        "##\rvso[task.setvariable variable=X]1",
+        ":\r:set-env name=X::1",
+        "::\u{1b}[0m:add-mask::x",
+        "#\u{85}#[error]fake",
+        "copy \u{1b}]52;c;ZWNobyBwd25lZA==\u{7} this",
+        "\u{9d}52;c;Zm9v\u{9c}##\u{9b}0mvso[task.complete result=Succeeded]",
+    ];
+
+    /// No line of output may start a command or carry a terminal escape.
+    fn assert_inert(kind: HostKind, out: &str) {
+        for line in out.lines() {
+            assert!(!line.contains("##vso[task.setvariable"), "{line:?}");
+            assert!(!line.contains("##vso[task.complete"), "{line:?}");
+            assert!(!line.contains("##[error]"), "{line:?}");
+            assert!(
+                !line.chars().any(|c| c.is_control() && c != '\t'),
+                "{line:?}"
+            );
+            if kind == HostKind::GitHubActions {
+                let t = line.trim_start();
+                assert!(
+                    !t.starts_with("::set-env") && !t.starts_with("::add-mask::x"),
+                    "{line:?}"
+                );
+            }
+        }
+    }
+
+    /// Issue 13 item 1: every path to the log: untrusted lines, info, annotations,
+    /// groups, the console summary.
+    #[test]
+    fn hostile_lines_are_inert_on_every_path() {
+        for kind in [
+            HostKind::GitHubActions,
+            HostKind::AzurePipelines,
+            HostKind::Local,
+        ] {
+            for color in [false, true] {
+                let (h, out) = host(kind, &[], color);
+                let lines: Vec<String> = HOSTILE.iter().map(|s| s.to_string()).collect();
+                h.untrusted(&lines);
+                for l in HOSTILE {
+                    h.info(l);
+                    h.group_start(l);
+                    h.group_end();
+                    h.annotate(
+                        Level::Error,
+                        l,
+                        &Location {
+                            title: Some(l.to_string()),
+                            file: Some("Dockerfile".to_string()),
+                            line: Some(1),
+                        },
+                    );
+                }
+                if kind == HostKind::Local {
+                    h.summary("scan", &HOSTILE.join("\n")).unwrap();
+                }
+                let text = out.text();
+                if !color {
+                    assert_inert(kind, &text);
+                } else {
+                    // Our own colour codes are the only escapes.
+                    let stripped = text
+                        .replace("\u{1b}[1m", "")
+                        .replace("\u{1b}[0m", "")
+                        .replace("\u{1b}[31m", "");
+                    assert_inert(kind, &stripped);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_job_summary_has_no_control_characters() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.md");
+        let (h, _) = host(
+            HostKind::GitHubActions,
+            &[("GITHUB_STEP_SUMMARY", path.to_str().unwrap())],
+            false,
+        );
+        h.summary("scan", "a\u{1b}]52;c;Zm9v\u{7}b\u{9b}2J\nc")
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "ab\nc\n");
+    }
+
+    /// Issue 13 item 8: the job summary stays under GitHub's 1 MiB.
+    #[test]
+    fn the_job_summary_never_passes_one_mebibyte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.md");
+        let (h, out) = host(
+            HostKind::GitHubActions,
+            &[("GITHUB_STEP_SUMMARY", path.to_str().unwrap())],
+            false,
+        );
+        let part = "x".repeat(400 * 1024);
+        for _ in 0..4 {
+            h.summary("scan", &part).unwrap();
+        }
+        let len = std::fs::metadata(&path).unwrap().len();
+        assert!(len <= 1024 * 1024, "{len}");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("is left out"),
+            "{}",
+            &text[text.len() - 200..]
+        );
+        assert!(out.text().contains("::warning::"));
+    }
+
+    /// Issue 13 item 11: Azure Pipelines masks a multi-line secret line by line.
+    #[test]
+    fn azure_masks_multi_line_secrets_line_by_line() {
+        let (h, out) = host(HostKind::AzurePipelines, &[], false);
+        h.mask(&Secret::new("-----BEGIN KEY-----\nabc\ndef\n".to_string()));
+        let lines: Vec<String> = out.text().lines().map(String::from).collect();
+        assert_eq!(
+            lines,
+            [
+                "##vso[task.setsecret]-----BEGIN KEY-----",
+                "##vso[task.setsecret]abc",
+                "##vso[task.setsecret]def",
+            ]
+        );
+    }
+
+    /// Issue 13 item 11: `NO_COLOR=` (empty) counts as unset.
+    #[test]
+    fn empty_no_color_is_unset() {
+        let env = |v: &[(&str, &str)]| Env::from_pairs(v.iter().copied(), Path::new("/"));
+        assert!(wants_color(
+            &env(&[("NO_COLOR", "")]),
+            HostKind::Local,
+            true
+        ));
+        assert!(wants_color(&env(&[]), HostKind::Local, true));
+        assert!(!wants_color(
+            &env(&[("NO_COLOR", "1")]),
+            HostKind::Local,
+            true
+        ));
+        assert!(!wants_color(&env(&[]), HostKind::Local, false));
+        assert!(!wants_color(&env(&[]), HostKind::GitHubActions, true));
+    }
 }

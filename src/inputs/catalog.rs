@@ -340,7 +340,7 @@ pub const SETTINGS: &[Spec] = &[
         ALL,
         Value,
         Some("2m"),
-        "How long to wait for GitHub to process the SARIF (0: do not wait)",
+        "How long to wait for GitHub to process the SARIF, 0s to 1h (0: do not wait)",
     ).under(Report).only(Hosts::GitHub).labelled("Wait for SARIF processing"),
     s(
         "github-deployment",
@@ -461,7 +461,7 @@ pub const SETTINGS: &[Spec] = &[
         SCAN,
         Value,
         Some("10"),
-        "How many findings the summary shows before folding the rest",
+        "How many findings the summary shows before folding the rest, 0 to 1000",
     ),
     s(
         "trivy-path",
@@ -548,7 +548,7 @@ pub const SETTINGS: &[Spec] = &[
         SCAN,
         Value,
         Some("10m"),
-        "How long Trivy may run",
+        "How long Trivy may run, 1s to 24h",
     ),
     s(
         "registry-insecure",
@@ -911,7 +911,7 @@ pub const SETTINGS: &[Spec] = &[
         &[Deploy],
         Value,
         Some("5m"),
-        "Deadline for the whole rollout",
+        "Deadline for the whole rollout, 1s to 24h",
     ),
     s(
         "no-rollback",
@@ -932,14 +932,14 @@ pub const SETTINGS: &[Spec] = &[
         &[Deploy],
         Value,
         Some("8080"),
-        "Container port of the generated Deployment (Service targets it)",
+        "Container port of the generated Deployment (Service targets it), 1 to 65535",
     ),
     s(
         "replicas",
         &[Deploy],
         Value,
         Some("2"),
-        "Replicas of the generated Deployment (ignored with autoscaling)",
+        "Replicas of the generated Deployment (ignored with autoscaling), 1 to 1000",
     ),
     s(
         "cpu",
@@ -967,7 +967,7 @@ pub const SETTINGS: &[Spec] = &[
         &[Deploy],
         Lines,
         None,
-        "NAME=KEY_VAULT_SECRET: env vars read from Key Vault through an ExternalSecret",
+        "NAME=KEY_VAULT_SECRET: env vars read from Key Vault through an ExternalSecret (secret names: 1-127 letters, digits, -)",
     ),
     s(
         "secret-store",
@@ -981,7 +981,7 @@ pub const SETTINGS: &[Spec] = &[
         &[Deploy],
         Lines,
         None,
-        "More components, one per line: name=worker,image=REPO@sha256:..,port=8080,replicas=1,cpu=100m,memory=128Mi,health-path=/healthz,min-replicas=1,max-replicas=4,env.QUEUE=jobs (own Deployment and Service; the Ingress goes to the first)",
+        "More components, one per line: name=worker,image=REPO@sha256:..,port=8080,replicas=1,cpu=100m,memory=128Mi,health-path=/healthz,min-replicas=1,max-replicas=4,env.QUEUE=jobs (own Deployment and Service; the Ingress goes to the first; numbers in the ranges of the flags of the same name)",
     ),
     s(
         "health-path",
@@ -995,21 +995,21 @@ pub const SETTINGS: &[Spec] = &[
         &[Deploy],
         Value,
         None,
-        "Autoscaling (HPA) minimum; with --max-replicas",
+        "Autoscaling (HPA) minimum, 1 to 1000; with --max-replicas",
     ),
     s(
         "max-replicas",
         &[Deploy],
         Value,
         None,
-        "Autoscaling (HPA) maximum; turns autoscaling on",
+        "Autoscaling (HPA) maximum, 1 to 1000; turns autoscaling on",
     ),
     s(
         "cpu-target",
         &[Deploy],
         Value,
         Some("70"),
-        "Autoscaling target: average CPU utilisation in percent",
+        "Autoscaling target: average CPU utilisation in percent of the request, 1 to 1000",
     ).labelled("CPU target (%)"),
     s(
         "ingress-class",
@@ -1108,7 +1108,7 @@ pub const SETTINGS: &[Spec] = &[
         &[Deploy],
         Value,
         Some("0"),
-        "Restarts a new container may have before CrashLoopBackOff fails the rollout",
+        "Restarts a new container may have before CrashLoopBackOff fails the rollout, 0 to 1000",
     ),
     s(
         "wait-certificate",

@@ -65,7 +65,7 @@ impl CiContext {
         CiContext {
             host: HostKind::GitHubActions,
             repository: repo,
-            commit: s("GITHUB_SHA"),
+            commit: object_id(s("GITHUB_SHA")),
             git_ref,
             pr_number,
             run_id,
@@ -105,7 +105,9 @@ impl CiContext {
         CiContext {
             host: HostKind::AzurePipelines,
             repository: s("BUILD_REPOSITORY_NAME"),
-            commit: s("SYSTEM_PULLREQUEST_SOURCECOMMITID").or_else(|| s("BUILD_SOURCEVERSION")),
+            commit: object_id(
+                s("SYSTEM_PULLREQUEST_SOURCECOMMITID").or_else(|| s("BUILD_SOURCEVERSION")),
+            ),
             git_ref: s("BUILD_SOURCEBRANCH"),
             pr_number,
             run_id: build_id,
@@ -132,7 +134,7 @@ impl CiContext {
                 .and_then(Path::parent)
                 .and_then(|p| p.file_name())
                 .map(|n| n.to_string_lossy().into_owned()),
-            commit,
+            commit: object_id(commit),
             git_ref,
             pr_number: None,
             run_id: None,
@@ -160,8 +162,16 @@ impl CiContext {
     }
 
     pub fn short_sha(&self) -> Option<&str> {
-        self.commit.as_deref().map(|c| &c[..c.len().min(7)])
+        self.commit
+            .as_deref()
+            .map(|c| c.char_indices().nth(7).map_or(c, |(i, _)| &c[..i]))
     }
+}
+
+/// A commit id only when it is one (hex, at most 64 digits): the value comes from the
+/// environment or a file and ends up in tags, labels and annotations.
+fn object_id(c: Option<String>) -> Option<String> {
+    c.filter(|c| c.len() <= 64 && c.chars().all(|ch| ch.is_ascii_hexdigit()))
 }
 
 fn pr_from_ref(r: &str) -> Option<u64> {
@@ -262,6 +272,22 @@ mod tests {
             ci.run_url.as_deref(),
             Some("https://dev.azure.com/org/My%20Project/_build/results?buildId=7")
         );
+    }
+
+    /// Issue 13 item 5: a non-ASCII GITHUB_SHA panicked in byte slicing.
+    #[test]
+    fn a_non_hex_commit_is_no_commit() {
+        for sha in ["ééééééééé", "0123456é", "abc\ndef", &"a".repeat(65)] {
+            let env = Env::from_pairs([("GITHUB_ACTIONS", "true"), ("GITHUB_SHA", sha)], "/w");
+            let ci = CiContext::detect(&env);
+            assert_eq!(ci.commit, None, "{sha:?}");
+            assert_eq!(ci.short_sha(), None);
+        }
+        let ci = CiContext {
+            commit: Some("ééééééééé".into()),
+            ..CiContext::detect(&Env::from_pairs([("GITHUB_ACTIONS", "true")], "/w"))
+        };
+        assert_eq!(ci.short_sha(), Some("ééééééé"));
     }
 
     #[test]

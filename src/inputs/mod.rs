@@ -161,6 +161,8 @@ impl ConfigFile {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, InputError> {
+        // A UTF-8 byte order mark (Windows editors) is no TOML error.
+        let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
         let table: toml::Table =
             text.parse()
                 .map_err(|e: toml::de::Error| InputError::ConfigSyntax {
@@ -421,5 +423,21 @@ impl Resolved {
                 (*k, v)
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 13 item 11: a BOM made the config file "invalid TOML".
+    #[test]
+    fn a_byte_order_mark_in_the_config_file_is_accepted() {
+        let c = ConfigFile::parse(
+            Path::new("aks-backend.toml"),
+            "\u{FEFF}severity = \"HIGH\"\n[deploy]\nreplicas = \"3\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.global["severity"], ["HIGH"]);
     }
 }

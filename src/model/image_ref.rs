@@ -20,6 +20,7 @@ pub enum ImageRefError {
     Empty,
     BadDigest(String),
     BadName(String),
+    BadTag(String),
 }
 
 impl fmt::Display for ImageRefError {
@@ -27,14 +28,37 @@ impl fmt::Display for ImageRefError {
         match self {
             ImageRefError::Empty => write!(f, "the image reference is empty"),
             ImageRefError::BadDigest(d) => {
-                write!(f, "`{d}` is not a digest (sha256: and 64 hex digits)")
+                write!(
+                    f,
+                    "`{}` is not a digest (sha256: and 64 lowercase hex digits)",
+                    d.escape_debug()
+                )
             }
-            ImageRefError::BadName(n) => write!(f, "`{n}` is not an image repository name"),
+            ImageRefError::BadName(n) => write!(
+                f,
+                "`{}` is not an image repository name (lowercase path components, optionally after a registry host[:port])",
+                n.escape_debug()
+            ),
+            ImageRefError::BadTag(t) => write!(
+                f,
+                "`{}` is not a tag (letters, digits, `_`, `.`, `-`; at most 128, not starting with `.` or `-`)",
+                t.escape_debug()
+            ),
         }
     }
 }
 
+/// Longest repository name the distribution spec allows.
+const MAX_NAME: usize = 255;
+
 impl ImageRef {
+    /// Parses `s` by the distribution reference grammar (`reference := name [":" tag]
+    /// ["@" digest]`, as `docker` reads it): a registry host (domain name, IPv4 or
+    /// `[IPv6]`, optional port) only where the first component has a `.` or `:`, is
+    /// `localhost` or has an uppercase letter; every path component lowercase
+    /// `[a-z0-9]+` joined by `.`, `_`, `__` or `-`s; a tag `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`;
+    /// the digest `sha256:` and 64 lowercase hex digits. Surrounding whitespace is
+    /// ignored; any inside (a newline) is an error.
     pub fn parse(s: &str) -> Result<Self, ImageRefError> {
         let s = s.trim();
         if s.is_empty() {
@@ -65,21 +89,13 @@ impl ImageRef {
             ),
             None => (name, None),
         };
-        let ok = !repository.is_empty()
-            && !repository.starts_with('/')
-            && !repository.ends_with('/')
-            && !repository.contains("//")
-            && repository
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-/:".contains(c))
-            && tag.as_ref().is_none_or(|t| {
-                !t.is_empty()
-                    && t.len() <= 128
-                    && t.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-            });
-        if !ok {
-            return Err(ImageRefError::BadName(name.into()));
+        if !is_repository(repository) {
+            return Err(ImageRefError::BadName(repository.into()));
+        }
+        if let Some(t) = &tag
+            && !is_tag(t)
+        {
+            return Err(ImageRefError::BadTag(t.clone()));
         }
         Ok(ImageRef {
             repository: repository.to_string(),
@@ -102,25 +118,111 @@ impl ImageRef {
     }
 }
 
-fn canonical(repo: &str) -> String {
-    let first = repo.split('/').next().unwrap_or("");
-    let has_registry =
-        repo.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
-    if has_registry {
-        let (reg, rest) = repo.split_once('/').expect("has a slash");
-        let reg = if reg == "index.docker.io" || reg == "registry-1.docker.io" {
-            "docker.io"
-        } else {
-            reg
-        };
-        if reg == "docker.io" && !rest.contains('/') {
-            return format!("docker.io/library/{rest}");
+/// `(registry, path)`: the first component is a registry when it has a `.` or `:`, is
+/// `localhost`, or has an uppercase letter (how `docker` splits a name).
+pub fn split_registry(repo: &str) -> (Option<&str>, &str) {
+    match repo.split_once('/') {
+        Some((first, rest))
+            if first.contains(['.', ':'])
+                || first == "localhost"
+                || first.chars().any(|c| c.is_ascii_uppercase()) =>
+        {
+            (Some(first), rest)
         }
-        format!("{reg}/{rest}")
-    } else if repo.contains('/') {
-        format!("docker.io/{repo}")
+        _ => (None, repo),
+    }
+}
+
+fn is_repository(repo: &str) -> bool {
+    if repo.is_empty() || repo.len() > MAX_NAME {
+        return false;
+    }
+    let (registry, path) = split_registry(repo);
+    registry.is_none_or(is_registry) && path.split('/').all(is_path_component)
+}
+
+/// `host[:port]`: a domain name, an IPv4 address or a bracketed IPv6 address.
+fn is_registry(r: &str) -> bool {
+    let (host, port) = if let Some(rest) = r.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if v6.parse::<std::net::Ipv6Addr>().is_err() {
+            return false;
+        }
+        match after {
+            "" => return true,
+            p => match p.strip_prefix(':') {
+                Some(port) => ("v6", Some(port)),
+                None => return false,
+            },
+        }
     } else {
-        format!("docker.io/library/{repo}")
+        match r.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (r, None),
+        }
+    };
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    let host_ok = !host.is_empty()
+        && host.split('.').all(|c| {
+            !c.is_empty()
+                && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+                && !c.starts_with('-')
+                && !c.ends_with('-')
+        });
+    port_ok && host_ok
+}
+
+/// `[a-z0-9]+` joined by `.`, `_`, `__` or one or more `-`.
+fn is_path_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !alnum(b[i]) {
+            i += 1;
+        }
+        let sep = &c[start..i];
+        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+fn is_tag(t: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    t.len() <= 128
+        && t.chars().next().is_some_and(word)
+        && t.chars().all(|c| word(c) || c == '.' || c == '-')
+}
+
+fn canonical(repo: &str) -> String {
+    match split_registry(repo) {
+        (Some(reg), rest) => {
+            let reg = if reg == "index.docker.io" || reg == "registry-1.docker.io" {
+                "docker.io"
+            } else {
+                reg
+            };
+            if reg == "docker.io" && !rest.contains('/') {
+                return format!("docker.io/library/{rest}");
+            }
+            format!("{reg}/{rest}")
+        }
+        (None, path) if path.contains('/') => format!("docker.io/{path}"),
+        (None, path) => format!("docker.io/library/{path}"),
     }
 }
 
@@ -192,5 +294,78 @@ mod tests {
             Err(ImageRefError::BadName(_))
         ));
         assert_eq!(ImageRef::parse(""), Err(ImageRefError::Empty));
+    }
+
+    /// Issue 13 item 7: the full distribution reference grammar, for every step.
+    #[test]
+    fn the_distribution_grammar() {
+        for ok in [
+            "nginx",
+            "nginx:1.25-alpine",
+            "library/nginx:latest",
+            "team/api_v2__x.y---z:_tag",
+            "myreg.azurecr.io/team/api",
+            "localhost/api",
+            "localhost:5000/api:v1",
+            "127.0.0.1:5000/api",
+            "[::1]:5000/api",
+            "[2001:db8::1]/api",
+            "UPPER.example.com/team/api",
+            "UPPER/case",
+            &format!("myreg.azurecr.io/api@{D}"),
+            &format!("a:{}", "t".repeat(128)),
+        ] {
+            assert!(
+                ImageRef::parse(ok).is_ok(),
+                "{ok}: {:?}",
+                ImageRef::parse(ok)
+            );
+        }
+        for bad in [
+            "UPPER/Case",
+            &format!("UPPER/Case@{D}"),
+            "Team/Api",
+            "api:Bad Tag",
+            "a@sha256:short",
+            &format!("a@sha256:{}", "A".repeat(64)),
+            "a\nb",
+            "a/b\n:c",
+            "--help",
+            "-a",
+            "a/-b",
+            "a/b-",
+            "a/b.-c",
+            "a/b___c",
+            "a/b..c",
+            "a//b",
+            "/a",
+            "a/",
+            "reg.io:port/a",
+            "reg.io:/a",
+            "-reg.io/a",
+            "[::1/a",
+            "[zz]/a",
+            "a:.tag",
+            "a:-tag",
+            &format!("a:{}", "t".repeat(129)),
+            &format!("a/{}", "b".repeat(255)),
+            "a:",
+            "a@",
+        ] {
+            assert!(ImageRef::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert_eq!(
+            ImageRef::parse("UPPER/case")
+                .unwrap()
+                .canonical_repository(),
+            "UPPER/case"
+        );
+        assert!(
+            ImageRef::parse("a\nb")
+                .unwrap_err()
+                .to_string()
+                .contains("a\\nb"),
+            "the newline is shown escaped"
+        );
     }
 }

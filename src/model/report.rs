@@ -72,6 +72,8 @@ pub fn read(path: &Path) -> Result<ScanReport, ReportError> {
 
 /// Parses report bytes; `path` is only used in errors.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<ScanReport, ReportError> {
+    // A UTF-8 byte order mark (Windows editors, PowerShell) is no JSON error.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let mut report = ScanReport::default();
     let schema = ReportSeed {
@@ -463,6 +465,13 @@ mod tests {
         assert!(matches!(e, ReportError::Schema { .. }));
         let e = p(r#"{"Results":[]}"#).unwrap_err();
         assert!(e.to_string().contains("missing"));
+    }
+
+    /// Issue 13 item 11: a BOM made the report "invalid JSON".
+    #[test]
+    fn a_byte_order_mark_is_accepted() {
+        let r = p("\u{FEFF}{\"SchemaVersion\":2,\"Results\":[]}").unwrap();
+        assert!(r.findings.is_empty());
     }
 
     #[test]

@@ -15,7 +15,7 @@
 use std::fmt::Write;
 
 use crate::model::pipeline::{Fact, FactStyle, FindingRow, Overall, Report, StepStatus};
-use crate::render::markdown::{code, code_block, link, text};
+use crate::render::markdown::{code, code_block, largest_fitting, link, shorten, text};
 
 /// GitHub's limit for an issue or pull-request comment body.
 pub const GITHUB_MAX_CHARS: usize = 65_536;
@@ -111,23 +111,6 @@ pub fn render(report: &Report, platform: Platform, max_chars: usize) -> String {
     out
 }
 
-/// The largest `n` in `0..=max` for which `ok(n)` holds (`ok` is monotone), or 0.
-fn largest_fitting(max: usize, ok: impl Fn(usize) -> bool) -> usize {
-    let (mut lo, mut hi) = (0usize, max);
-    if ok(hi) {
-        return hi;
-    }
-    while lo + 1 < hi {
-        let mid = lo + (hi - lo) / 2;
-        if ok(mid) {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    lo
-}
-
 fn status_cell(s: StepStatus) -> &'static str {
     match s {
         StepStatus::Pending => "⏳ pending",
@@ -150,37 +133,9 @@ pub fn duration(ms: u64) -> String {
     }
 }
 
-fn shorten(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
 /// A log line or event made plain: no terminal escapes or control characters.
 fn plain_line(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // CSI sequences: ESC [ ... final byte in @..~
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                for n in chars.by_ref() {
-                    if ('@'..='~').contains(&n) {
-                        break;
-                    }
-                }
-            }
-            continue;
-        }
-        if c == '\t' || !c.is_control() {
-            out.push(c);
-        }
-    }
-    shorten(&out, MAX_LINE)
+    shorten(&crate::host::escape::strip_controls(s), MAX_LINE)
 }
 
 fn fact(f: &Fact, max: usize) -> String {
@@ -426,6 +381,11 @@ mod tests {
         assert_eq!(largest_fitting(100, |n| n <= 37), 37);
         assert_eq!(largest_fitting(100, |_| true), 100);
         assert_eq!(largest_fitting(100, |_| false), 0);
+    }
+
+    #[test]
+    fn osc52_and_c1_in_log_lines_are_dropped() {
+        assert_eq!(plain_line("a\u{1b}]52;c;Zm9v\u{7}b\u{9b}2Jc\r"), "abc");
     }
 
     #[test]

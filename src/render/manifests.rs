@@ -31,6 +31,12 @@ pub enum ManifestError {
         index: usize,
         field: &'static str,
     },
+    #[error("{source_name}: {object}: {field} is not a map of strings")]
+    Shape {
+        source_name: String,
+        object: String,
+        field: &'static str,
+    },
     #[error("image `{image}` matched no container in the manifests")]
     ImageMatchedNothing { image: String, seen: Vec<String> },
     #[error("no Kubernetes objects in the manifests")]
@@ -54,6 +60,9 @@ impl Diagnostic for ManifestError {
                 Some("each document needs apiVersion, kind and metadata.name".into())
             }
             ManifestError::Empty => Some("give files or directories with YAML documents".into()),
+            ManifestError::Shape { field, .. } => Some(format!(
+                "{field} must map names to string values, e.g. `{{example.com/owner: team-a}}`"
+            )),
         }
     }
 }
@@ -362,6 +371,32 @@ pub fn parse_documents(source_name: &str, text: &str) -> Result<Vec<Value>, Mani
                     });
                 }
             }
+            // We add annotations to every object: a string there must be bad input,
+            // not a panic.
+            for field in ["annotations", "labels"] {
+                let ok = match item.pointer(&format!("/metadata/{field}")) {
+                    None | Some(Value::Null) => true,
+                    Some(Value::Object(m)) => m.values().all(Value::is_string),
+                    Some(_) => false,
+                };
+                if !ok {
+                    return Err(ManifestError::Shape {
+                        source_name: source_name.into(),
+                        object: format!(
+                            "{}/{}",
+                            item["kind"].as_str().unwrap_or(""),
+                            item.pointer("/metadata/name")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                        ),
+                        field: if field == "labels" {
+                            "metadata.labels"
+                        } else {
+                            "metadata.annotations"
+                        },
+                    });
+                }
+            }
             out.push(item);
         }
     }
@@ -567,6 +602,34 @@ mod tests {
     use super::*;
     use crate::inputs::settings::{Autoscaling, Cidr, IngressSources};
     use crate::model::pod_security::{self, Control, Level};
+
+    /// Issue 13 item 5: `metadata.annotations: oops` panicked when we added ours.
+    #[test]
+    fn annotations_that_are_not_a_map_are_bad_input() {
+        let e = parse_documents(
+            "m.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n  annotations: oops\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "m.yaml: ConfigMap/cfg: metadata.annotations is not a map of strings"
+        );
+        assert_eq!(crate::model::diagnostic::Diagnostic::exit(&e), Exit::BadInput);
+        let e = parse_documents(
+            "m.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, labels: {a: [1]}}\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("metadata.labels"), "{e}");
+        assert!(
+            parse_documents(
+                "m.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, annotations: null}\n"
+            )
+            .is_ok()
+        );
+    }
 
     const D: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 

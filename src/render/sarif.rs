@@ -164,9 +164,23 @@ pub fn stable_artifact(artifact: &str) -> String {
     }
 }
 
-/// The default category: `aks-backend/<repository>`.
+/// The default category: `aks-backend/<repository>`. The artifact name can come from a
+/// report's `ArtifactName` (outside text): anything but letters, digits and `._/:-`
+/// becomes `-`, and it is cut to 200 characters, so the category output and the SARIF
+/// carry no control characters, spaces or markup.
 pub fn default_category(artifact: &str) -> String {
-    format!("aks-backend/{}", stable_artifact(artifact))
+    let clean: String = stable_artifact(artifact)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._/:-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(200)
+        .collect();
+    format!("aks-backend/{clean}")
 }
 
 fn security_severity(rule: &Rule) -> f64 {
@@ -516,6 +530,25 @@ fn skeleton(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 13 item 11: the `sarif-category` output carried raw `ArtifactName` text.
+    #[test]
+    fn the_default_category_is_clean() {
+        let c = default_category("evil\n::set-output name=x::1 <b>@me\u{1b}]52;c;x\u{7}");
+        assert!(
+            c.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "._/:-".contains(ch)),
+            "{c:?}"
+        );
+        assert_eq!(
+            default_category("reg.io:5000/team/api:1.2"),
+            "aks-backend/reg.io:5000/team/api"
+        );
+        assert_eq!(
+            default_category(&"a".repeat(500)).len(),
+            "aks-backend/".len() + 200
+        );
+    }
 
     #[test]
     fn stable_artifact_drops_tag_and_digest_not_port() {

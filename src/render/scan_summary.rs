@@ -1,16 +1,31 @@
 //! The scan's Markdown summary: verdict, counts by severity, the most severe findings
 //! with their fixed versions, the rest folded in `<details>`. Used for the job summary,
 //! the console, and (later) the pull-request comment.
+//!
+//! Length-safe: outside text in a cell is shortened, and the listed findings are cut
+//! (least severe first) until the summary fits its share of GitHub's 1 MiB job summary;
+//! a line says how many were left out and where they all are.
 
 use std::fmt::Write;
 
 use crate::model::gate::{Disposition, GatePolicy, GateResult, Verdict};
 use crate::model::{Finding, FindingKind, ScanReport, Severity};
-use crate::render::markdown::{code, link, text};
+use crate::render::markdown::{
+    GITHUB_SUMMARY_MAX_BYTES, code, largest_fitting, link, shorten, text,
+};
 
 /// At most this many findings are listed in the folded part (job summaries are
 /// limited to 1 MiB; PR comments to 65,536 characters).
 pub const MAX_LISTED: usize = 300;
+
+/// The scan summary's share of the job summary: `run` writes several summaries in
+/// one step, and GitHub's 1 MiB limit is for all of them.
+pub const MAX_BYTES: usize = GITHUB_SUMMARY_MAX_BYTES / 2;
+
+/// Outside text in one table cell is cut to this many characters.
+const MAX_CELL: usize = 300;
+/// A longer PrimaryURL is not linked (no advisory needs one).
+const MAX_URL: usize = 2_000;
 
 pub struct SummaryContext<'a> {
     pub artifact: &'a str,
@@ -61,6 +76,38 @@ pub fn render(
     policy: &GatePolicy,
     gate: &GateResult,
     ctx: &SummaryContext<'_>,
+) -> String {
+    render_within(report, policy, gate, ctx, MAX_BYTES)
+}
+
+/// [`render`] within `max_bytes`: the number of findings shown is the largest that
+/// fits.
+pub fn render_within(
+    report: &ScanReport,
+    policy: &GatePolicy,
+    gate: &GateResult,
+    ctx: &SummaryContext<'_>,
+    max_bytes: usize,
+) -> String {
+    let full = report
+        .findings
+        .len()
+        .min(ctx.top.saturating_add(MAX_LISTED));
+    let with = |shown: usize| render_with(report, policy, gate, ctx, shown);
+    let body = with(full);
+    if body.len() <= max_bytes {
+        return body;
+    }
+    with(largest_fitting(full, |n| with(n).len() <= max_bytes))
+}
+
+/// The summary showing at most `shown` findings (the most severe).
+fn render_with(
+    report: &ScanReport,
+    policy: &GatePolicy,
+    gate: &GateResult,
+    ctx: &SummaryContext<'_>,
+    shown: usize,
 ) -> String {
     let mut md = String::new();
     let _ = writeln!(
@@ -130,8 +177,25 @@ pub fn render(
 
     let sorted = report.by_severity();
     let (top, rest) = sorted.split_at(ctx.top.min(sorted.len()));
-    table(&mut md, report, policy, top);
-    if !rest.is_empty() {
+    let top = &top[..top.len().min(shown)];
+    let listed = &rest[..rest.len().min(shown - top.len())];
+    let left_out = sorted.len() - top.len() - listed.len();
+    let more = |md: &mut String| {
+        if left_out > 0 {
+            let _ = writeln!(md);
+            let _ = writeln!(
+                md,
+                "… and {left_out} more; every finding is in {}.",
+                code(ctx.sarif_path)
+            );
+        }
+    };
+    if !top.is_empty() {
+        table(&mut md, report, policy, top);
+    }
+    if rest.is_empty() {
+        more(&mut md);
+    } else {
         let _ = writeln!(md);
         let _ = writeln!(
             md,
@@ -139,17 +203,10 @@ pub fn render(
             rest.len()
         );
         let _ = writeln!(md);
-        let listed = &rest[..rest.len().min(MAX_LISTED)];
-        table(&mut md, report, policy, listed);
-        if rest.len() > listed.len() {
-            let _ = writeln!(md);
-            let _ = writeln!(
-                md,
-                "… and {} more; every finding is in {}.",
-                rest.len() - listed.len(),
-                code(ctx.sarif_path)
-            );
+        if !listed.is_empty() {
+            table(&mut md, report, policy, listed);
         }
+        more(&mut md);
         let _ = writeln!(md);
         let _ = writeln!(md, "</details>");
     }
@@ -164,14 +221,15 @@ fn table(md: &mut String, report: &ScanReport, policy: &GatePolicy, findings: &[
     let _ = writeln!(md, "| --- | --- | --- | --- | --- | --- |");
     for f in findings {
         let rule = report.rule(f);
+        let cell = |s: &str| text(&shorten(s, MAX_CELL));
         let id = match &rule.primary_url {
-            Some(u) => link(&rule.id, u),
-            None => text(&rule.id),
+            Some(u) if u.len() <= MAX_URL => link(&shorten(&rule.id, MAX_CELL), u),
+            _ => cell(&rule.id),
         };
         let what = match rule.kind {
-            FindingKind::Vulnerability => text(&f.package),
+            FindingKind::Vulnerability => cell(&f.package),
             _ => {
-                let t = &report.target(f).name;
+                let t = &shorten(&report.target(f).name, MAX_CELL);
                 match f.start_line {
                     Some(l) => format!("{}:{l}", text(t)),
                     None => text(t),
@@ -187,9 +245,113 @@ fn table(md: &mut String, report: &ScanReport, policy: &GatePolicy, findings: &[
         let _ = writeln!(
             md,
             "| {sev} | {id} | {what} | {} | {} | {} |",
-            text(&f.installed),
-            f.fixed.as_deref().map(text).unwrap_or_else(|| "—".into()),
-            text(&rule.title),
+            cell(&f.installed),
+            f.fixed.as_deref().map(cell).unwrap_or_else(|| "—".into()),
+            cell(&rule.title),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ignore::IgnoreList;
+
+    /// A Trivy report of `n` findings, each with a `title_len`-character title and a
+    /// hostile PrimaryURL and package name.
+    fn report(n: usize, title_len: usize) -> ScanReport {
+        let vulns: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                serde_json::json!({
+                    "VulnerabilityID": format!("CVE-2024-{i:05}"),
+                    "PkgName": "@scope/pkg",
+                    "InstalledVersion": "1.0",
+                    "FixedVersion": "1.1",
+                    "Severity": "HIGH",
+                    "Title": "T".repeat(title_len),
+                    "PrimaryURL": "https://x.example/a|**INJECTED**|",
+                })
+            })
+            .collect();
+        let json = serde_json::json!({
+            "SchemaVersion": 2,
+            "ArtifactName": "app",
+            "ArtifactType": "container_image",
+            "Results": [{"Target": "app", "Class": "os-pkgs", "Type": "debian", "Vulnerabilities": vulns}],
+        });
+        crate::model::report::parse(std::path::Path::new("r.json"), json.to_string().as_bytes())
+            .unwrap()
+    }
+
+    fn policy() -> GatePolicy {
+        GatePolicy {
+            severities: Severity::DESCENDING.into_iter().collect(),
+            ignore_unfixed: false,
+            fail_on_findings: true,
+            ignores: IgnoreList::default(),
+            today: "2026-01-01".parse().unwrap(),
+        }
+    }
+
+    const CTX: SummaryContext<'static> = SummaryContext {
+        artifact: "app",
+        sarif_path: "aks-backend.sarif",
+        top: 10,
+        sarif_omitted: 0,
+    };
+
+    /// Issue 13 item 8: 400 findings with long titles made a 2.5 MB job summary, over
+    /// GitHub's 1 MiB limit.
+    #[test]
+    fn four_hundred_long_findings_fit_the_job_summary() {
+        let r = report(400, 6_000);
+        let p = policy();
+        let gate = p.evaluate(&r);
+        let md = render(&r, &p, &gate, &CTX);
+        assert!(md.len() <= MAX_BYTES, "{} bytes", md.len());
+        assert!(md.contains("more; every finding is in `aks-backend.sarif`"));
+        assert_eq!(
+            md.matches("<details>").count(),
+            md.matches("</details>").count()
+        );
+        // Titles are shortened in the cell.
+        assert!(!md.contains(&"T".repeat(MAX_CELL + 1)));
+    }
+
+    #[test]
+    fn a_tight_budget_cuts_rows_not_structure() {
+        let r = report(50, 100);
+        let p = policy();
+        let gate = p.evaluate(&r);
+        let full = render_within(&r, &p, &gate, &CTX, usize::MAX);
+        let cut = render_within(&r, &p, &gate, &CTX, full.len() / 3);
+        assert!(cut.len() <= full.len() / 3);
+        assert!(cut.contains("more; every finding is in"), "{cut}");
+        assert_eq!(
+            cut.matches("<details>").count(),
+            cut.matches("</details>").count()
+        );
+    }
+
+    /// Issue 13 item 8: the URL's `|` ended the cell; `@scope/pkg` mentioned a user.
+    #[test]
+    fn hostile_urls_and_package_names_stay_in_their_cell() {
+        let r = report(1, 10);
+        let p = policy();
+        let gate = p.evaluate(&r);
+        let md = render(&r, &p, &gate, &CTX);
+        let row = md
+            .lines()
+            .find(|l| l.contains("CVE-2024-00000"))
+            .unwrap()
+            .to_string();
+        // 7 cell borders (unescaped pipes), none of them from the URL.
+        let borders = row
+            .char_indices()
+            .filter(|&(i, c)| c == '|' && !row[..i].ends_with('\\'))
+            .count();
+        assert_eq!(borders, 7, "{row}");
+        assert!(!row.contains("**INJECTED**"), "{row}");
+        assert!(row.contains("@&#8203;scope/pkg"), "{row}");
     }
 }

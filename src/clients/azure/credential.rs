@@ -380,13 +380,11 @@ impl<'a> Credential<'a> {
         }
         let (token, lifetime) = self.request(&mut state, scope).await?;
         self.mask.mask(&token);
-        // Refresh a little before expiry: 5 minutes, or a tenth of a short lifetime.
-        let margin = Duration::from_secs(300).min(lifetime / 10);
         state.tokens.insert(
             scope.to_string(),
             Cached {
                 token: token.clone(),
-                refresh_at: Instant::now() + lifetime.saturating_sub(margin),
+                refresh_at: refresh_at(Instant::now(), lifetime),
             },
         );
         Ok(token)
@@ -567,7 +565,10 @@ impl<'a> Credential<'a> {
             claims.subject
         );
         let stale_at = exp.map(|secs_left| {
-            Instant::now() + Duration::from_secs(secs_left.saturating_sub(60).max(0) as u64)
+            later(
+                Instant::now(),
+                Duration::from_secs(secs_left.saturating_sub(60).max(0) as u64),
+            )
         });
         Ok(Assertion {
             jwt,
@@ -831,6 +832,46 @@ mod tests {
         assert_eq!(
             AuthType::parse("service-principal"),
             Some(AuthType::ServicePrincipal)
+        );
+    }
+}
+
+/// No token is cached longer than this, whatever lifetime a server claims (an
+/// `expires_in` near u64::MAX must not overflow the clock).
+const MAX_CACHED: Duration = Duration::from_secs(24 * 3600);
+
+/// `now + d`, with `d` capped at [`MAX_CACHED`].
+fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d.min(MAX_CACHED)).unwrap_or(now)
+}
+
+/// When a token of `lifetime` is refreshed: a little before expiry (5 minutes, or a
+/// tenth of a short lifetime).
+fn refresh_at(now: Instant, lifetime: Duration) -> Instant {
+    let margin = Duration::from_secs(300).min(lifetime / 10);
+    later(now, lifetime.saturating_sub(margin))
+}
+
+#[cfg(test)]
+mod lifetime_tests {
+    use super::*;
+
+    /// Issue 13 item 5: an IMDS `expires_in` near u64::MAX panicked on `Instant + Duration`.
+    #[test]
+    fn huge_lifetimes_do_not_overflow_the_clock() {
+        let now = Instant::now();
+        assert_eq!(
+            refresh_at(now, Duration::from_secs(u64::MAX)),
+            now + MAX_CACHED
+        );
+        assert_eq!(later(now, Duration::MAX), now + MAX_CACHED);
+        assert_eq!(
+            refresh_at(now, Duration::from_secs(3600)),
+            now + Duration::from_secs(3300)
+        );
+        assert_eq!(
+            refresh_at(now, Duration::from_secs(60)),
+            now + Duration::from_secs(54)
         );
     }
 }

@@ -38,21 +38,20 @@ pub struct RegistryAuth {
 }
 
 /// The arguments of the one Trivy run (shown by `--dry-run`). Gate settings are *not*
-/// passed: the report holds every finding and we decide what counts.
+/// passed: the report holds every finding and we decide what counts. Values that come
+/// from outside are never read as flags: the positional target comes last, after `--`,
+/// and path values are joined to their flag (`--input=PATH`).
 pub fn args(target: &ScanTarget, opts: &RunOptions, output: &Path) -> Vec<String> {
     let mut a: Vec<String> = Vec::new();
     match target {
-        ScanTarget::Image(r) => a.extend(["image".into(), r.clone()]),
-        ScanTarget::Input(p) => {
-            a.extend(["image".into(), "--input".into(), p.display().to_string()])
-        }
-        ScanTarget::Rootfs(p) => a.extend(["rootfs".into(), p.display().to_string()]),
+        ScanTarget::Image(_) => a.push("image".into()),
+        ScanTarget::Input(p) => a.extend(["image".into(), format!("--input={}", p.display())]),
+        ScanTarget::Rootfs(_) => a.push("rootfs".into()),
     }
     a.extend([
         "--format".into(),
         "json".into(),
-        "--output".into(),
-        output.display().to_string(),
+        format!("--output={}", output.display()),
         "--scanners".into(),
         opts.scanners.join(","),
         // Every severity, exit 0 on findings, no ignore file: the gate is ours.
@@ -62,8 +61,7 @@ pub fn args(target: &ScanTarget, opts: &RunOptions, output: &Path) -> Vec<String
         "0".into(),
         "--ignorefile".into(),
         "/dev/null".into(),
-        "--cache-dir".into(),
-        opts.cache_dir.display().to_string(),
+        format!("--cache-dir={}", opts.cache_dir.display()),
         "--timeout".into(),
         format!("{}s", opts.timeout.as_secs()),
         // Progress as log lines (DB download, analysis), not bars: they reach the log.
@@ -86,6 +84,11 @@ pub fn args(target: &ScanTarget, opts: &RunOptions, output: &Path) -> Vec<String
     }
     if opts.insecure {
         a.push("--insecure".into());
+    }
+    match target {
+        ScanTarget::Image(r) => a.extend(["--".into(), r.clone()]),
+        ScanTarget::Rootfs(p) => a.extend(["--".into(), p.display().to_string()]),
+        ScanTarget::Input(_) => {}
     }
     a
 }
@@ -159,7 +162,7 @@ pub async fn run(
         kept
     };
     // Trivy's own budget is `--timeout`; ours adds a margin for start-up and DB load.
-    let (stderr, status) = tokio::time::timeout(timeout + Duration::from_secs(30), async {
+    let (stderr, status) = tokio::time::timeout(timeout.saturating_add(Duration::from_secs(30)), async {
         tokio::join!(lines, child.wait())
     })
     .await
@@ -210,4 +213,49 @@ fn signal_name(s: &std::process::ExitStatus) -> String {
 #[cfg(not(unix))]
 fn signal_name(_: &std::process::ExitStatus) -> String {
     "no exit code".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> RunOptions {
+        RunOptions {
+            cache_dir: PathBuf::from("/c"),
+            scanners: vec!["vuln".into()],
+            skip_db_update: false,
+            offline_scan: false,
+            db_repositories: vec![],
+            java_db_repositories: vec![],
+            insecure: false,
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// Issue 13 item 7: a target that looks like a flag stays a positional argument.
+    #[test]
+    fn targets_come_after_double_dash() {
+        let a = args(
+            &ScanTarget::Image("--help".into()),
+            &opts(),
+            Path::new("/o.json"),
+        );
+        assert_eq!(a[0], "image");
+        assert_eq!(&a[a.len() - 2..], ["--", "--help"]);
+        assert_eq!(a.iter().filter(|x| *x == "--help").count(), 1);
+        let a = args(
+            &ScanTarget::Rootfs("-x".into()),
+            &opts(),
+            Path::new("/o.json"),
+        );
+        assert_eq!(&a[a.len() - 2..], ["--", "-x"]);
+        let a = args(
+            &ScanTarget::Input("-t.tar".into()),
+            &opts(),
+            Path::new("-o.json"),
+        );
+        assert!(a.contains(&"--input=-t.tar".to_string()), "{a:?}");
+        assert!(a.contains(&"--output=-o.json".to_string()), "{a:?}");
+        assert!(!a.contains(&"--".to_string()));
+    }
 }

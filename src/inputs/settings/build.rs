@@ -17,19 +17,16 @@ pub struct ImageName {
 }
 
 impl ImageName {
-    /// Docker's rule: the first component is a registry when it has a `.` or `:` or is
-    /// `localhost`.
+    /// The distribution reference grammar (as `scan` and `deploy` read it), without a
+    /// digest; the first component is a registry by Docker's rule.
     pub fn parse(s: &str) -> Option<ImageName> {
         if s.is_empty() || s.contains('@') || s.contains(char::is_whitespace) {
             return None;
         }
-        let (registry, rest) = match s.split_once('/') {
-            Some((first, rest))
-                if first.contains('.') || first.contains(':') || first == "localhost" =>
-            {
-                (first.to_string(), rest)
-            }
-            _ => (String::new(), s),
+        crate::model::image_ref::ImageRef::parse(s).ok()?;
+        let (registry, rest) = match crate::model::image_ref::split_registry(s) {
+            (Some(first), rest) => (first.to_string(), rest),
+            (None, rest) => (String::new(), rest),
         };
         let (repository, tag) = match rest.rsplit_once(':') {
             Some((r, t)) if !t.contains('/') => (r.to_string(), Some(t.to_string())),
@@ -378,5 +375,9 @@ mod tests {
         assert!(ImageName::parse("r.io/API").is_none());
         assert!(ImageName::parse("r.io/api@sha256:00").is_none());
         assert!(valid_tag("pr-42") && !valid_tag("-x") && !valid_tag("a/b"));
+        // Issue 13 item 7: the same grammar as scan and deploy.
+        for bad in ["r.io/a..b", "r.io/-a", "UPPER/Case", "a/b___c", "r.io:x/a"] {
+            assert!(ImageName::parse(bad).is_none(), "{bad}");
+        }
     }
 }

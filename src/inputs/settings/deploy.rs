@@ -261,21 +261,15 @@ fn component(input: &str, line: &str, first: &Component) -> Result<Component, In
                 c.image = image(input, v)?;
                 has_image = true;
             }
-            "port" => {
-                c.port = v
-                    .parse()
-                    .ok()
-                    .filter(|p| *p > 0)
-                    .ok_or_else(|| bad("a port"))?
-            }
-            "replicas" => c.replicas = v.parse().map_err(|_| bad("a number"))?,
+            "port" => c.port = in_line(input, line, k, v, PORT)? as u16,
+            "replicas" => c.replicas = in_line(input, line, k, v, REPLICAS)? as u32,
             "cpu" | "memory" if !is_quantity(v) => return Err(bad("a Kubernetes quantity")),
             "cpu" => c.cpu = v.to_string(),
             "memory" => c.memory = v.to_string(),
             "health-path" if v.starts_with('/') => c.health_path = Some(v.to_string()),
             "health-path" => return Err(bad("an absolute path")),
-            "min-replicas" => min = Some(v.parse::<u32>().map_err(|_| bad("a number"))?),
-            "max-replicas" => max = Some(v.parse::<u32>().map_err(|_| bad("a number"))?),
+            "min-replicas" => min = Some(in_line(input, line, k, v, REPLICAS)? as u32),
+            "max-replicas" => max = Some(in_line(input, line, k, v, REPLICAS)? as u32),
             k if k.starts_with("env.") && is_env_name(&k[4..]) => {
                 c.env.push((k[4..].to_string(), v.to_string()));
             }
@@ -311,6 +305,34 @@ fn component(input: &str, line: &str, first: &Component) -> Result<Component, In
         ));
     }
     Ok(c)
+}
+
+/// The documented ranges (the settings' help in the catalog states them).
+pub const PORT: (u64, u64) = (1, 65_535);
+pub const REPLICAS: (u64, u64) = (1, 1_000);
+pub const CPU_TARGET: (u64, u64) = (1, 1_000);
+pub const MAX_RESTARTS: (u64, u64) = (0, 1_000);
+pub const TIMEOUT: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(24 * 3600));
+
+/// A number inside a `--component` line, in `range`.
+fn in_line(
+    input: &str,
+    line: &str,
+    key: &str,
+    v: &str,
+    range: (u64, u64),
+) -> Result<u64, InputError> {
+    parse::number_in(input, v, range.0, range.1).map_err(|e| match e {
+        InputError::Invalid {
+            problem, expected, ..
+        } => InputError::invalid(input, format!("{key}: {problem} (in `{line}`)"), expected),
+        e => e,
+    })
+}
+
+/// A Key Vault secret name: 1-127 letters, digits and `-`.
+pub fn is_key_vault_secret_name(s: &str) -> bool {
+    (1..=127).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 fn image(input: &str, v: &str) -> Result<ImageRef, InputError> {
@@ -358,8 +380,27 @@ fn pairs(r: &Resolved, name: &str, what: &str) -> Result<Vec<(String, String)>, 
     Ok(out)
 }
 
-fn number(r: &Resolved, name: &str) -> Result<Option<u64>, InputError> {
-    r.one(name).map(|(v, i)| parse::number(&i, v)).transpose()
+/// `--secret-env NAME=KEY_VAULT_SECRET`: the value is a Key Vault secret name (it
+/// becomes the ExternalSecret's remote key; `../x` is no secret name).
+fn secret_env(r: &Resolved) -> Result<Vec<(String, String)>, InputError> {
+    let pairs = pairs(r, "secret-env", "KEY_VAULT_SECRET_NAME")?;
+    for (k, v) in &pairs {
+        if !is_key_vault_secret_name(v) {
+            let input = r.one("secret-env").map(|(_, i)| i).unwrap_or_default();
+            return Err(InputError::invalid(
+                input,
+                format!("`{v}` (for {k}) is not a Key Vault secret name"),
+                "NAME=SECRET where SECRET is 1-127 letters, digits and `-`",
+            ));
+        }
+    }
+    Ok(pairs)
+}
+
+fn number(r: &Resolved, name: &str, range: (u64, u64)) -> Result<Option<u64>, InputError> {
+    r.one(name)
+        .map(|(v, i)| parse::number_in(&i, v, range.0, range.1))
+        .transpose()
 }
 
 impl DeploySettings {
@@ -398,17 +439,9 @@ impl DeploySettings {
         }
         let timeout = {
             let (v, i) = r.one("timeout").expect("timeout has a default");
-            let d = parse::duration(&i, v)?;
-            if d.is_zero() {
-                return Err(InputError::invalid(
-                    i,
-                    "a zero timeout would never wait",
-                    "a duration like `5m`",
-                ));
-            }
-            d
+            parse::duration_in(&i, v, TIMEOUT.0, TIMEOUT.1)?
         };
-        let max_restarts = number(r, "max-restarts")?.unwrap_or(0) as u32;
+        let max_restarts = number(r, "max-restarts", MAX_RESTARTS)?.unwrap_or(0) as u32;
 
         let manifests = r.list("manifests");
         let source = if !manifests.is_empty() {
@@ -467,17 +500,9 @@ impl DeploySettings {
             };
             let port = {
                 let (v, i) = r.one("port").expect("port has a default");
-                let n = parse::number(&i, v)?;
-                if n == 0 || n > 65535 {
-                    return Err(InputError::invalid(
-                        i,
-                        format!("{n} is not a port"),
-                        "1-65535",
-                    ));
-                }
-                n as u16
+                parse::number_in(&i, v, PORT.0, PORT.1)? as u16
             };
-            let replicas = number(r, "replicas")?.unwrap_or(2) as u32;
+            let replicas = number(r, "replicas", REPLICAS)?.unwrap_or(2) as u32;
             let mut quantities = Vec::new();
             for q in ["cpu", "memory"] {
                 let (v, i) = r.one(q).expect("has a default");
@@ -490,7 +515,12 @@ impl DeploySettings {
                 }
                 quantities.push(v.to_string());
             }
-            let autoscaling = match (number(r, "min-replicas")?, number(r, "max-replicas")?) {
+            // Checked even without autoscaling: a wrong value is never silently unused.
+            let cpu_target = number(r, "cpu-target", CPU_TARGET)?.unwrap_or(70) as u32;
+            let autoscaling = match (
+                number(r, "min-replicas", REPLICAS)?,
+                number(r, "max-replicas", REPLICAS)?,
+            ) {
                 (_, None) => None,
                 (min, Some(max)) => {
                     let min = min.unwrap_or(1);
@@ -505,7 +535,7 @@ impl DeploySettings {
                     Some(Autoscaling {
                         min: min as u32,
                         max: max as u32,
-                        cpu_percent: number(r, "cpu-target")?.unwrap_or(70) as u32,
+                        cpu_percent: cpu_target,
                     })
                 }
             };
@@ -527,7 +557,7 @@ impl DeploySettings {
                 cpu: quantities[0].clone(),
                 memory: quantities[1].clone(),
                 env: pairs(r, "env", "VALUE")?,
-                secret_env: pairs(r, "secret-env", "KEY_VAULT_SECRET_NAME")?,
+                secret_env: secret_env(r)?,
                 health_path,
                 autoscaling,
             };

@@ -7,6 +7,9 @@ use crate::env::Env;
 use crate::inputs::{InputError, Resolved, parse};
 use crate::secret::Secret;
 
+/// The documented range of `sarif-wait` (its help in the catalog states it).
+pub const SARIF_WAIT: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(3600));
+
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ReportSettings {
     /// `github-token`, else `GITHUB_TOKEN` from the environment.
@@ -28,7 +31,7 @@ impl ReportSettings {
     pub fn resolve(r: &Resolved, env: &Env) -> Result<Self, InputError> {
         let sarif_wait = {
             let (v, i) = r.one("sarif-wait").expect("sarif-wait has a default");
-            parse::duration(&i, v)?
+            parse::duration_in(&i, v, SARIF_WAIT.0, SARIF_WAIT.1)?
         };
         Ok(ReportSettings {
             github_token: r

@@ -58,6 +58,25 @@ pub struct ScanSettings {
 
 const SCANNERS: &[&str] = &["vuln", "secret", "misconfig", "license"];
 
+/// The documented ranges (the settings' help in the catalog states them).
+pub const TRIVY_TIMEOUT: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(24 * 3600));
+pub const SUMMARY_TOP: (u64, u64) = (0, 1_000);
+
+/// `--image` for Trivy: a valid reference (the grammar `build` and `deploy` use), so
+/// nothing that is no reference (`--help`, a newline, `UPPER/Case`) reaches Trivy.
+fn scan_image(input: &str, v: &str) -> Result<String, InputError> {
+    crate::model::image_ref::ImageRef::parse(v)
+        .map(|r| r.to_string())
+        .map_err(|e| {
+            InputError::invalid(
+                input,
+                e.to_string(),
+                "an image reference like registry.example.com/team/api:1.2 or REPOSITORY@sha256:DIGEST (lowercase repository)",
+            )
+        })
+}
+
 pub fn severities(input: &str, values: &[String]) -> Result<BTreeSet<Severity>, InputError> {
     let mut out = BTreeSet::new();
     for v in values {
@@ -96,7 +115,7 @@ impl ScanSettings {
         if let Some((v, i)) = named("image")
             && !(image_from_state && explicit_other)
         {
-            targets.push((ScanInput::Image(v), i));
+            targets.push((ScanInput::Image(scan_image(&i, &v)?), i));
         }
         if let Some((v, i)) = named("input") {
             let p = env.resolve_path(&v);
@@ -178,11 +197,11 @@ impl ScanSettings {
         };
         let timeout = {
             let (v, i) = r.one("trivy-timeout").expect("trivy-timeout has a default");
-            parse::duration(&i, v)?
+            parse::duration_in(&i, v, TRIVY_TIMEOUT.0, TRIVY_TIMEOUT.1)?
         };
         let summary_top = {
             let (v, i) = r.one("summary-top").expect("summary-top has a default");
-            parse::number(&i, v)? as usize
+            parse::number_in(&i, v, SUMMARY_TOP.0, SUMMARY_TOP.1)? as usize
         };
         if let Some((v, input)) = r.one("format")
             && !v.eq_ignore_ascii_case("sarif")
