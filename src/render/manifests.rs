@@ -615,7 +615,10 @@ mod tests {
             e.to_string(),
             "m.yaml: ConfigMap/cfg: metadata.annotations is not a map of strings"
         );
-        assert_eq!(crate::model::diagnostic::Diagnostic::exit(&e), Exit::BadInput);
+        assert_eq!(
+            crate::model::diagnostic::Diagnostic::exit(&e),
+            Exit::BadInput
+        );
         let e = parse_documents(
             "m.yaml",
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, labels: {a: [1]}}\n",

@@ -162,14 +162,15 @@ pub async fn run(
         kept
     };
     // Trivy's own budget is `--timeout`; ours adds a margin for start-up and DB load.
-    let (stderr, status) = tokio::time::timeout(timeout.saturating_add(Duration::from_secs(30)), async {
-        tokio::join!(lines, child.wait())
-    })
-    .await
-    .map_err(|_| TrivyError::Timeout {
-        purpose: PURPOSE,
-        secs: timeout.as_secs(),
-    })?;
+    let (stderr, status) =
+        tokio::time::timeout(timeout.saturating_add(Duration::from_secs(30)), async {
+            tokio::join!(lines, child.wait())
+        })
+        .await
+        .map_err(|_| TrivyError::Timeout {
+            purpose: PURPOSE,
+            secs: timeout.as_secs(),
+        })?;
     let status = status.map_err(|source| TrivyError::Spawn {
         path: binary.to_path_buf(),
         purpose: PURPOSE,
