@@ -74,6 +74,8 @@ pub enum InputError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Fs(#[from] crate::fsx::FsError),
 }
 
 impl InputError {
@@ -109,6 +111,7 @@ impl Diagnostic for InputError {
             InputError::ConfigSyntax { .. } => {
                 Some("values are strings, booleans, numbers or arrays of strings".into())
             }
+            InputError::Fs(e) => e.hint(),
             _ => None,
         }
     }
@@ -147,16 +150,15 @@ impl ConfigFile {
             Some(p) => env.resolve_path(p),
             None => {
                 let p = env.cwd().join(Self::DEFAULT_NAME);
-                if !p.is_file() {
+                // Not `is_file`: a link or device here is refused below, not skipped.
+                if std::fs::symlink_metadata(&p).is_err() {
                     return Ok(None);
                 }
                 p
             }
         };
-        let text = std::fs::read_to_string(&path).map_err(|source| InputError::ConfigRead {
-            path: path.clone(),
-            source,
-        })?;
+        use crate::fsx;
+        let text = fsx::read_to_string(&path, "config file", fsx::Follow::No, fsx::SMALL)?;
         Self::parse(&path, &text).map(Some)
     }
 

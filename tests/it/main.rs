@@ -5,6 +5,8 @@ mod support;
 mod build;
 mod buildkit;
 mod deploy;
+mod fuzz_corpus;
+mod hostile_files;
 mod packaging;
 mod refer;
 mod report;

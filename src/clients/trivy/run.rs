@@ -112,6 +112,18 @@ pub async fn run(
     auth: &RegistryAuth,
     timeout: Duration,
 ) -> Result<(), TrivyError> {
+    // Trivy's own budget is `--timeout`; ours adds a margin for start-up and DB load.
+    let limit = timeout.saturating_add(Duration::from_secs(30));
+    run_within(binary, args, auth, timeout, limit).await
+}
+
+async fn run_within(
+    binary: &Path,
+    args: &[String],
+    auth: &RegistryAuth,
+    timeout: Duration,
+    limit: Duration,
+) -> Result<(), TrivyError> {
     const PURPOSE: &str = "scan the target";
     let mut cmd = tokio::process::Command::new(binary);
     cmd.args(args)
@@ -128,23 +140,41 @@ pub async fn run(
     if let Some(p) = &auth.password {
         cmd.env("TRIVY_PASSWORD", p.expose());
     }
-    let child = cmd.spawn().map_err(|source| TrivyError::Spawn {
+    // Its own process group, so a timeout ends Trivy and everything it started.
+    #[cfg(unix)]
+    cmd.process_group(0);
+    let mut child = cmd.spawn().map_err(|source| TrivyError::Spawn {
         path: binary.to_path_buf(),
         purpose: PURPOSE,
         source,
     })?;
-    // Trivy's own budget is `--timeout`; ours adds a margin for start-up and DB load.
-    let out = tokio::time::timeout(timeout + Duration::from_secs(30), child.wait_with_output())
-        .await
-        .map_err(|_| TrivyError::Timeout {
-            purpose: PURPOSE,
-            secs: timeout.as_secs(),
-        })?
-        .map_err(|source| TrivyError::Spawn {
-            path: binary.to_path_buf(),
-            purpose: PURPOSE,
-            source,
-        })?;
+    let pid = child.id();
+    let stderr = child.stderr.take();
+    let waited = async {
+        let (status, stderr) = tokio::join!(child.wait(), stderr_tail(stderr));
+        (status, stderr)
+    };
+    let (status, stderr) = match tokio::time::timeout(limit, waited).await {
+        Ok(done) => done,
+        Err(_) => {
+            kill_group(pid);
+            let _ = child.kill().await;
+            return Err(TrivyError::Timeout {
+                purpose: PURPOSE,
+                secs: timeout.as_secs(),
+            });
+        }
+    };
+    let status = status.map_err(|source| TrivyError::Spawn {
+        path: binary.to_path_buf(),
+        purpose: PURPOSE,
+        source,
+    })?;
+    let out = std::process::Output {
+        status,
+        stdout: Vec::new(),
+        stderr,
+    };
     if out.status.success() {
         return Ok(());
     }
@@ -163,6 +193,48 @@ pub async fn run(
     }
 }
 
+/// The most of Trivy's stderr we keep: its last 64 KiB (the error is at the end).
+pub const STDERR_KEEP: usize = 64 << 10;
+
+/// Reads a child's stderr to its end, keeping only the last [`STDERR_KEEP`] bytes.
+async fn stderr_tail(stderr: Option<tokio::process::ChildStderr>) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let Some(mut stderr) = stderr else {
+        return Vec::new();
+    };
+    let mut keep = Vec::new();
+    let mut buf = vec![0u8; 16 << 10];
+    loop {
+        match stderr.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                keep.extend_from_slice(&buf[..n]);
+                if keep.len() > 2 * STDERR_KEEP {
+                    keep.drain(..keep.len() - STDERR_KEEP);
+                }
+            }
+        }
+    }
+    if keep.len() > STDERR_KEEP {
+        keep.drain(..keep.len() - STDERR_KEEP);
+    }
+    keep
+}
+
+/// SIGKILL to the process group `pid` leads (Trivy and its children).
+#[cfg(unix)]
+fn kill_group(pid: Option<u32>) {
+    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 0) {
+        // SAFETY: kill(2) with a negative pid signals that process group; no memory is involved.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn kill_group(_: Option<u32>) {}
+
 #[cfg(unix)]
 fn signal_name(s: &std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
@@ -178,4 +250,86 @@ fn signal_name(s: &std::process::ExitStatus) -> String {
 #[cfg(not(unix))]
 fn signal_name(_: &std::process::ExitStatus) -> String {
     "no exit code".into()
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    fn script(dir: &Path, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join("trivy");
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    /// Gone, or a zombie waiting for init (it no longer runs).
+    fn is_dead(pid: i32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            Ok(s) => s
+                .rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z')),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_timeout_kills_trivys_whole_process_group() {
+        let d = tempfile::tempdir().unwrap();
+        let pidfile = d.path().join("grandchild.pid");
+        let t = script(
+            d.path(),
+            &format!("sleep 300 &\necho $! > {}\nwait", pidfile.display()),
+        );
+        let e = run_within(
+            &t,
+            &[],
+            &RegistryAuth::default(),
+            Duration::from_secs(1),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, TrivyError::Timeout { .. }), "{e}");
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let mut dead = false;
+        for _ in 0..100 {
+            if is_dead(pid) {
+                dead = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if !dead {
+            // SAFETY: cleaning up the process this test started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        assert!(dead, "the grandchild {pid} survived the timeout");
+    }
+
+    #[tokio::test]
+    async fn stderr_is_capped_to_its_tail() {
+        let d = tempfile::tempdir().unwrap();
+        let t = script(
+            d.path(),
+            "head -c 3000000 /dev/zero | tr '\\0' x >&2; echo; echo 'FATAL the real reason' >&2; exit 1",
+        );
+        let mut cmd = tokio::process::Command::new(&t);
+        cmd.stderr(Stdio::piped()).stdout(Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        let kept = stderr_tail(child.stderr.take()).await;
+        child.wait().await.unwrap();
+        assert!(kept.len() <= STDERR_KEEP, "{}", kept.len());
+        assert!(String::from_utf8_lossy(&kept).ends_with("FATAL the real reason\n"));
+        let e = run(&t, &[], &RegistryAuth::default(), Duration::from_secs(60))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("FATAL the real reason"), "{e}");
+    }
 }
