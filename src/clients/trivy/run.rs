@@ -149,20 +149,32 @@ async fn run_within(
         source,
     })?;
     let pid = child.id();
-    let stderr = child.stderr.take();
-    let waited = async {
-        let (status, stderr) = tokio::join!(child.wait(), stderr_tail(stderr));
-        (status, stderr)
-    };
-    let (status, stderr) = match tokio::time::timeout(limit, waited).await {
-        Ok(done) => done,
+    let mut tail_task = tokio::spawn(stderr_tail(child.stderr.take()));
+    let status = match tokio::time::timeout(limit, child.wait()).await {
+        Ok(status) => status,
         Err(_) => {
             kill_group(pid);
             let _ = child.kill().await;
+            tail_task.abort();
             return Err(TrivyError::Timeout {
                 purpose: PURPOSE,
                 secs: timeout.as_secs(),
             });
+        }
+    };
+    // A child Trivy left behind may still hold stderr open: a short grace, then the group
+    // is ended so its tail can be read to the end.
+    let stderr = match tokio::time::timeout(Duration::from_secs(5), &mut tail_task).await {
+        Ok(kept) => kept.unwrap_or_default(),
+        Err(_) => {
+            kill_group(pid);
+            match tokio::time::timeout(Duration::from_secs(1), &mut tail_task).await {
+                Ok(kept) => kept.unwrap_or_default(),
+                Err(_) => {
+                    tail_task.abort();
+                    Vec::new()
+                }
+            }
         }
     };
     let status = status.map_err(|source| TrivyError::Spawn {
@@ -311,6 +323,23 @@ mod tests {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
         assert!(dead, "the grandchild {pid} survived the timeout");
+    }
+
+    #[tokio::test]
+    async fn a_child_left_holding_stderr_does_not_turn_a_failure_into_a_timeout() {
+        let d = tempfile::tempdir().unwrap();
+        let t = script(d.path(), "sleep 300 &\necho 'FATAL db corrupt' >&2\nexit 1");
+        let e = run_within(
+            &t,
+            &[],
+            &RegistryAuth::default(),
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, TrivyError::Failed { code: 1, .. }), "{e}");
+        assert!(e.to_string().contains("FATAL db corrupt"), "{e}");
     }
 
     #[tokio::test]
