@@ -333,6 +333,11 @@ impl Resolved {
                     values: vec![v],
                     origin: Origin::State(from),
                 });
+            // A source whose value splits into nothing (`timeout = []` in the config file,
+            // `INPUT_SEVERITY=,`) counts as not given: the next source applies.
+            let from_flag = from_flag.filter(|v| !v.values.is_empty());
+            let from_env = || from_env().filter(|v| !v.values.is_empty());
+            let from_config = || from_config().filter(|v| !v.values.is_empty());
             let given = from_flag.or_else(from_env);
             let given = match (given, &from_state) {
                 (Some(g), Some(st)) if spec.name == "image" && same_repository(&g, st) => None,
@@ -396,5 +401,24 @@ impl Resolved {
                 (*k, v)
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `config_file` fuzz target: `timeout = []` left a value with nothing
+    /// in it, and the step's "has a default" expectation panicked.
+    #[test]
+    fn fuzz_config_empty_array_falls_back_to_the_default() {
+        let cfg =
+            ConfigFile::parse(Path::new("aks-backend.toml"), "[deploy]\ntimeout = []\n").unwrap();
+        let env = Env::from_pairs([("INPUT_SEVERITY", ",")], "/");
+        let r = Resolved::resolve(Step::Deploy, &Flags::new(), &env, Some(&cfg), None);
+        let (_, from) = r.one("timeout").expect("the default applies");
+        assert_eq!(from, "the default of `timeout`");
+        let r = Resolved::resolve(Step::Scan, &Flags::new(), &env, None, None);
+        assert!(r.one("severity").is_some());
     }
 }
