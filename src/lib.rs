@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clients;
 pub mod env;
 pub mod error;
+pub mod fsx;
 pub mod host;
 pub mod inputs;
 pub mod internal;

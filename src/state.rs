@@ -94,7 +94,8 @@ impl State {
 
     /// A missing file is an empty state; an unreadable one is bad input.
     pub fn load(path: &Path) -> Result<State, InputError> {
-        match std::fs::read_to_string(path) {
+        use crate::fsx;
+        match fsx::read_to_string(path, "state file", fsx::Follow::No, fsx::MEDIUM) {
             Ok(text) => serde_json::from_str(&text).map_err(|e| {
                 InputError::invalid(
                     format!("state file {}", path.display()),
@@ -102,40 +103,15 @@ impl State {
                     "a file written by an earlier step of this job, or none (delete it to start over)",
                 )
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
-            Err(source) => Err(InputError::File {
-                what: "state file",
-                path: path.to_path_buf(),
-                source,
-            }),
+            Err(e) if e.is_not_found() => Ok(State::default()),
+            Err(e) => Err(e.into()),
         }
     }
 
     /// Written atomically, mode 0600.
     pub fn save(&self, path: &Path) -> Result<(), HostError> {
-        let err = |source| HostError::Write {
-            what: "the state file",
-            path: path.to_path_buf(),
-            source,
-        };
-        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(err)?;
-        }
-        let tmp = path.with_extension("tmp-aks-backend");
         let json = serde_json::to_vec_pretty(self).expect("the state serializes");
-        {
-            use std::io::Write;
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                opts.mode(0o600);
-            }
-            let mut f = opts.open(&tmp).map_err(err)?;
-            f.write_all(&json).map_err(err)?;
-        }
-        std::fs::rename(&tmp, path).map_err(err)
+        Ok(crate::fsx::write(path, "the state file", &json, 0o600)?)
     }
 
     /// Keeps `step`'s outputs (replacing an earlier run of the same step). Values of

@@ -27,14 +27,22 @@ pub enum HostError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Fs(#[from] crate::fsx::FsError),
 }
 
 impl Diagnostic for HostError {
     fn exit(&self) -> Exit {
-        Exit::External
+        match self {
+            HostError::Fs(e) => e.exit(),
+            _ => Exit::External,
+        }
     }
     fn hint(&self) -> Option<String> {
-        Some("check that the directory exists and is writable".into())
+        match self {
+            HostError::Fs(e) => e.hint(),
+            _ => Some("check that the directory exists and is writable".into()),
+        }
     }
 }
 
@@ -374,11 +382,7 @@ impl Host {
             },
             HostKind::AzurePipelines => {
                 let path = self.temp_dir.join(format!("aks-backend-{name}-summary.md"));
-                std::fs::write(&path, &markdown).map_err(|source| HostError::Write {
-                    what: "the build summary",
-                    path: path.clone(),
-                    source,
-                })?;
+                crate::fsx::write(&path, "the build summary", markdown.as_bytes(), 0o644)?;
                 self.emit(&format!(
                     "##vso[task.uploadsummary]{}",
                     azp_data(&path.display().to_string())
@@ -427,21 +431,7 @@ impl Host {
 }
 
 fn append(path: &Path, what: &'static str, text: &str) -> Result<(), HostError> {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|source| HostError::Write {
-            what,
-            path: path.to_path_buf(),
-            source,
-        })?;
-    f.write_all(text.as_bytes())
-        .map_err(|source| HostError::Write {
-            what,
-            path: path.to_path_buf(),
-            source,
-        })
+    Ok(crate::fsx::append(path, what, text.as_bytes())?)
 }
 
 /// Colour on a laptop's terminal unless `NO_COLOR` is set to something: an empty

@@ -183,11 +183,17 @@ fn pr_from_ref(r: &str) -> Option<u64> {
 }
 
 fn pr_from_event_file(path: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = small_file(Path::new(path), "event payload")?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     v.pointer("/pull_request/number")
         .or_else(|| v.pointer("/number"))
         .and_then(|n| n.as_u64())
+}
+
+/// A file git or the runner wrote (the workspace's `.git` may hold links): bounded,
+/// regular files only; anything else counts as absent.
+fn small_file(path: &Path, what: &'static str) -> Option<String> {
+    crate::fsx::read_to_string(path, what, crate::fsx::Follow::No, crate::fsx::LARGE).ok()
 }
 
 fn encode_path(s: &str) -> String {
@@ -203,18 +209,16 @@ fn find_git_dir(start: &Path) -> Option<PathBuf> {
 
 /// `(ref, commit)` from `.git/HEAD`, following one symbolic ref and packed-refs.
 fn read_head(git: &Path) -> (Option<String>, Option<String>) {
-    let Ok(head) = std::fs::read_to_string(git.join("HEAD")) else {
+    let Some(head) = small_file(&git.join("HEAD"), "git HEAD") else {
         return (None, None);
     };
     let head = head.trim();
     let Some(r) = head.strip_prefix("ref: ") else {
         return (None, Some(head.to_string()));
     };
-    let loose = std::fs::read_to_string(git.join(r))
-        .ok()
-        .map(|s| s.trim().to_string());
+    let loose = small_file(&git.join(r), "git ref").map(|s| s.trim().to_string());
     let packed = || {
-        let text = std::fs::read_to_string(git.join("packed-refs")).ok()?;
+        let text = small_file(&git.join("packed-refs"), "git packed-refs")?;
         text.lines().find_map(|l| {
             let (sha, name) = l.split_once(' ')?;
             (name == r).then(|| sha.to_string())

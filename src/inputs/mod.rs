@@ -74,6 +74,8 @@ pub enum InputError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Fs(#[from] crate::fsx::FsError),
 }
 
 impl InputError {
@@ -109,6 +111,7 @@ impl Diagnostic for InputError {
             InputError::ConfigSyntax { .. } => {
                 Some("values are strings, booleans, numbers or arrays of strings".into())
             }
+            InputError::Fs(e) => e.hint(),
             _ => None,
         }
     }
@@ -147,16 +150,15 @@ impl ConfigFile {
             Some(p) => env.resolve_path(p),
             None => {
                 let p = env.cwd().join(Self::DEFAULT_NAME);
-                if !p.is_file() {
+                // Not `is_file`: a link or device here is refused below, not skipped.
+                if std::fs::symlink_metadata(&p).is_err() {
                     return Ok(None);
                 }
                 p
             }
         };
-        let text = std::fs::read_to_string(&path).map_err(|source| InputError::ConfigRead {
-            path: path.clone(),
-            source,
-        })?;
+        use crate::fsx;
+        let text = fsx::read_to_string(&path, "config file", fsx::Follow::No, fsx::SMALL)?;
         Self::parse(&path, &text).map(Some)
     }
 
@@ -339,6 +341,11 @@ impl Resolved {
                     values: vec![v],
                     origin: Origin::State(from),
                 });
+            // A source whose value splits into nothing (`timeout = []` in the config file,
+            // `INPUT_SEVERITY=,`) counts as not given: the next source applies.
+            let from_flag = from_flag.filter(|v| !v.values.is_empty());
+            let from_env = || from_env().filter(|v| !v.values.is_empty());
+            let from_config = || from_config().filter(|v| !v.values.is_empty());
             let given = from_flag.or_else(from_env);
             let given = match (given, &from_state) {
                 (Some(g), Some(st)) if spec.name == "image" && same_repository(&g, st) => None,
@@ -439,5 +446,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.global["severity"], ["HIGH"]);
+    }
+
+    /// Found by the `config_file` fuzz target: `timeout = []` left a value with nothing
+    /// in it, and the step's "has a default" expectation panicked.
+    #[test]
+    fn fuzz_config_empty_array_falls_back_to_the_default() {
+        let cfg =
+            ConfigFile::parse(Path::new("aks-backend.toml"), "[deploy]\ntimeout = []\n").unwrap();
+        let env = Env::from_pairs([("INPUT_SEVERITY", ",")], "/");
+        let r = Resolved::resolve(Step::Deploy, &Flags::new(), &env, Some(&cfg), None);
+        let (_, from) = r.one("timeout").expect("the default applies");
+        assert_eq!(from, "the default of `timeout`");
+        let r = Resolved::resolve(Step::Scan, &Flags::new(), &env, None, None);
+        assert!(r.one("severity").is_some());
     }
 }

@@ -25,14 +25,11 @@ pub enum IgnoreMatch {
 impl IgnoreList {
     /// Reads `path`; a missing file is an empty list unless `required`.
     pub fn load(path: &Path, required: bool) -> Result<Self, InputError> {
-        match std::fs::read_to_string(path) {
+        use crate::fsx;
+        match fsx::read_to_string(path, "ignore file", fsx::Follow::No, fsx::SMALL) {
             Ok(text) => Self::parse(path, &text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(Self::default()),
-            Err(source) => Err(InputError::File {
-                what: "ignore file",
-                path: path.to_path_buf(),
-                source,
-            }),
+            Err(e) if e.is_not_found() && !required => Ok(Self::default()),
+            Err(e) => Err(e.into()),
         }
     }
 

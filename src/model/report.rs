@@ -38,6 +38,8 @@ pub enum ReportError {
     },
     #[error("Trivy report {path} has SchemaVersion {found}; only version 2 is understood")]
     Schema { path: PathBuf, found: String },
+    #[error(transparent)]
+    Fs(crate::fsx::FsError),
 }
 
 impl Diagnostic for ReportError {
@@ -57,16 +59,22 @@ impl Diagnostic for ReportError {
             ReportError::Schema { .. } => {
                 "use Trivy 0.20 or newer, which writes SchemaVersion 2".into()
             }
+            ReportError::Fs(e) => return e.hint(),
         })
     }
 }
 
 /// Reads and parses the report at `path`.
 pub fn read(path: &Path) -> Result<ScanReport, ReportError> {
-    let bytes = std::fs::read(path).map_err(|source| ReportError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    use crate::fsx::{self, FsError};
+    let bytes =
+        fsx::read(path, "Trivy report", fsx::Follow::No, fsx::REPORT).map_err(|e| match e {
+            FsError::Read { source, .. } => ReportError::Read {
+                path: path.to_path_buf(),
+                source,
+            },
+            other => ReportError::Fs(other),
+        })?;
     parse(path, &bytes)
 }
 

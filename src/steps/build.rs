@@ -94,12 +94,13 @@ pub async fn run(
     if let Some(t) = &entra_token {
         ctx.host.mask(t);
     }
-    let dockerfile_text =
-        std::fs::read_to_string(&s.dockerfile).map_err(|source| InputError::File {
-            what: "Dockerfile",
-            path: s.dockerfile.clone(),
-            source,
-        })?;
+    let dockerfile_text = crate::fsx::read_to_string(
+        &s.dockerfile,
+        "Dockerfile",
+        crate::fsx::Follow::No,
+        crate::fsx::MEDIUM,
+    )
+    .map_err(InputError::from)?;
 
     let builder = match (s.builder, ctx.env.get("DOCKER_BUILDKIT")) {
         (Builder::Auto, Some(v)) if !v.is_empty() => docker_buildkit(v)?,
@@ -341,11 +342,11 @@ fn read_secrets(
     let mut out = HashMap::new();
     for sp in &s.secrets {
         let bytes = match &sp.source {
-            SecretSource::File(p) => std::fs::read(p).map_err(|source| InputError::File {
-                what: "build secret",
-                path: p.clone(),
-                source,
-            })?,
+            // BuildKit's own cap on a secret is 500 KiB.
+            SecretSource::File(p) => {
+                crate::fsx::read(p, "build secret", crate::fsx::Follow::Yes, 500 << 10)
+                    .map_err(InputError::from)?
+            }
             SecretSource::Env(v) => ctx.env.get(v).unwrap_or_default().as_bytes().to_vec(),
         };
         if let Ok(text) = std::str::from_utf8(&bytes) {

@@ -48,11 +48,9 @@ fn read_manifests(s: &DeploySettings) -> Result<Vec<(String, String)>, Error> {
     }
     let mut out = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(&f).map_err(|source| InputError::File {
-            what: "manifest",
-            path: f.clone(),
-            source,
-        })?;
+        use crate::fsx;
+        let text = fsx::read_to_string(&f, "manifest", fsx::Follow::No, fsx::MEDIUM)
+            .map_err(InputError::from)?;
         out.push((f.display().to_string(), text));
     }
     Ok(out)

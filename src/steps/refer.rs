@@ -4,7 +4,7 @@
 //! publish it as outputs plus a summary table.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use futures::future::join_all;
 
@@ -662,28 +662,12 @@ fn kubeconfig_from_vault(
 
 /// Writes `text` readable by its owner only (it holds credentials).
 fn write_private_text(path: &Path, text: &Secret, what: &'static str) -> Result<(), HostError> {
-    use std::io::Write;
-    let err = |source| HostError::Write {
+    Ok(crate::fsx::write(
+        path,
         what,
-        path: path.to_path_buf(),
-        source,
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(err)?;
-    }
-    let tmp: PathBuf = path.with_extension("tmp-aks-backend");
-    let _ = std::fs::remove_file(&tmp);
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(&tmp).map_err(err)?;
-    f.write_all(text.expose().as_bytes()).map_err(err)?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(err)
+        text.expose().as_bytes(),
+        0o600,
+    )?)
 }
 
 /// The outputs file with secret values in it: mode 0600 from its first byte.

@@ -199,7 +199,13 @@ fn read_only_reason(ctx: &Ctx) -> Option<&'static str> {
         return Some("runs triggered by Dependabot get a read-only token");
     }
     let event = ctx.env.get("GITHUB_EVENT_PATH")?;
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(event).ok()?).ok()?;
+    let text = crate::fsx::read_to_string(
+        std::path::Path::new(event),
+        "event payload",
+        crate::fsx::Follow::Yes,
+        crate::fsx::LARGE,
+    );
+    let v: serde_json::Value = serde_json::from_str(&text.ok()?).ok()?;
     let head = v.pointer("/pull_request/head/repo/full_name")?.as_str()?;
     let base = v.pointer("/pull_request/base/repo/full_name")?.as_str()?;
     let is_target = ctx.ci.event_name.as_deref() == Some("pull_request_target");
@@ -406,11 +412,13 @@ async fn upload_github(
         (None, Some(r)) => r.to_string(),
         (None, None) => return Err(missing("GITHUB_REF")),
     };
-    let sarif = std::fs::read(path).map_err(|source| crate::inputs::InputError::File {
-        what: "SARIF file",
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let sarif = crate::fsx::read(
+        path,
+        "SARIF file",
+        crate::fsx::Follow::No,
+        crate::fsx::REPORT,
+    )
+    .map_err(crate::inputs::InputError::from)?;
     let gh = GitHub::with_limits(api, token, repo, ctx.http.limits())?;
     let id = gh.upload_sarif(&sarif, sha, &git_ref).await?;
     ctx.host.info(&format!(

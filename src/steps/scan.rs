@@ -65,6 +65,23 @@ pub async fn run(ctx: &Ctx, s: &ScanSettings) -> Result<Option<ScanOutcome>, Err
                 ctx.host.group_end();
                 r?
             }
+            Located::Cached { path, pin, url } => match install::verify_cached(path, pin) {
+                Ok(()) => path.clone(),
+                // Not trusted on first use: a copy that fails its pin is replaced (when
+                // downloads are allowed) or refused.
+                Err(e) if s.trivy.download => {
+                    ctx.host.annotate(
+                        Level::Warning,
+                        &format!("{e}; installing the pinned Trivy again"),
+                        &Location::default(),
+                    );
+                    ctx.host.group_start("Install Trivy");
+                    let r = install::install(&ctx.http, url, pin, path).await;
+                    ctx.host.group_end();
+                    r?
+                }
+                Err(e) => return Err(e.into()),
+            },
             other => other.path().to_path_buf(),
         };
         trivy_version = t.binary.version();
@@ -186,20 +203,21 @@ fn write_sarif(
             source,
         })
     };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(err)?;
-    }
-    let tmp = path.with_extension("sarif.partial");
     let mut max = sarif::GITHUB_MAX_RESULTS;
     loop {
-        let file = std::fs::File::create(&tmp).map_err(err)?;
-        let rendered = sarif::render(report, policy, ctx, max, file).map_err(err)?;
+        // A fresh, exclusively created temp file each time (never a committed symlink).
+        let mut tmp = crate::fsx::TempFile::new(path, "the SARIF file", 0o644)
+            .map_err(crate::host::HostError::from)?;
+        let file = tmp.file();
+        let rendered = sarif::render(report, policy, ctx, max, &mut *file).map_err(err)?;
         let fits = sarif::fits_github(rendered.bytes, || {
-            sarif::gzip_len(std::fs::File::open(&tmp)?)
+            use std::io::Seek;
+            file.rewind()?;
+            sarif::gzip_len(&mut *file)
         })
         .map_err(err)?;
         if fits || rendered.results == 0 {
-            std::fs::rename(&tmp, path).map_err(err)?;
+            tmp.persist().map_err(crate::host::HostError::from)?;
             return Ok(rendered);
         }
         max = rendered.results - (rendered.results / 4).max(1);

@@ -7,6 +7,8 @@ mod bad_input;
 mod build;
 mod buildkit;
 mod deploy;
+mod fuzz_corpus;
+mod hostile_files;
 mod net;
 mod packaging;
 mod refer;

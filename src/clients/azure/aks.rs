@@ -189,9 +189,14 @@ pub fn inspect(kubeconfig: &Secret) -> Result<KubeInfo, AzureError> {
 pub fn with_token(kubeconfig: &Secret, token: &Secret) -> Result<Secret, AzureError> {
     let what = "rewriting the kubeconfig";
     let mut v = yaml(kubeconfig.expose(), what)?;
-    if let Some(users) = v["users"].as_array_mut() {
-        for u in users {
-            u["user"] = serde_json::json!({ "token": token.expose() });
+    // `get_mut`/`as_object_mut`, not `v["users"]`: indexing a kubeconfig that is not a
+    // mapping panics (found by the kubeconfig fuzz target).
+    if let Some(users) = v.get_mut("users").and_then(|u| u.as_array_mut()) {
+        for u in users.iter_mut().filter_map(|u| u.as_object_mut()) {
+            u.insert(
+                "user".into(),
+                serde_json::json!({ "token": token.expose() }),
+            );
         }
     }
     let text = serde_yaml::to_string(&v).map_err(|e| AzureError::Protocol {
@@ -206,6 +211,14 @@ mod tests {
     use super::*;
 
     const EXEC: &str = "apiVersion: v1\nkind: Config\ncurrent-context: aks\nclusters:\n- name: aks\n  cluster:\n    server: https://aks.hcp.example:443\n    certificate-authority-data: Q0E=\ncontexts:\n- name: aks\n  context: {cluster: aks, user: u}\nusers:\n- name: u\n  user:\n    exec: {apiVersion: client.authentication.k8s.io/v1beta1, command: kubelogin}\n";
+
+    #[test]
+    fn fuzz_kubeconfig_that_is_not_a_mapping_does_not_panic() {
+        for text in ["just a string", "users: [a, 1]", "- 1\n- 2"] {
+            let _ = with_token(&Secret::new(text), &Secret::new("tok"));
+            let _ = inspect(&Secret::new(text));
+        }
+    }
 
     #[test]
     fn exec_users_are_replaced_by_a_token() {

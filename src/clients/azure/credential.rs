@@ -758,7 +758,7 @@ fn aadsts_code(description: &str) -> Option<u32> {
 
 /// The claims of a JWT (not verified: only to explain errors and know its expiry), and
 /// the seconds left until its `exp`.
-fn claims(jwt: &Secret) -> (AssertionClaims, Option<i64>) {
+pub fn claims(jwt: &Secret) -> (AssertionClaims, Option<i64>) {
     let payload = jwt
         .expose()
         .split('.')
@@ -776,7 +776,8 @@ fn claims(jwt: &Secret) -> (AssertionClaims, Option<i64>) {
         _ => None,
     };
     let now = jiff::Timestamp::now().as_second();
-    let left = payload["exp"].as_i64().map(|exp| exp - now);
+    // Saturating: `exp` is outside text (found by the jwt_claims fuzz seed `i64::MIN`).
+    let left = payload["exp"].as_i64().map(|exp| exp.saturating_sub(now));
     (
         AssertionClaims {
             issuer: s("iss"),
@@ -816,6 +817,18 @@ mod tests {
         let (c, left) = claims(&Secret::new(jwt));
         assert_eq!(c.subject.as_deref(), Some("repo:o/r:ref:refs/heads/main"));
         assert!(left.unwrap() > 590);
+    }
+
+    #[test]
+    fn claims_with_an_extreme_exp_do_not_overflow() {
+        let enc = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        for exp in [i64::MIN, i64::MAX] {
+            let jwt = format!("x.{}.y", enc(serde_json::json!({ "exp": exp })));
+            let (_, left) = claims(&Secret::new(jwt));
+            assert_eq!(left.unwrap().signum(), exp.signum());
+        }
     }
 
     #[test]

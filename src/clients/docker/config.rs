@@ -31,9 +31,10 @@ pub fn config_path(docker_config: Option<&str>, home: Option<&str>) -> Option<Pa
 
 /// Looks `registry` up in the config file at `path` (a missing file is no credentials).
 pub fn lookup(path: &Path, registry: &str) -> Result<Found, DockerError> {
-    let text = match std::fs::read_to_string(path) {
+    use crate::fsx;
+    let text = match fsx::read_to_string(path, "Docker config", fsx::Follow::Yes, fsx::MEDIUM) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::None),
+        Err(e) if e.is_not_found() => return Ok(Found::None),
         Err(e) => {
             return Err(DockerError::Config {
                 path: path.to_path_buf(),
@@ -41,11 +42,16 @@ pub fn lookup(path: &Path, registry: &str) -> Result<Found, DockerError> {
             });
         }
     };
+    parse(path, &text, registry)
+}
+
+/// What the config file text says about `registry` (`path` only names it in errors).
+pub fn parse(path: &Path, text: &str, registry: &str) -> Result<Found, DockerError> {
     let bad = |message: String| DockerError::Config {
         path: path.to_path_buf(),
         message,
     };
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
     let keys = [
         registry.to_string(),
         format!("https://{registry}"),

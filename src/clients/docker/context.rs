@@ -24,6 +24,8 @@ pub enum ContextError {
     Pattern { path: PathBuf, source: PatternError },
     #[error("writing the build context failed: {0}")]
     Write(io::Error),
+    #[error(transparent)]
+    Fs(#[from] crate::fsx::FsError),
 }
 
 /// What goes into the context.
@@ -53,22 +55,23 @@ pub fn dockerfile_in_context(spec: &ContextSpec) -> Option<String> {
 /// The `.dockerignore` patterns of `dir` as written (no build files kept: BuildKit gets
 /// the Dockerfile separately, as with `docker build` on BuildKit).
 pub fn dockerignore(dir: &Path) -> Result<Vec<String>, ContextError> {
-    let path = dir.join(".dockerignore");
-    match fs::read(&path) {
+    read_dockerignore(&dir.join(".dockerignore"))
+}
+
+/// A missing file is no patterns; a link, device or huge file is refused.
+fn read_dockerignore(path: &Path) -> Result<Vec<String>, ContextError> {
+    use crate::fsx;
+    match fsx::read(path, ".dockerignore", fsx::Follow::No, fsx::MEDIUM) {
         Ok(b) => Ok(ignore::parse_dockerignore(&String::from_utf8_lossy(&b))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(source) => Err(ContextError::Read { path, source }),
+        Err(e) if e.is_not_found() => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// The `.dockerignore` patterns of `spec` with the build files kept.
 pub fn excludes(spec: &ContextSpec) -> Result<Matcher, ContextError> {
     let path = spec.dir.join(".dockerignore");
-    let patterns = match fs::read(&path) {
-        Ok(b) => ignore::parse_dockerignore(&String::from_utf8_lossy(&b)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-        Err(source) => return Err(ContextError::Read { path, source }),
-    };
+    let patterns = read_dockerignore(&path)?;
     let df = dockerfile_in_context(spec);
     let pat = |source| ContextError::Pattern {
         path: path.clone(),
@@ -105,10 +108,8 @@ pub fn write_tar<W: Write>(
         Some(n) => n,
         None => {
             let name = dockerfile_name.to_string();
-            let data = fs::read(&spec.dockerfile).map_err(|source| ContextError::Read {
-                path: spec.dockerfile.clone(),
-                source,
-            })?;
+            use crate::fsx;
+            let data = fsx::read(&spec.dockerfile, "Dockerfile", fsx::Follow::No, fsx::MEDIUM)?;
             let mut h = tar::Header::new_gnu();
             h.set_size(data.len() as u64);
             h.set_mode(0o644);
@@ -261,10 +262,8 @@ impl<W: Write> Sink for TarSink<'_, W> {
             h.set_size(0);
             self.b.append_link(&mut h, rel, &target).map_err(write)?;
         } else if ft.is_file() {
-            let f = fs::File::open(path).map_err(|source| ContextError::Read {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            // Opened once, checked on the handle: it cannot have become a FIFO or a link.
+            let f = crate::fsx::open(path, "build context file", crate::fsx::Follow::No)?;
             h.set_entry_type(tar::EntryType::Regular);
             h.set_size(meta.len());
             self.b.append_data(&mut h, rel, f).map_err(write)?;

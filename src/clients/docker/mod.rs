@@ -70,6 +70,7 @@ impl Diagnostic for DockerError {
         match self {
             DockerError::Build(f) if f.syntax => Exit::BadInput,
             DockerError::Context(context::ContextError::Pattern { .. }) => Exit::BadInput,
+            DockerError::Context(context::ContextError::Fs(e)) => e.exit(),
             DockerError::Config { .. } => Exit::BadInput,
             DockerError::TlsFiles(_) | DockerError::EngineSetting(_) => Exit::BadInput,
             DockerError::NoBuildKit { .. } => Exit::BadInput,

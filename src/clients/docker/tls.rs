@@ -52,7 +52,8 @@ impl Tls {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let read = |name: &str| -> Result<(PathBuf, Vec<u8>), TlsFileError> {
             let p = dir.join(name);
-            std::fs::read(&p)
+            use crate::fsx;
+            fsx::read(&p, "TLS file", fsx::Follow::Yes, fsx::SMALL)
                 .map(|b| (p.clone(), b))
                 .map_err(|e| file_error(&p, format!("cannot be read ({e})")))
         };

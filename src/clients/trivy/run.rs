@@ -118,6 +118,19 @@ pub async fn run(
     timeout: Duration,
     progress: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<(), TrivyError> {
+    // Trivy's own budget is `--timeout`; ours adds a margin for start-up and DB load.
+    let limit = timeout.saturating_add(Duration::from_secs(30));
+    run_within(binary, args, auth, timeout, limit, progress).await
+}
+
+async fn run_within(
+    binary: &Path,
+    args: &[String],
+    auth: &RegistryAuth,
+    timeout: Duration,
+    limit: Duration,
+    progress: &(dyn Fn(&str) + Send + Sync),
+) -> Result<(), TrivyError> {
     const PURPOSE: &str = "scan the target";
     let mut cmd = tokio::process::Command::new(binary);
     cmd.args(args)
@@ -134,43 +147,52 @@ pub async fn run(
     if let Some(p) = &auth.password {
         cmd.env("TRIVY_PASSWORD", p.expose());
     }
+    // Its own process group, so a timeout ends Trivy and everything it started.
+    #[cfg(unix)]
+    cmd.process_group(0);
     let mut child = cmd.spawn().map_err(|source| TrivyError::Spawn {
         path: binary.to_path_buf(),
         purpose: PURPOSE,
         source,
     })?;
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let lines = async {
-        use tokio::io::AsyncBufReadExt;
-        let mut kept = Vec::new();
-        let mut reader = tokio::io::BufReader::new(stderr);
-        let mut line = Vec::new();
+    let pid = child.id();
+    let tail = stderr_tail(child.stderr.take(), progress);
+    tokio::pin!(tail);
+    let mut kept: Option<Vec<u8>> = None;
+    let waited = tokio::time::timeout(limit, async {
         loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    let text = String::from_utf8_lossy(&line);
-                    let text = text.trim_end();
-                    if !text.is_empty() {
-                        progress(text);
-                    }
-                    kept.extend_from_slice(&line);
-                }
+            tokio::select! {
+                k = &mut tail, if kept.is_none() => kept = Some(k),
+                s = child.wait() => break s,
             }
         }
-        kept
+    })
+    .await;
+    let status = match waited {
+        Ok(status) => status,
+        Err(_) => {
+            kill_group(pid);
+            let _ = child.kill().await;
+            return Err(TrivyError::Timeout {
+                purpose: PURPOSE,
+                secs: timeout.as_secs(),
+            });
+        }
     };
-    // Trivy's own budget is `--timeout`; ours adds a margin for start-up and DB load.
-    let (stderr, status) =
-        tokio::time::timeout(timeout.saturating_add(Duration::from_secs(30)), async {
-            tokio::join!(lines, child.wait())
-        })
-        .await
-        .map_err(|_| TrivyError::Timeout {
-            purpose: PURPOSE,
-            secs: timeout.as_secs(),
-        })?;
+    // A child Trivy left behind may still hold stderr open: a short grace, then the group
+    // is ended so its tail can be read to the end.
+    let stderr = match kept {
+        Some(k) => k,
+        None => match tokio::time::timeout(Duration::from_secs(5), &mut tail).await {
+            Ok(k) => k,
+            Err(_) => {
+                kill_group(pid);
+                tokio::time::timeout(Duration::from_secs(1), &mut tail)
+                    .await
+                    .unwrap_or_default()
+            }
+        },
+    };
     let status = status.map_err(|source| TrivyError::Spawn {
         path: binary.to_path_buf(),
         purpose: PURPOSE,
@@ -198,6 +220,69 @@ pub async fn run(
         }),
     }
 }
+
+/// The most of Trivy's stderr we keep: its last 64 KiB (the error is at the end).
+pub const STDERR_KEEP: usize = 64 << 10;
+
+/// Reads a child's stderr to its end: each line goes to `progress` as it comes (a line
+/// longer than [`STDERR_KEEP`] in pieces), and only the last [`STDERR_KEEP`] bytes are kept.
+async fn stderr_tail(
+    stderr: Option<tokio::process::ChildStderr>,
+    progress: &(dyn Fn(&str) + Send + Sync),
+) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let Some(mut stderr) = stderr else {
+        return Vec::new();
+    };
+    let emit = |line: &[u8]| {
+        let text = String::from_utf8_lossy(line);
+        let text = text.trim_end();
+        if !text.is_empty() {
+            progress(text);
+        }
+    };
+    let mut keep = Vec::new();
+    let mut line = Vec::new();
+    let mut buf = vec![0u8; 16 << 10];
+    loop {
+        match stderr.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let chunk = buf.get(..n).unwrap_or_default();
+                keep.extend_from_slice(chunk);
+                if keep.len() > 2 * STDERR_KEEP {
+                    keep.drain(..keep.len() - STDERR_KEEP);
+                }
+                for piece in chunk.split_inclusive(|b| *b == b'\n') {
+                    line.extend_from_slice(piece);
+                    if piece.ends_with(b"\n") || line.len() >= STDERR_KEEP {
+                        emit(&line);
+                        line.clear();
+                    }
+                }
+            }
+        }
+    }
+    emit(&line);
+    if keep.len() > STDERR_KEEP {
+        keep.drain(..keep.len() - STDERR_KEEP);
+    }
+    keep
+}
+
+/// SIGKILL to the process group `pid` leads (Trivy and its children).
+#[cfg(unix)]
+fn kill_group(pid: Option<u32>) {
+    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 0) {
+        // SAFETY: kill(2) with a negative pid signals that process group; no memory is involved.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn kill_group(_: Option<u32>) {}
 
 #[cfg(unix)]
 fn signal_name(s: &std::process::ExitStatus) -> String {
@@ -258,5 +343,114 @@ mod tests {
         assert!(a.contains(&"--input=-t.tar".to_string()), "{a:?}");
         assert!(a.contains(&"--output=-o.json".to_string()), "{a:?}");
         assert!(!a.contains(&"--".to_string()));
+    }
+}
+
+#[cfg(all(test, unix))]
+mod process_tests {
+    use super::*;
+
+    fn script(dir: &Path, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join("trivy");
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    /// Gone, or a zombie waiting for init (it no longer runs).
+    fn is_dead(pid: i32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            Ok(s) => s
+                .rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z')),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_timeout_kills_trivys_whole_process_group() {
+        let d = tempfile::tempdir().unwrap();
+        let pidfile = d.path().join("grandchild.pid");
+        let t = script(
+            d.path(),
+            &format!("sleep 300 &\necho $! > {}\nwait", pidfile.display()),
+        );
+        let e = run_within(
+            &t,
+            &[],
+            &RegistryAuth::default(),
+            Duration::from_secs(1),
+            Duration::from_secs(2),
+            &|_| {},
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, TrivyError::Timeout { .. }), "{e}");
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let mut dead = false;
+        for _ in 0..100 {
+            if is_dead(pid) {
+                dead = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if !dead {
+            // SAFETY: cleaning up the process this test started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        assert!(dead, "the grandchild {pid} survived the timeout");
+    }
+
+    #[tokio::test]
+    async fn a_child_left_holding_stderr_does_not_turn_a_failure_into_a_timeout() {
+        let d = tempfile::tempdir().unwrap();
+        let t = script(d.path(), "sleep 300 &\necho 'FATAL db corrupt' >&2\nexit 1");
+        let e = run_within(
+            &t,
+            &[],
+            &RegistryAuth::default(),
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+            &|_| {},
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, TrivyError::Failed { code: 1, .. }), "{e}");
+        assert!(e.to_string().contains("FATAL db corrupt"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn stderr_is_capped_to_its_tail() {
+        let d = tempfile::tempdir().unwrap();
+        let t = script(
+            d.path(),
+            "head -c 3000000 /dev/zero | tr '\\0' x >&2; echo; echo 'FATAL the real reason' >&2; exit 1",
+        );
+        let mut cmd = tokio::process::Command::new(&t);
+        cmd.stderr(Stdio::piped()).stdout(Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        let lines = std::sync::Mutex::new(0usize);
+        let kept = stderr_tail(child.stderr.take(), &|_| *lines.lock().unwrap() += 1).await;
+        assert_eq!(*lines.lock().unwrap(), 2, "each line goes to progress once");
+        child.wait().await.unwrap();
+        assert!(kept.len() <= STDERR_KEEP, "{}", kept.len());
+        assert!(String::from_utf8_lossy(&kept).ends_with("FATAL the real reason\n"));
+        let e = run(
+            &t,
+            &[],
+            &RegistryAuth::default(),
+            Duration::from_secs(60),
+            &|_| {},
+        )
+        .await
+        .unwrap_err();
+        assert!(e.to_string().contains("FATAL the real reason"), "{e}");
     }
 }

@@ -1,0 +1,4 @@
+#![no_main]
+//! `cargo +nightly fuzz run image_ref`: see fuzz/src/lib.rs.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| aks_backend_fuzz::image_ref(data));
