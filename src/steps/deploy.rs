@@ -34,6 +34,9 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(3);
 pub struct DeployOutcome {
     pub report: DeployReport,
     pub exit: Exit,
+    /// An error after a successful apply (Azure side, certificate wait, outputs): the
+    /// report above is complete and published; this decides the exit code.
+    pub error: Option<Error>,
 }
 
 /// The user's manifest files, read: every `.yaml`/`.yml`/`.json` under each path.
@@ -123,46 +126,13 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
     // --- pre-flight: nothing changes until all of it passed ---
     ctx.host
         .group_start(&format!("Pre-flight in namespace {ns}"));
-    let ns_exists = apply::namespace_exists(&client, ns).await?;
-    let targets = apply::resolve(&client, &plan.objects).await?;
-    let perms = apply::permissions(&targets, ns, !ns_exists);
-    let access = apply::check_access(&client, &perms).await;
-    ctx.host.info(&format!(
-        "access review: {} permission(s) {}",
-        perms.len(),
-        if access.is_ok() { "allowed" } else { "checked" }
-    ));
-    if let Err(e) = access {
-        ctx.host.group_end();
-        return Err(e.into());
-    }
-    if !ns_exists {
-        ctx.host.info(&format!("creating namespace {ns}"));
-        apply::create_namespace(&client, ns).await?;
-    }
-    let mut changes: Vec<ObjectChange> = Vec::new();
-    for t in &targets {
-        let c = apply::dry_run(&client, t).await;
-        let c = match c {
-            Ok(c) => c,
-            Err(e) => {
-                ctx.host.group_end();
-                return Err(e.into());
-            }
-        };
-        ctx.host.info(&format!(
-            "dry run: {} would be {}{}",
-            t.id(),
-            c.action,
-            if c.diff.is_empty() {
-                String::new()
-            } else {
-                format!(" ({} change(s))", c.diff.len())
-            }
-        ));
-        changes.push(c);
-    }
+    let pre = preflight(ctx, &client, &plan, s).await;
     ctx.host.group_end();
+    let Preflight {
+        targets,
+        ns_exists,
+        changes,
+    } = pre?;
 
     // --- apply, with the watches already running so nothing is missed ---
     let kinds: Vec<WorkloadKind> = targets
@@ -205,6 +175,7 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
             &watched,
             deadline,
             s.max_restarts as i32,
+            Some(s.settle),
             PROGRESS_EVERY,
             &progress,
         )
@@ -232,30 +203,53 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
                 ));
             }
         }
-        if w.verdict.is_failure() {
-            w.events = track::warning_events(&client, ns, &o.related_uids, Duration::from_secs(1))
-                .await
-                .unwrap_or_default();
-            w.logs = failure_logs(&client, ns, o).await;
-        }
         workloads.push(w);
     }
 
-    // --- rollback what did not become healthy ---
+    // --- rollback what did not become healthy, and meanwhile the failed pods' events and
+    // logs: each log fetch has its own short deadline, so a kubelet that cannot be
+    // reached never holds the rollback up (and the pods are still there to ask) ---
     let failed = workloads.iter().any(|w| w.verdict.is_failure());
-    if failed && !s.no_rollback {
-        ctx.host.group_start("Rollback");
-        for ((w, target), o) in workloads.iter_mut().zip(&applied).zip(&outcomes) {
-            if !w.verdict.is_failure() {
+    let failing: Vec<bool> = workloads.iter().map(|w| w.verdict.is_failure()).collect();
+    let words = async {
+        let mut out = Vec::new();
+        for (o, bad) in outcomes.iter().zip(&failing) {
+            if !bad {
+                out.push((Vec::new(), Vec::new()));
                 continue;
             }
-            w.rollback = Some(match o.kind {
+            let events =
+                track::warning_events(&client, ns, &o.related_uids, Duration::from_secs(1))
+                    .await
+                    .unwrap_or_default();
+            out.push((events, failure_logs(&client, ns, o, s.log_timeout).await));
+        }
+        out
+    };
+    let rollbacks = async {
+        let mut out: Vec<Option<RollbackReport>> = vec![None; failing.len()];
+        if !failed || s.no_rollback {
+            return out;
+        }
+        ctx.host.group_start("Rollback");
+        for (i, (target, o)) in applied.iter().zip(&outcomes).enumerate() {
+            if !failing[i] {
+                continue;
+            }
+            out[i] = Some(match o.kind {
                 WorkloadKind::Deployment => roll_back(ctx, &client, &mut tracker, target, s).await,
                 WorkloadKind::Job => not_rolled_back(ctx, target),
                 kind => roll_back_revision(ctx, &client, &mut tracker, kind, target, s).await,
             });
         }
         ctx.host.group_end();
+        out
+    };
+    let (words, rollbacks) = tokio::join!(words, rollbacks);
+    for ((w, (events, logs)), rollback) in workloads.iter_mut().zip(words).zip(rollbacks) {
+        w.events = events;
+        w.logs = logs;
+        w.rollback = rollback;
     }
 
     // --- Azure: the A record and the gateway's NSG rule, once the app is healthy (the
@@ -272,24 +266,30 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
     };
 
     // --- certificate ---
+    // Like the Azure side, an error here is reported after the outputs are published.
     let mut url = None;
     let mut certificate_ready = None;
+    let mut certificate_error = None;
     if !failed
         && let Some(Action::WaitCertificate { name }) = plan
             .actions
             .iter()
             .find(|a| matches!(a, Action::WaitCertificate { .. }))
     {
-        let ready = certificate::wait_ready(&client, ns, name, Instant::now() + s.timeout).await?;
-        certificate_ready = Some(ready);
-        if ready {
-            url = s.host.as_ref().map(|h| format!("https://{h}"));
-        } else {
-            ctx.host.annotate(
-                Level::Warning,
-                &format!("Certificate {name} was not Ready within {:?}", s.timeout),
-                &Location::default(),
-            );
+        match certificate::wait_ready(&client, ns, name, Instant::now() + s.timeout).await {
+            Ok(true) => {
+                certificate_ready = Some(true);
+                url = s.host.as_ref().map(|h| format!("https://{h}"));
+            }
+            Ok(false) => {
+                certificate_ready = Some(false);
+                ctx.host.annotate(
+                    Level::Warning,
+                    &format!("Certificate {name} was not Ready within {:?}", s.timeout),
+                    &Location::default(),
+                );
+            }
+            Err(e) => certificate_error = Some(Error::from(e)),
         }
     }
 
@@ -336,12 +336,89 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
             serde_json::to_string(&report).expect("the report serializes"),
         ),
     ];
-    ctx.publish(&outputs, s.outputs_file.as_deref())?;
-    if let Some(e) = azure_error {
-        return Err(e);
-    }
+    let published = ctx.publish(&outputs, s.outputs_file.as_deref());
+    // The first error after the apply decides the exit; the outcome still carries the
+    // report, so the job summary and the PR comment show the rollout with it.
+    let error = azure_error.or(certificate_error).or(published.err());
     let exit = if failed { Exit::Refused } else { Exit::Ok };
-    Ok(Some(DeployOutcome { report, exit }))
+    Ok(Some(DeployOutcome {
+        report,
+        exit,
+        error,
+    }))
+}
+
+struct Preflight {
+    targets: Vec<Target>,
+    ns_exists: bool,
+    changes: Vec<ObjectChange>,
+}
+
+/// Discovery of every type the plan needs (all missing ones named at once), the access
+/// review (first, so an identity that may not even read the namespace gets the list of
+/// what it lacks), the namespace, and the server-side dry run of every object.
+async fn preflight(
+    ctx: &Ctx,
+    client: &kube::Client,
+    plan: &DeployPlan,
+    s: &DeploySettings,
+) -> Result<Preflight, Error> {
+    let ns = &s.namespace;
+    let wait_certificate = plan
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::WaitCertificate { .. }));
+    let targets = apply::resolve(client, &plan.objects, wait_certificate).await?;
+    let perms = apply::permissions(&targets, ns, wait_certificate);
+    let mut denied = apply::denied(client, &perms).await?;
+    let may_read_ns = !denied
+        .iter()
+        .any(|p| p.resource == "namespaces" && p.verb == "get");
+    // Whether the namespace exists is known only to who may read it; creating it is
+    // needed only when it does not.
+    let ns_exists = if may_read_ns {
+        apply::namespace_exists(client, ns).await?
+    } else {
+        false
+    };
+    if ns_exists {
+        denied.retain(|p| !p.creates_namespace());
+    }
+    ctx.host.info(&format!(
+        "access review: {} permission(s), {} denied",
+        perms.len(),
+        denied.len()
+    ));
+    if !denied.is_empty() {
+        return Err(kube_client::KubeError::AccessDenied {
+            denied: denied.iter().map(|p| p.describe()).collect(),
+        }
+        .into());
+    }
+    if !ns_exists {
+        ctx.host.info(&format!("creating namespace {ns}"));
+        apply::create_namespace(client, ns).await?;
+    }
+    let mut changes: Vec<ObjectChange> = Vec::new();
+    for t in &targets {
+        let c = apply::dry_run(client, t).await?;
+        ctx.host.info(&format!(
+            "dry run: {} would be {}{}",
+            t.id(),
+            c.action,
+            if c.diff.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} change(s))", c.diff.len())
+            }
+        ));
+        changes.push(c);
+    }
+    Ok(Preflight {
+        targets,
+        ns_exists,
+        changes,
+    })
 }
 
 fn workload_report(ns: &str, o: &Outcome) -> WorkloadReport {
@@ -378,8 +455,14 @@ fn workload_report(ns: &str, o: &Outcome) -> WorkloadReport {
     }
 }
 
-/// The failing container's last lines, and its crashed predecessor's when it restarted.
-async fn failure_logs(client: &kube::Client, ns: &str, o: &Outcome) -> Vec<LogExcerpt> {
+/// The failing container's last lines, and its crashed predecessor's when it restarted,
+/// each fetched under `deadline`; one that cannot be had says why instead.
+async fn failure_logs(
+    client: &kube::Client,
+    ns: &str,
+    o: &Outcome,
+    deadline: Duration,
+) -> Vec<LogExcerpt> {
     let (pod, container, restarted) = match &o.failure {
         Some(rules::Failure {
             pod: Some(p),
@@ -404,14 +487,35 @@ async fn failure_logs(client: &kube::Client, ns: &str, o: &Outcome) -> Vec<LogEx
         wanted.insert(0, true);
     }
     for previous in wanted {
-        if let Ok(lines) = track::logs(client, ns, &pod, &container, previous, LOG_LINES).await {
-            out.push(LogExcerpt {
-                pod: pod.clone(),
-                container: container.clone(),
-                previous,
-                lines,
-            });
-        }
+        let fetched = tokio::time::timeout(
+            deadline,
+            track::logs(client, ns, &pod, &container, previous, LOG_LINES),
+        )
+        .await;
+        let (lines, unavailable) = match fetched {
+            Ok(Ok(lines)) => (lines, None),
+            // The container never ran (still pulling, bad config): no log to show, and
+            // its events say why.
+            Ok(Err(kube_client::KubeError::Api { code: 400, .. })) => continue,
+            Ok(Err(e)) => (
+                Vec::new(),
+                Some(format!("the cluster could not give it: {e}")),
+            ),
+            Err(_) => (
+                Vec::new(),
+                Some(format!(
+                    "no answer within {}s (the node's kubelet may be unreachable)",
+                    deadline.as_secs_f64()
+                )),
+            ),
+        };
+        out.push(LogExcerpt {
+            pod: pod.clone(),
+            container: container.clone(),
+            previous,
+            lines,
+            unavailable,
+        });
     }
     out
 }
@@ -509,6 +613,7 @@ async fn track_back(
             &[w],
             Instant::now() + s.timeout,
             s.max_restarts as i32,
+            None,
             PROGRESS_EVERY,
             &progress,
         )
@@ -612,6 +717,20 @@ fn tell(ctx: &Ctx, r: &DeployReport) {
                     ctx.host.untrusted(&lines);
                 }
                 for l in &w.logs {
+                    if let Some(why) = &l.unavailable {
+                        // The reason may hold the server's words: untrusted text.
+                        ctx.host.untrusted(&[format!(
+                            "no log of {}/{}{}: {why}",
+                            l.pod,
+                            l.container,
+                            if l.previous {
+                                " (previous instance)"
+                            } else {
+                                ""
+                            }
+                        )]);
+                        continue;
+                    }
                     ctx.host.info(&format!(
                         "last {} log line(s) of {}/{}{}:",
                         l.lines.len(),

@@ -5,6 +5,7 @@ mod support;
 mod build;
 mod buildkit;
 mod deploy;
+mod deploy_control_plane;
 mod packaging;
 mod refer;
 mod report;

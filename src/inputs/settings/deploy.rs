@@ -90,6 +90,12 @@ pub struct DeploySettings {
     pub timeout: Duration,
     pub no_rollback: bool,
     pub max_restarts: u32,
+    /// `minReadySeconds` of generated workloads.
+    pub min_ready_seconds: u32,
+    /// How long new pods are watched after their workload is available.
+    pub settle: Duration,
+    /// Deadline for one pod log fetch.
+    pub log_timeout: Duration,
     pub allow_cidrs: Vec<Cidr>,
     pub wait_certificate: bool,
     pub dry_run: bool,
@@ -301,6 +307,23 @@ fn number(r: &Resolved, name: &str) -> Result<Option<u64>, InputError> {
     r.one(name).map(|(v, i)| parse::number(&i, v)).transpose()
 }
 
+/// A whole number of seconds no larger than `max` (Kubernetes' int32 fields, and a
+/// window that still fits a deploy).
+fn seconds_at_most(r: &Resolved, name: &str, max: u64) -> Result<Option<u64>, InputError> {
+    let Some(n) = number(r, name)? else {
+        return Ok(None);
+    };
+    if n > max {
+        let (_, input) = r.one(name).expect("given");
+        return Err(InputError::invalid(
+            input,
+            format!("{n} seconds is more than {max}"),
+            format!("a whole number of seconds from 0 to {max}"),
+        ));
+    }
+    Ok(Some(n))
+}
+
 impl DeploySettings {
     pub fn resolve(r: &Resolved, env: &Env) -> Result<Self, InputError> {
         let (ns, ns_input) = r.one("namespace").expect("namespace has a default");
@@ -348,6 +371,20 @@ impl DeploySettings {
             d
         };
         let max_restarts = number(r, "max-restarts")?.unwrap_or(0) as u32;
+        let min_ready_seconds = seconds_at_most(r, "min-ready-seconds", 3600)?.unwrap_or(10) as u32;
+        let settle = Duration::from_secs(seconds_at_most(r, "settle-seconds", 3600)?.unwrap_or(10));
+        let log_timeout = {
+            let (v, i) = r.one("log-timeout").expect("log-timeout has a default");
+            let d = parse::duration(&i, v)?;
+            if d.is_zero() {
+                return Err(InputError::invalid(
+                    i,
+                    "a zero log timeout would never fetch logs",
+                    "a duration like `3s`",
+                ));
+            }
+            d
+        };
 
         let manifests = r.list("manifests");
         let source = if !manifests.is_empty() {
@@ -540,6 +577,9 @@ impl DeploySettings {
             timeout,
             no_rollback: r.bool("no-rollback")?,
             max_restarts,
+            min_ready_seconds,
+            settle,
+            log_timeout,
             allow_cidrs,
             wait_certificate: r.bool("wait-certificate")?,
             dry_run,
