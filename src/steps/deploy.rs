@@ -29,6 +29,8 @@ use super::Ctx;
 
 const LOG_LINES: i64 = 50;
 const PROGRESS_EVERY: Duration = Duration::from_secs(3);
+/// How long a rollback waits for the failed pods' logs before it starts anyway.
+const LOG_HEAD_START: Duration = Duration::from_millis(500);
 
 #[derive(Debug)]
 pub struct DeployOutcome {
@@ -143,7 +145,7 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
     ctx.host.group_start("Apply");
     let mut watched = Vec::new();
     let mut applied: Vec<Target> = Vec::new();
-    for t in &targets {
+    for (t, change) in targets.iter().zip(&changes) {
         let stored = match apply::apply(&client, t).await {
             Ok(v) => v,
             Err(e) => {
@@ -160,6 +162,8 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
                     .pointer("/metadata/generation")
                     .and_then(Value::as_i64)
                     .unwrap_or(1),
+                // Unchanged by this deploy: no new revision, its pods already ran.
+                settles: change.action != "unchanged",
             });
             applied.push(t.clone());
         }
@@ -211,18 +215,29 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
     // reached never holds the rollback up (and the pods are still there to ask) ---
     let failed = workloads.iter().any(|w| w.verdict.is_failure());
     let failing: Vec<bool> = workloads.iter().map(|w| w.verdict.is_failure()).collect();
+    // The rollback soon deletes the failed pods, so it gives the log fetches a short head
+    // start (LOG_HEAD_START at most) before it begins.
+    let (logs_in, logs_fetched) = tokio::sync::oneshot::channel::<()>();
     let words = async {
-        let mut out = Vec::new();
+        let mut logs = Vec::new();
         for (o, bad) in outcomes.iter().zip(&failing) {
-            if !bad {
-                out.push((Vec::new(), Vec::new()));
-                continue;
-            }
-            let events =
+            logs.push(if *bad {
+                failure_logs(&client, ns, o, s.log_timeout).await
+            } else {
+                Vec::new()
+            });
+        }
+        let _ = logs_in.send(());
+        let mut out = Vec::new();
+        for ((o, bad), logs) in outcomes.iter().zip(&failing).zip(logs) {
+            let events = if *bad {
                 track::warning_events(&client, ns, &o.related_uids, Duration::from_secs(1))
                     .await
-                    .unwrap_or_default();
-            out.push((events, failure_logs(&client, ns, o, s.log_timeout).await));
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            out.push((events, logs));
         }
         out
     };
@@ -231,6 +246,7 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
         if !failed || s.no_rollback {
             return out;
         }
+        let _ = tokio::time::timeout(LOG_HEAD_START.min(s.log_timeout), logs_fetched).await;
         ctx.host.group_start("Rollback");
         for (i, (target, o)) in applied.iter().zip(&outcomes).enumerate() {
             if !failing[i] {
@@ -607,6 +623,7 @@ async fn track_back(
         kind,
         name: target.name.clone(),
         generation,
+        settles: false,
     };
     let o = tracker
         .wait(

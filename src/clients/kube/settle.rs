@@ -57,12 +57,9 @@ pub fn failure(
         "within the {}s settle window after the rollout was available",
         window.as_secs()
     );
-    // CrashLoopBackOff, OOMKilled and hopeless waits in the tracker's own words, with
-    // no restart allowance: the workload was already counted available.
-    let strict = Policy {
-        max_restarts: 0,
-        ..policy.clone()
-    };
+    // CrashLoopBackOff, OOMKilled and hopeless waits in the tracker's own words. The
+    // restarts `--max-restarts` allows are allowed here too (none by default).
+    let allowed = policy.max_restarts.max(0);
     for pod in pods {
         let pod_name = rules::name(&pod.metadata).to_string();
         let specs = pod
@@ -77,7 +74,7 @@ pub fn failure(
             .unwrap_or(&[]);
         for cs in statuses {
             let spec = specs.iter().find(|c| c.name == cs.name);
-            if let Some(f) = rules::container_failure(pod, spec, cs, &[], &strict) {
+            if let Some(f) = rules::container_failure(pod, spec, cs, &[], policy) {
                 return Some(f);
             }
             let fail = |reason: String, restarted: bool| Failure {
@@ -97,6 +94,21 @@ pub fn failure(
                         .unwrap_or_default()
                 )
             };
+            let before = baseline.get(&key(pod, &cs.name)).copied().unwrap_or(0);
+            let restarts = cs.restart_count - before;
+            if allowed > 0 {
+                // Within the allowance a crash is judged by CrashLoopBackOff above.
+                if restarts > allowed {
+                    return Some(fail(
+                        format!(
+                            "pod {pod_name}: container {} restarted {restarts} time(s) {within}, more than the {allowed} allowed",
+                            cs.name
+                        ),
+                        true,
+                    ));
+                }
+                continue;
+            }
             if let Some(t) = state.and_then(|s| s.terminated.as_ref()) {
                 return Some(fail(
                     format!(
@@ -107,8 +119,7 @@ pub fn failure(
                     cs.restart_count > 0,
                 ));
             }
-            let before = baseline.get(&key(pod, &cs.name)).copied().unwrap_or(0);
-            if cs.restart_count > before {
+            if restarts > 0 {
                 let exit = cs
                     .last_state
                     .as_ref()
@@ -117,9 +128,8 @@ pub fn failure(
                     .unwrap_or_default();
                 return Some(fail(
                     format!(
-                        "pod {pod_name}: container {} restarted {} time(s) {within}{exit}",
-                        cs.name,
-                        cs.restart_count - before
+                        "pod {pod_name}: container {} restarted {restarts} time(s) {within}{exit}",
+                        cs.name
                     ),
                     true,
                 ));
@@ -153,7 +163,7 @@ mod tests {
 
     fn policy() -> Policy {
         Policy {
-            max_restarts: 3,
+            max_restarts: 0,
             now: "2026-01-01T00:01:00Z".parse().unwrap(),
         }
     }
@@ -240,6 +250,31 @@ mod tests {
         assert_eq!(
             f.reason,
             "pod api-x: container app is in CrashLoopBackOff after 1 restart(s), last exit code 1 (Error)"
+        );
+    }
+
+    #[test]
+    fn max_restarts_allows_that_many_restarts_in_the_window_too() {
+        let lenient = Policy {
+            max_restarts: 2,
+            ..policy()
+        };
+        let b = baseline(&[&running(0)]);
+        let crashed = pod(
+            json!({"name": "app", "ready": false, "restartCount": 0, "image": "x",
+            "imageID": "", "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}),
+        );
+        assert_eq!(failure(&[&crashed], &b, W, &lenient), None);
+        let looping = pod(
+            json!({"name": "app", "ready": false, "restartCount": 2, "image": "x",
+            "imageID": "", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+            "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}),
+        );
+        let f = failure(&[&looping], &b, W, &lenient).unwrap();
+        assert!(
+            f.reason.contains("CrashLoopBackOff after 2 restart(s)"),
+            "{}",
+            f.reason
         );
     }
 

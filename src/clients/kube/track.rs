@@ -55,6 +55,8 @@ pub struct Watched {
     pub kind: WorkloadKind,
     pub name: String,
     pub generation: i64,
+    /// Gets the settle window (this deploy changed it: a new revision to watch).
+    pub settles: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -359,7 +361,7 @@ impl Tracker {
                     }
                     let (mut a, revision, new_pods, related_uids) = self.assess(w, &policy);
                     let window = match (settle, w.kind) {
-                        (Some(s), k) if k != WorkloadKind::Job => {
+                        (Some(s), k) if k != WorkloadKind::Job && w.settles => {
                             settle::window(self.min_ready_seconds(w), s)
                         }
                         _ => Duration::ZERO,
@@ -468,12 +470,21 @@ impl Tracker {
                 }
                 next_progress = Instant::now() + every;
             }
+            // Wake when a settle window closes, not a tick later.
+            let wake = settling
+                .iter()
+                .flatten()
+                .map(|(until, _, _)| *until)
+                .filter(|u| *u > Instant::now())
+                .min()
+                .unwrap_or(deadline)
+                .min(deadline);
             tokio::select! {
                 _ = self.changes.recv() => {
                     while self.changes.try_recv().is_ok() {}
                 }
                 _ = ticker.tick() => {}
-                _ = tokio::time::sleep_until(deadline.into()) => {}
+                _ = tokio::time::sleep_until(wake.into()) => {}
             }
         }
     }
