@@ -293,11 +293,29 @@ async fn dispatch(ctx: &Ctx, m: &ArgMatches) -> Result<Exit, Error> {
     steps::run::single(ctx, step, &inputs).await
 }
 
+/// Diagnostics on stderr. By default only this crate's warnings: a library's own log
+/// line (kube's `ERROR ... failed with status 500`) is not for the user, whose report
+/// already says what failed. `AKS_BACKEND_LOG` takes a `RUST_LOG`-style filter
+/// (`debug`, `aks_backend=debug,kube=info`) to see everything.
+fn init_tracing(env: &Env) {
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(log_filter(env)))
+        .with_ansi(log_colour(env, std::io::stderr().is_terminal()))
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}
+
 /// The log filter: `AKS_BACKEND_LOG` (tracing's EnvFilter syntax), else our debug logs
 /// when the runner is in debug mode (GitHub's `RUNNER_DEBUG=1`, Azure Pipelines'
-/// `System.Debug=true`), else warnings only.
+/// `System.Debug=true`), else our warnings only (never a library's own lines).
 pub fn log_filter(env: &Env) -> String {
-    if let Some(f) = env.get("AKS_BACKEND_LOG") {
+    if let Some(f) = env
+        .get("AKS_BACKEND_LOG")
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+    {
         return f.to_string();
     }
     let debug = env.get("RUNNER_DEBUG") == Some("1")
@@ -305,24 +323,43 @@ pub fn log_filter(env: &Env) -> String {
             .get("SYSTEM_DEBUG")
             .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     if debug {
-        "warn,aks_backend=debug".into()
+        "aks_backend=debug".into()
     } else {
-        "warn".into()
+        "aks_backend=warn".into()
     }
 }
 
-fn init_tracing(env: &Env) {
-    let filter = log_filter(env);
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .without_time()
-        .try_init();
+/// Colour codes only on a terminal, and not when `NO_COLOR` is set (non-empty, as
+/// no-color.org says).
+fn log_colour(env: &Env, stderr_is_terminal: bool) -> bool {
+    stderr_is_terminal && env.get("NO_COLOR").is_none_or(str::is_empty)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_pairs(pairs.iter().copied(), "/")
+    }
+
+    #[test]
+    fn only_our_crate_logs_by_default_and_the_variable_opens_it_up() {
+        assert_eq!(log_filter(&env(&[])), "aks_backend=warn");
+        assert_eq!(
+            log_filter(&env(&[("AKS_BACKEND_LOG", " ")])),
+            "aks_backend=warn"
+        );
+        assert_eq!(log_filter(&env(&[("AKS_BACKEND_LOG", "debug")])), "debug");
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(!log_colour(&env(&[]), false));
+        assert!(log_colour(&env(&[]), true));
+        assert!(!log_colour(&env(&[("NO_COLOR", "1")]), true));
+        assert!(log_colour(&env(&[("NO_COLOR", "")]), true));
+    }
 
     #[test]
     fn help_groups_settings_under_headings_with_possible_values() {
@@ -382,14 +419,14 @@ mod tests {
     #[test]
     fn runner_debug_mode_turns_on_our_debug_logs() {
         let env = |pairs: &[(&str, &str)]| Env::from_pairs(pairs.iter().copied(), "/");
-        assert_eq!(log_filter(&env(&[])), "warn");
+        assert_eq!(log_filter(&env(&[])), "aks_backend=warn");
         assert_eq!(
             log_filter(&env(&[("RUNNER_DEBUG", "1")])),
-            "warn,aks_backend=debug"
+            "aks_backend=debug"
         );
         assert_eq!(
             log_filter(&env(&[("SYSTEM_DEBUG", "True")])),
-            "warn,aks_backend=debug"
+            "aks_backend=debug"
         );
         assert_eq!(
             log_filter(&env(&[("AKS_BACKEND_LOG", "trace"), ("RUNNER_DEBUG", "1")])),

@@ -1117,6 +1117,27 @@ pub const SETTINGS: &[Spec] = &[
         Some("true"),
         "Wait for the cert-manager Certificate of --host to be Ready",
     ),
+    s(
+        "min-ready-seconds",
+        &[Deploy],
+        Value,
+        Some("10"),
+        "minReadySeconds of the generated workloads: a new pod counts as available only after staying Ready this long",
+    ),
+    s(
+        "settle-seconds",
+        &[Deploy],
+        Value,
+        Some("10"),
+        "After a workload is available, watch its new pods this long (at least its minReadySeconds); a restart or waiting container there fails the rollout",
+    ),
+    s(
+        "log-timeout",
+        &[Deploy],
+        Value,
+        Some("3s"),
+        "Deadline for fetching a failed pod's logs for the report (the kubelet may not answer)",
+    ),
 ];
 
 /// The settings of one step, globals included.

@@ -54,6 +54,10 @@ pub struct LogExcerpt {
     /// The previous (crashed) instance of the container.
     pub previous: bool,
     pub lines: Vec<String>,
+    /// Why there are no lines: the log could not be fetched (the kubelet did not answer
+    /// in time, or the API server could not reach it), in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
 }
 
 /// What runs in one new pod's container, for the digest check.

@@ -33,12 +33,15 @@ pub enum Action {
     Apply { kind: String, name: String },
     /// Watch these workloads to healthy or failed under one deadline: `deployments` by
     /// name (as before), and every tracked workload (Deployment, StatefulSet, DaemonSet,
-    /// Job) as `Kind/name` in `workloads`.
+    /// Job) as `Kind/name` in `workloads`. Once available, a workload's new pods are
+    /// watched `settle_seconds` more (at least its `minReadySeconds`): a restart or a
+    /// waiting container there fails it.
     Track {
         deployments: Vec<String>,
         workloads: Vec<String>,
         timeout_seconds: u64,
         max_restarts: u32,
+        settle_seconds: u64,
     },
     /// Every new pod's imageID must be the deployed digest.
     VerifyDigests,
@@ -80,7 +83,7 @@ impl DeployPlan {
                 secret_store,
                 hardening,
             } => {
-                let objs = manifests::generate(
+                let mut objs = manifests::generate(
                     components,
                     &Generate {
                         namespace: &s.namespace,
@@ -91,6 +94,7 @@ impl DeployPlan {
                         hardening,
                     },
                 );
+                manifests::set_min_ready_seconds(&mut objs, s.min_ready_seconds);
                 let tls = s
                     .host
                     .as_ref()
@@ -212,6 +216,7 @@ impl DeployPlan {
                 workloads,
                 timeout_seconds: s.timeout.as_secs(),
                 max_restarts: s.max_restarts,
+                settle_seconds: s.settle.as_secs(),
             });
             actions.push(Action::VerifyDigests);
             if !s.no_rollback && rolls_back {

@@ -327,6 +327,17 @@ fn deployment(
     })
 }
 
+/// Gives every generated Deployment `minReadySeconds`: its controller then counts a new
+/// pod available only once it stayed Ready that long, so a container that crashes a
+/// moment after starting does not complete the rollout.
+pub fn set_min_ready_seconds(objects: &mut [Value], seconds: u32) {
+    for o in objects.iter_mut().filter(|o| o["kind"] == "Deployment") {
+        if let Some(spec) = o.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.insert("minReadySeconds".into(), json!(seconds));
+        }
+    }
+}
+
 /// Parses every YAML document of one file (`source_name` is for messages).
 pub fn parse_documents(source_name: &str, text: &str) -> Result<Vec<Value>, ManifestError> {
     let mut out = Vec::new();

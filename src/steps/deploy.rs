@@ -30,11 +30,16 @@ use super::Ctx;
 
 const LOG_LINES: i64 = 50;
 const PROGRESS_EVERY: Duration = Duration::from_secs(3);
+/// How long a rollback waits for the failed pods' logs before it starts anyway.
+const LOG_HEAD_START: Duration = Duration::from_millis(500);
 
 #[derive(Debug)]
 pub struct DeployOutcome {
     pub report: DeployReport,
     pub exit: Exit,
+    /// An error after a successful apply (Azure side, certificate wait, outputs): the
+    /// report above is complete and published; this decides the exit code.
+    pub error: Option<Error>,
 }
 
 /// The user's manifest files, read: every `.yaml`/`.yml`/`.json` under each path.
@@ -125,54 +130,13 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
     // --- pre-flight: nothing changes until all of it passed ---
     ctx.host
         .group_start(&format!("Pre-flight in namespace {ns}"));
-    let ns_exists = apply::namespace_exists(&client, ns).await?;
-    let targets = apply::resolve(&client, &plan.objects).await?;
-    let perms = apply::permissions(&targets, ns, !ns_exists);
-    let access = apply::check_access(&client, &perms).await;
-    ctx.host.info(&format!(
-        "access review: {} permission(s) {}",
-        perms.len(),
-        if access.is_ok() { "allowed" } else { "checked" }
-    ));
-    if let Err(e) = access {
-        ctx.host.group_end();
-        return Err(e.into());
-    }
-    if !ns_exists {
-        ctx.host.info(&format!("creating namespace {ns}"));
-        let labels = plan
-            .actions
-            .iter()
-            .find_map(|a| match a {
-                Action::EnsureNamespace { labels, .. } => Some(labels.clone()),
-                _ => None,
-            })
-            .unwrap_or_default();
-        apply::create_namespace(&client, ns, &labels).await?;
-    }
-    let mut changes: Vec<ObjectChange> = Vec::new();
-    for t in &targets {
-        let c = apply::dry_run(&client, t).await;
-        let c = match c {
-            Ok(c) => c,
-            Err(e) => {
-                ctx.host.group_end();
-                return Err(e.into());
-            }
-        };
-        ctx.host.info(&format!(
-            "dry run: {} would be {}{}",
-            t.id(),
-            c.action,
-            if c.diff.is_empty() {
-                String::new()
-            } else {
-                format!(" ({} change(s))", c.diff.len())
-            }
-        ));
-        changes.push(c);
-    }
+    let pre = preflight(ctx, &client, &plan, s).await;
     ctx.host.group_end();
+    let Preflight {
+        targets,
+        ns_exists,
+        changes,
+    } = pre?;
 
     // --- apply, with the watches already running so nothing is missed ---
     let kinds: Vec<WorkloadKind> = targets
@@ -183,7 +147,7 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
     ctx.host.group_start("Apply");
     let mut watched = Vec::new();
     let mut applied: Vec<Target> = Vec::new();
-    for t in &targets {
+    for (t, change) in targets.iter().zip(&changes) {
         let stored = match apply::apply(&client, t).await {
             Ok(v) => v,
             Err(e) => {
@@ -200,6 +164,8 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
                     .pointer("/metadata/generation")
                     .and_then(Value::as_i64)
                     .unwrap_or(1),
+                // Unchanged by this deploy: no new revision, its pods already ran.
+                settles: change.action != "unchanged",
             });
             applied.push(t.clone());
         }
@@ -215,6 +181,7 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
             &watched,
             deadline,
             s.max_restarts as i32,
+            Some(s.settle),
             PROGRESS_EVERY,
             &progress,
         )
@@ -242,30 +209,65 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
                 ));
             }
         }
-        if w.verdict.is_failure() {
-            w.events = track::warning_events(&client, ns, &o.related_uids, Duration::from_secs(1))
-                .await
-                .unwrap_or_default();
-            w.logs = failure_logs(&client, ns, o).await;
-        }
         workloads.push(w);
     }
 
-    // --- rollback what did not become healthy ---
+    // --- rollback what did not become healthy, and meanwhile the failed pods' events and
+    // logs: each log fetch has its own short deadline, so a kubelet that cannot be
+    // reached never holds the rollback up (and the pods are still there to ask) ---
     let failed = workloads.iter().any(|w| w.verdict.is_failure());
-    if failed && !s.no_rollback {
+    let failing: Vec<bool> = workloads.iter().map(|w| w.verdict.is_failure()).collect();
+    // The rollback soon deletes the failed pods, so it gives the log fetches a short head
+    // start (LOG_HEAD_START at most) before it begins.
+    let (logs_in, logs_fetched) = tokio::sync::oneshot::channel::<()>();
+    let words = async {
+        let mut logs = Vec::new();
+        for (o, bad) in outcomes.iter().zip(&failing) {
+            logs.push(if *bad {
+                failure_logs(&client, ns, o, s.log_timeout).await
+            } else {
+                Vec::new()
+            });
+        }
+        let _ = logs_in.send(());
+        let mut out = Vec::new();
+        for ((o, bad), logs) in outcomes.iter().zip(&failing).zip(logs) {
+            let events = if *bad {
+                track::warning_events(&client, ns, &o.related_uids, Duration::from_secs(1))
+                    .await
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            out.push((events, logs));
+        }
+        out
+    };
+    let rollbacks = async {
+        let mut out: Vec<Option<RollbackReport>> = vec![None; failing.len()];
+        if !failed || s.no_rollback {
+            return out;
+        }
+        let _ = tokio::time::timeout(LOG_HEAD_START.min(s.log_timeout), logs_fetched).await;
         ctx.host.group_start("Rollback");
-        for ((w, target), o) in workloads.iter_mut().zip(&applied).zip(&outcomes) {
-            if !w.verdict.is_failure() {
+        for (i, (target, o)) in applied.iter().zip(&outcomes).enumerate() {
+            if !failing[i] {
                 continue;
             }
-            w.rollback = Some(match o.kind {
+            out[i] = Some(match o.kind {
                 WorkloadKind::Deployment => roll_back(ctx, &client, &mut tracker, target, s).await,
                 WorkloadKind::Job => not_rolled_back(ctx, target),
                 kind => roll_back_revision(ctx, &client, &mut tracker, kind, target, s).await,
             });
         }
         ctx.host.group_end();
+        out
+    };
+    let (words, rollbacks) = tokio::join!(words, rollbacks);
+    for ((w, (events, logs)), rollback) in workloads.iter_mut().zip(words).zip(rollbacks) {
+        w.events = events;
+        w.logs = logs;
+        w.rollback = rollback;
     }
 
     // --- Azure: the A record and the gateway's NSG rule, once the app is healthy (the
@@ -282,24 +284,30 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
     };
 
     // --- certificate ---
+    // Like the Azure side, an error here is reported after the outputs are published.
     let mut url = None;
     let mut certificate_ready = None;
+    let mut certificate_error = None;
     if !failed
         && let Some(Action::WaitCertificate { name }) = plan
             .actions
             .iter()
             .find(|a| matches!(a, Action::WaitCertificate { .. }))
     {
-        let ready = certificate::wait_ready(&client, ns, name, Instant::now() + s.timeout).await?;
-        certificate_ready = Some(ready);
-        if ready {
-            url = s.host.as_ref().map(|h| format!("https://{h}"));
-        } else {
-            ctx.host.annotate(
-                Level::Warning,
-                &format!("Certificate {name} was not Ready within {:?}", s.timeout),
-                &Location::default(),
-            );
+        match certificate::wait_ready(&client, ns, name, Instant::now() + s.timeout).await {
+            Ok(true) => {
+                certificate_ready = Some(true);
+                url = s.host.as_ref().map(|h| format!("https://{h}"));
+            }
+            Ok(false) => {
+                certificate_ready = Some(false);
+                ctx.host.annotate(
+                    Level::Warning,
+                    &format!("Certificate {name} was not Ready within {:?}", s.timeout),
+                    &Location::default(),
+                );
+            }
+            Err(e) => certificate_error = Some(Error::from(e)),
         }
     }
 
@@ -346,12 +354,97 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
             serde_json::to_string(&report).expect("the report serializes"),
         ),
     ];
-    ctx.publish(&outputs, s.outputs_file.as_deref())?;
-    if let Some(e) = azure_error {
-        return Err(e);
-    }
+    let published = ctx.publish(&outputs, s.outputs_file.as_deref());
+    // The first error after the apply decides the exit; the outcome still carries the
+    // report, so the job summary and the PR comment show the rollout with it.
+    let error = azure_error.or(certificate_error).or(published.err());
     let exit = if failed { Exit::Refused } else { Exit::Ok };
-    Ok(Some(DeployOutcome { report, exit }))
+    Ok(Some(DeployOutcome {
+        report,
+        exit,
+        error,
+    }))
+}
+
+struct Preflight {
+    targets: Vec<Target>,
+    ns_exists: bool,
+    changes: Vec<ObjectChange>,
+}
+
+/// Discovery of every type the plan needs (all missing ones named at once), the access
+/// review (first, so an identity that may not even read the namespace gets the list of
+/// what it lacks), the namespace, and the server-side dry run of every object.
+async fn preflight(
+    ctx: &Ctx,
+    client: &kube::Client,
+    plan: &DeployPlan,
+    s: &DeploySettings,
+) -> Result<Preflight, Error> {
+    let ns = &s.namespace;
+    let wait_certificate = plan
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::WaitCertificate { .. }));
+    let targets = apply::resolve(client, &plan.objects, wait_certificate).await?;
+    let perms = apply::permissions(&targets, ns, wait_certificate);
+    let mut denied = apply::denied(client, &perms).await?;
+    let may_read_ns = !denied
+        .iter()
+        .any(|p| p.resource == "namespaces" && p.verb == "get");
+    // Whether the namespace exists is known only to who may read it; creating it is
+    // needed only when it does not.
+    let ns_exists = if may_read_ns {
+        apply::namespace_exists(client, ns).await?
+    } else {
+        false
+    };
+    if ns_exists {
+        denied.retain(|p| !p.creates_namespace());
+    }
+    ctx.host.info(&format!(
+        "access review: {} permission(s), {} denied",
+        perms.len(),
+        denied.len()
+    ));
+    if !denied.is_empty() {
+        return Err(kube_client::KubeError::AccessDenied {
+            denied: denied.iter().map(|p| p.describe()).collect(),
+        }
+        .into());
+    }
+    if !ns_exists {
+        ctx.host.info(&format!("creating namespace {ns}"));
+        let labels = plan
+            .actions
+            .iter()
+            .find_map(|a| match a {
+                Action::EnsureNamespace { labels, .. } => Some(labels.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        apply::create_namespace(client, ns, &labels).await?;
+    }
+    let mut changes: Vec<ObjectChange> = Vec::new();
+    for t in &targets {
+        let c = apply::dry_run(client, t).await?;
+        ctx.host.info(&format!(
+            "dry run: {} would be {}{}",
+            t.id(),
+            c.action,
+            if c.diff.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} change(s))", c.diff.len())
+            }
+        ));
+        changes.push(c);
+    }
+    Ok(Preflight {
+        targets,
+        ns_exists,
+        changes,
+    })
 }
 
 fn workload_report(ns: &str, o: &Outcome) -> WorkloadReport {
@@ -395,8 +488,14 @@ fn workload_report(ns: &str, o: &Outcome) -> WorkloadReport {
     }
 }
 
-/// The failing container's last lines, and its crashed predecessor's when it restarted.
-async fn failure_logs(client: &kube::Client, ns: &str, o: &Outcome) -> Vec<LogExcerpt> {
+/// The failing container's last lines, and its crashed predecessor's when it restarted,
+/// each fetched under `deadline`; one that cannot be had says why instead.
+async fn failure_logs(
+    client: &kube::Client,
+    ns: &str,
+    o: &Outcome,
+    deadline: Duration,
+) -> Vec<LogExcerpt> {
     let (pod, container, restarted) = match &o.failure {
         Some(rules::Failure {
             pod: Some(p),
@@ -421,14 +520,35 @@ async fn failure_logs(client: &kube::Client, ns: &str, o: &Outcome) -> Vec<LogEx
         wanted.insert(0, true);
     }
     for previous in wanted {
-        if let Ok(lines) = track::logs(client, ns, &pod, &container, previous, LOG_LINES).await {
-            out.push(LogExcerpt {
-                pod: pod.clone(),
-                container: container.clone(),
-                previous,
-                lines,
-            });
-        }
+        let fetched = tokio::time::timeout(
+            deadline,
+            track::logs(client, ns, &pod, &container, previous, LOG_LINES),
+        )
+        .await;
+        let (lines, unavailable) = match fetched {
+            Ok(Ok(lines)) => (lines, None),
+            // The container never ran (still pulling, bad config): no log to show, and
+            // its events say why.
+            Ok(Err(kube_client::KubeError::Api { code: 400, .. })) => continue,
+            Ok(Err(e)) => (
+                Vec::new(),
+                Some(format!("the cluster could not give it: {e}")),
+            ),
+            Err(_) => (
+                Vec::new(),
+                Some(format!(
+                    "no answer within {}s (the node's kubelet may be unreachable)",
+                    deadline.as_secs_f64()
+                )),
+            ),
+        };
+        out.push(LogExcerpt {
+            pod: pod.clone(),
+            container: container.clone(),
+            previous,
+            lines,
+            unavailable,
+        });
     }
     out
 }
@@ -520,12 +640,14 @@ async fn track_back(
         kind,
         name: target.name.clone(),
         generation,
+        settles: false,
     };
     let o = tracker
         .wait(
             &[w],
             Instant::now() + s.timeout,
             s.max_restarts as i32,
+            None,
             PROGRESS_EVERY,
             &progress,
         )
@@ -629,6 +751,20 @@ fn tell(ctx: &Ctx, r: &DeployReport) {
                     ctx.host.untrusted(&lines);
                 }
                 for l in &w.logs {
+                    if let Some(why) = &l.unavailable {
+                        // The reason may hold the server's words: untrusted text.
+                        ctx.host.untrusted(&[format!(
+                            "no log of {}/{}{}: {why}",
+                            l.pod,
+                            l.container,
+                            if l.previous {
+                                " (previous instance)"
+                            } else {
+                                ""
+                            }
+                        )]);
+                        continue;
+                    }
                     ctx.host.info(&format!(
                         "last {} log line(s) of {}/{}{}:",
                         l.lines.len(),

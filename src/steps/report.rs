@@ -567,6 +567,9 @@ pub fn deploy_step(o: &super::deploy::DeployOutcome, duration: Duration) -> Step
                 l.container,
                 if l.previous { " (previous)" } else { "" }
             ));
+            if let Some(why) = &l.unavailable {
+                logs.push(format!("(no log: {why})"));
+            }
             logs.extend(l.lines.iter().cloned());
         }
     }
@@ -611,6 +614,7 @@ mod tests {
                 seconds: 1.0,
             },
             exit: crate::error::Exit::Ok,
+            error: None,
         };
         let step = deploy_step(&o, Duration::from_secs(1));
         assert!(step.failure.is_none());

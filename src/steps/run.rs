@@ -284,7 +284,8 @@ async fn one(
 ) -> Result<(Exit, Option<Secret>), Error> {
     let started = Instant::now();
     let before = ctx.host.outputs();
-    let r = execute(ctx, step, resolved, rs, acr_password).await;
+    let mut late = None;
+    let r = execute(ctx, step, resolved, rs, acr_password, &mut late).await;
     let row = match &r {
         Ok(Some((_, row, _, app))) => {
             if let Some(app) = app
@@ -310,6 +311,9 @@ async fn one(
     state.report = Some(report.clone());
     state.save(path)?;
     report::publish(ctx, rs, report).await;
+    if let Some(e) = late {
+        return Err(e);
+    }
     r.map(|o| {
         let (exit, _, password, _) = o.expect("dry runs returned above");
         (exit, password)
@@ -326,6 +330,7 @@ async fn execute(
     r: &Resolved,
     rs: &ReportSettings,
     acr_password: Option<&Secret>,
+    late: &mut Option<Error>,
 ) -> Result<Done, Error> {
     let started = Instant::now();
     match step {
@@ -396,13 +401,23 @@ async fn execute(
             if let Some(d) = recorded {
                 github_deployment::finish(ctx, d, result.as_ref().map(Option::as_ref)).await;
             }
-            Ok(result?.map(|o| {
-                (
-                    o.exit,
-                    report::deploy_step(&o, started.elapsed()),
-                    None,
-                    None,
-                )
+            // An error after the apply comes with the whole report: the row shows the
+            // rollout and the error, and `one` returns the error once all is published.
+            Ok(result?.map(|mut o| {
+                *late = o.error.take();
+                let mut row = report::deploy_step(&o, started.elapsed());
+                if let Some(e) = late.as_ref() {
+                    let f = report::failed_step("deploy", e, started.elapsed()).failure;
+                    row.status = crate::model::pipeline::StepStatus::Failed;
+                    row.failure = match (row.failure.take(), f) {
+                        (Some(mut mine), Some(f)) => {
+                            mine.reason = format!("{}\n{}", mine.reason, f.reason);
+                            Some(mine)
+                        }
+                        (mine, f) => f.or(mine),
+                    };
+                }
+                (o.exit, row, None, None)
             }))
         }
     }

@@ -448,7 +448,7 @@ fn components_each_get_a_deployment_and_are_tracked_together() {
     let worker = ws.iter().find(|w| w["name"] == "worker").unwrap();
     assert_eq!(worker["verdict"], "failed", "{worker}");
     assert_eq!(worker["rollback"]["verdict"], "healthy", "{worker}");
-    assert!(text(&worker["logs"]).contains("boom"));
+    assert!(text(&worker["logs"]).contains("boom"), "{worker}");
     let api = ws.iter().find(|w| w["name"] == "api").unwrap();
     assert_eq!(api["verdict"], "healthy", "{api}");
 

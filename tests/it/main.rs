@@ -7,6 +7,7 @@ mod bad_input;
 mod build;
 mod buildkit;
 mod deploy;
+mod deploy_control_plane;
 mod fuzz_corpus;
 mod hostile_files;
 mod net;

@@ -38,6 +38,9 @@ fn github_env(mock: &GitHubMock, dir: &Path) -> Vec<(String, String)> {
         ("GITHUB_RUN_ATTEMPT", "1".into()),
         ("GITHUB_WORKFLOW", "CI".into()),
         ("GITHUB_JOB", "ship".into()),
+        // A short settle window after each rollout keeps these tests fast.
+        ("INPUT_SETTLE_SECONDS", "1".into()),
+        ("INPUT_MIN_READY_SECONDS", "0".into()),
         (
             "GITHUB_STEP_SUMMARY",
             dir.join("summary.md").display().to_string(),

@@ -49,37 +49,111 @@ fn gvk_of(obj: &Value) -> GroupVersionKind {
     GroupVersionKind::gvk(group, version, kind)
 }
 
-/// Resolves every object's kind with one discovery request per group/version.
-pub async fn resolve(client: &kube::Client, objects: &[Value]) -> Result<Vec<Target>, KubeError> {
-    let mut cache: BTreeMap<(String, String, String), (ApiResource, bool)> = BTreeMap::new();
+/// A resource type the plan needs that the cluster does not serve, and how to get it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MissingType {
+    pub api_version: String,
+    pub kind: String,
+    /// What to do about it, in words.
+    pub remedy: String,
+}
+
+impl MissingType {
+    fn new(api_version: &str, kind: &str, for_certificate_wait: bool) -> Self {
+        let group = api_version.split_once('/').map_or("", |(g, _)| g);
+        let remedy = match group {
+            "cert-manager.io" if for_certificate_wait => {
+                "waiting for the TLS certificate of --host needs cert-manager: install it in the \
+                 cluster (the `infra` step does), or deploy with `--wait-certificate false`"
+                    .to_string()
+            }
+            "cert-manager.io" => {
+                "install cert-manager in the cluster (the `infra` step does)".to_string()
+            }
+            "external-secrets.io" => "--secret-env needs the External Secrets Operator: install \
+                 it in the cluster (the `infra` step does), or deploy without --secret-env"
+                .to_string(),
+            "autoscaling" => format!(
+                "autoscaling (--max-replicas) needs {api_version}, served from Kubernetes 1.23 on: \
+                 upgrade the cluster, or deploy without --max-replicas"
+            ),
+            _ => format!(
+                "install the operator that provides {kind} (its CRD), or fix apiVersion/kind"
+            ),
+        };
+        MissingType {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            remedy,
+        }
+    }
+}
+
+/// The kind cert-manager serves and the deploy waits on.
+pub const CERTIFICATE: (&str, &str) = ("cert-manager.io/v1", "Certificate");
+
+/// Discovery of one kind: its API resource and whether it is namespaced, `None` when
+/// the cluster does not serve it (the server answers a plain-text 404 for an unserved
+/// group/version, or lists the group without the kind).
+async fn discover(
+    client: &kube::Client,
+    gvk: &GroupVersionKind,
+) -> Result<Option<(ApiResource, bool)>, KubeError> {
+    retrying(|| async {
+        match kube::discovery::pinned_kind(client, gvk).await {
+            Ok((ar, caps)) => Ok(Some((ar, caps.scope == Scope::Namespaced))),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
+            Err(kube::Error::Discovery(_)) => Ok(None),
+            Err(e) => Err(KubeError::from_kube(
+                format!("discovery of {}", gvk.kind),
+                e,
+            )),
+        }
+    })
+    .await
+}
+
+/// Resolves every object's kind with one discovery request per group/version, and checks
+/// that the cert-manager Certificate type is served when the deploy will wait on one.
+/// Every type that is missing is named in one error, before anything is applied.
+pub async fn resolve(
+    client: &kube::Client,
+    objects: &[Value],
+    wait_certificate: bool,
+) -> Result<Vec<Target>, KubeError> {
+    let mut cache: BTreeMap<(String, String, String), Option<(ApiResource, bool)>> =
+        BTreeMap::new();
+    let mut missing: Vec<MissingType> = Vec::new();
     let mut out = Vec::new();
-    for obj in objects {
-        let gvk = gvk_of(obj);
+    let mut wanted: Vec<(Option<&Value>, GroupVersionKind, String)> = objects
+        .iter()
+        .map(|o| {
+            let api_version = o.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+            (Some(o), gvk_of(o), api_version.to_string())
+        })
+        .collect();
+    if wait_certificate {
+        let (api_version, kind) = CERTIFICATE;
+        let cert = serde_json::json!({"apiVersion": api_version, "kind": kind});
+        wanted.push((None, gvk_of(&cert), api_version.into()));
+    }
+    for (obj, gvk, api_version) in wanted {
         let key = (gvk.group.clone(), gvk.version.clone(), gvk.kind.clone());
         if !cache.contains_key(&key) {
-            let found = retrying(|| async {
-                match kube::discovery::pinned_kind(client, &gvk).await {
-                    Ok(x) => Ok(Some(x)),
-                    Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
-                    Err(kube::Error::Discovery(_)) => Ok(None),
-                    Err(e) => Err(KubeError::from_kube(
-                        format!("discovery of {}", gvk.kind),
-                        e,
-                    )),
-                }
-            })
-            .await?;
-            let (ar, caps) = found.ok_or_else(|| KubeError::UnknownKind {
-                api_version: obj
-                    .get("apiVersion")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .into(),
-                kind: gvk.kind.clone(),
-            })?;
-            cache.insert(key.clone(), (ar, caps.scope == Scope::Namespaced));
+            let found = discover(client, &gvk).await?;
+            cache.insert(key.clone(), found);
         }
-        let (ar, namespaced) = cache[&key].clone();
+        let Some((ar, namespaced)) = cache[&key].clone() else {
+            let m = MissingType::new(&api_version, &gvk.kind, obj.is_none());
+            if !missing
+                .iter()
+                .any(|x| x.api_version == m.api_version && x.kind == m.kind)
+            {
+                missing.push(m);
+            }
+            continue;
+        };
+        let Some(obj) = obj else { continue };
         let mut object = obj.clone();
         let namespace = if namespaced {
             obj.pointer("/metadata/namespace")
@@ -102,7 +176,11 @@ pub async fn resolve(client: &kube::Client, objects: &[Value]) -> Result<Vec<Tar
             namespace,
         });
     }
-    Ok(out)
+    if missing.is_empty() {
+        Ok(out)
+    } else {
+        Err(KubeError::UnknownKind { missing })
+    }
 }
 
 /// One permission we are about to use.
@@ -113,6 +191,8 @@ pub struct Permission {
     pub resource: String,
     pub subresource: String,
     pub namespace: String,
+    /// One object (a namespace asks about itself by name); empty: any.
+    pub name: String,
 }
 
 impl Permission {
@@ -123,7 +203,22 @@ impl Permission {
             resource: resource.into(),
             subresource: String::new(),
             namespace: namespace.into(),
+            name: String::new(),
         }
+    }
+
+    /// Reading namespace `ns` (what a RoleBinding in `ns` can grant), and creating it
+    /// (cluster-wide).
+    pub fn namespace(verb: &str, ns: &str) -> Self {
+        Permission {
+            name: ns.into(),
+            ..Permission::new(verb, "", "namespaces", if verb == "get" { ns } else { "" })
+        }
+    }
+
+    /// Is this the permission to create the namespace (needed only when it is missing)?
+    pub fn creates_namespace(&self) -> bool {
+        self.verb == "create" && self.group.is_empty() && self.resource == "namespaces"
     }
 
     pub fn describe(&self) -> String {
@@ -137,6 +232,14 @@ impl Permission {
         } else {
             format!("{res}/{}", self.subresource)
         };
+        if self.resource == "namespaces" && self.group.is_empty() && !self.name.is_empty() {
+            let scope = if self.namespace.is_empty() {
+                " (cluster-wide)"
+            } else {
+                ""
+            };
+            return format!("{} namespace {}{scope}", self.verb, self.name);
+        }
         let scope = if self.namespace.is_empty() {
             "cluster-wide".to_string()
         } else {
@@ -146,11 +249,22 @@ impl Permission {
     }
 }
 
-/// What applying and tracking `targets` needs: get/create/patch on every kind, and
-/// list/watch on what the tracker watches, get on pod logs (and delete on pods for a
-/// StatefulSet's rollback).
-pub fn permissions(targets: &[Target], namespace: &str, create_namespace: bool) -> Vec<Permission> {
+/// What the deploy needs: reading the namespace (and creating it, when it turns out to
+/// be missing), get/create/patch on every kind, list/watch on what the tracker watches,
+/// get on pod logs (and delete on pods for a StatefulSet's rollback), and get on
+/// Certificates when it waits for one.
+pub fn permissions(targets: &[Target], namespace: &str, wait_certificate: bool) -> Vec<Permission> {
     let mut set = BTreeSet::new();
+    set.insert(Permission::namespace("get", namespace));
+    set.insert(Permission::namespace("create", namespace));
+    if wait_certificate {
+        set.insert(Permission::new(
+            "get",
+            "cert-manager.io",
+            "certificates",
+            namespace,
+        ));
+    }
     for t in targets {
         let ns = t.namespace.clone().unwrap_or_default();
         for verb in ["get", "create", "patch"] {
@@ -178,14 +292,15 @@ pub fn permissions(targets: &[Target], namespace: &str, create_namespace: bool) 
     let mut logs = Permission::new("get", "", "pods", namespace);
     logs.subresource = "log".into();
     set.insert(logs);
-    if create_namespace {
-        set.insert(Permission::new("create", "", "namespaces", ""));
-    }
     set.into_iter().collect()
 }
 
-/// Asks the API server about every permission; all denials in one error.
-pub async fn check_access(client: &kube::Client, perms: &[Permission]) -> Result<(), KubeError> {
+/// Asks the API server about every permission (SelfSubjectAccessReview, which every
+/// authenticated identity may create); the ones it denies.
+pub async fn denied(
+    client: &kube::Client,
+    perms: &[Permission],
+) -> Result<Vec<Permission>, KubeError> {
     let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
     let reviews = perms.iter().map(|p| {
         let api = api.clone();
@@ -198,6 +313,7 @@ pub async fn check_access(client: &kube::Client, perms: &[Permission]) -> Result
                         resource: Some(p.resource.clone()),
                         subresource: (!p.subresource.is_empty()).then(|| p.subresource.clone()),
                         namespace: (!p.namespace.is_empty()).then(|| p.namespace.clone()),
+                        name: (!p.name.is_empty()).then(|| p.name.clone()),
                         ..Default::default()
                     }),
                     ..Default::default()
@@ -215,16 +331,11 @@ pub async fn check_access(client: &kube::Client, perms: &[Permission]) -> Result
         }
     });
     let results = futures::future::try_join_all(reviews).await?;
-    let denied: Vec<String> = results
+    Ok(results
         .into_iter()
         .filter(|(_, ok)| !ok)
-        .map(|(p, _)| p.describe())
-        .collect();
-    if denied.is_empty() {
-        Ok(())
-    } else {
-        Err(KubeError::AccessDenied { denied })
-    }
+        .map(|(p, _)| p.clone())
+        .collect())
 }
 
 pub async fn namespace_exists(client: &kube::Client, name: &str) -> Result<bool, KubeError> {
@@ -238,19 +349,27 @@ pub async fn namespace_exists(client: &kube::Client, name: &str) -> Result<bool,
     .await
 }
 
+/// Creates the namespace with `labels` (a plain create, so `create namespaces` is all it
+/// needs; one that appeared meanwhile is fine).
 pub async fn create_namespace(
     client: &kube::Client,
     name: &str,
     labels: &std::collections::BTreeMap<String, String>,
 ) -> Result<(), KubeError> {
     let api: Api<Namespace> = Api::all(client.clone());
-    let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
-        "metadata": {"name": name, "labels": labels}});
+    let mut ns = Namespace::default();
+    ns.metadata.name = Some(name.into());
+    ns.metadata.labels = Some(labels.clone()).filter(|l| !l.is_empty());
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    };
     retrying(|| async {
-        api.patch(name, &PatchParams::apply(FIELD_MANAGER), &Patch::Apply(&ns))
-            .await
-            .map(|_| ())
-            .map_err(|e| KubeError::from_kube(format!("Namespace/{name}"), e))
+        match api.create(&params, &ns).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.is_already_exists() => Ok(()),
+            Err(e) => Err(KubeError::from_kube(format!("Namespace/{name}"), e)),
+        }
     })
     .await
 }

@@ -8,6 +8,7 @@ pub mod certificate;
 pub mod diff;
 pub mod rollback;
 pub mod rules;
+pub mod settle;
 pub mod track;
 pub mod workloads;
 
@@ -32,8 +33,8 @@ pub enum KubeError {
     },
     #[error("{what}: {message}")]
     Transport { what: String, message: String },
-    #[error("the cluster does not serve {kind} ({api_version})")]
-    UnknownKind { api_version: String, kind: String },
+    #[error("the cluster does not serve {}", missing.iter().map(|m| format!("{} ({})", m.kind, m.api_version)).collect::<Vec<_>>().join(", "))]
+    UnknownKind { missing: Vec<apply::MissingType> },
     #[error("not allowed: {}", denied.join("; "))]
     AccessDenied { denied: Vec<String> },
     #[error("{object}: field conflict with {}: {message}", managers.join(", "))]
@@ -63,11 +64,16 @@ impl Diagnostic for KubeError {
                  --field-manager {FIELD_MANAGER} --force-conflicts`",
                 managers.join(", ")
             )),
-            KubeError::AccessDenied { .. } => Some(
+            KubeError::AccessDenied { denied } => Some(format!(
                 "nothing was changed; grant these verbs to the deploying identity (a RoleBinding \
-                 to `edit` in the namespace is enough for generated manifests)"
-                    .into(),
-            ),
+                 to `edit` in the namespace is enough for generated manifests){}",
+                if denied.iter().any(|d| d.starts_with("create namespace ")) {
+                    "; creating the namespace needs a cluster-wide grant, or have an admin \
+                     create it first"
+                } else {
+                    ""
+                }
+            )),
             KubeError::Rejected { message, .. } => {
                 Some(match crate::model::pod_security::relax_hint(message) {
                     Some(h) => format!("nothing was applied from this object on; {h}"),
@@ -77,9 +83,14 @@ impl Diagnostic for KubeError {
                     }
                 })
             }
-            KubeError::UnknownKind { .. } => {
-                Some("install the operator that provides it (CRD), or fix apiVersion/kind".into())
-            }
+            KubeError::UnknownKind { missing } => Some(format!(
+                "nothing was applied; {}",
+                missing
+                    .iter()
+                    .map(|m| m.remedy.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )),
             KubeError::Transport { .. } => Some("check that the API server is reachable".into()),
             _ => None,
         }

@@ -138,7 +138,7 @@ pub fn readiness_grace(c: &Container) -> Option<i64> {
     )
 }
 
-fn container_failure(
+pub(crate) fn container_failure(
     pod: &Pod,
     spec: Option<&Container>,
     cs: &ContainerStatus,

@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 
 use super::KubeError;
 use super::rules::{self, Assessment, Failure, Policy};
+use super::settle;
 use super::workloads::{self, Judged, WorkloadKind};
 use crate::model::rollout::{EventLine, Verdict};
 
@@ -54,6 +55,8 @@ pub struct Watched {
     pub kind: WorkloadKind,
     pub name: String,
     pub generation: i64,
+    /// Gets the settle window (this deploy changed it: a new revision to watch).
+    pub settles: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -297,19 +300,50 @@ impl Tracker {
         }
     }
 
+    /// The workload's `minReadySeconds`, as the watch sees it (Jobs have none).
+    fn min_ready_seconds(&self, w: &Watched) -> Option<i32> {
+        match w.kind {
+            WorkloadKind::Deployment => {
+                self.deployments
+                    .find(|d| d.metadata.name.as_deref() == Some(w.name.as_str()))?
+                    .spec
+                    .min_ready_seconds
+            }
+            WorkloadKind::StatefulSet => {
+                find_named(&self.stateful_sets, &w.name)?
+                    .spec
+                    .min_ready_seconds
+            }
+            WorkloadKind::DaemonSet => {
+                find_named(&self.daemon_sets, &w.name)?
+                    .spec
+                    .min_ready_seconds
+            }
+            WorkloadKind::Job => None,
+        }
+    }
+
     /// Tracks every workload until all are done, one fails (the others are then
     /// cancelled), or the deadline passes. `progress` gets a line per workload every
-    /// `every`.
+    /// `every`. With `settle`, a Deployment, StatefulSet or DaemonSet is healthy only
+    /// after its new pods stayed up for the settle window past Available (see
+    /// `settle`); `None` (a rollback to a revision that ran before) judges at Available.
+    #[allow(clippy::too_many_arguments)]
     pub async fn wait(
         &mut self,
         workloads: &[Watched],
         deadline: Instant,
         max_restarts: i32,
+        settle: Option<Duration>,
         every: Duration,
         progress: &(dyn Fn(&str) + Sync),
     ) -> Vec<Outcome> {
         let started = Instant::now();
         let mut done: Vec<Option<Outcome>> = vec![None; workloads.len()];
+        // Per workload, once available: when its window closes, its length, and the
+        // restart counts it opened with.
+        let mut settling: Vec<Option<(Instant, Duration, settle::Baseline)>> =
+            vec![None; workloads.len()];
         let mut lines: Vec<String> = vec!["waiting for the watches".into(); workloads.len()];
         let synced = self.ready(deadline).await;
         let mut next_progress = Instant::now() + every;
@@ -325,7 +359,42 @@ impl Tracker {
                     if done[i].is_some() {
                         continue;
                     }
-                    let (a, revision, new_pods, related_uids) = self.assess(w, &policy);
+                    let (mut a, revision, new_pods, related_uids) = self.assess(w, &policy);
+                    let window = match (settle, w.kind) {
+                        (Some(s), k) if k != WorkloadKind::Job && w.settles => {
+                            settle::window(self.min_ready_seconds(w), s)
+                        }
+                        _ => Duration::ZERO,
+                    };
+                    if !window.is_zero() {
+                        let pods: Vec<&Pod> = new_pods.iter().collect();
+                        if let Some((until, window, baseline)) = &settling[i] {
+                            if let Some(f) = settle::failure(&pods, baseline, *window, &policy) {
+                                a = Assessment::Failed(f);
+                            } else if matches!(a, Assessment::Done) && Instant::now() < *until {
+                                a = Assessment::Progressing(format!(
+                                    "available; watching the new pods for restarts ({}s left)",
+                                    until.saturating_duration_since(Instant::now()).as_secs() + 1
+                                ));
+                            } else if let Assessment::Progressing(l) = &a {
+                                a = Assessment::Progressing(format!(
+                                    "{l} (no longer available while settling)"
+                                ));
+                            }
+                        } else if matches!(a, Assessment::Done) {
+                            settling[i] =
+                                Some((Instant::now() + window, window, settle::baseline(&pods)));
+                            progress(&format!(
+                                "{}: available; watching the new pods for {}s before calling it healthy",
+                                self.label(w),
+                                window.as_secs()
+                            ));
+                            a = Assessment::Progressing(format!(
+                                "available; watching the new pods for restarts ({}s left)",
+                                window.as_secs()
+                            ));
+                        }
+                    }
                     let finished = |verdict, reason: Option<String>, failure| Outcome {
                         kind: w.kind,
                         name: w.name.clone(),
@@ -401,12 +470,21 @@ impl Tracker {
                 }
                 next_progress = Instant::now() + every;
             }
+            // Wake when a settle window closes, not a tick later.
+            let wake = settling
+                .iter()
+                .flatten()
+                .map(|(until, _, _)| *until)
+                .filter(|u| *u > Instant::now())
+                .min()
+                .unwrap_or(deadline)
+                .min(deadline);
             tokio::select! {
                 _ = self.changes.recv() => {
                     while self.changes.try_recv().is_ok() {}
                 }
                 _ = ticker.tick() => {}
-                _ = tokio::time::sleep_until(deadline.into()) => {}
+                _ = tokio::time::sleep_until(wake.into()) => {}
             }
         }
     }

@@ -149,6 +149,12 @@ pub struct DeploySettings {
     pub timeout: Duration,
     pub no_rollback: bool,
     pub max_restarts: u32,
+    /// `minReadySeconds` of generated workloads.
+    pub min_ready_seconds: u32,
+    /// How long new pods are watched after their workload is available.
+    pub settle: Duration,
+    /// Deadline for one pod log fetch.
+    pub log_timeout: Duration,
     pub allow_cidrs: Vec<Cidr>,
     pub wait_certificate: bool,
     pub dry_run: bool,
@@ -312,6 +318,8 @@ pub const PORT: (u64, u64) = (1, 65_535);
 pub const REPLICAS: (u64, u64) = (1, 1_000);
 pub const CPU_TARGET: (u64, u64) = (1, 1_000);
 pub const MAX_RESTARTS: (u64, u64) = (0, 1_000);
+/// `log-timeout`: long enough for a slow kubelet, short enough not to hold up the verdict.
+pub const LOG_TIMEOUT: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(300));
 pub const TIMEOUT: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(24 * 3600));
 
 /// A number inside a `--component` line, in `range`.
@@ -403,6 +411,23 @@ fn number(r: &Resolved, name: &str, range: (u64, u64)) -> Result<Option<u64>, In
         .transpose()
 }
 
+/// A whole number of seconds no larger than `max` (Kubernetes' int32 fields, and a
+/// window that still fits a deploy).
+fn seconds_at_most(r: &Resolved, name: &str, max: u64) -> Result<Option<u64>, InputError> {
+    let Some(n) = number(r, name, (0, max))? else {
+        return Ok(None);
+    };
+    if n > max {
+        let (_, input) = r.one(name).expect("given");
+        return Err(InputError::invalid(
+            input,
+            format!("{n} seconds is more than {max}"),
+            format!("a whole number of seconds from 0 to {max}"),
+        ));
+    }
+    Ok(Some(n))
+}
+
 impl DeploySettings {
     pub fn resolve(r: &Resolved, env: &Env) -> Result<Self, InputError> {
         let (ns, ns_input) = r.one("namespace").expect("namespace has a default");
@@ -442,6 +467,12 @@ impl DeploySettings {
             parse::duration_in(&i, v, TIMEOUT.0, TIMEOUT.1)?
         };
         let max_restarts = number(r, "max-restarts", MAX_RESTARTS)?.unwrap_or(0) as u32;
+        let min_ready_seconds = seconds_at_most(r, "min-ready-seconds", 3600)?.unwrap_or(10) as u32;
+        let settle = Duration::from_secs(seconds_at_most(r, "settle-seconds", 3600)?.unwrap_or(10));
+        let log_timeout = {
+            let (v, i) = r.one("log-timeout").expect("log-timeout has a default");
+            parse::duration_in(&i, v, LOG_TIMEOUT.0, LOG_TIMEOUT.1)?
+        };
 
         let manifests = r.list("manifests");
         let source = if !manifests.is_empty() {
@@ -634,6 +665,9 @@ impl DeploySettings {
             timeout,
             no_rollback: r.bool("no-rollback")?,
             max_restarts,
+            min_ready_seconds,
+            settle,
+            log_timeout,
             allow_cidrs,
             wait_certificate: r.bool("wait-certificate")?,
             dry_run,

@@ -133,6 +133,16 @@ impl FakeCluster {
     pub fn deploy(&self, args: &[&str]) -> Deployed {
         deploy_with(Some(&self.kubeconfig), self.dir.path(), args)
     }
+
+    /// Removes the CustomResourceDefinition `name` (e.g. `certificates.cert-manager.io`):
+    /// its type is no longer served, as when the operator was never installed.
+    pub fn delete_crd(&self, name: &str) {
+        self.http(
+            "DELETE",
+            &format!("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"),
+            None,
+        );
+    }
 }
 
 impl Drop for FakeCluster {
@@ -191,6 +201,10 @@ pub fn deploy_with(kubeconfig: Option<&Path>, dir: &Path, args: &[&str]) -> Depl
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", dir)
+        // A short settle window keeps the suite fast; flags still override it, and the
+        // tests of the window set it themselves.
+        .env("INPUT_SETTLE_SECONDS", "1")
+        .env("INPUT_MIN_READY_SECONDS", "0")
         .current_dir(dir)
         .arg("deploy")
         .args(["--outputs-file", outputs.to_str().unwrap()]);

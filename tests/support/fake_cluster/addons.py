@@ -12,7 +12,7 @@ becomes Ready, an ExternalSecret reports SecretSynced and gets its target Secret
 import base64
 import time
 
-from .kinds import by_kind
+from .kinds import CRD, by_kind
 from .store import timestamp
 
 INGRESS = by_kind("networking.k8s.io/v1", "Ingress")
@@ -35,8 +35,11 @@ class Addons:
         return time.time() - seen >= SETTLE * self.scale
 
     def sync(self):
+        # Without its CRD, cert-manager is not installed: no ingress-shim either.
+        cert_manager = self.api.store.get(CRD, None, CERTIFICATE.key) is not None
         for ingress in self.api.store.list(INGRESS)[0]:
-            self._ingress_shim(ingress)
+            if cert_manager:
+                self._ingress_shim(ingress)
             if self._settled(ingress):
                 self._set_status(INGRESS, ingress, {"loadBalancer": {"ingress": [{"ip": GATEWAY_IP}]}},
                                  "ingress-appgw")

@@ -9,6 +9,14 @@ PodSecurity: a Pod created in a namespace labelled
 `pod-security.kubernetes.io/enforce: baseline|restricted` is refused, as the
 built-in PodSecurity admission does, when it fails a control of that level
 (the controls of kubernetes.io's "Pod Security Standards", the admission's words).
+
+`rbac` bindings (also through `/_fake/faults`) replace the default "may do
+everything" identity with what its bindings grant, as RBAC does: a list of
+`{"role": "view"|"edit"|"admin"|"cluster-admin", "namespace": NS}` (a RoleBinding
+in NS; without `namespace`, a ClusterRoleBinding). `"rbac": []` is an identity
+with no rights at all. As in Kubernetes, every authenticated user may still create
+SelfSubjectAccessReviews and SelfSubjectRulesReviews (`system:basic-user`), and a
+request about a Namespace is scoped to that namespace's own name.
 """
 
 from .errors import ApiError
@@ -47,15 +55,15 @@ def forbidden(verb, group, resource, name, namespace):
                     {"name": name, "group": group, "kind": resource})
 
 
-def review(rules, body):
+def review(rbac, body):
     """Answer a SelfSubjectAccessReview."""
     attrs = (body.get("spec") or {}).get("resourceAttributes") or {}
-    denied = is_denied(rules, attrs.get("verb", ""), attrs.get("group", ""), attrs.get("resource", ""),
-                       attrs.get("namespace", ""))
+    denied = not rbac.allows(attrs.get("verb", ""), attrs.get("group", ""), attrs.get("resource", ""),
+                             attrs.get("namespace", ""), attrs.get("subresource", ""))
     result = dict(body)
     result["status"] = {"allowed": not denied}
     if denied:
-        result["status"]["reason"] = "denied by the fake cluster's deny rules"
+        result["status"]["reason"] = "denied by the fake cluster's RBAC (deny rules or bindings)"
     else:
         result["status"]["reason"] = 'RBAC: allowed by ClusterRoleBinding "fake-admin"'
     return result
@@ -217,3 +225,43 @@ def check_pod_security(pod, namespace_obj):
         raise ApiError(403, "Forbidden",
                        f'pods "{name}" is forbidden: violates PodSecurity "{level}:latest": {", ".join(violations)}',
                        {"name": name, "kind": "pods"})
+
+
+READ_VERBS = ("get", "list", "watch")
+WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+# Kinds every authenticated user may create (the `system:basic-user` ClusterRole).
+BASIC_USER = ("selfsubjectaccessreviews", "selfsubjectrulesreviews")
+CLUSTER_SCOPED = ("namespaces", "customresourcedefinitions", "nodes", "clusterroles", "clusterrolebindings")
+ROLES = ("view", "edit", "admin", "cluster-admin")
+
+
+def role_allows(role, verb, resource, subresource=""):
+    """What the default user-facing ClusterRoles allow (close enough for deploys)."""
+    if role == "cluster-admin":
+        return True
+    if resource == "secrets" and role == "view":
+        return False
+    if verb in READ_VERBS:
+        return not subresource or subresource in ("log", "status", "scale")
+    if role in ("edit", "admin"):
+        return resource not in CLUSTER_SCOPED and subresource in ("", "scale")
+    return False
+
+
+class Rbac:
+    """Who may do what: everything unless `rbac` bindings are set, never what `deny` rules name."""
+
+    def __init__(self, deny, bindings):
+        self.deny = deny
+        self.bindings = bindings
+
+    def allows(self, verb, group, resource, namespace, subresource=""):
+        if verb == "create" and resource in BASIC_USER:
+            return True
+        if is_denied(self.deny, verb, group, resource, namespace):
+            return False
+        if self.bindings is None:
+            return True
+        return any(role_allows(b["role"], verb, resource, subresource)
+                   and (not b.get("namespace") or b["namespace"] == (namespace or ""))
+                   for b in self.bindings)

@@ -186,7 +186,16 @@ class Api:
                 self._delete_dependents(obj)
             if kind.kind == "Namespace":
                 self._empty_namespace(name)
+            if kind.kind == "CustomResourceDefinition":
+                self._drop_custom_resources(name)
             return self.store.delete(kind, namespace, name)
+
+    def _drop_custom_resources(self, crd_name):
+        """Deleting a CRD deletes every object of its kind, as the API server does."""
+        for kind in kinds.KINDS:
+            if kind.crd and kind.key == crd_name:
+                for obj in self.store.list(kind)[0]:
+                    self.store.delete(kind, obj["metadata"].get("namespace"), obj["metadata"]["name"])
 
     def _dependents(self, owner):
         uid = owner["metadata"]["uid"]

@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 
 PULL_STARTS, PULL_ENDS = 0.1, 0.5
 HEALTHY_READY, SLOW_READY = 1.0, 10.0
-RUN_BEFORE_CRASH = 0.5
+# A crashing container runs (and, without a readiness probe, is Ready) this long before it
+# exits 1: long enough for the controllers to count a one-pod rollout available, as on a
+# real cluster.
+RUN_BEFORE_CRASH = 1.0
 RUN_TO_COMPLETE = 1.0
 SHOWN_TERMINATED = 0.3
 BACKOFF_FIRST, BACKOFF_MAX = 10.0, 300.0
@@ -108,7 +111,8 @@ def container_at(container, pod_name, namespace, pod_uid, t, scale, restart_poli
     if kind in ("crashes", "oom"):
         if restart_policy == "Never":
             return _crashed_once(kind, image, name, pod_uid, t, s, events)
-        return _crash_loop(kind, image, name, pod_name, namespace, pod_uid, t, s, events)
+        probed = bool(container.get("readinessProbe"))
+        return _crash_loop(kind, image, name, pod_name, namespace, pod_uid, t, s, events, probed)
     running = {"running": {"startedAt": PULL_ENDS * s}}
     if restart_policy != "Always":
         return _run_to_completion(image, name, pod_uid, t, s, events)
@@ -156,7 +160,10 @@ def _pull_fails(image, t, s):
     return Moment(state=state, events=events)
 
 
-def _crash_loop(kind, image, name, pod_name, namespace, pod_uid, t, s, events):
+def _crash_loop(kind, image, name, pod_name, namespace, pod_uid, t, s, events, probed=False):
+    """Runs, exits, and is restarted with the kubelet's doubling back-off. While it runs
+    it is Ready as a kubelet would say: at once without a readiness probe, after the
+    first successful probe (half of HEALTHY_READY after the start) with one."""
     oom = kind == "oom"
     lines = ["allocating memory"] if oom else ["boom"]
     terminated = {"exitCode": 137 if oom else 1, "reason": "OOMKilled" if oom else "Error"}
@@ -165,7 +172,10 @@ def _crash_loop(kind, image, name, pod_name, namespace, pod_uid, t, s, events):
     while True:
         exit_at = start + RUN_BEFORE_CRASH * s
         if t < exit_at:
+            ready_at = start + (HEALTHY_READY * s / 2 if probed else 0)
+            ready = t >= ready_at
             return Moment(state={"running": {"startedAt": start}}, last_state=last_state, started=True,
+                          ready=ready, ready_since=ready_at if ready else None,
                           restarts=restarts, events=events, logs=lines, previous_logs=lines if restarts else None)
         finished = dict(terminated, startedAt=start, finishedAt=exit_at,
                         containerID=container_id(pod_uid, name, restarts))

@@ -9,17 +9,29 @@ Set with `POST /_fake/faults` (JSON below) or the launcher's `--fault JSON`;
        {"path": "/pods", "dropWatch": {"afterEvents": 2}, "count": 1},
        {"path": "/events", "dropWatch": {"afterSeconds": 1.5}}
      ],
-     "deny": [{"verb": "create", "group": "apps", "resource": "deployments", "namespace": "web"}]}
+     "deny": [{"verb": "create", "group": "apps", "resource": "deployments", "namespace": "web"}],
+     "rbac": [{"role": "edit", "namespace": "other"}],
+     "unserve": ["autoscaling/v2"]}
+
+A fault with `"stall": SECONDS` (instead of `status`) accepts the matching request and
+never answers within that time, as the API server does when it proxies to a kubelet
+that takes the connection and hangs (`{"path": "/log$", "stall": 600, "count": -1}`).
+A kubelet that cannot be reached at all is a `500` on `/log$` with the server's words
+in `message`.
 
 `path` is a regular expression searched in the request path; `method` and
 `watch` (is it a watch request?) narrow the match. `count` (default 1) is how
 many matching requests the fault applies to, `-1` for every one. `deny` rules
-(fields default to "*") answer 403 Forbidden and make access reviews say no.
+(fields default to "*") answer 403 Forbidden and make access reviews say no;
+`rbac` bindings are described in `admission.py`. `unserve` switches built-in
+group/versions off (an older cluster); CRD-backed kinds go away by deleting
+their CustomResourceDefinition.
 """
 
 import re
 import threading
 
+from .admission import ROLES, Rbac
 from .errors import ApiError
 
 MESSAGES = {429: ("TooManyRequests", "the server has received too many requests and has asked us to try again later"),
@@ -33,28 +45,46 @@ class Faults:
         self.lock = threading.Lock()
         self.rules = []
         self.deny = []
+        self.bindings = None
+        self.unserved = []
 
     def add(self, spec):
         with self.lock:
             for fault in spec.get("faults", []):
                 re.compile(fault.get("path", ""))
-                if "status" not in fault and "dropWatch" not in fault:
-                    raise ValueError("a fault needs `status` or `dropWatch`")
+                if "status" not in fault and "dropWatch" not in fault and "stall" not in fault:
+                    raise ValueError("a fault needs `status`, `stall` or `dropWatch`")
                 self.rules.append(dict(fault, count=fault.get("count", 1)))
             self.deny.extend(spec.get("deny", []))
+            if "rbac" in spec:
+                for binding in spec["rbac"]:
+                    if binding.get("role") not in ROLES:
+                        raise ValueError(f"rbac role must be one of {ROLES}")
+                self.bindings = list(spec["rbac"])
+            self.unserved.extend(spec.get("unserve", []))
 
     def clear(self):
         with self.lock:
-            self.rules, self.deny = [], []
+            self.rules, self.deny, self.bindings, self.unserved = [], [], None, []
 
     def describe(self):
         with self.lock:
-            return {"faults": [dict(r) for r in self.rules], "deny": list(self.deny)}
+            return {"faults": [dict(r) for r in self.rules], "deny": list(self.deny), "rbac": self.bindings,
+                    "unserve": list(self.unserved)}
 
-    def _take(self, method, path, is_watch, wants_drop):
+    @property
+    def rbac(self):
+        with self.lock:
+            return Rbac(list(self.deny), None if self.bindings is None else list(self.bindings))
+
+    def unserved_versions(self):
+        with self.lock:
+            return list(self.unserved)
+
+    def _take(self, method, path, is_watch, wants_drop, wants_stall=False):
         with self.lock:
             for rule in self.rules:
-                if ("dropWatch" in rule) != wants_drop:
+                if ("dropWatch" in rule) != wants_drop or ("stall" in rule) != wants_stall:
                     continue
                 if rule.get("method", method).upper() != method or not re.search(rule.get("path", ""), path):
                     continue
@@ -81,6 +111,11 @@ class Faults:
             headers["Retry-After"] = str(retry)
             details = {"retryAfterSeconds": retry}
         return ApiError(code, reason, rule.get("message", message), details, headers)
+
+    def stall_for(self, method, path):
+        """Seconds to hold a matching request unanswered, if a stall fault matches."""
+        rule = self._take(method, path, False, wants_drop=False, wants_stall=True)
+        return float(rule["stall"]) if rule else None
 
     def watch_drop(self, path):
         """{"afterEvents": N} or {"afterSeconds": T} for a watch on path, if one should be dropped."""

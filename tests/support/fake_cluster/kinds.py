@@ -3,6 +3,13 @@
 One table drives routing, storage keys and discovery, so a kind added here is
 reachable by kubectl (which discovers before it acts) and stored the same way
 as every other kind.
+
+Kinds marked `crd` (cert-manager, External Secrets) are served only while their
+CustomResourceDefinition is stored, as on a real cluster: a fresh fake has them
+installed (as `infra` would), and deleting the CRD takes the type away. A
+group/version can also be switched off with the `unserve` fault (an older
+cluster without `autoscaling/v2`). Paths of types that are not served answer a
+plain-text `404 page not found`, like the real API server's mux.
 """
 
 from dataclasses import dataclass
@@ -23,6 +30,7 @@ class Kind:
     subresources: tuple = ()
     verbs: tuple = tuple(ALL_VERBS)
     categories: tuple = ()
+    crd: bool = False
 
     @property
     def api_version(self):
@@ -67,15 +75,52 @@ KINDS = [
          has_status=True, subresources=("status",), categories=("all",)),
     Kind("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews",
          namespaced=False, verbs=("create",)),
+    Kind("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
+         namespaced=False, short_names=("crd", "crds"), has_status=True, has_generation=True,
+         subresources=("status",), categories=("api-extensions",)),
     Kind("external-secrets.io", "v1beta1", "ExternalSecret", "externalsecrets", short_names=("es",),
-         has_status=True, has_generation=True, subresources=("status",)),
+         has_status=True, has_generation=True, subresources=("status",), crd=True),
     Kind("cert-manager.io", "v1", "Certificate", "certificates", short_names=("cert", "certs"),
-         has_status=True, has_generation=True, subresources=("status",)),
+         has_status=True, has_generation=True, subresources=("status",), crd=True),
 ]
 
+CRD = next(k for k in KINDS if k.kind == "CustomResourceDefinition")
 
-def find(group, version, plural):
-    for kind in KINDS:
+
+def crd_object(kind):
+    """The CustomResourceDefinition that makes `kind` served (what its operator's chart installs)."""
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": kind.key},
+            "spec": {"group": kind.group, "scope": "Namespaced" if kind.namespaced else "Cluster",
+                     "names": {"plural": kind.plural, "singular": kind.singular, "kind": kind.kind,
+                               "shortNames": list(kind.short_names)},
+                     "versions": [{"name": kind.version, "served": True, "storage": True,
+                                   "subresources": {"status": {}},
+                                   "schema": {"openAPIV3Schema": {"type": "object",
+                                                                  "x-kubernetes-preserve-unknown-fields": True}}}]},
+            "status": {"acceptedNames": {"plural": kind.plural, "kind": kind.kind},
+                       "conditions": [{"type": "Established", "status": "True", "reason": "InitialNamesAccepted"}]}}
+
+
+class Served:
+    """Which kinds the server serves right now: built-ins unless their group/version is
+    switched off, CRD-backed kinds while their CRD is stored."""
+
+    def __init__(self, store, unserved=()):
+        self.store = store
+        self.unserved = set(unserved)
+
+    def __call__(self, kind):
+        if kind.api_version in self.unserved:
+            return False
+        return not kind.crd or self.store.get(CRD, None, kind.key) is not None
+
+    def kinds(self):
+        return [k for k in KINDS if self(k)]
+
+
+def find(group, version, plural, served=None):
+    for kind in (served.kinds() if served else KINDS):
         if (kind.group, kind.version, kind.plural) == (group, version, plural):
             return kind
     return None
@@ -88,17 +133,17 @@ def by_kind(api_version, kind_name):
     return None
 
 
-def group_versions():
+def group_versions(served=None):
     """[(group, version)] in discovery order, core group first."""
     seen = []
-    for kind in KINDS:
+    for kind in (served.kinds() if served else KINDS):
         if (kind.group, kind.version) not in seen:
             seen.append((kind.group, kind.version))
     return seen
 
 
-def resource_list(group, version):
-    kinds = [k for k in KINDS if (k.group, k.version) == (group, version)]
+def resource_list(group, version, served=None):
+    kinds = [k for k in (served.kinds() if served else KINDS) if (k.group, k.version) == (group, version)]
     if not kinds:
         return None
     resources = []
@@ -126,9 +171,9 @@ def core_versions(server_address):
             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]}
 
 
-def group_list():
+def group_list(served=None):
     groups = []
-    for group, version in group_versions():
+    for group, version in group_versions(served):
         if not group:
             continue
         gv = {"groupVersion": f"{group}/{version}", "version": version}
@@ -136,8 +181,8 @@ def group_list():
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
-def api_group(group):
-    versions = [{"groupVersion": f"{g}/{v}", "version": v} for g, v in group_versions() if g == group]
+def api_group(group, served=None):
+    versions = [{"groupVersion": f"{g}/{v}", "version": v} for g, v in group_versions(served) if g == group]
     if not versions:
         return None
     return {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": versions,

@@ -59,6 +59,10 @@ class Cluster:
         self.tokens.clear()
         self.requests.clear()
 
+    def served(self):
+        """The kinds served right now (CRDs installed, group/versions not switched off)."""
+        return kinds.Served(self.store, self.faults.unserved_versions())
+
     def state(self):
         dump = self.store.dump()
         dump["tokens"] = dict(self.tokens)
@@ -74,7 +78,11 @@ class Route:
         self.kind, self.namespace, self.name, self.subresource = kind, namespace, name, subresource
 
 
-def parse_resource_path(parts):
+class NotServed(Exception):
+    """A path no API group serves: the real server's mux answers a plain-text 404, no Status."""
+
+
+def parse_resource_path(parts, served=None):
     if parts[0] == "api" and len(parts) >= 3:
         group, version, rest = "", parts[1], parts[2:]
     elif parts[0] == "apis" and len(parts) >= 4:
@@ -84,8 +92,10 @@ def parse_resource_path(parts):
     namespace = None
     if len(rest) >= 3 and rest[0] == "namespaces" and not (len(rest) == 3 and rest[2] in ("status", "finalize")):
         namespace, rest = rest[1], rest[2:]
-    kind = kinds.find(group, version, rest[0])
-    if kind is None or len(rest) > 3:
+    kind = kinds.find(group, version, rest[0], served)
+    if kind is None:
+        raise NotServed()
+    if len(rest) > 3:
         raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
     if namespace is not None and not kind.namespaced:
         raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
@@ -139,6 +149,8 @@ class Handler(BaseHTTPRequestHandler):
             self._serve(method, path, is_watch)
         except errors.ApiError as exc:
             self._send_json(exc.code, exc.status(), exc.headers)
+        except NotServed:
+            self._send(404, b"404 page not found\n", "text/plain; charset=utf-8")
         except (BrokenPipeError, ConnectionResetError):
             pass
         except Exception as exc:  # a bug in the fake answers 500, as a broken apiserver would
@@ -204,14 +216,28 @@ class Handler(BaseHTTPRequestHandler):
         if method == "GET" and self._discovery(path):
             return
         parts = path.strip("/").split("/")
-        route = parse_resource_path(parts) if parts[0] in ("api", "apis") else None
+        route = parse_resource_path(parts, self.cluster.served()) if parts[0] in ("api", "apis") else None
         if route is None:
             raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
         verb = self._verb(method, route, is_watch)
         kind = route.kind
-        if admission.is_denied(self.cluster.faults.deny, verb, kind.group, kind.plural, route.namespace):
-            raise admission.forbidden(verb, kind.group, kind.plural, route.name or "", route.namespace)
+        # RBAC sees a namespace's own name as its namespace (as the API server's request info
+        # does), so a RoleBinding in `web` decides who may read namespace `web`.
+        scope = route.name if kind.kind == "Namespace" and route.name else route.namespace
+        if not self.cluster.faults.rbac.allows(verb, kind.group, kind.plural, scope, route.subresource):
+            raise admission.forbidden(verb, kind.group, kind.plural, route.name or "", scope)
+        stall = self.cluster.faults.stall_for(method, path)
+        if stall is not None:
+            self._stall(stall)
+            return
         getattr(self, "_" + verb)(route)
+
+    def _stall(self, seconds):
+        """Accept the request and never answer (a kubelet that takes the connection and hangs)."""
+        self.close_connection = True
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
 
     def _verb(self, method, route, is_watch):
         if method == "GET":
@@ -239,17 +265,17 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/api":
             doc = kinds.core_versions(self.cluster.server_address)
         elif path == "/apis":
-            doc = kinds.group_list()
+            doc = kinds.group_list(self.cluster.served())
         elif parts[0] == "api" and len(parts) == 2:
-            doc = kinds.resource_list("", parts[1])
+            doc = kinds.resource_list("", parts[1], self.cluster.served())
         elif parts[0] == "apis" and len(parts) == 2:
-            doc = kinds.api_group(parts[1])
+            doc = kinds.api_group(parts[1], self.cluster.served())
         elif parts[0] == "apis" and len(parts) == 3:
-            doc = kinds.resource_list(parts[1], parts[2])
+            doc = kinds.resource_list(parts[1], parts[2], self.cluster.served())
         else:
             return False
         if doc is None:
-            raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise NotServed()
         self._send_json(200, doc)
         return True
 
@@ -323,7 +349,7 @@ class Handler(BaseHTTPRequestHandler):
     def _create(self, route):
         body = self._json_body()
         if route.kind.kind == "SelfSubjectAccessReview":
-            self._send_json(201, admission.review(self.cluster.faults.deny, body))
+            self._send_json(201, admission.review(self.cluster.faults.rbac, body))
             return
         obj = self.cluster.api.create(route.kind, route.namespace, body, self._manager(), self._dry_run())
         self._send_json(201, obj)

@@ -13,7 +13,7 @@ from collections import deque
 
 from . import errors
 from .defaults import apply_uid_defaults
-from .kinds import by_kind
+from .kinds import KINDS, by_kind, crd_object
 
 # Namespaces that exist before anything is created, as in a fresh cluster.
 INITIAL_NAMESPACES = ("default", "kube-system")
@@ -44,6 +44,11 @@ class Store:
             namespaces = by_kind("v1", "Namespace")
             for name in INITIAL_NAMESPACES:
                 self.create(namespaces, namespace_object(name))
+            # The operators `infra` installs: their CRDs are there until a test deletes them.
+            crds = by_kind("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+            for kind in KINDS:
+                if kind.crd:
+                    self.create(crds, crd_object(kind))
             self.changed.notify_all()
 
     # -- reads -----------------------------------------------------------------------------------

@@ -133,6 +133,41 @@ expect "auth can-i follows deny rules" "$(k -n web auth can-i patch deployments 
 expect "a denied verb answers 403" "$(k -n web annotate deploy hello a=b 2>&1)" 'cannot patch resource "deployments"'
 fake DELETE faults >/dev/null
 
+fake POST faults '{"rbac":[{"role":"view"}]}' >/dev/null
+expect "a view binding may read" "$(k -n web auth can-i get deployments 2>&1)" "^yes"
+expect "a view binding may not patch" "$(k -n web auth can-i patch deployments 2>&1)" "^no"
+fake DELETE faults >/dev/null
+fake POST faults '{"rbac":[{"role":"edit","namespace":"other"}]}' >/dev/null
+expect "edit in another namespace: no reading this namespace" "$(k get namespace web 2>&1)" \
+  'namespaces "web" is forbidden: User ".*" cannot get resource "namespaces"'
+expect "edit in another namespace: no creating namespaces" "$(k auth can-i create namespaces 2>&1)" "^no"
+expect "edit in another namespace: may patch there" "$(k -n other auth can-i patch deployments 2>&1)" "^yes"
+fake DELETE faults >/dev/null
+fake POST faults '{"rbac":[]}' >/dev/null
+expect "no rights: access reviews are still answered" "$(k -n web auth can-i get pods 2>&1)" "^no"
+fake DELETE faults >/dev/null
+
+fake POST faults '{"faults":[{"path":"/log$","status":500,"count":1,"message":"Get https://10.224.0.4:10250/containerLogs/web/x/app: dial tcp 10.224.0.4:10250: connect: connection refused"}]}' >/dev/null
+expect "logs: an unreachable kubelet is a 500 with the server's words" "$(k -n web logs "$crashy" 2>&1)" \
+  "Error from server.*dial tcp 10.224.0.4:10250: connect: connection refused"
+fake POST faults '{"faults":[{"path":"/log$","stall":3,"count":1}]}' >/dev/null
+expect "logs: a hanging kubelet leaves the request unanswered" \
+  "$(k -n web logs "$crashy" --request-timeout=1s 2>&1)" "Timeout|timeout|deadline"
+fake DELETE faults >/dev/null
+
+expect "cert-manager's CRD is installed" "$(k get crd 2>&1)" "certificates.cert-manager.io"
+k delete crd certificates.cert-manager.io >/dev/null 2>&1
+expect "without its CRD, Certificate is not a served type" "$(k -n web get certificates --cache-dir "$work/fresh-discovery" 2>&1)" \
+  "the server doesn't have a resource type \"certificates\""
+expect "without its CRD, its paths answer the mux's plain-text 404" \
+  "$(curl -s -w ' %{http_code} %{content_type}' "$server/apis/cert-manager.io/v1/namespaces/web/certificates/x")" \
+  "^404 page not found
+ 404 text/plain"
+expect "discovery no longer lists the group" "$(curl -s "$server/apis" | jq -c '[.groups[].name] | index("cert-manager.io")')" "^null$"
+fake POST faults '{"unserve":["autoscaling/v2"]}' >/dev/null
+expect "an unserved built-in group/version is gone from discovery" "$(k api-resources 2>&1 | grep -c horizontalpodautoscalers)" "^0$"
+fake DELETE faults >/dev/null
+
 fake POST faults '{"faults":[{"path":"/deployments$","method":"GET","status":429,"retryAfter":1,"count":1}]}' >/dev/null
 expect "client-go retries a 429 with Retry-After" "$(k -n web get deploy 2>&1)" "^hello "
 expect "the 429 was answered" "$(fake GET state | jq -r '.requests[] | select(.status == 429) | .path')" "/deployments$"
