@@ -156,13 +156,13 @@ async fn run_within(
         source,
     })?;
     let pid = child.id();
-    let tail = stderr_tail(child.stderr.take(), progress);
-    tokio::pin!(tail);
+    let reading = stderr_tail(child.stderr.take(), progress);
+    tokio::pin!(reading);
     let mut kept: Option<Vec<u8>> = None;
     let waited = tokio::time::timeout(limit, async {
         loop {
             tokio::select! {
-                k = &mut tail, if kept.is_none() => kept = Some(k),
+                k = &mut reading, if kept.is_none() => kept = Some(k),
                 s = child.wait() => break s,
             }
         }
@@ -183,11 +183,11 @@ async fn run_within(
     // is ended so its tail can be read to the end.
     let stderr = match kept {
         Some(k) => k,
-        None => match tokio::time::timeout(Duration::from_secs(5), &mut tail).await {
+        None => match tokio::time::timeout(Duration::from_secs(5), &mut reading).await {
             Ok(k) => k,
             Err(_) => {
                 kill_group(pid);
-                tokio::time::timeout(Duration::from_secs(1), &mut tail)
+                tokio::time::timeout(Duration::from_secs(1), &mut reading)
                     .await
                     .unwrap_or_default()
             }
