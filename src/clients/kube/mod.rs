@@ -136,8 +136,6 @@ pub async fn connect(path: &Path) -> Result<kube::Client, KubeError> {
         path: path.to_path_buf(),
         message,
     };
-    // ring and aws-lc-rs are both compiled in (through different crates): choose one.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let kc = Kubeconfig::read_from(path).map_err(|e| bad(e.to_string()))?;
     let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
