@@ -122,7 +122,6 @@ impl State {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
         let tmp = path.with_extension("tmp-aks-backend");
-        let json = serde_json::to_vec_pretty(self).expect("the state serializes");
         {
             use std::io::Write;
             let mut opts = std::fs::OpenOptions::new();
@@ -132,8 +131,13 @@ impl State {
                 use std::os::unix::fs::OpenOptionsExt;
                 opts.mode(0o600);
             }
-            let mut f = opts.open(&tmp).map_err(err)?;
-            f.write_all(&json).map_err(err)?;
+            let f = opts.open(&tmp).map_err(err)?;
+            // Streamed: with every finding in it, the state can be tens of MB.
+            let mut w = std::io::BufWriter::with_capacity(256 * 1024, f);
+            serde_json::to_writer_pretty(&mut w, self)
+                .map_err(std::io::Error::from)
+                .map_err(err)?;
+            w.flush().map_err(err)?;
         }
         std::fs::rename(&tmp, path).map_err(err)
     }
