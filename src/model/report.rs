@@ -1,17 +1,20 @@
 //! Trivy's JSON report (SchemaVersion 2) into [`ScanReport`].
 //!
-//! The report is read once and walked one `Results[]` entry at a time: each entry is
-//! deserialized with borrowed strings, folded into the lean model, and dropped. Unknown
-//! fields are ignored (Trivy adds fields often); a malformed or truncated file is an
-//! error that names the file and the line and column where it broke.
+//! The report is streamed: it is read in chunks, and each `Results[]` entry is
+//! deserialized with strings borrowed from the chunk, folded into the lean model, and
+//! dropped with the bytes it came from. Memory is the model plus the largest single
+//! entry, not the whole file (a big image's report is tens of MB). Unknown fields are
+//! ignored (Trivy adds fields often); a malformed or truncated file is an error that
+//! names the file and the line and column where it broke.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeOwned, Deserializer, IgnoredAny, Visitor};
 
 use super::findings::{Finding, FindingKind, Rule, ScanReport, Severity, Target};
 use crate::model::diagnostic::{Diagnostic, Exit};
@@ -67,29 +70,50 @@ impl Diagnostic for ReportError {
 /// Reads and parses the report at `path`.
 pub fn read(path: &Path) -> Result<ScanReport, ReportError> {
     use crate::fsx::{self, FsError};
-    let bytes =
-        fsx::read(path, "Trivy report", fsx::Follow::No, fsx::REPORT).map_err(|e| match e {
-            FsError::Read { source, .. } => ReportError::Read {
-                path: path.to_path_buf(),
-                source,
-            },
-            other => ReportError::Fs(other),
-        })?;
-    parse(path, &bytes)
+    let fs_err = |e| match e {
+        FsError::Read { source, .. } => ReportError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+        other => ReportError::Fs(other),
+    };
+    // A regular file, not followed through a symlink, no larger than the cap; then
+    // streamed, so memory is the largest entry, not the file.
+    let file = fsx::open(path, "Trivy report", fsx::Follow::No).map_err(fs_err)?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > fsx::REPORT {
+        return Err(ReportError::Fs(FsError::TooLarge {
+            what: "Trivy report",
+            path: path.to_path_buf(),
+            limit: fsx::REPORT,
+        }));
+    }
+    parse_from(path, std::io::Read::take(file, fsx::REPORT + 1))
 }
 
 /// Parses report bytes; `path` is only used in errors.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<ScanReport, ReportError> {
+    parse_from(path, bytes)
+}
+
+/// Parses the report `src` yields, one chunk at a time; `path` is only used in errors.
+pub fn parse_from(path: &Path, src: impl Read) -> Result<ScanReport, ReportError> {
+    use std::io::BufRead;
+    let mut src = std::io::BufReader::new(src);
     // A UTF-8 byte order mark (Windows editors, PowerShell) is no JSON error.
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let mut report = ScanReport::default();
-    let schema = ReportSeed {
-        report: &mut report,
+    let bom = src
+        .fill_buf()
+        .is_ok_and(|head| head.starts_with(b"\xEF\xBB\xBF"));
+    if bom {
+        src.consume(3);
     }
-    .deserialize(&mut de)
-    .and_then(|s| de.end().map(|_| s))
-    .map_err(|e| json_error(path, e))?;
+    parse_chunked(path, src, CHUNK)
+}
+
+fn parse_chunked(path: &Path, src: impl Read, chunk: usize) -> Result<ScanReport, ReportError> {
+    let mut w = Window::new(path, src, chunk);
+    let mut report = ScanReport::default();
+    let schema = top_level(&mut w, &mut report)?;
     match schema {
         Some(2) => Ok(report),
         Some(n) => Err(ReportError::Schema {
@@ -103,94 +127,314 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<ScanReport, ReportError> {
     }
 }
 
-fn json_error(path: &Path, e: serde_json::Error) -> ReportError {
-    if e.is_eof() {
-        ReportError::Truncated {
-            path: path.to_path_buf(),
-            line: e.line(),
-            column: e.column(),
+/// The top-level object, its `Results` entry by entry; returns `SchemaVersion`.
+fn top_level<R: Read>(
+    w: &mut Window<'_, R>,
+    report: &mut ScanReport,
+) -> Result<Option<u64>, ReportError> {
+    if w.peek()? != Some(b'{') {
+        // Not an object: serde_json says what it is instead (or where it breaks).
+        w.value::<ReportObject>()?;
+        return Err(w.unexpected("expected a Trivy JSON report object"));
+    }
+    w.pos += 1;
+    let mut schema = None;
+    let mut first = true;
+    loop {
+        match w.peek()? {
+            Some(b'}') if first => break,
+            Some(b'"') if first => {}
+            Some(b',') if !first => {
+                w.pos += 1;
+                if w.peek()? != Some(b'"') {
+                    return Err(w.unexpected("key must be a string"));
+                }
+            }
+            Some(b'}') => break,
+            None => return Err(w.truncated()),
+            Some(_) if first => return Err(w.unexpected("key must be a string")),
+            Some(_) => return Err(w.unexpected("expected `,` or `}`")),
         }
-    } else {
+        first = false;
+        let key: String = w.value()?;
+        match w.peek()? {
+            Some(b':') => w.pos += 1,
+            None => return Err(w.truncated()),
+            Some(_) => return Err(w.unexpected("expected `:`")),
+        }
+        match key.as_str() {
+            "SchemaVersion" => schema = Some(w.value::<u64>()?),
+            "ArtifactName" => report.artifact_name = w.value()?,
+            "ArtifactType" => report.artifact_type = w.value()?,
+            "Results" => results(w, report)?,
+            _ => {
+                w.value::<IgnoredAny>()?;
+            }
+        }
+    }
+    w.pos += 1;
+    match w.peek()? {
+        None => Ok(schema),
+        Some(_) => Err(w.unexpected("trailing characters")),
+    }
+}
+
+/// `Results`: `null`, or an array of entries folded one at a time.
+fn results<R: Read>(w: &mut Window<'_, R>, report: &mut ScanReport) -> Result<(), ReportError> {
+    if w.peek()? != Some(b'[') {
+        // `null`, or serde_json's words for what else it is.
+        w.value::<Option<Vec<IgnoredAny>>>()?;
+        return Ok(());
+    }
+    w.pos += 1;
+    if w.peek()? == Some(b']') {
+        w.pos += 1;
+        return Ok(());
+    }
+    loop {
+        w.result(report)?;
+        match w.peek()? {
+            Some(b',') => w.pos += 1,
+            Some(b']') => {
+                w.pos += 1;
+                return Ok(());
+            }
+            None => return Err(w.truncated()),
+            Some(_) => return Err(w.unexpected("expected `,` or `]`")),
+        }
+    }
+}
+
+/// A non-object top level, refused in serde's words ("invalid type: sequence, ...").
+struct ReportObject;
+
+impl<'de> Deserialize<'de> for ReportObject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(ReportObject)
+    }
+}
+
+impl<'de> Visitor<'de> for ReportObject {
+    type Value = ReportObject;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a Trivy JSON report object")
+    }
+}
+
+/// The part of the report in memory: `buf[pos..]` is not parsed yet. Bytes before `pos`
+/// are dropped when more are read; `line` and `column` say where `buf[0]` is.
+struct Window<'p, R> {
+    path: &'p Path,
+    src: R,
+    buf: Vec<u8>,
+    pos: usize,
+    eof: bool,
+    /// 1-based line of `buf[0]`.
+    line: usize,
+    /// Bytes between the last newline before `buf[0]` and `buf[0]`.
+    column: usize,
+    /// How much is read at a time (more when one value is larger).
+    chunk: usize,
+}
+
+/// How much is read at a time by default.
+const CHUNK: usize = 1 << 20;
+
+impl<'p, R: Read> Window<'p, R> {
+    fn new(path: &'p Path, src: R, chunk: usize) -> Self {
+        Window {
+            path,
+            src,
+            buf: Vec::new(),
+            pos: 0,
+            eof: false,
+            line: 1,
+            column: 0,
+            chunk,
+        }
+    }
+
+    /// Drops the parsed bytes and reads at least as many as are left (at least a chunk),
+    /// so a value that does not fit is re-parsed only O(log n) times. False at the end.
+    fn more(&mut self) -> Result<bool, ReportError> {
+        if self.eof {
+            return Ok(false);
+        }
+        let done = &self.buf[..self.pos];
+        match done.iter().rposition(|b| *b == b'\n') {
+            Some(i) => {
+                self.line += done.iter().filter(|b| **b == b'\n').count();
+                self.column = done.len() - i - 1;
+            }
+            None => self.column += done.len(),
+        }
+        self.buf.drain(..self.pos);
+        self.pos = 0;
+        let start = self.buf.len();
+        let want = start.max(self.chunk);
+        self.buf.resize(start + want, 0);
+        let mut filled = start;
+        while filled < self.buf.len() {
+            match self.src.read(&mut self.buf[filled..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(ReportError::Read {
+                        path: self.path.to_path_buf(),
+                        source,
+                    });
+                }
+            }
+        }
+        self.buf.truncate(filled);
+        Ok(filled > start)
+    }
+
+    /// The next byte that is not JSON whitespace (not consumed), `None` at the end.
+    fn peek(&mut self) -> Result<Option<u8>, ReportError> {
+        loop {
+            match self.buf[self.pos..]
+                .iter()
+                .position(|b| !matches!(b, b' ' | b'\n' | b'\t' | b'\r'))
+            {
+                Some(i) => {
+                    self.pos += i;
+                    return Ok(Some(self.buf[self.pos]));
+                }
+                None => {
+                    self.pos = self.buf.len();
+                    if !self.more()? {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Line and column (serde_json's: bytes since the last newline) just after `at`
+    /// bytes of the window.
+    fn position(&self, at: usize) -> (usize, usize) {
+        let before = &self.buf[..at];
+        match before.iter().rposition(|b| *b == b'\n') {
+            Some(i) => (
+                self.line + before.iter().filter(|b| **b == b'\n').count(),
+                at - i - 1,
+            ),
+            None => (self.line, self.column + at),
+        }
+    }
+
+    fn truncated(&self) -> ReportError {
+        let (line, column) = self.position(self.buf.len());
+        ReportError::Truncated {
+            path: self.path.to_path_buf(),
+            line,
+            column,
+        }
+    }
+
+    /// The byte at `pos` is not what the grammar allows there.
+    fn unexpected(&self, message: &str) -> ReportError {
+        let (line, column) = self.position(self.pos + 1);
+        ReportError::Malformed {
+            path: self.path.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    /// serde_json's error on the value that starts at `pos`, placed in the file.
+    fn json_error(&self, e: serde_json::Error) -> ReportError {
+        let (line, column) = self.position(self.pos);
+        let (line, column) = if e.line() <= 1 {
+            (line, column + e.column())
+        } else {
+            (line + e.line() - 1, e.column())
+        };
+        if e.is_eof() {
+            return ReportError::Truncated {
+                path: self.path.to_path_buf(),
+                line,
+                column,
+            };
+        }
         let full = e.to_string();
         let message = full
             .rsplit_once(" at line ")
             .map(|(m, _)| m.to_string())
             .unwrap_or(full);
         ReportError::Malformed {
-            path: path.to_path_buf(),
-            line: e.line(),
-            column: e.column(),
+            path: self.path.to_path_buf(),
+            line,
+            column,
             message,
         }
     }
-}
 
-/// The top-level object; returns `SchemaVersion`.
-struct ReportSeed<'r> {
-    report: &'r mut ScanReport,
-}
-
-impl<'de> DeserializeSeed<'de> for ReportSeed<'_> {
-    type Value = Option<u64>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ReportSeed<'_> {
-    type Value = Option<u64>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a Trivy JSON report object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut schema = None;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            match key.as_ref() {
-                "SchemaVersion" => schema = Some(map.next_value::<u64>()?),
-                "ArtifactName" => self.report.artifact_name = map.next_value::<String>()?,
-                "ArtifactType" => self.report.artifact_type = map.next_value::<String>()?,
-                "Results" => map.next_value_seed(ResultsSeed {
-                    report: self.report,
-                })?,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
+    /// Parses the one value at `pos` with `parse`, which gets the window's bytes from
+    /// there and whether they run to the end of the file, and returns how many it used.
+    /// A value that runs past the window (or may: a number at its very end) is parsed
+    /// again once more is read; `parse` must keep its result only when `n` is less than
+    /// the bytes it got, or they were the last.
+    fn parse_with(
+        &mut self,
+        mut parse: impl FnMut(&[u8], bool) -> Result<usize, serde_json::Error>,
+    ) -> Result<(), ReportError> {
+        loop {
+            match parse(&self.buf[self.pos..], self.eof) {
+                Ok(n) if self.pos + n < self.buf.len() || self.eof => {
+                    self.pos += n;
+                    return Ok(());
                 }
+                Ok(_) => {}
+                // A number cut at the window's end is an "invalid number" there.
+                Err(e) if !self.eof && (e.is_eof() || at_end(&self.buf[self.pos..], &e)) => {}
+                Err(e) => return Err(self.json_error(e)),
             }
+            self.more()?;
         }
-        Ok(schema)
+    }
+
+    /// One value of a type that owns its data.
+    fn value<T: DeserializeOwned>(&mut self) -> Result<T, ReportError> {
+        let mut out = None;
+        self.parse_with(|bytes, _| {
+            let mut it = serde_json::Deserializer::from_slice(bytes).into_iter::<T>();
+            out = Some(it.next().unwrap_or_else(end_of_input)?);
+            Ok(it.byte_offset())
+        })?;
+        Ok(out.expect("parse_with returns Ok only after a parse"))
+    }
+
+    /// One `Results[]` entry, with strings borrowed from the window, folded into `report`.
+    fn result(&mut self, report: &mut ScanReport) -> Result<(), ReportError> {
+        self.parse_with(|bytes, last| {
+            let mut it = serde_json::Deserializer::from_slice(bytes).into_iter::<RawResult>();
+            let r = it.next().unwrap_or_else(end_of_input)?;
+            let n = it.byte_offset();
+            if n < bytes.len() || last {
+                fold(report, r);
+            }
+            Ok(n)
+        })
     }
 }
 
-struct ResultsSeed<'r> {
-    report: &'r mut ScanReport,
+/// Whether serde_json placed `e` at the very end of `bytes`.
+fn at_end(bytes: &[u8], e: &serde_json::Error) -> bool {
+    let line = 1 + bytes.iter().filter(|b| **b == b'\n').count();
+    let column = bytes.len() - bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    (e.line(), e.column()) == (line, column)
 }
 
-impl<'de> DeserializeSeed<'de> for ResultsSeed<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ResultsSeed<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of results")
-    }
-
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(r) = seq.next_element::<RawResult<'de>>()? {
-            fold(self.report, r);
-        }
-        Ok(())
-    }
+/// serde_json's error for input that ends before a value.
+fn end_of_input<T>() -> Result<T, serde_json::Error> {
+    Err(serde_json::from_slice::<IgnoredAny>(b"").expect_err("no value in no bytes"))
 }
 
 type S<'a> = Cow<'a, str>;
@@ -480,6 +724,102 @@ mod tests {
     fn a_byte_order_mark_is_accepted() {
         let r = p("\u{FEFF}{\"SchemaVersion\":2,\"Results\":[]}").unwrap();
         assert!(r.findings.is_empty());
+    }
+
+    /// A report with every kind of finding, escapes, numbers and nulls in odd places.
+    fn varied_report(entries: usize) -> String {
+        let mut results = Vec::new();
+        for i in 0..entries {
+            results.push(format!(
+                r#"{{"Target":"lib{i}/package-lock.json","Class":"lang-pkgs","Type":"npm",
+  "Packages":null,"Vulnerabilities":[
+  {{"VulnerabilityID":"CVE-2024-{i}","PkgName":"p\"{i}","InstalledVersion":"1.0.{i}",
+    "FixedVersion":"1.1","Severity":"HIGH","SeveritySource":"nvd","Title":"t\u00e9\n{i}",
+    "CweIDs":["CWE-79"],"CVSS":{{"nvd":{{"V3Score":7.5,"V2Score":5}}}},"Extra":[-1.25e-3,2.5E+3,true,{{}}]}}],
+  "Secrets":[{{"RuleID":"aws-{i}","Category":"AWS","Severity":"CRITICAL","StartLine":{i},"EndLine":{i}}}],
+  "Misconfigurations":[{{"ID":"DS{i}","AVDID":"AVD-DS-{i}","Status":"FAIL","Severity":"LOW",
+    "CauseMetadata":{{"StartLine":3,"EndLine":4}}}}]}}"#
+            ));
+        }
+        format!(
+            "{{\n  \"SchemaVersion\": 2,\n  \"ArtifactName\": \"reg/api:1\",\n  \"Metadata\": {{\"OS\": {{\"Family\": \"debian\"}}}},\n  \"Results\": [\n{}\n  ],\n  \"ArtifactType\": \"container_image\"\n}}\n",
+            results.join(",\n")
+        )
+    }
+
+    #[test]
+    fn any_chunk_size_gives_the_same_report() {
+        let text = varied_report(12);
+        let whole = p(&text).unwrap();
+        assert_eq!(whole.findings.len(), 36);
+        assert_eq!(whole.artifact_type, "container_image");
+        assert_eq!(whole.rules[0].cvss_v3, Some(7.5));
+        for chunk in [1, 2, 3, 7, 64, 1000] {
+            let r = parse_chunked(Path::new("r.json"), text.as_bytes(), chunk).unwrap();
+            assert_eq!(r, whole, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn a_number_at_a_chunk_end_is_read_whole() {
+        let text = r#"{"SchemaVersion":20,"Results":[]}"#;
+        for chunk in [1, 2, 3, 17, 19, 20] {
+            let e = parse_chunked(Path::new("r.json"), text.as_bytes(), chunk).unwrap_err();
+            assert!(
+                e.to_string().contains("SchemaVersion 20"),
+                "chunk {chunk}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_are_placed_where_serde_json_places_them_in_the_whole_file() {
+        let good = varied_report(3);
+        let cases = [
+            good.replacen("\"Results\": [", "\"Results\": [}", 1),
+            good.replacen("\"Class\":\"lang-pkgs\"", "\"Class\":lang-pkgs", 1),
+            good.replacen("\"InstalledVersion\":", "\"InstalledVersion\";", 2),
+            good.replacen("\n  ],\n", "\n  } \n", 1),
+            good.replacen("\"ArtifactName\":", "\"ArtifactName\"", 1),
+            good.replacen("\"SchemaVersion\": 2,", "\"SchemaVersion\": 2 ", 1),
+            good.replacen("\"Target\":\"lib2", "\"Target\":\"lib2\u{1}", 1),
+            format!("{good}x"),
+            good[..good.len() / 2].to_string(),
+            good[..good.len() - 3].to_string(),
+            String::new(),
+            "[1, 2]".into(),
+            "image.tar (debian 12.5)\n===\nTotal: 8".into(),
+        ];
+        for (i, text) in cases.iter().enumerate() {
+            let want = serde_json::from_str::<serde_json::Value>(text)
+                .err()
+                .map(|e| (e.line(), e.column(), e.is_eof()));
+            for chunk in [1, 5, 64, 1 << 20] {
+                let e = parse_chunked(Path::new("r.json"), text.as_bytes(), chunk).unwrap_err();
+                let got = match &e {
+                    ReportError::Truncated { line, column, .. } => (*line, *column, true),
+                    ReportError::Malformed { line, column, .. } => (*line, *column, false),
+                    other => panic!("case {i}, chunk {chunk}: {other}"),
+                };
+                if let Some(want) = want {
+                    assert_eq!(got, want, "case {i}, chunk {chunk}: {e}");
+                } else {
+                    // Valid JSON, not a report object ([1, 2]): refused at its start.
+                    assert_eq!((got.0, got.2), (1, false), "case {i}: {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn memory_is_the_largest_entry_not_the_file() {
+        let text = varied_report(4_000);
+        assert!(text.len() > 2_000_000);
+        let mut w = Window::new(Path::new("r.json"), text.as_bytes(), 4096);
+        let mut report = ScanReport::default();
+        assert_eq!(top_level(&mut w, &mut report).unwrap(), Some(2));
+        assert_eq!(report.findings.len(), 12_000);
+        assert!(w.buf.capacity() < 64 * 1024, "{}", w.buf.capacity());
     }
 
     #[test]

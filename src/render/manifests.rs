@@ -341,8 +341,8 @@ pub fn set_min_ready_seconds(objects: &mut [Value], seconds: u32) {
 /// Parses every YAML document of one file (`source_name` is for messages).
 pub fn parse_documents(source_name: &str, text: &str) -> Result<Vec<Value>, ManifestError> {
     let mut out = Vec::new();
-    for (index, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let v: Value = serde::Deserialize::deserialize(doc).map_err(|e: serde_yaml::Error| {
+    for (index, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
+        let v: Value = serde::Deserialize::deserialize(doc).map_err(|e: serde_norway::Error| {
             ManifestError::Yaml {
                 source_name: source_name.into(),
                 message: e.to_string(),
@@ -603,7 +603,7 @@ fn apply_order(kind: &str) -> u8 {
 pub fn to_yaml(objects: &[Value]) -> String {
     objects
         .iter()
-        .map(|o| serde_yaml::to_string(o).expect("JSON values serialize to YAML"))
+        .map(|o| serde_norway::to_string(o).expect("JSON values serialize to YAML"))
         .collect::<Vec<_>>()
         .join("---\n")
 }

@@ -11,18 +11,19 @@
 //!   the most severe findings are kept and the run says how many were left out.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::io::Write;
 
+use serde::Serialize;
+
 use serde_sarif::sarif::{
-    ArtifactLocation, Location, LogicalLocation, Message, MultiformatMessageString,
-    PhysicalLocation, PropertyBag, Region, ReportingConfiguration, ReportingDescriptor,
-    Result as SarifResult, ResultLevel, Run, RunAutomationDetails, Sarif, Suppression, Tool,
-    ToolComponent,
+    ArtifactLocation, MultiformatMessageString, PropertyBag, ReportingConfiguration,
+    ReportingDescriptor, ResultLevel, Run, RunAutomationDetails, Sarif, Tool, ToolComponent,
 };
 use sha2::{Digest, Sha256};
 
 use crate::model::gate::{Disposition, GatePolicy};
-use crate::model::{Finding, FindingKind, Rule, ScanReport, Severity};
+use crate::model::{Finding, FindingKind, Rule, ScanReport, Severity, Target};
 
 /// GitHub code scanning: results per run.
 pub const GITHUB_MAX_RESULTS: usize = 25_000;
@@ -30,7 +31,6 @@ pub const GITHUB_MAX_RESULTS: usize = 25_000;
 pub const GITHUB_MAX_GZIP_BYTES: usize = 10 * 1024 * 1024;
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
-const FINGERPRINT_KEY: &str = "aksBackendFinding/v1";
 
 /// What the renderer needs besides the findings.
 #[derive(Clone, Debug)]
@@ -97,12 +97,19 @@ pub fn render<W: Write>(
         bytes: 0,
     };
     w.write_all(&skeleton.as_bytes()[..at])?;
+    // Each target's name without tag or digest, once (not once per finding).
+    let target_names: Vec<String> = report
+        .targets
+        .iter()
+        .map(|t| stable_target(t, &stable))
+        .collect();
     for (i, f) in kept.iter().enumerate() {
         if i > 0 {
             w.write_all(b",")?;
         }
         let slot = rule_slot[f.rule as usize].expect("every kept rule has a slot");
-        serde_json::to_writer(&mut w, &result(report, policy, ctx, &stable, f, slot))?;
+        let target_name = &target_names[f.target as usize];
+        write_result(&mut w, report, policy, ctx, &stable, target_name, f, slot)?;
     }
     w.write_all(&skeleton.as_bytes()[at..])?;
     w.flush()?;
@@ -303,7 +310,8 @@ fn descriptor(rule: &Rule, class: &str) -> ReportingDescriptor {
     d
 }
 
-fn fingerprint(report: &ScanReport, f: &Finding, uri: &str) -> String {
+/// The finding's stable fingerprint: 32 hex digits.
+fn fingerprint(report: &ScanReport, f: &Finding, uri: &str) -> [u8; 32] {
     let rule = report.rule(f);
     let target = report.target(f);
     let mut h = Sha256::new();
@@ -321,32 +329,28 @@ fn fingerprint(report: &ScanReport, f: &Finding, uri: &str) -> String {
     if rule.kind != FindingKind::Vulnerability {
         h.update(f.start_line.unwrap_or(0).to_le_bytes());
     }
-    hex::encode(&h.finalize()[..16])
+    let mut out = [0u8; 32];
+    hex::encode_to_slice(&h.finalize()[..16], &mut out).expect("16 bytes are 32 hex digits");
+    out
 }
 
 /// Where a finding is, without tag or digest.
-fn location_uri(report: &ScanReport, f: &Finding, stable: &str) -> String {
+fn location_uri<'a>(report: &'a ScanReport, f: &'a Finding, stable: &'a str) -> &'a str {
     let target = report.target(f);
     let path = match target.class.as_str() {
-        "os-pkgs" => stable.to_string(),
+        "os-pkgs" => stable,
         _ => f
             .pkg_path
             .as_deref()
             .unwrap_or(&target.name)
-            .trim_start_matches('/')
-            .to_string(),
+            .trim_start_matches('/'),
     };
-    if path.is_empty() {
-        stable.to_string()
-    } else {
-        path
-    }
+    if path.is_empty() { stable } else { path }
 }
 
 /// The target's name with the image tag/digest replaced by the stable repository:
 /// `reg/api:1.0 (debian 12.5)` -> `reg/api (debian 12.5)`.
-fn stable_target(report: &ScanReport, f: &Finding, stable: &str) -> String {
-    let target = report.target(f);
+fn stable_target(target: &Target, stable: &str) -> String {
     if target.class != "os-pkgs" {
         return target.name.clone();
     }
@@ -356,113 +360,227 @@ fn stable_target(report: &ScanReport, f: &Finding, stable: &str) -> String {
     }
 }
 
-fn message(report: &ScanReport, f: &Finding, target_name: &str) -> String {
-    let rule = report.rule(f);
-    match rule.kind {
-        FindingKind::Vulnerability => format!(
-            "Package: {}\nInstalled Version: {}\nVulnerability {}\nSeverity: {}\nFixed Version: {}\nTarget: {}\nLink: {}",
-            f.package,
-            f.installed,
-            rule.id,
-            f.severity,
-            f.fixed.as_deref().unwrap_or("none"),
-            target_name,
-            rule.primary_url.as_deref().unwrap_or("-"),
-        ),
-        FindingKind::Secret => format!(
-            "Secret: {}\nSeverity: {}\nFile: {}\nLine: {}",
-            rule.title,
-            f.severity,
-            target_name,
-            f.start_line.map_or("-".into(), |l| l.to_string()),
-        ),
-        FindingKind::Misconfiguration => format!(
-            "{}: {}\nSeverity: {}\nFile: {}\n{}",
-            rule.id,
-            rule.title,
-            f.severity,
-            target_name,
-            f.message.as_deref().unwrap_or(""),
-        ),
+/// The result's message text, written straight into the JSON string.
+struct MessageText<'a> {
+    report: &'a ScanReport,
+    f: &'a Finding,
+    target_name: &'a str,
+}
+
+impl fmt::Display for MessageText<'_> {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (report, f, target_name) = (self.report, self.f, self.target_name);
+        let rule = report.rule(f);
+        match rule.kind {
+            FindingKind::Vulnerability => write!(
+                out,
+                "Package: {}\nInstalled Version: {}\nVulnerability {}\nSeverity: {}\nFixed Version: {}\nTarget: {}\nLink: {}",
+                f.package,
+                f.installed,
+                rule.id,
+                f.severity,
+                f.fixed.as_deref().unwrap_or("none"),
+                target_name,
+                rule.primary_url.as_deref().unwrap_or("-"),
+            ),
+            FindingKind::Secret => {
+                write!(
+                    out,
+                    "Secret: {}\nSeverity: {}\nFile: {}\nLine: ",
+                    rule.title, f.severity, target_name,
+                )?;
+                match f.start_line {
+                    Some(l) => write!(out, "{l}"),
+                    None => out.write_str("-"),
+                }
+            }
+            FindingKind::Misconfiguration => write!(
+                out,
+                "{}: {}\nSeverity: {}\nFile: {}\n{}",
+                rule.id,
+                rule.title,
+                f.severity,
+                target_name,
+                f.message.as_deref().unwrap_or(""),
+            ),
+        }
     }
 }
 
-fn result(
+/// A package's `type/name`, or a file's name, written straight into the JSON string.
+enum LogicalName<'a> {
+    Package(&'a str, &'a str),
+    File(&'a str),
+}
+
+impl fmt::Display for LogicalName<'_> {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LogicalName::Package(kind, name) => write!(out, "{kind}/{name}"),
+            LogicalName::File(name) => out.write_str(name),
+        }
+    }
+}
+
+/// A string serialized from its `Display`, without building it first.
+struct Shown<T>(T);
+
+impl<T: fmt::Display> Serialize for Shown<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+// One SARIF result as borrowed data. Fields are in serde_sarif's order (alphabetical by
+// field name, `None`s left out), so the bytes are the same as serializing its
+// `sarif::Result` (see the test `streamed_results_match_serde_sarif`).
+
+#[derive(Serialize)]
+struct Text<T> {
+    text: T,
+}
+
+#[derive(Serialize)]
+struct ResultOut<'a, M, L> {
+    level: ResultLevel,
+    locations: [LocationOut<'a, L>; 1],
+    message: Text<M>,
+    #[serde(rename = "partialFingerprints")]
+    partial_fingerprints: Fingerprints<'a>,
+    #[serde(rename = "ruleId")]
+    rule_id: &'a str,
+    #[serde(rename = "ruleIndex")]
+    rule_index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suppressions: Option<[SuppressionOut; 1]>,
+}
+
+#[derive(Serialize)]
+struct LocationOut<'a, L> {
+    #[serde(rename = "logicalLocations")]
+    logical_locations: [LogicalOut<L>; 1],
+    message: Text<&'a str>,
+    #[serde(rename = "physicalLocation")]
+    physical_location: PhysicalOut<'a>,
+}
+
+#[derive(Serialize)]
+struct LogicalOut<L> {
+    #[serde(rename = "fullyQualifiedName")]
+    fully_qualified_name: L,
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct PhysicalOut<'a> {
+    #[serde(rename = "artifactLocation")]
+    artifact_location: UriOut<'a>,
+    region: RegionOut,
+}
+
+#[derive(Serialize)]
+struct UriOut<'a> {
+    uri: &'a str,
+}
+
+#[derive(Serialize)]
+struct RegionOut {
+    #[serde(rename = "endColumn")]
+    end_column: i64,
+    #[serde(rename = "endLine")]
+    end_line: i64,
+    #[serde(rename = "startColumn")]
+    start_column: i64,
+    #[serde(rename = "startLine")]
+    start_line: i64,
+}
+
+#[derive(Serialize)]
+struct Fingerprints<'a> {
+    /// The key is versioned: a new fingerprint scheme gets a new key.
+    #[serde(rename = "aksBackendFinding/v1")]
+    finding: &'a str,
+    #[serde(rename = "primaryLocationLineHash")]
+    line_hash: &'a str,
+}
+
+#[derive(Serialize)]
+struct SuppressionOut {
+    justification: String,
+    kind: &'static str,
+    status: &'static str,
+}
+
+/// Writes one result: no per-finding tree, only the strings that are not already there.
+#[allow(clippy::too_many_arguments)]
+fn write_result<W: Write>(
+    w: &mut W,
     report: &ScanReport,
     policy: &GatePolicy,
     ctx: &SarifContext<'_>,
     stable: &str,
+    target_name: &str,
     f: &Finding,
     slot: usize,
-) -> SarifResult {
+) -> std::io::Result<()> {
     let rule = report.rule(f);
     let uri = location_uri(report, f, stable);
-    let target_name = stable_target(report, f, stable);
     let start = f.start_line.unwrap_or(1).max(1) as i64;
     let end = f.end_line.map(|e| (e as i64).max(start)).unwrap_or(start);
-    let logical = match rule.kind {
-        FindingKind::Vulnerability => format!("{}/{}", report.target(f).kind, f.package),
-        _ => report.target(f).name.clone(),
+    let target = report.target(f);
+    let (logical, kind) = match rule.kind {
+        FindingKind::Vulnerability => (LogicalName::Package(&target.kind, &f.package), "package"),
+        _ => (LogicalName::File(&target.name), "file"),
     };
-    let location = Location::builder()
-        .physical_location(
-            PhysicalLocation::builder()
-                .artifact_location(ArtifactLocation::builder().uri(uri.clone()).build())
-                .region(
-                    Region::builder()
-                        .start_line(start)
-                        .end_line(end)
-                        .start_column(1)
-                        .end_column(1)
-                        .build(),
-                )
-                .build(),
-        )
-        .logical_locations(vec![
-            LogicalLocation::builder()
-                .fully_qualified_name(logical)
-                .kind(
-                    if rule.kind == FindingKind::Vulnerability {
-                        "package"
-                    } else {
-                        "file"
-                    }
-                    .to_string(),
-                )
-                .build(),
-        ])
-        .message(Message::builder().text(target_name.clone()).build())
-        .build();
-    let fp = fingerprint(report, f, &uri);
-    let mut partial = BTreeMap::new();
-    partial.insert(FINGERPRINT_KEY.to_string(), fp.clone());
-    partial.insert("primaryLocationLineHash".to_string(), format!("{fp}:1"));
-    let mut r = SarifResult::builder()
-        .rule_id(rule.id.clone())
-        .rule_index(slot as i64)
-        .level(level(f.severity))
-        .message(
-            Message::builder()
-                .text(message(report, f, &target_name))
-                .build(),
-        )
-        .locations(vec![location])
-        .partial_fingerprints(partial)
-        .build();
-    if let Disposition::Ignored { until } = policy.disposition(report, f) {
-        let why = match until {
-            Some(d) => format!("listed in {} until {d}", ctx.ignore_file),
-            None => format!("listed in {}", ctx.ignore_file),
-        };
-        r.suppressions = Some(vec![
-            Suppression::builder()
-                .kind(serde_json::json!("external"))
-                .status(serde_json::json!("accepted"))
-                .justification(why)
-                .build(),
-        ]);
-    }
-    r
+    let fp = fingerprint(report, f, uri);
+    let mut line_hash = [0u8; 34];
+    line_hash[..32].copy_from_slice(&fp);
+    line_hash[32..].copy_from_slice(b":1");
+    let suppressions = match policy.disposition(report, f) {
+        Disposition::Ignored { until } => Some([SuppressionOut {
+            justification: match until {
+                Some(d) => format!("listed in {} until {d}", ctx.ignore_file),
+                None => format!("listed in {}", ctx.ignore_file),
+            },
+            kind: "external",
+            status: "accepted",
+        }]),
+        _ => None,
+    };
+    let out = ResultOut {
+        level: level(f.severity),
+        locations: [LocationOut {
+            logical_locations: [LogicalOut {
+                fully_qualified_name: Shown(logical),
+                kind,
+            }],
+            message: Text { text: target_name },
+            physical_location: PhysicalOut {
+                artifact_location: UriOut { uri },
+                region: RegionOut {
+                    end_column: 1,
+                    end_line: end,
+                    start_column: 1,
+                    start_line: start,
+                },
+            },
+        }],
+        message: Text {
+            text: Shown(MessageText {
+                report,
+                f,
+                target_name,
+            }),
+        },
+        partial_fingerprints: Fingerprints {
+            finding: std::str::from_utf8(&fp).expect("hex is ASCII"),
+            line_hash: std::str::from_utf8(&line_hash).expect("hex is ASCII"),
+        },
+        rule_id: &rule.id,
+        rule_index: slot,
+        suppressions,
+    };
+    serde_json::to_writer(w, &out).map_err(std::io::Error::from)
 }
 
 /// The log without results: tool, rules, category, properties.
@@ -530,6 +648,155 @@ fn skeleton(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_sarif::sarif::{
+        Location, LogicalLocation, Message, PhysicalLocation, Region, Result as SarifResult,
+        Suppression,
+    };
+
+    /// The result as serde_sarif builds it: what `write_result` must match byte for byte.
+    fn sarif_result(
+        report: &ScanReport,
+        policy: &GatePolicy,
+        ctx: &SarifContext<'_>,
+        stable: &str,
+        f: &Finding,
+        slot: usize,
+    ) -> SarifResult {
+        let rule = report.rule(f);
+        let uri = location_uri(report, f, stable).to_string();
+        let target_name = stable_target(report.target(f), stable);
+        let start = f.start_line.unwrap_or(1).max(1) as i64;
+        let end = f.end_line.map(|e| (e as i64).max(start)).unwrap_or(start);
+        let logical = match rule.kind {
+            FindingKind::Vulnerability => format!("{}/{}", report.target(f).kind, f.package),
+            _ => report.target(f).name.clone(),
+        };
+        let location = Location::builder()
+            .physical_location(
+                PhysicalLocation::builder()
+                    .artifact_location(ArtifactLocation::builder().uri(uri.clone()).build())
+                    .region(
+                        Region::builder()
+                            .start_line(start)
+                            .end_line(end)
+                            .start_column(1)
+                            .end_column(1)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .logical_locations(vec![
+                LogicalLocation::builder()
+                    .fully_qualified_name(logical)
+                    .kind(
+                        if rule.kind == FindingKind::Vulnerability {
+                            "package"
+                        } else {
+                            "file"
+                        }
+                        .to_string(),
+                    )
+                    .build(),
+            ])
+            .message(Message::builder().text(target_name.clone()).build())
+            .build();
+        let fp = String::from_utf8(fingerprint(report, f, &uri).to_vec()).unwrap();
+        let mut partial = BTreeMap::new();
+        partial.insert("aksBackendFinding/v1".to_string(), fp.clone());
+        partial.insert("primaryLocationLineHash".to_string(), format!("{fp}:1"));
+        let text = MessageText {
+            report,
+            f,
+            target_name: &target_name,
+        }
+        .to_string();
+        let mut r = SarifResult::builder()
+            .rule_id(rule.id.clone())
+            .rule_index(slot as i64)
+            .level(level(f.severity))
+            .message(Message::builder().text(text).build())
+            .locations(vec![location])
+            .partial_fingerprints(partial)
+            .build();
+        if let Disposition::Ignored { until } = policy.disposition(report, f) {
+            let why = match until {
+                Some(d) => format!("listed in {} until {d}", ctx.ignore_file),
+                None => format!("listed in {}", ctx.ignore_file),
+            };
+            r.suppressions = Some(vec![
+                Suppression::builder()
+                    .kind(serde_json::json!("external"))
+                    .status(serde_json::json!("accepted"))
+                    .justification(why)
+                    .build(),
+            ]);
+        }
+        r
+    }
+
+    #[test]
+    fn streamed_results_match_serde_sarif() {
+        let report = crate::model::report::parse(
+            std::path::Path::new("r.json"),
+            br#"{"SchemaVersion":2,"ArtifactName":"reg.io/api:1.2","Results":[
+              {"Target":"reg.io/api:1.2 (debian 12.5)","Class":"os-pkgs","Type":"debian",
+               "Vulnerabilities":[
+                {"VulnerabilityID":"CVE-1","PkgName":"libssl3","InstalledVersion":"3.0","FixedVersion":"3.1",
+                 "Severity":"CRITICAL","PrimaryURL":"https://x/CVE-1","Title":"t \"q\" <b>"},
+                {"VulnerabilityID":"CVE-2","PkgName":"","InstalledVersion":"1","Severity":"LOW"}]},
+              {"Target":"/app/package-lock.json","Class":"lang-pkgs","Type":"npm","Vulnerabilities":[
+                {"VulnerabilityID":"GHSA-1","PkgName":"lodash","PkgPath":"/app/node_modules/lodash/package.json",
+                 "InstalledVersion":"4.17.0","Severity":"MEDIUM"}]},
+              {"Target":"/app/.env","Class":"secret","Secrets":[
+                {"RuleID":"aws-access-key-id","Category":"AWS","Severity":"CRITICAL","Title":"AWS\tkey","StartLine":3,"EndLine":2},
+                {"RuleID":"github-pat","Severity":"HIGH"}]},
+              {"Target":"Dockerfile","Class":"config","Type":"dockerfile","Misconfigurations":[
+                {"ID":"DS002","AVDID":"AVD-DS-0002","Title":"root","Message":"Specify \u00e9 USER\n",
+                 "Severity":"HIGH","Status":"FAIL","CauseMetadata":{"StartLine":1,"EndLine":4}}]}]}"#,
+        )
+        .unwrap();
+        let policy = GatePolicy {
+            severities: Severity::DESCENDING.into_iter().collect(),
+            ignore_unfixed: false,
+            fail_on_findings: true,
+            ignores: crate::model::ignore::IgnoreList::parse(
+                std::path::Path::new(".trivyignore"),
+                "CVE-2 exp:2099-01-01\nGHSA-1\n",
+            )
+            .unwrap(),
+            today: jiff::civil::date(2026, 1, 1),
+        };
+        let ctx = SarifContext {
+            artifact: "reg.io/api:1.2",
+            category: None,
+            tool_version: "0.1.0",
+            trivy_version: None,
+            ignore_file: ".trivyignore",
+        };
+        let stable = stable_artifact(ctx.artifact);
+        assert_eq!(report.findings.len(), 6);
+        for (slot, f) in report.findings.iter().enumerate() {
+            let want = serde_json::to_vec(&sarif_result(&report, &policy, &ctx, &stable, f, slot))
+                .unwrap();
+            let target_name = stable_target(report.target(f), &stable);
+            let mut got = Vec::new();
+            write_result(
+                &mut got,
+                &report,
+                &policy,
+                &ctx,
+                &stable,
+                &target_name,
+                f,
+                slot,
+            )
+            .unwrap();
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
+        }
+    }
 
     /// Issue 13 item 11: the `sarif-category` output carried raw `ArtifactName` text.
     #[test]

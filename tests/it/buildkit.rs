@@ -325,7 +325,6 @@ fn tls_files(dir: &std::path::Path) -> std::sync::Arc<rustls::ServerConfig> {
         KeyPair,
     };
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();

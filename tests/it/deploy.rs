@@ -61,7 +61,7 @@ fn manifest(
     let path = dir.join(format!("{name}-{}.yaml", uuid::Uuid::new_v4()));
     std::fs::write(
         &path,
-        format!("{}\n---\n{extra}", serde_yaml::to_string(&doc).unwrap()),
+        format!("{}\n---\n{extra}", serde_norway::to_string(&doc).unwrap()),
     )
     .unwrap();
     path.to_str().unwrap().to_string()

@@ -103,7 +103,7 @@ pub struct KubeInfo {
 }
 
 fn yaml(text: &str, what: &str) -> Result<Value, AzureError> {
-    serde_yaml::from_str(text).map_err(|e| AzureError::Protocol {
+    serde_norway::from_str(text).map_err(|e| AzureError::Protocol {
         op: what.into(),
         message: format!("the kubeconfig is not YAML: {e}"),
     })
@@ -199,7 +199,7 @@ pub fn with_token(kubeconfig: &Secret, token: &Secret) -> Result<Secret, AzureEr
             );
         }
     }
-    let text = serde_yaml::to_string(&v).map_err(|e| AzureError::Protocol {
+    let text = serde_norway::to_string(&v).map_err(|e| AzureError::Protocol {
         op: what.into(),
         message: e.to_string(),
     })?;

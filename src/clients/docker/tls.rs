@@ -49,7 +49,6 @@ fn file_error(path: &Path, message: impl Into<String>) -> TlsFileError {
 impl Tls {
     /// Reads `ca.pem`, `cert.pem` and `key.pem` from `dir`.
     pub fn load(dir: &Path) -> Result<Tls, TlsFileError> {
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let read = |name: &str| -> Result<(PathBuf, Vec<u8>), TlsFileError> {
             let p = dir.join(name);
             use crate::fsx;
@@ -107,6 +106,22 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// With a second provider (ring) compiled in, rustls cannot pick one by itself and
+    /// `builder()` panics unless something installed a default first: nothing does here.
+    #[test]
+    fn aws_lc_rs_is_the_only_crypto_provider() {
+        let config = rustls::ClientConfig::builder()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        let suites = |p: &rustls::crypto::CryptoProvider| -> Vec<_> {
+            p.cipher_suites.iter().map(|s| s.suite()).collect()
+        };
+        assert_eq!(
+            suites(config.crypto_provider()),
+            suites(&rustls::crypto::aws_lc_rs::default_provider())
+        );
+    }
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |k| {

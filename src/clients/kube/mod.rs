@@ -155,8 +155,6 @@ pub async fn connect(path: &Path) -> Result<kube::Client, KubeError> {
         path: path.to_path_buf(),
         message,
     };
-    // ring and aws-lc-rs are both compiled in (through different crates): choose one.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let text = crate::fsx::read_to_string(
         path,
         "kubeconfig",

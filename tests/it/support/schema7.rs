@@ -57,7 +57,7 @@ pub fn yaml_file(path: &Path) -> Value {
 }
 
 pub fn yaml(text: &str) -> Result<Value, String> {
-    let v: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+    let v: serde_norway::Value = serde_norway::from_str(text).map_err(|e| e.to_string())?;
     serde_json::to_value(v).map_err(|e| e.to_string())
 }
 
