@@ -104,7 +104,7 @@ fn a_daemonset_whose_pods_crash_after_becoming_ready_fails_in_the_settle_window(
             },
         },
     });
-    std::fs::write(&m, serde_yaml::to_string(&ds).unwrap()).unwrap();
+    std::fs::write(&m, serde_norway::to_string(&ds).unwrap()).unwrap();
     let out = c.deploy(&[
         "--namespace",
         "kinds",
