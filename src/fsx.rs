@@ -19,7 +19,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Diagnostic, Exit};
+use crate::model::diagnostic::{Diagnostic, Exit};
 
 /// 1 MiB: hand-written text (config file, ignore files, kubeconfig, certificates).
 pub const SMALL: u64 = 1 << 20;

@@ -357,8 +357,8 @@ impl Host {
             HostKind::GitHubActions => match &self.step_summary {
                 Some(path) => {
                     let used = std::fs::metadata(path).map_or(0, |m| m.len());
-                    let room = (crate::render::markdown::GITHUB_SUMMARY_MAX_BYTES as u64)
-                        .saturating_sub(used);
+                    let room =
+                        (crate::model::text::GITHUB_SUMMARY_MAX_BYTES as u64).saturating_sub(used);
                     let entry = format!("{markdown}\n");
                     if entry.len() as u64 <= room {
                         append(path, "the job summary", &entry)

@@ -11,5 +11,6 @@ pub mod pipeline;
 pub mod pod_security;
 pub mod report;
 pub mod rollout;
+pub mod text;
 
 pub use findings::{Finding, FindingKind, Rule, ScanReport, Severity, SeverityCounts, Target};

@@ -135,7 +135,7 @@ pub fn duration(ms: u64) -> String {
 
 /// A log line or event made plain: no terminal escapes or control characters.
 fn plain_line(s: &str) -> String {
-    shorten(&crate::host::escape::strip_controls(s), MAX_LINE)
+    shorten(&crate::model::text::strip_controls(s), MAX_LINE)
 }
 
 fn fact(f: &Fact, max: usize) -> String {

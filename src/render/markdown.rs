@@ -6,10 +6,9 @@
 //! into an autolink, or inject HTML into a job summary or PR comment. Control
 //! characters and terminal escapes are removed before anything else.
 
-use crate::host::escape::strip_controls_keeping;
+use crate::model::text::strip_controls_keeping;
 
-/// GitHub's limit for one step's job summary (`$GITHUB_STEP_SUMMARY`), in bytes.
-pub const GITHUB_SUMMARY_MAX_BYTES: usize = 1024 * 1024;
+pub use crate::model::text::GITHUB_SUMMARY_MAX_BYTES;
 
 /// A zero-width space as an entity: between `@` and a name it stops a mention, inside
 /// `://` or after `www` it stops an autolink, and reads the same.

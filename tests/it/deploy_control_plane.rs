@@ -100,7 +100,12 @@ fn a_daemonset_whose_pods_crash_after_becoming_ready_fails_in_the_settle_window(
             "selector": {"matchLabels": {"app": "agent"}},
             "template": {
                 "metadata": {"labels": {"app": "agent"}},
-                "spec": {"containers": [{"name": "agent", "image": image("crashes")}]},
+                // Restricted-ready: the namespace the deploy creates enforces it.
+                "spec": {
+                    "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [{"name": "agent", "image": image("crashes"),
+                        "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}}],
+                },
             },
         },
     });

@@ -629,7 +629,7 @@ fn fake_trivy(dir: &Path, body: &str) -> PathBuf {
 fn trivy_progress_reaches_the_log_as_lines() {
     let dir = tempfile::tempdir().unwrap();
     let body = format!(
-        "out=''; prev=''\nfor a in \"$@\"; do [ \"$prev\" = --output ] && out=$a; prev=$a; done\n\
+        "out=''; prev=''\nfor a in \"$@\"; do [ \"$prev\" = --output ] && out=$a; case $a in --output=*) out=${{a#--output=}};; esac; prev=$a; done\n\
 case \" $* \" in *' --quiet '*) echo 'quiet swallows progress' >&2; exit 9;; esac\n\
 case \" $* \" in *' --no-progress '*) ;; *) echo 'progress bars' >&2; exit 9;; esac\n\
 echo 'INFO [vulndb] Downloading vulnerability DB...' >&2\n\

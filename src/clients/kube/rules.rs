@@ -468,20 +468,26 @@ pub struct DigestMismatch {
     pub image_id: String,
 }
 
+/// A pod's (regular) containers: their specs and their statuses.
+pub fn containers(pod: &Pod) -> (&[Container], &[ContainerStatus]) {
+    let specs = pod
+        .spec
+        .as_ref()
+        .map(|s| s.containers.as_slice())
+        .unwrap_or(&[]);
+    let statuses = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_deref())
+        .unwrap_or(&[]);
+    (specs, statuses)
+}
+
 /// Every container of `pods` whose spec pins a digest must run that digest.
 pub fn digest_mismatches(pods: &[&Pod]) -> Vec<DigestMismatch> {
     let mut out = Vec::new();
     for pod in pods {
-        let specs = pod
-            .spec
-            .as_ref()
-            .map(|s| s.containers.as_slice())
-            .unwrap_or(&[]);
-        let statuses = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.container_statuses.as_deref())
-            .unwrap_or(&[]);
+        let (specs, statuses) = containers(pod);
         for c in specs {
             let Some(expected) = c
                 .image

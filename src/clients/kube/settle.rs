@@ -62,16 +62,7 @@ pub fn failure(
     let allowed = policy.max_restarts.max(0);
     for pod in pods {
         let pod_name = rules::name(&pod.metadata).to_string();
-        let specs = pod
-            .spec
-            .as_ref()
-            .map(|s| s.containers.as_slice())
-            .unwrap_or(&[]);
-        let statuses = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.container_statuses.as_deref())
-            .unwrap_or(&[]);
+        let (specs, statuses) = rules::containers(pod);
         for cs in statuses {
             let spec = specs.iter().find(|c| c.name == cs.name);
             if let Some(f) = rules::container_failure(pod, spec, cs, &[], policy) {
