@@ -46,10 +46,13 @@ spec:
   template:
     metadata: {labels: {app: $2}}
     spec:
+      # restricted-ready: namespaces the deploy creates enforce that Pod Security level
+      securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
       containers:
       - name: app
         image: registry.example.com/team/$3@$D
         ports: [{containerPort: 8080}]
+        securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
 YAML
 }
 ns_create() { curl -sS -o /dev/null -X POST -H 'Content-Type: application/json' "$server/api/v1/namespaces" \
