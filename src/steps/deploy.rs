@@ -566,6 +566,36 @@ fn not_rolled_back(ctx: &Ctx, target: &Target) -> RollbackReport {
     }
 }
 
+/// Applies the undo target of either rollback (a Deployment's previous ReplicaSet, or a
+/// StatefulSet's/DaemonSet's previous ControllerRevision): the revision and the generation
+/// to track back, or why not (a first deploy has nothing to go back to).
+async fn undo_to(
+    ctx: &Ctx,
+    client: &kube::Client,
+    target: &Target,
+    found: Option<(Target, i64)>,
+) -> Result<(i64, i64), (Verdict, String, Option<i64>)> {
+    let Some((undo, revision)) = found else {
+        ctx.host.info(&format!(
+            "{}: no earlier revision to roll back to; left as it is",
+            target.id()
+        ));
+        return Err((
+            Verdict::Cancelled,
+            "no earlier revision (first deploy)".into(),
+            None,
+        ));
+    };
+    ctx.host.info(&format!(
+        "{}: rolling back to revision {revision}",
+        target.id()
+    ));
+    match rollback::undo(client, &undo).await {
+        Ok(g) => Ok((revision, g)),
+        Err(e) => Err((Verdict::Failed, e.to_string(), Some(revision))),
+    }
+}
+
 /// A StatefulSet or DaemonSet back to its previous ControllerRevision (what `kubectl
 /// rollout undo` applies), the StatefulSet's pods stuck on the failed revision deleted,
 /// then tracked back.
@@ -591,25 +621,16 @@ async fn roll_back_revision(
             None,
         );
     };
-    let Some((undo, revision)) = rollback::undo_revision_target(target, &current, &revisions)
-    else {
-        ctx.host.info(&format!(
-            "{}: no earlier revision to roll back to; left as it is",
-            target.id()
-        ));
-        return report(
-            Verdict::Cancelled,
-            Some("no earlier revision (first deploy)".into()),
-            None,
-        );
-    };
-    ctx.host.info(&format!(
-        "{}: rolling back to revision {revision}",
-        target.id()
-    ));
-    let generation = match rollback::undo(client, &undo).await {
-        Ok(g) => g,
-        Err(e) => return report(Verdict::Failed, Some(e.to_string()), Some(revision)),
+    let (revision, generation) = match undo_to(
+        ctx,
+        client,
+        target,
+        rollback::undo_revision_target(target, &current, &revisions),
+    )
+    .await
+    {
+        Ok(done) => done,
+        Err((verdict, reason, to)) => return report(verdict, Some(reason), to),
     };
     if !stuck.is_empty() {
         ctx.host.info(&format!(
@@ -678,24 +699,16 @@ async fn roll_back(
     let Some((d, sets)) = tracker.deployment(&target.name) else {
         return report(Verdict::Failed, Some("the Deployment is gone".into()), None);
     };
-    let Some((undo, revision)) = rollback::undo_target(target, &d, &sets) else {
-        ctx.host.info(&format!(
-            "{}: no earlier revision to roll back to; left as it is",
-            target.id()
-        ));
-        return report(
-            Verdict::Cancelled,
-            Some("no earlier revision (first deploy)".into()),
-            None,
-        );
-    };
-    ctx.host.info(&format!(
-        "{}: rolling back to revision {revision}",
-        target.id()
-    ));
-    let generation = match rollback::undo(client, &undo).await {
-        Ok(g) => g,
-        Err(e) => return report(Verdict::Failed, Some(e.to_string()), Some(revision)),
+    let (revision, generation) = match undo_to(
+        ctx,
+        client,
+        target,
+        rollback::undo_target(target, &d, &sets),
+    )
+    .await
+    {
+        Ok(done) => done,
+        Err((verdict, reason, to)) => return report(verdict, Some(reason), to),
     };
     let o = track_back(
         ctx,
