@@ -177,6 +177,23 @@ fn containers(spec: &Value) -> Vec<Container<'_>> {
         .collect()
 }
 
+/// The names of the containers for which `pred` holds.
+fn names_where<'a>(cs: &[Container<'a>], pred: impl Fn(&Container<'a>) -> bool) -> Vec<&'a str> {
+    cs.iter().filter(|c| pred(c)).map(|c| c.name).collect()
+}
+
+/// Who breaks a rule that the pod or its containers can break: "pod" when the pod-level
+/// setting does, else the containers that do (none: `None`).
+fn pod_or(pod: bool, containers: &[&str]) -> Option<String> {
+    if pod {
+        Some("pod".to_string())
+    } else if containers.is_empty() {
+        None
+    } else {
+        Some(quoted(containers))
+    }
+}
+
 fn quoted(names: &[&str]) -> String {
     let q: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
     let noun = if names.len() == 1 {
@@ -215,11 +232,9 @@ pub fn violations(template: &Value, level: Level) -> Vec<Violation> {
     };
 
     // --- baseline ---
-    let host_process: Vec<&str> = cs
-        .iter()
-        .filter(|c| is_true(c.sc.pointer("/windowsOptions/hostProcess")))
-        .map(|c| c.name)
-        .collect();
+    let host_process: Vec<&str> = names_where(&cs, |c| {
+        is_true(c.sc.pointer("/windowsOptions/hostProcess"))
+    });
     if is_true(pod_sc.pointer("/windowsOptions/hostProcess")) || !host_process.is_empty() {
         fail(
             Control::HostProcess,
@@ -237,11 +252,7 @@ pub fn violations(template: &Value, level: Level) -> Vec<Violation> {
             format!("host namespaces ({})", host_ns.join(", ")),
         );
     }
-    let privileged: Vec<&str> = cs
-        .iter()
-        .filter(|c| is_true(c.sc.get("privileged")))
-        .map(|c| c.name)
-        .collect();
+    let privileged: Vec<&str> = names_where(&cs, |c| is_true(c.sc.get("privileged")));
     if !privileged.is_empty() {
         fail(
             Control::PrivilegedContainers,
@@ -391,11 +402,9 @@ pub fn violations(template: &Value, level: Level) -> Vec<Violation> {
             format!("seLinuxOptions ({})", selinux.join("; ")),
         );
     }
-    let proc_mount: Vec<&str> = cs
-        .iter()
-        .filter(|c| !matches!(str_at(c.sc, "/procMount"), None | Some("Default")))
-        .map(|c| c.name)
-        .collect();
+    let proc_mount: Vec<&str> = names_where(&cs, |c| {
+        !matches!(str_at(c.sc, "/procMount"), None | Some("Default"))
+    });
     if !proc_mount.is_empty() {
         fail(
             Control::ProcMount,
@@ -406,17 +415,8 @@ pub fn violations(template: &Value, level: Level) -> Vec<Violation> {
         );
     }
     let unconfined = |sc: &Value| str_at(sc, "/seccompProfile/type") == Some("Unconfined");
-    let unconfined_containers: Vec<&str> = cs
-        .iter()
-        .filter(|c| unconfined(c.sc))
-        .map(|c| c.name)
-        .collect();
-    if unconfined(pod_sc) || !unconfined_containers.is_empty() {
-        let who = if unconfined(pod_sc) {
-            "pod".to_string()
-        } else {
-            quoted(&unconfined_containers)
-        };
+    let unconfined_containers: Vec<&str> = names_where(&cs, |c| unconfined(c.sc));
+    if let Some(who) = pod_or(unconfined(pod_sc), &unconfined_containers) {
         fail(
             Control::Seccomp,
             format!(
@@ -461,15 +461,11 @@ pub fn violations(template: &Value, level: Level) -> Vec<Violation> {
             ),
         );
     }
-    let escalating: Vec<&str> = cs
-        .iter()
-        .filter(|c| {
-            c.sc.get("allowPrivilegeEscalation")
-                .and_then(Value::as_bool)
-                != Some(false)
-        })
-        .map(|c| c.name)
-        .collect();
+    let escalating: Vec<&str> = names_where(&cs, |c| {
+        c.sc.get("allowPrivilegeEscalation")
+            .and_then(Value::as_bool)
+            != Some(false)
+    });
     if !escalating.is_empty() {
         fail(
             Control::PrivilegeEscalation,
@@ -480,22 +476,11 @@ pub fn violations(template: &Value, level: Level) -> Vec<Violation> {
         );
     }
     let pod_non_root = pod_sc.get("runAsNonRoot").and_then(Value::as_bool);
-    let explicit_root: Vec<&str> = cs
-        .iter()
-        .filter(|c| c.sc.get("runAsNonRoot").and_then(Value::as_bool) == Some(false))
-        .map(|c| c.name)
-        .collect();
-    let unset: Vec<&str> = cs
-        .iter()
-        .filter(|c| c.sc.get("runAsNonRoot").is_none())
-        .map(|c| c.name)
-        .collect();
-    if pod_non_root == Some(false) || !explicit_root.is_empty() {
-        let who = if pod_non_root == Some(false) {
-            "pod".to_string()
-        } else {
-            quoted(&explicit_root)
-        };
+    let explicit_root: Vec<&str> = names_where(&cs, |c| {
+        c.sc.get("runAsNonRoot").and_then(Value::as_bool) == Some(false)
+    });
+    let unset: Vec<&str> = names_where(&cs, |c| c.sc.get("runAsNonRoot").is_none());
+    if let Some(who) = pod_or(pod_non_root == Some(false), &explicit_root) {
         fail(
             Control::RunningAsNonRoot,
             format!("runAsNonRoot != true ({who} must not set securityContext.runAsNonRoot=false)"),
@@ -510,17 +495,8 @@ pub fn violations(template: &Value, level: Level) -> Vec<Violation> {
         );
     }
     let root_user = |sc: &Value| sc.get("runAsUser").and_then(Value::as_i64) == Some(0);
-    let root_containers: Vec<&str> = cs
-        .iter()
-        .filter(|c| root_user(c.sc))
-        .map(|c| c.name)
-        .collect();
-    if root_user(pod_sc) || !root_containers.is_empty() {
-        let who = if root_user(pod_sc) {
-            "pod".to_string()
-        } else {
-            quoted(&root_containers)
-        };
+    let root_containers: Vec<&str> = names_where(&cs, |c| root_user(c.sc));
+    if let Some(who) = pod_or(root_user(pod_sc), &root_containers) {
         fail(
             Control::RunningAsNonRootUser,
             format!("runAsUser=0 ({who} must not set runAsUser=0)"),
@@ -533,14 +509,9 @@ pub fn violations(template: &Value, level: Level) -> Vec<Violation> {
         )
     };
     let pod_seccomp = allowed_seccomp(pod_sc);
-    let missing_seccomp: Vec<&str> = cs
-        .iter()
-        .filter(|c| {
-            !allowed_seccomp(c.sc)
-                && (!pod_seccomp || c.sc.pointer("/seccompProfile/type").is_some())
-        })
-        .map(|c| c.name)
-        .collect();
+    let missing_seccomp: Vec<&str> = names_where(&cs, |c| {
+        !allowed_seccomp(c.sc) && (!pod_seccomp || c.sc.pointer("/seccompProfile/type").is_some())
+    });
     if !missing_seccomp.is_empty() {
         fail(
             Control::SeccompRestricted,
@@ -551,16 +522,12 @@ pub fn violations(template: &Value, level: Level) -> Vec<Violation> {
         );
     }
     let mut caps = Vec::new();
-    let no_drop_all: Vec<&str> = cs
-        .iter()
-        .filter(|c| {
-            !c.sc
-                .pointer("/capabilities/drop")
-                .and_then(Value::as_array)
-                .is_some_and(|d| d.iter().any(|x| x.as_str() == Some("ALL")))
-        })
-        .map(|c| c.name)
-        .collect();
+    let no_drop_all: Vec<&str> = names_where(&cs, |c| {
+        !c.sc
+            .pointer("/capabilities/drop")
+            .and_then(Value::as_array)
+            .is_some_and(|d| d.iter().any(|x| x.as_str() == Some("ALL")))
+    });
     if !no_drop_all.is_empty() {
         caps.push(format!(
             "{} must set securityContext.capabilities.drop=[\"ALL\"]",
