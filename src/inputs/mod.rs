@@ -7,12 +7,14 @@
 
 pub mod catalog;
 pub mod ci;
+pub mod key;
 pub mod parse;
 pub mod settings;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use self::key::{Defaulted, Key};
 use crate::env::Env;
 use crate::model::diagnostic::{Diagnostic, Exit};
 pub use catalog::{Kind, Spec, Step};
@@ -362,21 +364,49 @@ impl Resolved {
         Resolved { map }
     }
 
-    pub fn get(&self, name: &str) -> Option<&Value> {
-        self.map.get(name)
+    pub fn get(&self, key: impl Into<Key>) -> Option<&Value> {
+        self.map.get(key.into().name())
     }
 
-    /// The single value of `name` (the last one given), with the way to name it.
-    pub fn one(&self, name: &str) -> Option<(&str, String)> {
+    /// The single value of `key` (the last one given), with the way to name it.
+    pub fn one(&self, key: impl Into<Key>) -> Option<(&str, String)> {
+        let name = key.into().name();
         let v = self.map.get(name)?;
         v.values
             .last()
             .map(|s| (s.as_str(), v.origin.describe(name)))
     }
 
+    /// The value of a setting with a default, with the way to name it: never missing
+    /// (the catalog's default when nothing else was given, or when every source split
+    /// into nothing).
+    pub fn value(&self, key: Defaulted) -> (&str, String) {
+        self.one(key)
+            .unwrap_or_else(|| (key.default, Origin::Default.describe(key.key.name())))
+    }
+
+    /// How the user gave `key`, for an error about it (`--name` when it was not given).
+    pub fn input(&self, key: impl Into<Key>) -> String {
+        let key = key.into();
+        self.one(key)
+            .map(|(_, i)| i)
+            .unwrap_or_else(|| Origin::Flag.describe(key.name()))
+    }
+
+    /// The value of a setting with a default, as text.
+    pub fn text(&self, key: Defaulted) -> String {
+        self.value(key).0.to_string()
+    }
+
+    /// The value of a path setting with a default, resolved against the working directory.
+    pub fn file(&self, env: &Env, key: Defaulted) -> PathBuf {
+        env.resolve_path(self.value(key).0)
+    }
+
     /// The value of a list setting that takes one item today (`platforms`, `trivyignores`:
     /// lists in the action ecosystem); more than one is an error that says so.
-    pub fn single(&self, name: &str, what: &str) -> Result<Option<String>, InputError> {
+    pub fn single(&self, key: impl Into<Key>, what: &str) -> Result<Option<String>, InputError> {
+        let name = key.into().name();
         let Some(v) = self.map.get(name) else {
             return Ok(None);
         };
@@ -395,26 +425,26 @@ impl Resolved {
         }
     }
 
-    pub fn string(&self, name: &str) -> Option<String> {
-        self.one(name).map(|(v, _)| v.to_string())
+    pub fn string(&self, key: impl Into<Key>) -> Option<String> {
+        self.one(key).map(|(v, _)| v.to_string())
     }
 
-    pub fn list(&self, name: &str) -> Vec<String> {
+    pub fn list(&self, key: impl Into<Key>) -> Vec<String> {
         self.map
-            .get(name)
+            .get(key.into().name())
             .map(|v| v.values.clone())
             .unwrap_or_default()
     }
 
-    pub fn bool(&self, name: &str) -> Result<bool, InputError> {
-        match self.one(name) {
+    pub fn bool(&self, key: impl Into<Key>) -> Result<bool, InputError> {
+        match self.one(key) {
             None => Ok(false),
             Some((v, input)) => parse::boolean(&input, v),
         }
     }
 
-    pub fn path(&self, env: &Env, name: &str) -> Option<PathBuf> {
-        self.one(name).map(|(v, _)| env.resolve_path(v))
+    pub fn path(&self, env: &Env, key: impl Into<Key>) -> Option<PathBuf> {
+        self.one(key).map(|(v, _)| env.resolve_path(v))
     }
 
     /// Each setting with its value (secrets redacted) and origin, for `--print-settings`.
@@ -456,9 +486,9 @@ mod tests {
             ConfigFile::parse(Path::new("aks-backend.toml"), "[deploy]\ntimeout = []\n").unwrap();
         let env = Env::from_pairs([("INPUT_SEVERITY", ",")], "/");
         let r = Resolved::resolve(Step::Deploy, &Flags::new(), &env, Some(&cfg), None);
-        let (_, from) = r.one("timeout").expect("the default applies");
+        let (_, from) = r.one(key::TIMEOUT).expect("the default applies");
         assert_eq!(from, "the default of `timeout`");
         let r = Resolved::resolve(Step::Scan, &Flags::new(), &env, None, None);
-        assert!(r.one("severity").is_some());
+        assert!(r.one(key::SEVERITY).is_some());
     }
 }

@@ -71,12 +71,10 @@ impl Phases {
     }
 }
 
-/// `entra_token`: the Entra access token for ACR (`None`: Docker config credentials).
-pub async fn run(
-    ctx: &Ctx,
-    s: &BuildSettings,
-    entra_token: Option<Secret>,
-) -> Result<Option<BuildOutcome>, Error> {
+/// What will be built, tagged and pushed (`--dry-run` prints it). The registry sign-in
+/// it names is the Docker config's until an Entra token for ACR is at hand: `run` sets
+/// it to the ACR exchange once it has one.
+pub fn plan(ctx: &Ctx, s: &BuildSettings) -> BuildPlan {
     let created = jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
         .to_string();
@@ -85,12 +83,16 @@ pub async fn run(
         .workspace
         .clone()
         .unwrap_or_else(|| ctx.env.cwd().to_path_buf());
-    let plan = BuildPlan::new(s, &ctx.ci, &created, &workspace, entra_token.is_some());
-    if s.dry_run {
-        let json = serde_json::to_string_pretty(&plan).expect("the plan serializes");
-        ctx.host.print_data(&json);
-        return Ok(None);
-    }
+    BuildPlan::new(s, &ctx.ci, &created, &workspace, false)
+}
+
+/// `entra_token`: the Entra access token for ACR (`None`: Docker config credentials).
+pub async fn execute(
+    ctx: &Ctx,
+    s: &BuildSettings,
+    plan: &BuildPlan,
+    entra_token: Option<Secret>,
+) -> Result<BuildOutcome, Error> {
     if let Some(t) = &entra_token {
         ctx.host.mask(t);
     }
@@ -331,7 +333,7 @@ pub async fn run(
         phases.describe()
     );
     ctx.host.summary("build", &md)?;
-    Ok(Some(outcome))
+    Ok(outcome)
 }
 
 /// The values of `--secret`, read now and masked on the host at once.

@@ -18,6 +18,23 @@ use crate::error::Error;
 use crate::host::{Host, write_outputs_file};
 use crate::inputs::ci::CiContext;
 
+/// A log group on the host, closed when it is dropped: on every path out of the scope
+/// that opened it, early returns and `?` included.
+pub struct Group<'a>(&'a Host);
+
+impl<'a> Group<'a> {
+    pub fn open(host: &'a Host, title: &str) -> Self {
+        host.group_start(title);
+        Group(host)
+    }
+}
+
+impl Drop for Group<'_> {
+    fn drop(&mut self) {
+        self.0.group_end();
+    }
+}
+
 /// What every step gets: the environment snapshot, the CI context, the host, an HTTP
 /// client and today's date (injected so tests do not depend on the clock).
 pub struct Ctx {

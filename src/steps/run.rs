@@ -1,8 +1,9 @@
 //! Sequencing steps: one (`aks-backend scan`) or all four (`aks-backend run`).
 //!
-//! Both go through [`one`]: resolve the step's settings (earlier steps' outputs from the
-//! state file feed later ones), run it, keep its outputs in the state file, put its row
-//! in the report and update the PR comment. `run` stops at the first step that fails and
+//! Both go through [`Pipeline::one`]: resolve the step's settings (earlier steps' outputs
+//! from the state file feed later ones), make its plan, then either print the plan (the
+//! one `--dry-run` branch of every step lives here) or execute it; keep its outputs in
+//! the state file, put its row in the report and update the PR comment. `run` stops at the first step that fails and
 //! prints one timing breakdown: each step's wall time, and within them the time spent
 //! waiting on other programs (engine, registry, Trivy, cluster) versus our own work.
 
@@ -18,8 +19,11 @@ use crate::inputs::settings::{
     AzureSettings, BuildSettings, DeploySettings, NetSettings, ReferSettings, ReportSettings,
     ScanInput, ScanSettings,
 };
-use crate::inputs::{ConfigFile, Flags, InputError, Resolved};
+use crate::inputs::{ConfigFile, Flags, InputError, Resolved, key};
 use crate::model::pipeline::{Fact, Report, StepReport, StepStatus};
+use crate::plan::build::{BuildPlan, RegistryAuthPlan};
+use crate::plan::deploy::DeployPlan;
+use crate::plan::refer::ReferPlan;
 use crate::secret::Secret;
 use crate::state::State;
 
@@ -39,7 +43,7 @@ impl Inputs<'_> {
 
 /// Where the state file is: `--state`, or the default for this job.
 fn state_path(ctx: &Ctx, r: &Resolved) -> std::path::PathBuf {
-    r.path(&ctx.env, "state")
+    r.path(&ctx.env, key::STATE)
         .unwrap_or_else(|| State::default_path(&ctx.env, &ctx.ci))
 }
 
@@ -54,10 +58,10 @@ fn report_for(ctx: &Ctx, rs: &ReportSettings, state: &State, app: &str) -> Repor
 
 /// The app name for the report key: `--app`, else from the image, else the directory.
 fn app_name(r: &Resolved, ctx: &Ctx) -> String {
-    if let Some(a) = r.string("app") {
+    if let Some(a) = r.string(key::APP) {
         return a;
     }
-    if let Some(i) = r.string("image") {
+    if let Some(i) = r.string(key::IMAGE) {
         return report::app_from_image(&i);
     }
     ctx.env
@@ -83,22 +87,19 @@ pub async fn single(ctx: &Ctx, step: Step, inputs: &Inputs<'_>) -> Result<Exit, 
     let bare = inputs.resolve(ctx, step, None);
     configure_http(ctx, &bare)?;
     let path = state_path(ctx, &bare);
-    let mut state = State::load(&path)?;
+    let state = State::load(&path)?;
     let resolved = inputs.resolve(ctx, step, Some(&state));
     let rs = ReportSettings::resolve(&resolved, &ctx.env)?;
-    let mut report = report_for(ctx, &rs, &state, &app_name(&resolved, ctx));
-    let (exit, _) = one(
+    let report = report_for(ctx, &rs, &state, &app_name(&resolved, ctx));
+    let mut pipeline = Pipeline {
         ctx,
-        step,
-        &resolved,
-        &rs,
-        &mut state,
-        &mut report,
-        &path,
-        None,
-    )
-    .await?;
-    Ok(exit)
+        rs: &rs,
+        state,
+        report,
+        path,
+        acr_password: None,
+    };
+    pipeline.one(step, &resolved).await
 }
 
 /// One step's wall time, for the breakdown.
@@ -114,9 +115,6 @@ pub async fn all(ctx: &Ctx, inputs: &Inputs<'_>) -> Result<Exit, Error> {
     let started = Instant::now();
     let bare = inputs.resolve(ctx, Step::Scan, None);
     configure_http(ctx, &bare)?;
-    let path = state_path(ctx, &bare);
-    // A run starts a fresh state: earlier runs' outputs must not leak in.
-    let mut state = State::default();
     let wanted = wanted_steps(&bare)?;
     let rs = ReportSettings::resolve(&bare, &ctx.env)?;
     let mut report = report::new_report(ctx, &rs, &app_name(&bare, ctx));
@@ -127,75 +125,73 @@ pub async fn all(ctx: &Ctx, inputs: &Inputs<'_>) -> Result<Exit, Error> {
         }
         report.set_step(row);
     }
-
+    let mut pipeline = Pipeline {
+        ctx,
+        rs: &rs,
+        // A run starts a fresh state: earlier runs' outputs must not leak in.
+        state: State::default(),
+        report,
+        path: state_path(ctx, &bare),
+        acr_password: None,
+    };
     let mut timings = Vec::new();
-    let mut acr_password: Option<Secret> = None;
-    let mut exit = Exit::Ok;
-    for step in Step::ALL {
-        if !wanted.contains(&step) {
-            continue;
-        }
-        let resolved = inputs.resolve(ctx, step, Some(&state));
-        if let Some(why) = skip_reason(step, &resolved) {
-            ctx.host.info(&format!("{}: skipped ({why})", step.name()));
-            let mut row = StepReport::new(step.name(), StepStatus::Skipped);
-            row.facts.push(Fact::text("", why));
-            report.set_step(row);
+    let r = pipeline.each(inputs, &wanted, &mut timings).await;
+    print_timings(ctx, &timings, started.elapsed());
+    r
+}
+
+impl Pipeline<'_> {
+    /// The wanted steps in order, each timed, up to the first that does not succeed.
+    async fn each(
+        &mut self,
+        inputs: &Inputs<'_>,
+        wanted: &[Step],
+        timings: &mut Vec<Timing>,
+    ) -> Result<Exit, Error> {
+        let ctx = self.ctx;
+        for step in Step::ALL {
+            if !wanted.contains(&step) {
+                continue;
+            }
+            let resolved = inputs.resolve(ctx, step, Some(&self.state));
+            if let Some(why) = skip_reason(step, &resolved) {
+                ctx.host.info(&format!("{}: skipped ({why})", step.name()));
+                let mut row = StepReport::new(step.name(), StepStatus::Skipped);
+                row.facts.push(Fact::text("", why));
+                self.report.set_step(row);
+                timings.push(Timing {
+                    step,
+                    wall: Duration::ZERO,
+                    status: "skipped",
+                });
+                continue;
+            }
+            let t0 = Instant::now();
+            let r = self.one(step, &resolved).await;
+            let status = match &r {
+                Ok(Exit::Ok) => "ok",
+                Ok(_) => "refused",
+                Err(_) => "failed",
+            };
             timings.push(Timing {
                 step,
-                wall: Duration::ZERO,
-                status: "skipped",
+                wall: t0.elapsed(),
+                status,
             });
-            continue;
-        }
-        let t0 = Instant::now();
-        let r = one(
-            ctx,
-            step,
-            &resolved,
-            &rs,
-            &mut state,
-            &mut report,
-            &path,
-            acr_password.as_ref(),
-        )
-        .await;
-        let wall = t0.elapsed();
-        match r {
-            Ok((e, password)) => {
-                if password.is_some() {
-                    acr_password = password;
-                }
-                timings.push(Timing {
-                    step,
-                    wall,
-                    status: if e == Exit::Ok { "ok" } else { "refused" },
-                });
-                if e != Exit::Ok {
-                    exit = e;
-                    break;
-                }
-            }
-            Err(e) => {
-                timings.push(Timing {
-                    step,
-                    wall,
-                    status: "failed",
-                });
-                print_timings(ctx, &timings, started.elapsed());
-                return Err(e);
+            match r {
+                Ok(Exit::Ok) => {}
+                other => return other,
             }
         }
+        Ok(Exit::Ok)
     }
-    print_timings(ctx, &timings, started.elapsed());
-    Ok(exit)
 }
 
 fn wanted_steps(r: &Resolved) -> Result<Vec<Step>, Error> {
     let mut out = Vec::new();
-    for name in r.list("steps") {
+    for name in r.list(key::STEPS) {
         let step = Step::ALL.iter().find(|s| s.name() == name).ok_or_else(|| {
-            let (_, input) = r.one("steps").expect("steps has a default");
+            let (_, input) = r.value(key::STEPS);
             InputError::invalid(
                 input,
                 format!("`{name}` is not a step"),
@@ -210,10 +206,10 @@ fn wanted_steps(r: &Resolved) -> Result<Vec<Step>, Error> {
 /// Why `run` leaves a wanted step out, when it cannot do anything useful.
 fn skip_reason(step: Step, r: &Resolved) -> Option<String> {
     match step {
-        Step::Refer if r.string("subscription-id").is_none() => {
+        Step::Refer if r.string(key::SUBSCRIPTION_ID).is_none() => {
             Some("no subscription-id: the shared infrastructure is given directly".into())
         }
-        Step::Build if r.string("image").is_some_and(|i| i.contains("@sha256:")) => {
+        Step::Build if r.string(key::IMAGE).is_some_and(|i| i.contains("@sha256:")) => {
             Some("the image is given by digest".into())
         }
         _ => None,
@@ -269,158 +265,236 @@ fn cpu_seconds() -> Option<(f64, f64)> {
     (f.len() == 4).then(|| ((f[0] + f[1]) / tick, (f[2] + f[3]) / tick))
 }
 
-/// Runs one step and reports it. Returns the exit and, after `build`, the ACR password
-/// that `scan` reuses to pull the image it pushed.
-#[allow(clippy::too_many_arguments)]
-async fn one(
-    ctx: &Ctx,
-    step: Step,
-    resolved: &Resolved,
-    rs: &ReportSettings,
-    state: &mut State,
-    report: &mut Report,
-    path: &std::path::Path,
-    acr_password: Option<&Secret>,
-) -> Result<(Exit, Option<Secret>), Error> {
-    let started = Instant::now();
-    let before = ctx.host.outputs();
-    let mut late = None;
-    let r = execute(ctx, step, resolved, rs, acr_password, &mut late).await;
-    let row = match &r {
-        Ok(Some((_, row, _, app))) => {
-            if let Some(app) = app
-                && resolved.string("app").is_none()
-                && resolved.string("image").is_none()
-            {
-                report.key.app = app.clone();
-            }
-            row.clone()
-        }
-        Ok(None) => return Ok((Exit::Ok, None)),
-        Err(e) => report::failed_step(step.name(), e, started.elapsed()),
-    };
-    let after = ctx.host.outputs();
-    let published: BTreeMap<String, String> = after
-        .into_iter()
-        .filter(|(k, v)| before.get(k) != Some(v))
-        .collect();
-    if r.is_ok() {
-        state.record(step, &published);
-    }
-    report.set_step(row);
-    state.report = Some(report.clone());
-    state.save(path)?;
-    report::publish(ctx, rs, report).await;
-    if let Some(e) = late {
-        return Err(e);
-    }
-    r.map(|o| {
-        let (exit, _, password, _) = o.expect("dry runs returned above");
-        (exit, password)
-    })
+/// Where one run of steps keeps what they share: the state file (earlier steps' outputs
+/// feed later ones), the report with a row per step, and the ACR password `build`
+/// obtained (which `scan` reuses to pull the image it pushed).
+struct Pipeline<'a> {
+    ctx: &'a Ctx,
+    rs: &'a ReportSettings,
+    state: State,
+    report: Report,
+    path: std::path::PathBuf,
+    acr_password: Option<Secret>,
 }
 
-/// A finished step: its exit, its report row, the ACR password build obtained, and the
-/// app name the step's artifact suggests (for a report key nobody named).
-type Done = Option<(Exit, StepReport, Option<Secret>, Option<String>)>;
+/// A step that ran: its exit, its report row, the ACR password build obtained, the app
+/// name the step's artifact suggests (for a report key nobody named), and an error that
+/// came after the work was done (returned once the report is published).
+struct Finished {
+    exit: Exit,
+    row: StepReport,
+    acr_password: Option<Secret>,
+    app: Option<String>,
+    late: Option<Error>,
+}
 
-async fn execute(
-    ctx: &Ctx,
-    step: Step,
-    r: &Resolved,
-    rs: &ReportSettings,
-    acr_password: Option<&Secret>,
-    late: &mut Option<Error>,
-) -> Result<Done, Error> {
-    let started = Instant::now();
-    match step {
-        Step::Refer => {
-            let s = ReferSettings::resolve(r, &ctx.env)?;
-            Ok(refer::run(ctx, &s).await?.map(|o| {
-                (
+impl Finished {
+    fn new(exit: Exit, row: StepReport) -> Self {
+        Finished {
+            exit,
+            row,
+            acr_password: None,
+            app: None,
+            late: None,
+        }
+    }
+}
+
+/// One step's settings and plan: what `--dry-run` prints, and what execution follows.
+enum Planned {
+    Refer(ReferSettings, ReferPlan),
+    Build(BuildSettings, AzureSettings, BuildPlan),
+    Scan(ScanSettings, scan::Prepared),
+    Deploy(DeploySettings, DeployPlan),
+}
+
+impl Planned {
+    fn dry_run(&self) -> bool {
+        match self {
+            Planned::Refer(s, _) => s.dry_run,
+            Planned::Build(s, ..) => s.dry_run,
+            Planned::Scan(s, _) => s.dry_run,
+            Planned::Deploy(s, _) => s.dry_run,
+        }
+    }
+
+    fn to_json(&self) -> Result<String, serde_json::Error> {
+        match self {
+            Planned::Refer(_, p) => serde_json::to_string_pretty(p),
+            Planned::Build(_, _, p) => serde_json::to_string_pretty(p),
+            Planned::Scan(_, p) => serde_json::to_string_pretty(&p.plan),
+            Planned::Deploy(_, p) => serde_json::to_string_pretty(p),
+        }
+    }
+}
+
+impl Pipeline<'_> {
+    /// Runs one step and reports it: its row in the report, its outputs in the state file,
+    /// the PR comment updated.
+    async fn one(&mut self, step: Step, resolved: &Resolved) -> Result<Exit, Error> {
+        let ctx = self.ctx;
+        let started = Instant::now();
+        let before = ctx.host.outputs();
+        let mut r = self.plan_and_execute(step, resolved).await;
+        let row = match &mut r {
+            Ok(Some(f)) => {
+                if let Some(app) = &f.app
+                    && resolved.string(key::APP).is_none()
+                    && resolved.string(key::IMAGE).is_none()
+                {
+                    self.report.key.app = app.clone();
+                }
+                f.row.clone()
+            }
+            Ok(None) => return Ok(Exit::Ok),
+            Err(e) => report::failed_step(step.name(), e, started.elapsed()),
+        };
+        let late = match &mut r {
+            Ok(Some(f)) => f.late.take(),
+            _ => None,
+        };
+        let after = ctx.host.outputs();
+        let published: BTreeMap<String, String> = after
+            .into_iter()
+            .filter(|(k, v)| before.get(k) != Some(v))
+            .collect();
+        if r.is_ok() {
+            self.state.record(step, &published);
+        }
+        self.report.set_step(row);
+        self.state.report = Some(self.report.clone());
+        self.state.save(&self.path)?;
+        report::publish(ctx, self.rs, &self.report).await;
+        if let Some(e) = late {
+            return Err(e);
+        }
+        let Some(f) = r? else { return Ok(Exit::Ok) };
+        if f.acr_password.is_some() {
+            self.acr_password = f.acr_password;
+        }
+        Ok(f.exit)
+    }
+
+    /// The one dry-run branch: every step is planned, then either its plan is printed or
+    /// it is executed.
+    async fn plan_and_execute(&self, step: Step, r: &Resolved) -> Result<Option<Finished>, Error> {
+        let planned = plan(self.ctx, step, r)?;
+        if planned.dry_run() {
+            // Plans are strings, numbers and string-keyed maps: they always serialize.
+            let json = planned
+                .to_json()
+                .unwrap_or_else(|e| format!("the plan does not serialize: {e}"));
+            self.ctx.host.print_data(&json);
+            return Ok(None);
+        }
+        self.execute(planned, r).await.map(Some)
+    }
+
+    async fn execute(&self, planned: Planned, r: &Resolved) -> Result<Finished, Error> {
+        let ctx = self.ctx;
+        let started = Instant::now();
+        match planned {
+            Planned::Refer(s, plan) => {
+                let o = refer::execute(ctx, &s, &plan).await?;
+                Ok(Finished::new(
                     Exit::Ok,
                     report::refer_step(&o, started.elapsed()),
-                    None,
-                    None,
-                )
-            }))
+                ))
+            }
+            Planned::Build(s, azure, mut plan) => {
+                // Build exchanges the Entra token once; its ACR refresh token is what scan
+                // pulls with (the Entra token is never sent a second time).
+                let token = acr_token(ctx, &s, &azure).await?;
+                if token.is_some() {
+                    plan.auth = Some(RegistryAuthPlan::AcrExchange);
+                }
+                let o = build::execute(ctx, &s, &plan, token).await?;
+                let mut f = Finished::new(Exit::Ok, report::build_step(&o, started.elapsed()));
+                f.acr_password = o.acr_refresh_token;
+                Ok(f)
+            }
+            Planned::Scan(mut s, prepared) => {
+                if let (ScanInput::Image(image), None) = (&s.input, &s.trivy.password) {
+                    s.trivy.password = match &self.acr_password {
+                        Some(p) => Some(p.clone()),
+                        None => acr_password_for_scan(ctx, r, image).await?,
+                    };
+                    if s.trivy.password.is_some() && s.trivy.username.is_none() {
+                        s.trivy.username = Some(acr::NULL_GUID.to_string());
+                    }
+                }
+                let o = scan::execute(ctx, &s, prepared).await?;
+                let uploaded = report::upload_sarif(ctx, self.rs, &o.sarif_path).await?;
+                let mut row = report::scan_step(&o, started.elapsed());
+                row.facts.push(report::sarif_fact(&uploaded));
+                let mut f = Finished::new(o.exit, row);
+                f.app = Some(report::app_from_image(&o.artifact));
+                Ok(f)
+            }
+            Planned::Deploy(s, plan) => self.deploy(&s, &plan, started).await,
+        }
+    }
+
+    async fn deploy(
+        &self,
+        s: &DeploySettings,
+        plan: &DeployPlan,
+        started: Instant,
+    ) -> Result<Finished, Error> {
+        let ctx = self.ctx;
+        let recorded = github_deployment::start(ctx, self.rs, &s.namespace).await;
+        let result = deploy::execute(ctx, s, plan).await;
+        if let Some(d) = recorded {
+            github_deployment::finish(ctx, d, result.as_ref().map(Some)).await;
+        }
+        // An error after the apply comes with the whole report: the row shows the rollout
+        // and the error, and `one` returns the error once all is published.
+        let mut o = result?;
+        let late = o.error.take();
+        let mut row = report::deploy_step(&o, started.elapsed());
+        if let Some(e) = late.as_ref() {
+            let f = report::failed_step("deploy", e, started.elapsed()).failure;
+            row.status = StepStatus::Failed;
+            row.failure = match (row.failure.take(), f) {
+                (Some(mut mine), Some(f)) => {
+                    mine.reason = format!("{}\n{}", mine.reason, f.reason);
+                    Some(mine)
+                }
+                (mine, f) => f.or(mine),
+            };
+        }
+        let mut f = Finished::new(o.exit, row);
+        f.late = late;
+        Ok(f)
+    }
+}
+
+/// A step's settings resolved and its plan made: pure but for reading the files the plan
+/// is made of (manifests, the ignore file).
+fn plan(ctx: &Ctx, step: Step, r: &Resolved) -> Result<Planned, Error> {
+    Ok(match step {
+        Step::Refer => {
+            let s = ReferSettings::resolve(r, &ctx.env)?;
+            let plan = refer::plan(&s);
+            Planned::Refer(s, plan)
         }
         Step::Build => {
             let s = BuildSettings::resolve(r, &ctx.env)?;
             let azure = AzureSettings::resolve(r, &ctx.env)?;
-            let token = if s.dry_run {
-                None
-            } else {
-                acr_token(ctx, &s, &azure).await?
-            };
-            // Build exchanges the Entra token once; its ACR refresh token is what scan
-            // pulls with (the Entra token is never sent a second time).
-            Ok(build::run(ctx, &s, token).await?.map(|o| {
-                let password = o.acr_refresh_token.clone();
-                (
-                    Exit::Ok,
-                    report::build_step(&o, started.elapsed()),
-                    password,
-                    None,
-                )
-            }))
+            let plan = build::plan(ctx, &s);
+            Planned::Build(s, azure, plan)
         }
         Step::Scan => {
-            let mut s = ScanSettings::resolve(r, &ctx.env)?;
-            if let (ScanInput::Image(image), None, false) = (&s.input, &s.trivy.password, s.dry_run)
-            {
-                s.trivy.password = match acr_password {
-                    Some(p) => Some(p.clone()),
-                    None => acr_password_for_scan(ctx, r, image).await?,
-                };
-                if s.trivy.password.is_some() && s.trivy.username.is_none() {
-                    s.trivy.username = Some(acr::NULL_GUID.to_string());
-                }
-            }
-            let Some(o) = scan::run(ctx, &s).await? else {
-                return Ok(None);
-            };
-            let uploaded = report::upload_sarif(ctx, rs, &o.sarif_path).await?;
-            let mut row = report::scan_step(&o, started.elapsed());
-            row.facts.push(report::sarif_fact(&uploaded));
-            Ok(Some((
-                o.exit,
-                row,
-                None,
-                Some(report::app_from_image(&o.artifact)),
-            )))
+            let s = ScanSettings::resolve(r, &ctx.env)?;
+            let prepared = scan::plan(ctx, &s)?;
+            Planned::Scan(s, prepared)
         }
         Step::Deploy => {
             let s = DeploySettings::resolve(r, &ctx.env)?;
-            let recorded = if s.dry_run {
-                None
-            } else {
-                github_deployment::start(ctx, rs, &s.namespace).await
-            };
-            let result = deploy::run(ctx, &s).await;
-            if let Some(d) = recorded {
-                github_deployment::finish(ctx, d, result.as_ref().map(Option::as_ref)).await;
-            }
-            // An error after the apply comes with the whole report: the row shows the
-            // rollout and the error, and `one` returns the error once all is published.
-            Ok(result?.map(|mut o| {
-                *late = o.error.take();
-                let mut row = report::deploy_step(&o, started.elapsed());
-                if let Some(e) = late.as_ref() {
-                    let f = report::failed_step("deploy", e, started.elapsed()).failure;
-                    row.status = crate::model::pipeline::StepStatus::Failed;
-                    row.failure = match (row.failure.take(), f) {
-                        (Some(mut mine), Some(f)) => {
-                            mine.reason = format!("{}\n{}", mine.reason, f.reason);
-                            Some(mine)
-                        }
-                        (mine, f) => f.or(mine),
-                    };
-                }
-                (o.exit, row, None, None)
-            }))
+            let plan = deploy::plan(ctx, &s)?;
+            Planned::Deploy(s, plan)
         }
-    }
+    })
 }
 
 /// The Entra token the ACR exchange needs, only when pushing to an Azure Container
@@ -468,7 +542,7 @@ async fn acr_password_for_scan(
     image: &str,
 ) -> Result<Option<Secret>, Error> {
     let registry = image.split('/').next().unwrap_or_default();
-    if !acr::is_acr_host(registry, &r.list("acr-hosts")) {
+    if !acr::is_acr_host(registry, &r.list(key::ACR_HOSTS)) {
         return Ok(None);
     }
     let token = if let Some(t) = ctx.env.get("AZURE_ACCESS_TOKEN") {
@@ -479,7 +553,7 @@ async fn acr_password_for_scan(
         cred.token(ACR_SCOPE).await?
     };
     ctx.host.mask(&token);
-    let insecure = r.bool("registry-insecure")?;
+    let insecure = r.bool(key::REGISTRY_INSECURE)?;
     Ok(Some(
         registry_password(ctx, registry, &token, insecure).await?,
     ))

@@ -32,15 +32,26 @@ pub struct ScanOutcome {
     pub policy: GatePolicy,
 }
 
-pub async fn run(ctx: &Ctx, s: &ScanSettings) -> Result<Option<ScanOutcome>, Error> {
-    // Everything that can be wrong with the input is checked before Trivy runs.
+/// The scan's plan (what `--dry-run` prints) and the ignore list it will apply.
+#[derive(Debug)]
+pub struct Prepared {
+    pub plan: ScanPlan,
+    ignores: IgnoreList,
+}
+
+/// Everything that can be wrong with the input is checked here, before Trivy runs.
+pub fn plan(ctx: &Ctx, s: &ScanSettings) -> Result<Prepared, Error> {
     let plan = ScanPlan::new(s, &ctx.env)?;
     let ignores = IgnoreList::load(&s.trivyignore, s.trivyignore_required)?;
-    if s.dry_run {
-        let json = serde_json::to_string_pretty(&plan).expect("the plan serializes");
-        ctx.host.print_data(&json);
-        return Ok(None);
-    }
+    Ok(Prepared { plan, ignores })
+}
+
+pub async fn execute(
+    ctx: &Ctx,
+    s: &ScanSettings,
+    prepared: Prepared,
+) -> Result<ScanOutcome, Error> {
+    let Prepared { plan, ignores } = prepared;
     if let Some(p) = &s.trivy.password {
         ctx.host.mask(p);
     }
@@ -176,7 +187,7 @@ pub async fn run(ctx: &Ctx, s: &ScanSettings) -> Result<Option<ScanOutcome>, Err
     } else {
         Exit::Ok
     };
-    Ok(Some(ScanOutcome {
+    Ok(ScanOutcome {
         report,
         gate,
         summary,
@@ -185,7 +196,7 @@ pub async fn run(ctx: &Ctx, s: &ScanSettings) -> Result<Option<ScanOutcome>, Err
         exit,
         artifact,
         policy,
-    }))
+    })
 }
 
 /// Writes the SARIF next to its final path and renames it into place; when it is over

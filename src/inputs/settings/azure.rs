@@ -5,7 +5,7 @@ use url::Url;
 
 use crate::clients::azure::AuthType;
 use crate::env::Env;
-use crate::inputs::{InputError, Resolved};
+use crate::inputs::{InputError, Resolved, key};
 use crate::secret::Secret;
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -82,7 +82,7 @@ fn is_guid(v: &str) -> bool {
     uuid::Uuid::parse_str(v).is_ok() && v.len() == 36
 }
 
-fn guid(r: &Resolved, name: &str) -> Result<Option<String>, InputError> {
+fn guid(r: &Resolved, name: impl Into<key::Key> + Copy) -> Result<Option<String>, InputError> {
     match r.one(name) {
         None => Ok(None),
         Some((v, _)) if is_guid(v) => Ok(Some(v.to_ascii_lowercase())),
@@ -96,15 +96,15 @@ fn guid(r: &Resolved, name: &str) -> Result<Option<String>, InputError> {
 
 /// An endpoint URL: HTTPS, or plain HTTP on loopback (tests) or the instance metadata
 /// address (which is HTTP by design). Tokens never travel in clear text elsewhere.
-pub fn endpoint(r: &Resolved, name: &str) -> Result<Url, InputError> {
-    let (v, input) = r.one(name).expect("endpoints have defaults");
+pub fn endpoint(r: &Resolved, name: key::Defaulted) -> Result<Url, InputError> {
+    let (v, input) = r.value(name);
     endpoint_url(v, input)
 }
 
 /// `name`, else the cloud's endpoint for it (AzureStack has none: the setting is needed).
 fn cloud_endpoint(
     r: &Resolved,
-    name: &str,
+    name: key::Key,
     cloud: Cloud,
     of_cloud: Option<&str>,
 ) -> Result<Url, InputError> {
@@ -141,7 +141,7 @@ fn endpoint_url(v: &str, input: String) -> Result<Url, InputError> {
 
 impl AzureSettings {
     pub fn resolve(r: &Resolved, env: &Env) -> Result<Self, InputError> {
-        let tenant_id = match r.one("tenant-id") {
+        let tenant_id = match r.one(key::TENANT_ID) {
             None => None,
             Some((v, _)) if is_guid(v) => Some(v.to_ascii_lowercase()),
             // Tenants may also be named by a verified domain.
@@ -156,14 +156,14 @@ impl AzureSettings {
                 ));
             }
         };
-        let cloud = match r.one("environment") {
+        let cloud = match r.one(key::ENVIRONMENT) {
             None => Cloud::AzureCloud,
             Some((v, input)) => Cloud::parse(v).ok_or_else(|| {
                 InputError::invalid(input, format!("`{v}` is not an Azure cloud"), Cloud::NAMES)
             })?,
         };
         let auth = {
-            let (v, input) = r.one("auth-type").expect("auth-type has a default");
+            let (v, input) = r.value(key::AUTH_TYPE);
             AuthType::parse(v).ok_or_else(|| {
                 InputError::invalid(
                     input,
@@ -172,7 +172,7 @@ impl AzureSettings {
                 )
             })?
         };
-        let service_connection_id = match r.one("service-connection-id") {
+        let service_connection_id = match r.one(key::SERVICE_CONNECTION_ID) {
             None => None,
             Some((v, _)) if is_guid(v) => Some(v.to_string()),
             Some((v, input)) => {
@@ -184,7 +184,7 @@ impl AzureSettings {
             }
         };
         // Azure Pipelines: the service connection names its subscription.
-        let subscription_id = match (guid(r, "subscription-id")?, &service_connection_id) {
+        let subscription_id = match (guid(r, key::SUBSCRIPTION_ID)?, &service_connection_id) {
             (Some(s), _) => Some(s),
             (None, Some(id)) => [id.clone(), id.to_ascii_uppercase()]
                 .iter()
@@ -196,15 +196,15 @@ impl AzureSettings {
         Ok(AzureSettings {
             cloud,
             tenant_id,
-            client_id: guid(r, "client-id")?,
+            client_id: guid(r, key::CLIENT_ID)?,
             subscription_id,
-            authority_host: cloud_endpoint(r, "authority-host", cloud, cloud.authority_host())?,
-            arm_endpoint: cloud_endpoint(r, "arm-endpoint", cloud, cloud.arm_endpoint())?,
-            managed_identity_endpoint: endpoint(r, "managed-identity-endpoint")?,
+            authority_host: cloud_endpoint(r, key::AUTHORITY_HOST, cloud, cloud.authority_host())?,
+            arm_endpoint: cloud_endpoint(r, key::ARM_ENDPOINT, cloud, cloud.arm_endpoint())?,
+            managed_identity_endpoint: endpoint(r, key::MANAGED_IDENTITY_ENDPOINT)?,
             auth,
-            client_secret: r.string("client-secret").map(Secret::new),
+            client_secret: r.string(key::CLIENT_SECRET).map(Secret::new),
             service_connection_id,
-            audience: r.string("audience").expect("audience has a default"),
+            audience: r.text(key::AUDIENCE),
         })
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::env::Env;
-use crate::inputs::{InputError, Resolved};
+use crate::inputs::{InputError, Resolved, key};
 
 /// `registry/repository[:tag]` as given by `--image`.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -130,14 +130,14 @@ pub struct BuildSettings {
 fn key_values(
     r: &Resolved,
     env: &Env,
-    name: &str,
+    name: key::Key,
     from_env: bool,
 ) -> Result<BTreeMap<String, String>, InputError> {
     let mut out = BTreeMap::new();
     let input = r
         .get(name)
-        .map(|v| v.origin.describe(name))
-        .unwrap_or_else(|| format!("--{name}"));
+        .map(|v| v.origin.describe(name.name()))
+        .unwrap_or_else(|| format!("--{}", name.name()));
     for item in r.list(name) {
         let (k, v) = match item.split_once('=') {
             Some((k, v)) => (k.trim().to_string(), v.to_string()),
@@ -203,11 +203,8 @@ fn secret(input: &str, env: &Env, raw: &str) -> Result<SecretSpec, InputError> {
 
 impl BuildSettings {
     pub fn resolve(r: &Resolved, env: &Env) -> Result<Self, InputError> {
-        let (ctx_raw, ctx_input) = r
-            .one("context")
-            .map(|(v, i)| (v.to_string(), i))
-            .expect("context has a default");
-        let context = env.resolve_path(&ctx_raw);
+        let (ctx_raw, ctx_input) = r.value(key::CONTEXT);
+        let context = env.resolve_path(ctx_raw);
         if !context.is_dir() {
             return Err(InputError::invalid(
                 ctx_input,
@@ -216,7 +213,7 @@ impl BuildSettings {
             ));
         }
         let context = context.canonicalize().unwrap_or(context);
-        let dockerfile = match r.one("file") {
+        let dockerfile = match r.one(key::FILE) {
             Some((v, i)) => {
                 let p = env.resolve_path(v);
                 if !p.is_file() {
@@ -240,8 +237,8 @@ impl BuildSettings {
             }
         };
         let dockerfile = dockerfile.canonicalize().unwrap_or(dockerfile);
-        let push = r.bool("push")?;
-        let image = match r.one("image") {
+        let push = r.bool(key::PUSH)?;
+        let image = match r.one(key::IMAGE) {
             None => {
                 return Err(InputError::Missing(
                     "no image name".into(),
@@ -266,10 +263,10 @@ impl BuildSettings {
                 img
             }
         };
-        let tags = r.list("tag");
+        let tags = r.list(key::TAG);
         for t in &tags {
             if !valid_tag(t) {
-                let (_, i) = r.one("tag").expect("a tag was given");
+                let i = r.input(key::TAG);
                 return Err(InputError::invalid(
                     i,
                     format!("`{t}` is not a valid tag"),
@@ -279,16 +276,16 @@ impl BuildSettings {
         }
         let secrets = {
             let input = r
-                .get("secret")
-                .map(|v| v.origin.describe("secret"))
+                .get(key::SECRET)
+                .map(|v| v.origin.describe(key::SECRET.name()))
                 .unwrap_or_else(|| "--secret".into());
-            r.list("secret")
+            r.list(key::SECRET)
                 .iter()
                 .map(|s| secret(&input, env, s))
                 .collect::<Result<Vec<_>, _>>()?
         };
         for sp in &secrets {
-            let input = r.one("secret").expect("given").1;
+            let input = r.input(key::SECRET);
             match &sp.source {
                 SecretSource::File(p) if !p.is_file() => {
                     return Err(InputError::invalid(
@@ -311,7 +308,7 @@ impl BuildSettings {
                 _ => {}
             }
         }
-        let builder = match r.one("builder") {
+        let builder = match r.one(key::BUILDER) {
             Some(("auto", _)) | None => Builder::Auto,
             Some(("buildkit", _)) => Builder::BuildKit,
             Some(("classic", _)) => Builder::Classic,
@@ -323,7 +320,7 @@ impl BuildSettings {
                 ));
             }
         };
-        let cache_to = match r.one("cache-to") {
+        let cache_to = match r.one(key::CACHE_TO) {
             Some(("inline" | "type=inline", _)) | None => CacheTo::Inline,
             Some(("none" | "", _)) => CacheTo::None,
             Some((v, i)) => {
@@ -339,21 +336,21 @@ impl BuildSettings {
             dockerfile,
             image,
             tags,
-            build_args: key_values(r, env, "build-arg", true)?,
-            labels: key_values(r, env, "label", false)?,
-            target: r.string("target"),
-            platform: r.single("platform", "platform")?,
+            build_args: key_values(r, env, key::BUILD_ARG, true)?,
+            labels: key_values(r, env, key::LABEL, false)?,
+            target: r.string(key::TARGET),
+            platform: r.single(key::PLATFORM, "platform")?,
             secrets,
-            cache_from: r.list("cache-from"),
+            cache_from: r.list(key::CACHE_FROM),
             cache_to,
             builder,
-            no_cache: r.bool("no-cache")?,
+            no_cache: r.bool(key::NO_CACHE)?,
             push,
-            tenant_id: r.string("tenant-id"),
-            acr_hosts: r.list("acr-hosts"),
-            registry_insecure: r.bool("registry-insecure")?,
-            outputs_file: r.path(env, "outputs-file"),
-            dry_run: r.bool("dry-run")?,
+            tenant_id: r.string(key::TENANT_ID),
+            acr_hosts: r.list(key::ACR_HOSTS),
+            registry_insecure: r.bool(key::REGISTRY_INSECURE)?,
+            outputs_file: r.path(env, key::OUTPUTS_FILE),
+            dry_run: r.bool(key::DRY_RUN)?,
         })
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::env::Env;
-use crate::inputs::{InputError, Resolved, parse};
+use crate::inputs::{InputError, Resolved, key, parse};
 use crate::model::image_ref::ImageRef;
 use crate::model::pod_security::Level;
 
@@ -361,7 +361,11 @@ fn image(input: &str, v: &str) -> Result<ImageRef, InputError> {
     Ok(r)
 }
 
-fn pairs(r: &Resolved, name: &str, what: &str) -> Result<Vec<(String, String)>, InputError> {
+fn pairs(
+    r: &Resolved,
+    name: impl Into<key::Key> + Copy,
+    what: &str,
+) -> Result<Vec<(String, String)>, InputError> {
     let mut out = Vec::new();
     for line in r.list(name) {
         let input = r.one(name).map(|(_, i)| i).unwrap_or_default();
@@ -391,10 +395,10 @@ fn pairs(r: &Resolved, name: &str, what: &str) -> Result<Vec<(String, String)>, 
 /// `--secret-env NAME=KEY_VAULT_SECRET`: the value is a Key Vault secret name (it
 /// becomes the ExternalSecret's remote key; `../x` is no secret name).
 fn secret_env(r: &Resolved) -> Result<Vec<(String, String)>, InputError> {
-    let pairs = pairs(r, "secret-env", "KEY_VAULT_SECRET_NAME")?;
+    let pairs = pairs(r, key::SECRET_ENV, "KEY_VAULT_SECRET_NAME")?;
     for (k, v) in &pairs {
         if !is_key_vault_secret_name(v) {
-            let input = r.one("secret-env").map(|(_, i)| i).unwrap_or_default();
+            let input = r.one(key::SECRET_ENV).map(|(_, i)| i).unwrap_or_default();
             return Err(InputError::invalid(
                 input,
                 format!("`{v}` (for {k}) is not a Key Vault secret name"),
@@ -405,7 +409,11 @@ fn secret_env(r: &Resolved) -> Result<Vec<(String, String)>, InputError> {
     Ok(pairs)
 }
 
-fn number(r: &Resolved, name: &str, range: (u64, u64)) -> Result<Option<u64>, InputError> {
+fn number(
+    r: &Resolved,
+    name: impl Into<key::Key> + Copy,
+    range: (u64, u64),
+) -> Result<Option<u64>, InputError> {
     r.one(name)
         .map(|(v, i)| parse::number_in(&i, v, range.0, range.1))
         .transpose()
@@ -413,12 +421,16 @@ fn number(r: &Resolved, name: &str, range: (u64, u64)) -> Result<Option<u64>, In
 
 /// A whole number of seconds no larger than `max` (Kubernetes' int32 fields, and a
 /// window that still fits a deploy).
-fn seconds_at_most(r: &Resolved, name: &str, max: u64) -> Result<Option<u64>, InputError> {
+fn seconds_at_most(
+    r: &Resolved,
+    name: impl Into<key::Key> + Copy,
+    max: u64,
+) -> Result<Option<u64>, InputError> {
     let Some(n) = number(r, name, (0, max))? else {
         return Ok(None);
     };
     if n > max {
-        let (_, input) = r.one(name).expect("given");
+        let input = r.input(name);
         return Err(InputError::invalid(
             input,
             format!("{n} seconds is more than {max}"),
@@ -430,7 +442,7 @@ fn seconds_at_most(r: &Resolved, name: &str, max: u64) -> Result<Option<u64>, In
 
 impl DeploySettings {
     pub fn resolve(r: &Resolved, env: &Env) -> Result<Self, InputError> {
-        let (ns, ns_input) = r.one("namespace").expect("namespace has a default");
+        let (ns, ns_input) = r.value(key::NAMESPACE);
         if !is_dns_label(ns) {
             return Err(InputError::invalid(
                 ns_input,
@@ -438,7 +450,7 @@ impl DeploySettings {
                 "lowercase letters, digits and `-`, at most 63 characters",
             ));
         }
-        let host = match r.one("host") {
+        let host = match r.one(key::HOST) {
             None => None,
             Some((h, i)) => {
                 if !is_fqdn(h) {
@@ -452,8 +464,8 @@ impl DeploySettings {
             }
         };
         let mut allow_cidrs = Vec::new();
-        for c in r.list("allow-cidr") {
-            let input = r.one("allow-cidr").map(|(_, i)| i).unwrap_or_default();
+        for c in r.list(key::ALLOW_CIDR) {
+            let input = r.one(key::ALLOW_CIDR).map(|(_, i)| i).unwrap_or_default();
             allow_cidrs.push(Cidr::parse(&c).ok_or_else(|| {
                 InputError::invalid(
                     input,
@@ -463,20 +475,22 @@ impl DeploySettings {
             })?);
         }
         let timeout = {
-            let (v, i) = r.one("timeout").expect("timeout has a default");
+            let (v, i) = r.value(key::TIMEOUT);
             parse::duration_in(&i, v, TIMEOUT.0, TIMEOUT.1)?
         };
-        let max_restarts = number(r, "max-restarts", MAX_RESTARTS)?.unwrap_or(0) as u32;
-        let min_ready_seconds = seconds_at_most(r, "min-ready-seconds", 3600)?.unwrap_or(10) as u32;
-        let settle = Duration::from_secs(seconds_at_most(r, "settle-seconds", 3600)?.unwrap_or(10));
+        let max_restarts = number(r, key::MAX_RESTARTS, MAX_RESTARTS)?.unwrap_or(0) as u32;
+        let min_ready_seconds =
+            seconds_at_most(r, key::MIN_READY_SECONDS, 3600)?.unwrap_or(10) as u32;
+        let settle =
+            Duration::from_secs(seconds_at_most(r, key::SETTLE_SECONDS, 3600)?.unwrap_or(10));
         let log_timeout = {
-            let (v, i) = r.one("log-timeout").expect("log-timeout has a default");
+            let (v, i) = r.value(key::LOG_TIMEOUT);
             parse::duration_in(&i, v, LOG_TIMEOUT.0, LOG_TIMEOUT.1)?
         };
 
-        let manifests = r.list("manifests");
+        let manifests = r.list(key::MANIFESTS);
         let source = if !manifests.is_empty() {
-            let input = r.one("manifests").map(|(_, i)| i).unwrap_or_default();
+            let input = r.one(key::MANIFESTS).map(|(_, i)| i).unwrap_or_default();
             let mut paths = Vec::new();
             for m in manifests {
                 let p = env.resolve_path(&m);
@@ -490,16 +504,16 @@ impl DeploySettings {
                 paths.push(p);
             }
             let mut images = Vec::new();
-            if let Some((v, i)) = r.one("image") {
+            if let Some((v, i)) = r.one(key::IMAGE) {
                 images.push(image(&i, v)?);
             }
-            for v in r.list("images") {
-                let i = r.one("images").map(|(_, i)| i).unwrap_or_default();
+            for v in r.list(key::IMAGES) {
+                let i = r.one(key::IMAGES).map(|(_, i)| i).unwrap_or_default();
                 images.push(image(&i, &v)?);
             }
             ManifestSource::User { paths, images }
         } else {
-            let (v, i) = r.one("image").ok_or_else(|| {
+            let (v, i) = r.one(key::IMAGE).ok_or_else(|| {
                 InputError::Missing(
                     "nothing to deploy".into(),
                     "give --image REPOSITORY@sha256:DIGEST (generated manifests) or --manifests PATH"
@@ -507,7 +521,7 @@ impl DeploySettings {
                 )
             })?;
             let img = image(&i, v)?;
-            let name = match r.one("app") {
+            let name = match r.one(key::APP) {
                 Some((a, i)) => {
                     if !is_dns_label(a) {
                         return Err(InputError::invalid(
@@ -530,13 +544,13 @@ impl DeploySettings {
                 }
             };
             let port = {
-                let (v, i) = r.one("port").expect("port has a default");
+                let (v, i) = r.value(key::PORT);
                 parse::number_in(&i, v, PORT.0, PORT.1)? as u16
             };
-            let replicas = number(r, "replicas", REPLICAS)?.unwrap_or(2) as u32;
+            let replicas = number(r, key::REPLICAS, REPLICAS)?.unwrap_or(2) as u32;
             let mut quantities = Vec::new();
-            for q in ["cpu", "memory"] {
-                let (v, i) = r.one(q).expect("has a default");
+            for q in [key::CPU, key::MEMORY] {
+                let (v, i) = r.value(q);
                 if !is_quantity(v) {
                     return Err(InputError::invalid(
                         i,
@@ -547,16 +561,16 @@ impl DeploySettings {
                 quantities.push(v.to_string());
             }
             // Checked even without autoscaling: a wrong value is never silently unused.
-            let cpu_target = number(r, "cpu-target", CPU_TARGET)?.unwrap_or(70) as u32;
+            let cpu_target = number(r, key::CPU_TARGET, CPU_TARGET)?.unwrap_or(70) as u32;
             let autoscaling = match (
-                number(r, "min-replicas", REPLICAS)?,
-                number(r, "max-replicas", REPLICAS)?,
+                number(r, key::MIN_REPLICAS, REPLICAS)?,
+                number(r, key::MAX_REPLICAS, REPLICAS)?,
             ) {
                 (_, None) => None,
                 (min, Some(max)) => {
                     let min = min.unwrap_or(1);
                     if min == 0 || min > max {
-                        let (_, i) = r.one("max-replicas").expect("given");
+                        let i = r.input(key::MAX_REPLICAS);
                         return Err(InputError::invalid(
                             i,
                             format!("min {min} / max {max} is not a range"),
@@ -570,7 +584,7 @@ impl DeploySettings {
                     })
                 }
             };
-            let health_path = match r.one("health-path") {
+            let health_path = match r.one(key::HEALTH_PATH) {
                 Some((p, i)) if !p.starts_with('/') => {
                     return Err(InputError::invalid(
                         i,
@@ -587,14 +601,14 @@ impl DeploySettings {
                 replicas,
                 cpu: quantities[0].clone(),
                 memory: quantities[1].clone(),
-                env: pairs(r, "env", "VALUE")?,
+                env: pairs(r, key::ENV, "VALUE")?,
                 secret_env: secret_env(r)?,
                 health_path,
                 autoscaling,
             };
             let mut components = vec![first];
-            for line in r.list("component") {
-                let input = r.one("component").map(|(_, i)| i).unwrap_or_default();
+            for line in r.list(key::COMPONENT) {
+                let input = r.one(key::COMPONENT).map(|(_, i)| i).unwrap_or_default();
                 let c = component(&input, &line, &components[0])?;
                 if components.iter().any(|o| o.name == c.name) {
                     return Err(InputError::invalid(
@@ -605,18 +619,18 @@ impl DeploySettings {
                 }
                 components.push(c);
             }
-            let ingress_class = r.string("ingress-class").expect("has a default");
+            let ingress_class = r.text(key::INGRESS_CLASS);
             let hardening = hardening(r, &ingress_class)?;
             ManifestSource::Generated {
                 components,
                 ingress_class,
-                cluster_issuer: r.string("cluster-issuer").expect("has a default"),
-                secret_store: r.string("secret-store").expect("has a default"),
+                cluster_issuer: r.text(key::CLUSTER_ISSUER),
+                secret_store: r.text(key::SECRET_STORE),
                 hardening,
             }
         };
 
-        let kubeconfig = r.path(env, "kubeconfig").or_else(|| {
+        let kubeconfig = r.path(env, key::KUBECONFIG).or_else(|| {
             env.get("KUBECONFIG")
                 .and_then(|k| k.split(':').find(|p| !p.is_empty()))
                 .map(|p| env.resolve_path(p))
@@ -625,13 +639,13 @@ impl DeploySettings {
                         .map(|h| PathBuf::from(h).join(".kube/config"))
                 })
         });
-        let dry_run = r.bool("dry-run")?;
+        let dry_run = r.bool(key::DRY_RUN)?;
         if !dry_run {
             match &kubeconfig {
                 Some(p) if p.is_file() => {}
                 Some(p) => {
                     return Err(InputError::invalid(
-                        r.one("kubeconfig")
+                        r.one(key::KUBECONFIG)
                             .map(|(_, i)| i)
                             .unwrap_or_else(|| "KUBECONFIG".into()),
                         format!("{} is not a file", p.display()),
@@ -650,7 +664,7 @@ impl DeploySettings {
         let (dns, nsg) = azure_targets(r, &azure, host.as_deref())?;
         // The seed's "restrict who can reach the app" must never be a silent no-op.
         if !dry_run && !allow_cidrs.is_empty() && nsg.is_none() {
-            let (_, input) = r.one("allow-cidr").expect("given");
+            let input = r.input(key::ALLOW_CIDR);
             return Err(InputError::invalid(
                 input,
                 "the allow-list cannot be applied: the gateway's NSG is unknown",
@@ -663,15 +677,15 @@ impl DeploySettings {
             source,
             host,
             timeout,
-            no_rollback: r.bool("no-rollback")?,
+            no_rollback: r.bool(key::NO_ROLLBACK)?,
             max_restarts,
             min_ready_seconds,
             settle,
             log_timeout,
             allow_cidrs,
-            wait_certificate: r.bool("wait-certificate")?,
+            wait_certificate: r.bool(key::WAIT_CERTIFICATE)?,
             dry_run,
-            outputs_file: r.path(env, "outputs-file"),
+            outputs_file: r.path(env, key::OUTPUTS_FILE),
             azure,
             dns,
             nsg,
@@ -681,7 +695,7 @@ impl DeploySettings {
 }
 
 fn pod_security_level(r: &Resolved) -> Result<Level, InputError> {
-    let (v, i) = r.one("pod-security").expect("pod-security has a default");
+    let (v, i) = r.value(key::POD_SECURITY);
     Level::parse(v).ok_or_else(|| {
         InputError::invalid(
             i,
@@ -694,7 +708,7 @@ fn pod_security_level(r: &Resolved) -> Result<Level, InputError> {
 /// The pod hardening settings of generated manifests (see [`Hardening`]).
 fn hardening(r: &Resolved, ingress_class: &str) -> Result<Hardening, InputError> {
     let seccomp_profile = {
-        let (v, i) = r.one("seccomp-profile").expect("has a default");
+        let (v, i) = r.value(key::SECCOMP_PROFILE);
         if !matches!(v, "RuntimeDefault" | "Unconfined") {
             return Err(InputError::invalid(
                 i,
@@ -705,9 +719,9 @@ fn hardening(r: &Resolved, ingress_class: &str) -> Result<Hardening, InputError>
         v.to_string()
     };
     let mut capabilities_add = Vec::new();
-    for c in r.list("capabilities-add") {
+    for c in r.list(key::CAPABILITIES_ADD) {
         let input = r
-            .one("capabilities-add")
+            .one(key::CAPABILITIES_ADD)
             .map(|(_, i)| i)
             .unwrap_or_default();
         let name = c.trim();
@@ -727,8 +741,8 @@ fn hardening(r: &Resolved, ingress_class: &str) -> Result<Hardening, InputError>
             capabilities_add.push(name.to_string());
         }
     }
-    let network_policy = if r.bool("network-policy")? {
-        let namespace = match r.one("ingress-namespace") {
+    let network_policy = if r.bool(key::NETWORK_POLICY)? {
+        let namespace = match r.one(key::INGRESS_NAMESPACE) {
             Some((ns, i)) if !is_dns_label(ns) => {
                 return Err(InputError::invalid(
                     i,
@@ -749,8 +763,8 @@ fn hardening(r: &Resolved, ingress_class: &str) -> Result<Hardening, InputError>
                 .to_string(),
         };
         let mut cidrs = Vec::new();
-        for c in r.list("ingress-cidr") {
-            let input = r.one("ingress-cidr").map(|(_, i)| i).unwrap_or_default();
+        for c in r.list(key::INGRESS_CIDR) {
+            let input = r.one(key::INGRESS_CIDR).map(|(_, i)| i).unwrap_or_default();
             cidrs.push(Cidr::parse(&c).ok_or_else(|| {
                 InputError::invalid(
                     input,
@@ -764,12 +778,12 @@ fn hardening(r: &Resolved, ingress_class: &str) -> Result<Hardening, InputError>
         None
     };
     Ok(Hardening {
-        run_as_non_root: r.bool("run-as-non-root")?,
-        read_only_root_filesystem: r.bool("read-only-root-filesystem")?,
-        allow_privilege_escalation: r.bool("allow-privilege-escalation")?,
+        run_as_non_root: r.bool(key::RUN_AS_NON_ROOT)?,
+        read_only_root_filesystem: r.bool(key::READ_ONLY_ROOT_FILESYSTEM)?,
+        allow_privilege_escalation: r.bool(key::ALLOW_PRIVILEGE_ESCALATION)?,
         seccomp_profile,
         capabilities_add,
-        automount_service_account_token: r.bool("automount-service-account-token")?,
+        automount_service_account_token: r.bool(key::AUTOMOUNT_SERVICE_ACCOUNT_TOKEN)?,
         network_policy,
     })
 }
@@ -787,7 +801,7 @@ fn azure_targets(
     };
     let subscription = azure.subscription_id.clone();
     if subscription.is_none()
-        && (r.one("dns-zone").is_some() || r.one("gateway-nsg-name").is_some())
+        && (r.one(key::DNS_ZONE).is_some() || r.one(key::GATEWAY_NSG_NAME).is_some())
     {
         return Err(InputError::Missing(
             "a DNS zone or gateway NSG was given but not the Azure subscription they are in"
@@ -795,8 +809,8 @@ fn azure_targets(
             "pass --subscription-id (Azure Pipelines: service-connection-id), or run `refer` first (its outputs feed deploy)".into(),
         ));
     }
-    let group = |name: &str| r.string(name).or_else(|| r.string("resource-group"));
-    let dns = match (r.one("dns-zone"), &subscription) {
+    let group = |name: key::Key| r.string(name).or_else(|| r.string(key::RESOURCE_GROUP));
+    let dns = match (r.one(key::DNS_ZONE), &subscription) {
         (Some((zone, zone_input)), Some(sub)) => {
             let zone = zone.trim_end_matches('.').to_ascii_lowercase();
             let host_l = host.to_ascii_lowercase();
@@ -811,7 +825,7 @@ fn azure_targets(
                     "the DNS zone the app's FQDN belongs to",
                 ));
             };
-            let (ip, ip_input) = r.one("gateway-public-ip").ok_or_else(|| {
+            let (ip, ip_input) = r.one(key::GATEWAY_PUBLIC_IP).ok_or_else(|| {
                 InputError::Missing(
                     "a DNS zone was given but not the gateway's public IP".into(),
                     "run `refer` first (its outputs feed deploy), or pass --gateway-public-ip"
@@ -825,7 +839,7 @@ fn azure_targets(
                     "an address like 20.48.1.10",
                 )
             })?;
-            let resource_group = group("dns-zone-resource-group").ok_or_else(|| {
+            let resource_group = group(key::DNS_ZONE_RESOURCE_GROUP).ok_or_else(|| {
                 InputError::Missing(
                     "the DNS zone's resource group is unknown".into(),
                     "pass --dns-zone-resource-group or --resource-group".into(),
@@ -841,10 +855,10 @@ fn azure_targets(
         }
         _ => None,
     };
-    let nsg = match (r.string("gateway-nsg-name"), &subscription) {
+    let nsg = match (r.string(key::GATEWAY_NSG_NAME), &subscription) {
         (Some(name), Some(sub)) => Some(NsgTarget {
             subscription_id: sub.clone(),
-            resource_group: group("gateway-nsg-resource-group").ok_or_else(|| {
+            resource_group: group(key::GATEWAY_NSG_RESOURCE_GROUP).ok_or_else(|| {
                 InputError::Missing(
                     "the gateway NSG's resource group is unknown".into(),
                     "pass --gateway-nsg-resource-group or --resource-group".into(),

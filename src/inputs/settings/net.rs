@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::inputs::{InputError, Resolved, parse};
+use crate::inputs::{InputError, Resolved, key, parse};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct NetSettings {
@@ -16,7 +16,11 @@ pub struct NetSettings {
 }
 
 /// A positive duration: a zero timeout would fail every call.
-fn timeout(r: &Resolved, name: &str, default: Duration) -> Result<Duration, InputError> {
+fn timeout(
+    r: &Resolved,
+    name: impl Into<key::Key> + Copy,
+    default: Duration,
+) -> Result<Duration, InputError> {
     let Some((v, input)) = r.one(name) else {
         return Ok(default);
     };
@@ -34,9 +38,9 @@ fn timeout(r: &Resolved, name: &str, default: Duration) -> Result<Duration, Inpu
 impl NetSettings {
     pub fn resolve(r: &Resolved) -> Result<Self, InputError> {
         Ok(NetSettings {
-            timeout: timeout(r, "http-timeout", Duration::from_secs(300))?,
-            connect_timeout: timeout(r, "http-connect-timeout", Duration::from_secs(10))?,
-            read_timeout: timeout(r, "http-read-timeout", Duration::from_secs(30))?,
+            timeout: timeout(r, key::HTTP_TIMEOUT, Duration::from_secs(300))?,
+            connect_timeout: timeout(r, key::HTTP_CONNECT_TIMEOUT, Duration::from_secs(10))?,
+            read_timeout: timeout(r, key::HTTP_READ_TIMEOUT, Duration::from_secs(30))?,
         })
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::AzureSettings;
 use crate::env::Env;
-use crate::inputs::{InputError, Resolved};
+use crate::inputs::{InputError, Resolved, key};
 
 /// A part of the shared infrastructure refer looks up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -54,15 +54,20 @@ impl Infra {
     }
 
     /// The setting that names it.
-    pub fn setting(self) -> &'static str {
+    /// The setting that names it.
+    pub fn key(self) -> key::Key {
         match self {
-            Infra::Acr => "acr-name",
-            Infra::Aks => "cluster-name",
-            Infra::KeyVault => "key-vault-name",
-            Infra::DnsZone => "dns-zone",
-            Infra::AppGateway => "app-gateway-name",
-            Infra::GatewayNsg => "gateway-nsg-name",
+            Infra::Acr => key::ACR_NAME,
+            Infra::Aks => key::CLUSTER_NAME,
+            Infra::KeyVault => key::KEY_VAULT_NAME,
+            Infra::DnsZone => key::DNS_ZONE,
+            Infra::AppGateway => key::APP_GATEWAY_NAME,
+            Infra::GatewayNsg => key::GATEWAY_NSG_NAME,
         }
+    }
+
+    pub fn setting(self) -> &'static str {
+        self.key().name()
     }
 
     /// Its ARM resource type.
@@ -186,7 +191,7 @@ impl ReferSettings {
                 "pass --subscription-id (input `subscription-id`)".into(),
             )
         })?;
-        let resource_group = match r.one("resource-group") {
+        let resource_group = match r.one(key::RESOURCE_GROUP) {
             Some((v, input)) => group_name(&input, v)?,
             None => {
                 return Err(InputError::Missing(
@@ -197,7 +202,7 @@ impl ReferSettings {
         };
         let mut names = BTreeMap::new();
         for infra in Infra::ALL {
-            if let Some((v, input)) = r.one(infra.setting()) {
+            if let Some((v, input)) = r.one(infra.key()) {
                 let v = if infra == Infra::DnsZone {
                     v.trim_end_matches('.').to_ascii_lowercase()
                 } else {
@@ -206,13 +211,13 @@ impl ReferSettings {
                 names.insert(infra, resource_name(&input, &v)?);
             }
         }
-        let dns_zone_resource_group = match r.one("dns-zone-resource-group") {
+        let dns_zone_resource_group = match r.one(key::DNS_ZONE_RESOURCE_GROUP) {
             Some((v, input)) => group_name(&input, v)?,
             None => resource_group.clone(),
         };
         let mut discovery_tags = Vec::new();
-        if let Some(v) = r.get("discovery-tags") {
-            let input = v.origin.describe("discovery-tags");
+        if let Some(v) = r.get(key::DISCOVERY_TAGS) {
+            let input = v.origin.describe(key::DISCOVERY_TAGS.name());
             for t in &v.values {
                 let (k, val) = t.split_once('=').ok_or_else(|| {
                     InputError::invalid(
@@ -231,13 +236,13 @@ impl ReferSettings {
                 discovery_tags.push((k.trim().to_string(), val.trim().to_string()));
             }
         }
-        let deployment_name = match r.one("deployment-name") {
+        let deployment_name = match r.one(key::DEPLOYMENT_NAME) {
             Some((v, input)) => Some(resource_name(&input, v)?),
             None => None,
         };
         let mut require = BTreeSet::new();
-        if let Some(v) = r.get("require") {
-            let input = v.origin.describe("require");
+        if let Some(v) = r.get(key::REQUIRE) {
+            let input = v.origin.describe(key::REQUIRE.name());
             for item in &v.values {
                 let i = Infra::parse(item).ok_or_else(|| {
                     InputError::invalid(
@@ -249,13 +254,13 @@ impl ReferSettings {
                 require.insert(i);
             }
         }
-        let kubeconfig_secret = match r.one("kubeconfig-secret") {
+        let kubeconfig_secret = match r.one(key::KUBECONFIG_SECRET) {
             Some((v, input)) => Some(secret_name(&input, v)?),
             None => None,
         };
         let mut key_vault_secrets = Vec::new();
-        if let Some(v) = r.get("key-vault-secrets") {
-            let input = v.origin.describe("key-vault-secrets");
+        if let Some(v) = r.get(key::KEY_VAULT_SECRETS) {
+            let input = v.origin.describe(key::KEY_VAULT_SECRETS.name());
             for s in &v.values {
                 key_vault_secrets.push(secret_name(&input, s)?);
             }
@@ -264,10 +269,10 @@ impl ReferSettings {
             // Reading secrets needs the vault.
             require.insert(Infra::KeyVault);
         }
-        let secrets_in_outputs_file = r.bool("secrets-in-outputs-file")?;
-        let outputs_file = r.path(env, "outputs-file");
+        let secrets_in_outputs_file = r.bool(key::SECRETS_IN_OUTPUTS_FILE)?;
+        let outputs_file = r.path(env, key::OUTPUTS_FILE);
         if secrets_in_outputs_file && outputs_file.is_none() {
-            let (_, input) = r.one("secrets-in-outputs-file").expect("it is true");
+            let (_, input) = r.value(key::SECRETS_IN_OUTPUTS_FILE);
             return Err(InputError::invalid(
                 input,
                 "secret values can only go into --outputs-file, and none is given",
@@ -287,7 +292,7 @@ impl ReferSettings {
             key_vault_secrets,
             secrets_in_outputs_file,
             outputs_file,
-            dry_run: r.bool("dry-run")?,
+            dry_run: r.bool(key::DRY_RUN)?,
         })
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::env::Env;
-use crate::inputs::{InputError, Resolved, parse};
+use crate::inputs::{InputError, Resolved, key, parse};
 use crate::secret::Secret;
 
 /// The documented range of `sarif-wait` (its help in the catalog states it).
@@ -30,26 +30,26 @@ pub struct ReportSettings {
 impl ReportSettings {
     pub fn resolve(r: &Resolved, env: &Env) -> Result<Self, InputError> {
         let sarif_wait = {
-            let (v, i) = r.one("sarif-wait").expect("sarif-wait has a default");
+            let (v, i) = r.value(key::SARIF_WAIT);
             parse::duration_in(&i, v, SARIF_WAIT.0, SARIF_WAIT.1)?
         };
         Ok(ReportSettings {
             github_token: r
-                .string("github-token")
+                .string(key::GITHUB_TOKEN)
                 .or_else(|| env.get("GITHUB_TOKEN").map(String::from))
                 .map(Secret::new),
             azure_devops_token: r
-                .string("azure-devops-token")
+                .string(key::AZURE_DEVOPS_TOKEN)
                 .or_else(|| env.get("SYSTEM_ACCESSTOKEN").map(String::from))
                 .map(Secret::new),
-            comment: r.bool("comment")?,
-            upload_sarif: r.bool("upload-sarif")?,
-            sarif_upload_required: r.bool("sarif-upload-required")?,
+            comment: r.bool(key::COMMENT)?,
+            upload_sarif: r.bool(key::UPLOAD_SARIF)?,
+            sarif_upload_required: r.bool(key::SARIF_UPLOAD_REQUIRED)?,
             sarif_wait,
-            github_deployment: r.bool("github-deployment")?,
-            environment: r.string("deployment-environment"),
-            pr_status: r.bool("pr-status")?,
-            app: r.string("app"),
+            github_deployment: r.bool(key::GITHUB_DEPLOYMENT)?,
+            environment: r.string(key::DEPLOYMENT_ENVIRONMENT),
+            pr_status: r.bool(key::PR_STATUS)?,
+            app: r.string(key::APP),
         })
     }
 }

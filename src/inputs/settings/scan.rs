@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::env::Env;
-use crate::inputs::{InputError, Origin, Resolved, parse};
+use crate::inputs::{InputError, Origin, Resolved, key, parse};
 use crate::model::Severity;
 use crate::secret::Secret;
 
@@ -101,23 +101,25 @@ pub fn severities(input: &str, values: &[String]) -> Result<BTreeSet<Severity>, 
 
 impl ScanSettings {
     pub fn resolve(r: &Resolved, env: &Env) -> Result<Self, InputError> {
-        let named = |n: &str| r.one(n).map(|(v, input)| (v.to_string(), input));
+        let named = |n: key::Key| r.one(n).map(|(v, input)| (v.to_string(), input));
         let mut targets = Vec::new();
         // An image fed from an earlier step's output yields to a target given here:
         // `scan --input x.tar` after a `build` in the same job scans x.tar.
-        let explicit_other = ["input", "rootfs", "trivy-report"].iter().any(|n| {
-            r.get(n)
-                .is_some_and(|v| !matches!(v.origin, Origin::State(_)))
-        });
+        let explicit_other = [key::INPUT, key::ROOTFS, key::TRIVY_REPORT]
+            .iter()
+            .any(|n| {
+                r.get(*n)
+                    .is_some_and(|v| !matches!(v.origin, Origin::State(_)))
+            });
         let image_from_state = r
-            .get("image")
+            .get(key::IMAGE)
             .is_some_and(|v| matches!(v.origin, Origin::State(_)));
-        if let Some((v, i)) = named("image")
+        if let Some((v, i)) = named(key::IMAGE)
             && !(image_from_state && explicit_other)
         {
             targets.push((ScanInput::Image(scan_image(&i, &v)?), i));
         }
-        if let Some((v, i)) = named("input") {
+        if let Some((v, i)) = named(key::INPUT) {
             let p = env.resolve_path(&v);
             if !p.is_file() {
                 return Err(InputError::invalid(
@@ -128,7 +130,7 @@ impl ScanSettings {
             }
             targets.push((ScanInput::Input(p), i));
         }
-        if let Some((v, i)) = named("rootfs") {
+        if let Some((v, i)) = named(key::ROOTFS) {
             let p = env.resolve_path(&v);
             if !p.is_dir() {
                 return Err(InputError::invalid(
@@ -139,7 +141,7 @@ impl ScanSettings {
             }
             targets.push((ScanInput::Rootfs(p), i));
         }
-        if let Some((v, i)) = named("trivy-report") {
+        if let Some((v, i)) = named(key::TRIVY_REPORT) {
             let p = env.resolve_path(&v);
             if !p.is_file() {
                 return Err(InputError::invalid(
@@ -169,15 +171,15 @@ impl ScanSettings {
         };
 
         let sev_input = r
-            .get("severity")
-            .map(|v| v.origin.describe("severity"))
+            .get(key::SEVERITY)
+            .map(|v| v.origin.describe(key::SEVERITY.name()))
             .unwrap_or_else(|| "--severity".into());
-        let severities = severities(&sev_input, &r.list("severity"))?;
+        let severities = severities(&sev_input, &r.list(key::SEVERITY))?;
 
-        let scanners = r.list("scanners");
+        let scanners = r.list(key::SCANNERS);
         for s in &scanners {
             if !SCANNERS.contains(&s.as_str()) {
-                let (_, i) = r.one("scanners").expect("scanners has a default");
+                let (_, i) = r.value(key::SCANNERS);
                 return Err(InputError::invalid(
                     i,
                     format!("`{s}` is not a Trivy scanner"),
@@ -186,7 +188,7 @@ impl ScanSettings {
             }
         }
         let source = {
-            let (v, i) = r.one("trivy-source").expect("trivy-source has a default");
+            let (v, i) = r.value(key::TRIVY_SOURCE);
             crate::clients::trivy::pins::Source::parse(v).ok_or_else(|| {
                 InputError::invalid(
                     i,
@@ -196,14 +198,14 @@ impl ScanSettings {
             })?
         };
         let timeout = {
-            let (v, i) = r.one("trivy-timeout").expect("trivy-timeout has a default");
+            let (v, i) = r.value(key::TRIVY_TIMEOUT);
             parse::duration_in(&i, v, TRIVY_TIMEOUT.0, TRIVY_TIMEOUT.1)?
         };
         let summary_top = {
-            let (v, i) = r.one("summary-top").expect("summary-top has a default");
+            let (v, i) = r.value(key::SUMMARY_TOP);
             parse::number_in(&i, v, SUMMARY_TOP.0, SUMMARY_TOP.1)? as usize
         };
-        if let Some((v, input)) = r.one("format")
+        if let Some((v, input)) = r.one(key::FORMAT)
             && !v.eq_ignore_ascii_case("sarif")
         {
             return Err(InputError::invalid(
@@ -213,47 +215,45 @@ impl ScanSettings {
             ));
         }
         let trivyignore_required = r
-            .get("trivyignore")
+            .get(key::TRIVYIGNORE)
             .is_some_and(|v| v.origin != crate::inputs::Origin::Default);
         let cache_dir = r
-            .path(env, "trivy-cache-dir")
+            .path(env, key::TRIVY_CACHE_DIR)
             .unwrap_or_else(|| env.cache_home().join("aks-backend").join("trivy-cache"));
-        let password = r.string("registry-password").map(Secret::new);
+        let password = r.string(key::REGISTRY_PASSWORD).map(Secret::new);
         Ok(ScanSettings {
             input,
-            sarif: r.path(env, "sarif").expect("sarif has a default"),
-            report: r.path(env, "report"),
+            sarif: r.file(env, key::SARIF),
+            report: r.path(env, key::REPORT),
             severities,
-            ignore_unfixed: r.bool("ignore-unfixed")?,
-            fail_on_findings: r.bool("fail-on-findings")?,
-            trivyignore: env.resolve_path(
-                r.single("trivyignore", "ignore file")?
-                    .expect("trivyignore has a default"),
-            ),
+            ignore_unfixed: r.bool(key::IGNORE_UNFIXED)?,
+            fail_on_findings: r.bool(key::FAIL_ON_FINDINGS)?,
+            trivyignore: match r.single(key::TRIVYIGNORE, "ignore file")? {
+                Some(f) => env.resolve_path(&f),
+                None => r.file(env, key::TRIVYIGNORE),
+            },
             trivyignore_required,
-            category: r.string("category"),
+            category: r.string(key::CATEGORY),
             summary_top,
             trivy: TrivySettings {
-                path: r.path(env, "trivy-path"),
-                version: r
-                    .string("trivy-version")
-                    .expect("trivy-version has a default"),
-                download: r.bool("trivy-download")?,
+                path: r.path(env, key::TRIVY_PATH),
+                version: r.text(key::TRIVY_VERSION),
+                download: r.bool(key::TRIVY_DOWNLOAD)?,
                 source,
-                download_url: r.string("trivy-download-url"),
+                download_url: r.string(key::TRIVY_DOWNLOAD_URL),
                 cache_dir,
-                skip_db_update: r.bool("skip-db-update")?,
-                offline_scan: r.bool("offline-scan")?,
-                db_repositories: r.list("db-repository"),
-                java_db_repositories: r.list("java-db-repository"),
+                skip_db_update: r.bool(key::SKIP_DB_UPDATE)?,
+                offline_scan: r.bool(key::OFFLINE_SCAN)?,
+                db_repositories: r.list(key::DB_REPOSITORY),
+                java_db_repositories: r.list(key::JAVA_DB_REPOSITORY),
                 scanners,
                 timeout,
-                insecure: r.bool("registry-insecure")?,
-                username: r.string("registry-username"),
+                insecure: r.bool(key::REGISTRY_INSECURE)?,
+                username: r.string(key::REGISTRY_USERNAME),
                 password,
             },
-            outputs_file: r.path(env, "outputs-file"),
-            dry_run: r.bool("dry-run")?,
+            outputs_file: r.path(env, key::OUTPUTS_FILE),
+            dry_run: r.bool(key::DRY_RUN)?,
         })
     }
 }
