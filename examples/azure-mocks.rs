@@ -7,6 +7,14 @@
 //! breaks the spec is printed to stderr when the process is interrupted.
 
 #![allow(dead_code)]
+// A development tool beside the tests (benchmarks), not the product: it fails loudly on
+// a bad argument, as the tests do.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 // At the crate root, so that the modules' `super::spec` / `super::entra` resolve.
 #[path = "../tests/it/support/arm.rs"]

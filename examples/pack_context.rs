@@ -1,6 +1,15 @@
 //! Packs a build context exactly as `aks-backend build` sends it, to a tar file:
 //! `pack_context CONTEXT_DIR OUT.tar [DOCKERFILE]`. Used by scripts/bench/build-context.sh.
 
+// A development tool beside the tests (benchmarks), not the product: it fails loudly on
+// a bad argument, as the tests do.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use aks_backend::clients::docker::context::{ContextSpec, tar_dockerfile_name, write_tar};
 
 fn main() {

@@ -146,7 +146,13 @@ pub async fn execute(
     }
     let secrets = read_secrets(ctx, s)?;
     let engine = &eng.docker;
-    let first = plan.references[0].clone();
+    let Some(first) = plan.references.first().cloned() else {
+        return Err(InputError::Missing(
+            "no tag to build the image with".into(),
+            "give --tag (or --image with a tag)".into(),
+        )
+        .into());
+    };
 
     // Sign in before building: a refused exchange fails in seconds, not after the build,
     // and BuildKit's session needs the credentials for cache and base images.
@@ -236,7 +242,7 @@ pub async fn execute(
     phases.build = t.elapsed().as_secs_f64();
     ctx.host.info(&built?);
     let (image_id, size) = push::inspect(engine, &first).await?;
-    for t in &plan.tags[1..] {
+    for t in plan.tags.iter().skip(1) {
         push::tag(engine, &image_id, &plan.image, t).await?;
     }
 

@@ -262,7 +262,10 @@ fn cpu_seconds() -> Option<(f64, f64)> {
         .filter_map(|v| v.parse().ok())
         .collect();
     let tick = 100.0; // USER_HZ on Linux
-    (f.len() == 4).then(|| ((f[0] + f[1]) / tick, (f[2] + f[3]) / tick))
+    match f.as_slice() {
+        [utime, stime, cutime, cstime] => Some(((utime + stime) / tick, (cutime + cstime) / tick)),
+        _ => None,
+    }
 }
 
 /// Where one run of steps keeps what they share: the state file (earlier steps' outputs

@@ -361,6 +361,13 @@ mod tests {
 }
 
 #[cfg(all(test, unix))]
+// A test module: clippy's allow-*-in-tests does not see `cfg(all(test, unix))` as one.
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 mod process_tests {
     use super::*;
 
