@@ -1,6 +1,8 @@
 //! The scan step: one Trivy run (or an existing report) -> SARIF with every finding,
 //! the gate, and a Markdown summary, all from the same report.
 
+use std::path::PathBuf;
+
 use crate::clients::trivy::install::{self, Located};
 use crate::clients::trivy::run::{self, RegistryAuth};
 use crate::error::{Error, Exit};
@@ -11,11 +13,11 @@ use crate::model::ScanReport;
 use crate::model::gate::{GatePolicy, GateResult, Verdict};
 use crate::model::ignore::IgnoreList;
 use crate::model::report;
-use crate::plan::scan::ScanPlan;
+use crate::plan::scan::{ScanPlan, TrivyRun};
 use crate::render::sarif::{self, SarifContext};
 use crate::render::scan_summary::{self, SummaryContext};
 
-use super::Ctx;
+use super::{Ctx, Group};
 
 /// What the scan produced, for `run` and the PR comment.
 #[derive(Debug)]
@@ -63,63 +65,13 @@ pub async fn execute(
         today: ctx.today,
     };
 
-    let mut trivy_version = None;
-    if let Some(t) = &plan.trivy {
-        let binary = match &t.binary {
-            Located::Download { url, pin, dest, .. } => {
-                ctx.host.group_start("Install Trivy");
-                ctx.host.info(&format!(
-                    "downloading Trivy {} from {url} (sha256 pinned: {})",
-                    pin.version, pin.sha256
-                ));
-                let r = install::install(&ctx.http, url, pin, dest).await;
-                ctx.host.group_end();
-                r?
-            }
-            Located::Cached { path, pin, url } => match install::verify_cached(path, pin) {
-                Ok(()) => path.clone(),
-                // Not trusted on first use: a copy that fails its pin is replaced (when
-                // downloads are allowed) or refused.
-                Err(e) if s.trivy.download => {
-                    ctx.host.annotate(
-                        Level::Warning,
-                        &format!("{e}; installing the pinned Trivy again"),
-                        &Location::default(),
-                    );
-                    ctx.host.group_start("Install Trivy");
-                    let r = install::install(&ctx.http, url, pin, path).await;
-                    ctx.host.group_end();
-                    r?
-                }
-                Err(e) => return Err(e.into()),
-            },
-            other => other.path().to_path_buf(),
-        };
-        trivy_version = t.binary.version();
-        ctx.host
-            .group_start(&format!("Trivy scan of {}", plan.artifact));
-        ctx.host
-            .info(&format!("{} {}", binary.display(), t.args.join(" ")));
-        if let Some(parent) = plan.report.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| InputError::File {
-                what: "report directory",
-                path: parent.to_path_buf(),
-                source,
-            })?;
+    let trivy_version = match &plan.trivy {
+        Some(t) => {
+            run_trivy(ctx, s, &plan, t).await?;
+            t.binary.version()
         }
-        let auth = RegistryAuth {
-            username: s.trivy.username.clone(),
-            password: s.trivy.password.clone(),
-        };
-        let host = &ctx.host;
-        let progress = |line: &str| {
-            let line: String = line.chars().filter(|c| !c.is_control()).collect();
-            host.info(&format!("trivy: {line}"));
-        };
-        let r = run::run(&binary, &t.args, &auth, t.options.timeout, &progress).await;
-        ctx.host.group_end();
-        r?;
-    }
+        None => None,
+    };
 
     let report = report::read(&plan.report)?;
     let artifact = if plan.artifact.is_empty() {
@@ -152,35 +104,8 @@ pub async fn execute(
     );
     ctx.host.summary("scan", &summary)?;
 
-    let verdict = scan_summary::verdict_line(&gate, &policy);
-    let level = match gate.verdict {
-        Verdict::Pass => Level::Notice,
-        Verdict::ReportOnly => Level::Warning,
-        Verdict::Fail => Level::Error,
-    };
-    ctx.host.annotate(
-        level,
-        &verdict,
-        &Location {
-            title: Some(format!("Scan of {artifact}")),
-            ..Default::default()
-        },
-    );
-
-    let outputs = [
-        ("gate", gate.verdict.as_str().to_string()),
-        ("findings", gate.total.total().to_string()),
-        ("counted", gate.counted.total().to_string()),
-        ("critical", gate.total.critical.to_string()),
-        ("high", gate.total.high.to_string()),
-        ("medium", gate.total.medium.to_string()),
-        ("low", gate.total.low.to_string()),
-        ("unknown", gate.total.unknown.to_string()),
-        ("sarif", plan.sarif.display().to_string()),
-        ("sarif-category", rendered.category.clone()),
-        ("report", plan.report.display().to_string()),
-    ];
-    ctx.publish(&outputs, s.outputs_file.as_deref())?;
+    say_verdict(ctx, &gate, &policy, &artifact);
+    publish(ctx, s, &plan, &gate, &rendered.category)?;
 
     let exit = if gate.verdict == Verdict::Fail {
         Exit::Refused
@@ -233,4 +158,107 @@ fn write_sarif(
         }
         max = rendered.results - (rendered.results / 4).max(1);
     }
+}
+
+/// The pinned Trivy: found, cached and verified, or downloaded and verified.
+async fn install_trivy(ctx: &Ctx, s: &ScanSettings, t: &TrivyRun) -> Result<PathBuf, Error> {
+    Ok(match &t.binary {
+        Located::Download { url, pin, dest, .. } => {
+            let _group = Group::open(&ctx.host, "Install Trivy");
+            ctx.host.info(&format!(
+                "downloading Trivy {} from {url} (sha256 pinned: {})",
+                pin.version, pin.sha256
+            ));
+            install::install(&ctx.http, url, pin, dest).await?
+        }
+        Located::Cached { path, pin, url } => match install::verify_cached(path, pin) {
+            Ok(()) => path.clone(),
+            // Not trusted on first use: a copy that fails its pin is replaced (when
+            // downloads are allowed) or refused.
+            Err(e) if s.trivy.download => {
+                ctx.host.annotate(
+                    Level::Warning,
+                    &format!("{e}; installing the pinned Trivy again"),
+                    &Location::default(),
+                );
+                let _group = Group::open(&ctx.host, "Install Trivy");
+                install::install(&ctx.http, url, pin, path).await?
+            }
+            Err(e) => return Err(e.into()),
+        },
+        other => other.path().to_path_buf(),
+    })
+}
+
+/// One Trivy run, writing the JSON report the rest of the step reads.
+async fn run_trivy(
+    ctx: &Ctx,
+    s: &ScanSettings,
+    plan: &ScanPlan,
+    t: &TrivyRun,
+) -> Result<(), Error> {
+    let binary = install_trivy(ctx, s, t).await?;
+    let _group = Group::open(&ctx.host, &format!("Trivy scan of {}", plan.artifact));
+    ctx.host
+        .info(&format!("{} {}", binary.display(), t.args.join(" ")));
+    if let Some(parent) = plan.report.parent() {
+        std::fs::create_dir_all(parent).map_err(|source| InputError::File {
+            what: "report directory",
+            path: parent.to_path_buf(),
+            source,
+        })?;
+    }
+    let auth = RegistryAuth {
+        username: s.trivy.username.clone(),
+        password: s.trivy.password.clone(),
+    };
+    let host = &ctx.host;
+    let progress = |line: &str| {
+        let line: String = line.chars().filter(|c| !c.is_control()).collect();
+        host.info(&format!("trivy: {line}"));
+    };
+    run::run(&binary, &t.args, &auth, t.options.timeout, &progress).await?;
+    Ok(())
+}
+
+/// The gate's verdict as an annotation on the scan.
+fn say_verdict(ctx: &Ctx, gate: &GateResult, policy: &GatePolicy, artifact: &str) {
+    let verdict = scan_summary::verdict_line(gate, policy);
+    let level = match gate.verdict {
+        Verdict::Pass => Level::Notice,
+        Verdict::ReportOnly => Level::Warning,
+        Verdict::Fail => Level::Error,
+    };
+    ctx.host.annotate(
+        level,
+        &verdict,
+        &Location {
+            title: Some(format!("Scan of {artifact}")),
+            ..Default::default()
+        },
+    );
+}
+
+/// The scan's outputs, on the host and in `--outputs-file`.
+fn publish(
+    ctx: &Ctx,
+    s: &ScanSettings,
+    plan: &ScanPlan,
+    gate: &GateResult,
+    category: &str,
+) -> Result<(), Error> {
+    let outputs = [
+        ("gate", gate.verdict.as_str().to_string()),
+        ("findings", gate.total.total().to_string()),
+        ("counted", gate.counted.total().to_string()),
+        ("critical", gate.total.critical.to_string()),
+        ("high", gate.total.high.to_string()),
+        ("medium", gate.total.medium.to_string()),
+        ("low", gate.total.low.to_string()),
+        ("unknown", gate.total.unknown.to_string()),
+        ("sarif", plan.sarif.display().to_string()),
+        ("sarif-category", category.to_string()),
+        ("report", plan.report.display().to_string()),
+    ];
+    ctx.publish(&outputs, s.outputs_file.as_deref())
 }

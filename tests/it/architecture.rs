@@ -475,3 +475,81 @@ fn the_guard_sees_use_groups_and_inline_paths() {
     assert!(!allowed("plan", "clients"));
     assert!(allowed("steps", "clients"));
 }
+
+/// Functions in `src/steps/` longer than this are hard to read as a sequence of steps.
+const MAX_STEP_FN_LINES: usize = 80;
+
+/// Functions in `src/steps/` that are still longer (file, function): the list can only
+/// shrink, like `KNOWN_ARROWS`.
+const KNOWN_LONG: &[(&str, &str)] = &[
+    ("src/steps/build.rs", "execute"),
+    ("src/steps/report.rs", "deploy_step"),
+];
+
+/// Every `fn` in the text with its line count, from its signature to the closing brace
+/// at the signature's indentation (rustfmt's layout).
+fn function_lengths(text: &str) -> Vec<(String, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let t = line.trim_start();
+        let indent = &line[..line.len() - t.len()];
+        let rest = ["pub(super) ", "pub(crate) ", "pub "]
+            .iter()
+            .find_map(|p| t.strip_prefix(p))
+            .unwrap_or(t);
+        let rest = rest.strip_prefix("async ").unwrap_or(rest);
+        let Some(sig) = rest.strip_prefix("fn ") else {
+            continue;
+        };
+        let name: String = sig
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let close = format!("{indent}}}");
+        if let Some(end) = lines[i + 1..].iter().position(|l| *l == close) {
+            out.push((name, end + 2));
+        }
+    }
+    out
+}
+
+#[test]
+fn no_function_in_the_steps_is_over_eighty_lines() {
+    let mut files = Vec::new();
+    rs_files(&src_dir().join("steps"), &mut files);
+    let mut found = BTreeSet::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        let rel = f
+            .strip_prefix(src_dir().parent().unwrap_or(Path::new(".")))
+            .unwrap_or(f)
+            .display()
+            .to_string();
+        for (name, n) in function_lengths(&text) {
+            if n > MAX_STEP_FN_LINES {
+                found.insert((rel.clone(), name));
+            }
+        }
+    }
+    let known: BTreeSet<(String, String)> = KNOWN_LONG
+        .iter()
+        .map(|(f, n)| (f.to_string(), n.to_string()))
+        .collect();
+    let new: Vec<_> = found.difference(&known).collect();
+    let gone: Vec<_> = known.difference(&found).collect();
+    assert!(
+        new.is_empty() && gone.is_empty(),
+        "functions over {MAX_STEP_FN_LINES} lines in src/steps/:\n  new: {new:#?}\n  \
+         listed in KNOWN_LONG but now short enough (remove them): {gone:#?}"
+    );
+}
+
+#[test]
+fn the_length_guard_counts_from_signature_to_closing_brace() {
+    let text = "fn a() {\n    x();\n}\n\nimpl T {\n    pub(super) async fn b(\n        y: u8,\n    ) {\n        z();\n    }\n}\n";
+    assert_eq!(
+        function_lengths(text),
+        [("a".to_string(), 3), ("b".to_string(), 5)]
+    );
+}

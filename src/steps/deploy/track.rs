@@ -222,34 +222,7 @@ pub(super) fn tell(ctx: &Ctx, r: &DeployReport) {
                         .collect();
                     ctx.host.untrusted(&lines);
                 }
-                for l in &w.logs {
-                    if let Some(why) = &l.unavailable {
-                        // The reason may hold the server's words: untrusted text.
-                        ctx.host.untrusted(&[format!(
-                            "no log of {}/{}{}: {why}",
-                            l.pod,
-                            l.container,
-                            if l.previous {
-                                " (previous instance)"
-                            } else {
-                                ""
-                            }
-                        )]);
-                        continue;
-                    }
-                    ctx.host.info(&format!(
-                        "last {} log line(s) of {}/{}{}:",
-                        l.lines.len(),
-                        l.pod,
-                        l.container,
-                        if l.previous {
-                            " (previous instance)"
-                        } else {
-                            ""
-                        }
-                    ));
-                    ctx.host.untrusted(&l.lines);
-                }
+                say_logs(ctx, &w.logs);
             }
         }
         if let Some(rb) = &w.rollback {
@@ -265,5 +238,37 @@ pub(super) fn tell(ctx: &Ctx, r: &DeployReport) {
                     .unwrap_or_default()
             ));
         }
+    }
+}
+
+/// The failed pods' last log lines, or why there are none.
+fn say_logs(ctx: &Ctx, logs: &[LogExcerpt]) {
+    for l in logs {
+        if let Some(why) = &l.unavailable {
+            // The reason may hold the server's words: untrusted text.
+            ctx.host.untrusted(&[format!(
+                "no log of {}/{}{}: {why}",
+                l.pod,
+                l.container,
+                if l.previous {
+                    " (previous instance)"
+                } else {
+                    ""
+                }
+            )]);
+            continue;
+        }
+        ctx.host.info(&format!(
+            "last {} log line(s) of {}/{}{}:",
+            l.lines.len(),
+            l.pod,
+            l.container,
+            if l.previous {
+                " (previous instance)"
+            } else {
+                ""
+            }
+        ));
+        ctx.host.untrusted(&l.lines);
     }
 }
