@@ -1,7 +1,7 @@
 //! The scan step: one Trivy run (or an existing report) -> SARIF with every finding,
 //! the gate, and a Markdown summary, all from the same report.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::clients::trivy::install::{self, Located};
 use crate::clients::trivy::run::{self, RegistryAuth};
@@ -65,15 +65,16 @@ pub async fn execute(
         today: ctx.today,
     };
 
+    let report_path = report_path(&plan)?;
     let trivy_version = match &plan.trivy {
         Some(t) => {
-            run_trivy(ctx, s, &plan, t).await?;
+            run_trivy(ctx, s, &plan, t, &report_path).await?;
             t.binary.version()
         }
         None => None,
     };
 
-    let report = report::read(&plan.report)?;
+    let report = report::read(&report_path)?;
     let artifact = if plan.artifact.is_empty() {
         report.artifact_name.clone()
     } else {
@@ -105,7 +106,7 @@ pub async fn execute(
     ctx.host.summary("scan", &summary)?;
 
     say_verdict(ctx, &gate, &policy, &artifact);
-    publish(ctx, s, &plan, &gate, &rendered.category)?;
+    publish(ctx, s, &plan, &gate, &rendered.category, &report_path)?;
 
     let exit = if gate.verdict == Verdict::Fail {
         Exit::Refused
@@ -160,6 +161,19 @@ fn write_sarif(
     }
 }
 
+/// Where Trivy writes its report: the default location is a fresh private directory (see
+/// the plan's field).
+fn report_path(plan: &ScanPlan) -> Result<PathBuf, Error> {
+    if plan.report_in_private_dir && plan.trivy.is_some() {
+        let parent = plan.report.parent().unwrap_or(Path::new("."));
+        Ok(crate::fsx::private_dir(parent, "aks-backend-trivy")
+            .map_err(crate::clients::trivy::TrivyError::from)?
+            .join("report.json"))
+    } else {
+        Ok(plan.report.clone())
+    }
+}
+
 /// The pinned Trivy: found, cached and verified, or downloaded and verified.
 async fn install_trivy(ctx: &Ctx, s: &ScanSettings, t: &TrivyRun) -> Result<PathBuf, Error> {
     Ok(match &t.binary {
@@ -196,12 +210,18 @@ async fn run_trivy(
     s: &ScanSettings,
     plan: &ScanPlan,
     t: &TrivyRun,
+    report_path: &Path,
 ) -> Result<(), Error> {
+    let args = if report_path == plan.report {
+        t.args.clone()
+    } else {
+        run::args(&t.target, &t.options, report_path)
+    };
     let binary = install_trivy(ctx, s, t).await?;
     let _group = Group::open(&ctx.host, &format!("Trivy scan of {}", plan.artifact));
     ctx.host
-        .info(&format!("{} {}", binary.display(), t.args.join(" ")));
-    if let Some(parent) = plan.report.parent() {
+        .info(&format!("{} {}", binary.display(), args.join(" ")));
+    if let Some(parent) = report_path.parent() {
         std::fs::create_dir_all(parent).map_err(|source| InputError::File {
             what: "report directory",
             path: parent.to_path_buf(),
@@ -217,7 +237,7 @@ async fn run_trivy(
         let line: String = line.chars().filter(|c| !c.is_control()).collect();
         host.info(&format!("trivy: {line}"));
     };
-    run::run(&binary, &t.args, &auth, t.options.timeout, &progress).await?;
+    run::run(&binary, &args, &auth, t.options.timeout, &progress).await?;
     Ok(())
 }
 
@@ -246,6 +266,7 @@ fn publish(
     plan: &ScanPlan,
     gate: &GateResult,
     category: &str,
+    report_path: &Path,
 ) -> Result<(), Error> {
     let outputs = [
         ("gate", gate.verdict.as_str().to_string()),
@@ -258,7 +279,7 @@ fn publish(
         ("unknown", gate.total.unknown.to_string()),
         ("sarif", plan.sarif.display().to_string()),
         ("sarif-category", category.to_string()),
-        ("report", plan.report.display().to_string()),
+        ("report", report_path.display().to_string()),
     ];
     ctx.publish(&outputs, s.outputs_file.as_deref())
 }
