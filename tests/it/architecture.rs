@@ -82,7 +82,6 @@ const KNOWN_ARROWS: &[(&str, &str)] = &[
 /// Module cycles that exist today, each as its sorted member list joined by " ".
 const KNOWN_CYCLES: &[&str] = &[
     "clients::azure::arm clients::azure::credential",
-    "clients::kube::apply clients::kube::rollback clients::kube::track",
     "inputs state",
 ];
 

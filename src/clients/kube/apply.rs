@@ -280,7 +280,7 @@ pub fn permissions(targets: &[Target], namespace: &str, wait_certificate: bool) 
         .iter()
         .filter_map(|t| WorkloadKind::of(&t.resource.group, &t.resource.kind))
         .collect();
-    for (group, res) in super::track::watched_resources(&kinds) {
+    for (group, res) in super::workloads::watched_resources(&kinds) {
         for verb in ["list", "watch"] {
             set.insert(Permission::new(verb, group, res, namespace));
         }

@@ -25,30 +25,6 @@ use super::settle;
 use super::workloads::{self, Judged, WorkloadKind};
 use crate::model::rollout::{EventLine, Verdict};
 
-/// The (API group, resource) the tracker lists and watches for these workload kinds.
-pub fn watched_resources(kinds: &[WorkloadKind]) -> Vec<(&'static str, &'static str)> {
-    let mut out = vec![
-        ("apps", "deployments"),
-        ("apps", "replicasets"),
-        ("", "pods"),
-        ("", "events"),
-    ];
-    let has = |k| kinds.contains(&k);
-    if has(WorkloadKind::StatefulSet) {
-        out.push(("apps", "statefulsets"));
-    }
-    if has(WorkloadKind::DaemonSet) {
-        out.push(("apps", "daemonsets"));
-    }
-    if has(WorkloadKind::StatefulSet) || has(WorkloadKind::DaemonSet) {
-        out.push(("apps", "controllerrevisions"));
-    }
-    if has(WorkloadKind::Job) {
-        out.push(("batch", "jobs"));
-    }
-    out
-}
-
 /// A workload to track and the generation our apply gave it.
 #[derive(Clone, Debug)]
 pub struct Watched {

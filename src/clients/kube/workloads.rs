@@ -356,6 +356,30 @@ pub fn assess_job<'a>(j: &Job, pods: &[&'a Pod], events: &[&Event], policy: &Pol
     judged(Assessment::Progressing(with_pods(line, &running)))
 }
 
+/// The (API group, resource) the tracker lists and watches for these workload kinds.
+pub fn watched_resources(kinds: &[WorkloadKind]) -> Vec<(&'static str, &'static str)> {
+    let mut out = vec![
+        ("apps", "deployments"),
+        ("apps", "replicasets"),
+        ("", "pods"),
+        ("", "events"),
+    ];
+    let has = |k| kinds.contains(&k);
+    if has(WorkloadKind::StatefulSet) {
+        out.push(("apps", "statefulsets"));
+    }
+    if has(WorkloadKind::DaemonSet) {
+        out.push(("apps", "daemonsets"));
+    }
+    if has(WorkloadKind::StatefulSet) || has(WorkloadKind::DaemonSet) {
+        out.push(("apps", "controllerrevisions"));
+    }
+    if has(WorkloadKind::Job) {
+        out.push(("batch", "jobs"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
