@@ -7,7 +7,7 @@
 //! Each mint is fresh; [`Assertion::stale_at`] says when the chain must mint again (a
 //! minute before `exp`), so a 40-minute job never presents a stale one.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use url::Url;
@@ -171,7 +171,7 @@ async fn azure_devops(
 
 /// The projected token: a link to the current file in AKS (`..data/token`), so links
 /// are followed; the target must be a regular file of at most [`TOKEN_FILE_CAP`].
-fn token_file(path: &PathBuf) -> Result<String, AzureError> {
+fn token_file(path: &Path) -> Result<String, AzureError> {
     let text = fsx::read_to_string(
         path,
         "federated token file",
