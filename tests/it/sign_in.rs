@@ -170,3 +170,41 @@ async fn an_entra_authority_that_is_not_https_is_bad_input() {
     assert!(e.to_string().contains("authority-host"), "{e}");
     assert!(e.to_string().contains("not HTTPS"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workload_identity_without_azure_federated_token_file_is_bad_input_naming_it() {
+    let w = World::new(EntraConfig::default()).await;
+    let http = crate::support::tls::http();
+    let mut s = settings(&w, Some(entra::CLIENT_ID), Some(entra::TENANT));
+    s.auth = AuthType::WorkloadIdentity;
+    let env = Env::from_pairs(Vec::<(String, String)>::new(), w.dir.path());
+    let e = Credential::from_settings(&s, &env, &http, &NoMask)
+        .err()
+        .expect("no token file, no credential");
+    assert_eq!(
+        aks_backend::error::Diagnostic::exit(&e),
+        aks_backend::error::Exit::BadInput
+    );
+    assert!(e.to_string().contains("AZURE_FEDERATED_TOKEN_FILE"), "{e}");
+    assert_eq!(w.entra.counts().token_requests, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn azure_authority_host_is_the_default_of_authority_host() {
+    let w = World::new(aks_config()).await;
+    w.seed(false);
+    let mut args = w.args(&["--require", "acr", "--discovery-tags", "app=shop"]);
+    let i = args.iter().position(|a| a == "--authority-host").unwrap();
+    args.drain(i..i + 2);
+    let mut env = workload_env(&w, RUNNER_SUBJECT);
+    for (k, v) in env.iter_mut() {
+        if k == "AZURE_AUTHORITY_HOST" {
+            *v = w.entra.url.clone();
+        }
+    }
+    let o = w.run(&args, &env).await;
+    let (out, err) = text(&o);
+    assert_eq!(code(&o), 0, "{out}\n{err}");
+    assert!(w.entra.counts().token_requests >= 1);
+    w.assert_valid();
+}

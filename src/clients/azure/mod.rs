@@ -71,6 +71,8 @@ pub enum AzureError {
         description: String,
         assertion: Option<Box<AssertionClaims>>,
     },
+    #[error("workload identity sign-in needs AZURE_FEDERATED_TOKEN_FILE, which is not set")]
+    WorkloadIdentityUnavailable,
     #[error("cannot read the federated token file {path}: {message}")]
     FederatedTokenFile { path: String, message: String },
     #[error("managed identity sign-in failed ({endpoint}): {message}")]
@@ -147,6 +149,7 @@ impl Diagnostic for AzureError {
             | AzureError::GitHubOidcUnavailable
             | AzureError::AzureDevOpsOidcUnavailable { .. }
             | AzureError::FederatedTokenFile { .. }
+            | AzureError::WorkloadIdentityUnavailable
             | AzureError::NotFound { .. }
             | AzureError::Discovery { .. }
             | AzureError::InvalidArgument { .. } => Exit::BadInput,
@@ -164,7 +167,7 @@ impl Diagnostic for AzureError {
             AzureError::MissingSetting { setting, .. } => format!("pass --{setting} (or input `{setting}`)"),
             AzureError::GitHubOidcUnavailable => "add `permissions: id-token: write` to the job or the workflow (pull requests from forks never get an OIDC token)".into(),
             AzureError::AzureDevOpsOidcUnavailable { .. } => "use an Azure Resource Manager service connection with workload identity federation and pass its ID as service-connection-id; map System.AccessToken into the task's environment (SYSTEM_ACCESSTOKEN)".into(),
-            AzureError::FederatedTokenFile { .. } => "AZURE_FEDERATED_TOKEN_FILE must name the projected service account token: on AKS, label the pod `azure.workload.identity/use: \"true\"` and give its service account the annotation `azure.workload.identity/client-id`".into(),
+            AzureError::FederatedTokenFile { .. } | AzureError::WorkloadIdentityUnavailable => "AZURE_FEDERATED_TOKEN_FILE must name the projected service account token: on AKS, label the pod `azure.workload.identity/use: \"true\"` and give its service account the annotation `azure.workload.identity/client-id`".into(),
             AzureError::Entra { code, assertion, client_id, .. } => entra_hint(*code, assertion.as_deref(), client_id)?,
             AzureError::Http { forbidden: Some(f), .. } => format!(
                 "grant the role `{}` on scope `{}` to the signed-in identity{}",

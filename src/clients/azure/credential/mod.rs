@@ -233,10 +233,9 @@ impl<'a> Credential<'a> {
             AuthType::WorkloadIdentity => {
                 need(&tenant_id, "tenant-id", s.auth)?;
                 need(&client_id, "client-id", s.auth)?;
-                let path = token_file.as_ref().ok_or(AzureError::MissingSetting {
-                    setting: "federated-token-file",
-                    auth: "workload-identity",
-                })?;
+                let path = token_file
+                    .as_ref()
+                    .ok_or(AzureError::WorkloadIdentityUnavailable)?;
                 vec![workload(path)]
             }
             AuthType::ClientSecret => {
