@@ -9,7 +9,7 @@
 //!
 //! Entra's refusals keep their `AADSTS` code and the assertion's claims: the crate wraps
 //! the answer in `ErrorKind::HttpResponse { error_code, raw_response }`
-//! (`src/lib.rs:86-119`, `handle_entra_response`) under an `ErrorKind::Credential`
+//! (`src/lib.rs:79-112`, `handle_entra_response`) under an `ErrorKind::Credential`
 //! (`src/lib.rs:162`, `authentication_error`); [`refusal`] walks back to it.
 
 use std::path::Path;

@@ -6,7 +6,9 @@
 //! - the IMDS address is a constant, `const ENDPOINT: &str =
 //!   "http://169.254.169.254/metadata/identity/oauth2/token"`
 //!   (`src/virtual_machine_managed_identity_credential.rs:16`), so the
-//!   `managed-identity-endpoint` setting (and the tests' loopback IMDS) cannot be honoured;
+//!   `managed-identity-endpoint` setting (and the tests' loopback IMDS) could only be
+//!   honoured by our transport rewriting the address of requests it is handed (not done:
+//!   a transport that redirects is a surprise waiting for the next reader);
 //! - the App Service variables are read from the process environment, never from ours:
 //!   `ManagedIdentityCredentialOptions::env` is `pub(crate)`
 //!   (`src/managed_identity_credential.rs:47`) and `Env::default()` is used outside the
@@ -14,8 +16,8 @@
 //! - it asks IMDS with api-version 2019-08-01 (`src/virtual_machine_managed_identity_credential.rs:17`)
 //!   and requires `expires_on` in the answer (`src/imds_managed_identity_credential.rs:229-231`),
 //!   where ours reads `expires_in`, which every IMDS version sends;
-//! - `auto` probes IMDS with a 2-second deadline on a laptop; the crate's credential has
-//!   no per-call deadline of its own (ours is the room's [`Http::with_deadline`]).
+//! - (not a blocker by itself) `auto` probes IMDS with a 2-second deadline on a laptop,
+//!   which the room gives ([`Http::with_deadline`]) whoever builds the request.
 
 use std::time::Duration;
 
