@@ -26,3 +26,4 @@ mod refer;
 mod report;
 mod run;
 mod scan;
+mod sign_in;
