@@ -156,7 +156,7 @@ expect "logs: a hanging kubelet leaves the request unanswered" \
 fake DELETE faults >/dev/null
 
 expect "cert-manager's CRD is installed" "$(k get crd 2>&1)" "certificates.cert-manager.io"
-k delete crd certificates.cert-manager.io >/dev/null 2>&1
+k delete crd certificates.cert-manager.io clusterissuers.cert-manager.io issuers.cert-manager.io >/dev/null 2>&1
 expect "without its CRD, Certificate is not a served type" "$(k -n web get certificates --cache-dir "$work/fresh-discovery" 2>&1)" \
   "the server doesn't have a resource type \"certificates\""
 expect "without its CRD, its paths answer the mux's plain-text 404" \
