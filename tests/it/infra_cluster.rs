@@ -223,8 +223,6 @@ fn deploys_into_two_namespaces_share_the_one_wildcard_certificate_and_read_key_v
             "api",
             "--host",
             host,
-            "--dns-zone",
-            "example.com",
             "--tls",
             "wildcard",
             "--secret-env",
