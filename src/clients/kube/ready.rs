@@ -141,7 +141,7 @@ pub enum AddonError {
     Failed {
         waited: Waited,
         object: String,
-        last: Ready,
+        last: Box<Ready>,
         events: Vec<EventLine>,
     },
     #[error("{object} was not ready within {seconds} s ({}){}",
@@ -151,7 +151,7 @@ pub enum AddonError {
         waited: Waited,
         object: String,
         seconds: u64,
-        last: Ready,
+        last: Box<Ready>,
         events: Vec<EventLine>,
     },
     #[error("{object} did not become available: {reason}{}", events_text(events))]
@@ -255,7 +255,7 @@ pub async fn wait(
                 return Err(AddonError::Failed {
                     waited,
                     object,
-                    last: condition(&obj).unwrap_or_default(),
+                    last: Box::new(condition(&obj).unwrap_or_default()),
                     events,
                 });
             }
@@ -270,7 +270,7 @@ pub async fn wait(
         waited,
         object,
         seconds: started.elapsed().as_secs(),
-        last: last.as_ref().and_then(condition).unwrap_or_default(),
+        last: Box::new(last.as_ref().and_then(condition).unwrap_or_default()),
         events,
     })
 }

@@ -861,6 +861,28 @@ fn azure_targets(
     Ok((dns, nsg))
 }
 
+/// `--tls wildcard`: the host must be one label under `--dns-zone` when the zone is
+/// known (`*.example.com` covers `api.example.com`, not `v2.api.example.com`).
+fn wildcard_tls(r: &Resolved, host: Option<&str>) -> Result<bool, InputError> {
+    let (v, input) = r.one("tls").expect("tls has a default");
+    let wildcard = v.eq_ignore_ascii_case("wildcard");
+    if let (true, Some(host), Some(zone)) = (wildcard, host, r.string("dns-zone")) {
+        let zone = zone.trim_end_matches('.').to_ascii_lowercase();
+        let under = host
+            .to_ascii_lowercase()
+            .strip_suffix(&format!(".{zone}"))
+            .is_some_and(|label| !label.is_empty() && !label.contains('.'));
+        if !under {
+            return Err(InputError::invalid(
+                input,
+                format!("the wildcard certificate *.{zone} does not cover --host {host}"),
+                format!("a host one label under the zone, like api.{zone}, or --tls issuer"),
+            ));
+        }
+    }
+    Ok(wildcard)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -887,26 +909,4 @@ mod tests {
         assert!(is_quantity("250m") && is_quantity("1Gi") && is_quantity("0.5"));
         assert!(!is_quantity("lots") && !is_quantity("1GB"));
     }
-}
-
-/// `--tls wildcard`: the host must be one label under `--dns-zone` when the zone is
-/// known (`*.example.com` covers `api.example.com`, not `v2.api.example.com`).
-fn wildcard_tls(r: &Resolved, host: Option<&str>) -> Result<bool, InputError> {
-    let (v, input) = r.one("tls").expect("tls has a default");
-    let wildcard = v.eq_ignore_ascii_case("wildcard");
-    if let (true, Some(host), Some(zone)) = (wildcard, host, r.string("dns-zone")) {
-        let zone = zone.trim_end_matches('.').to_ascii_lowercase();
-        let under = host
-            .to_ascii_lowercase()
-            .strip_suffix(&format!(".{zone}"))
-            .is_some_and(|label| !label.is_empty() && !label.contains('.'));
-        if !under {
-            return Err(InputError::invalid(
-                input,
-                format!("the wildcard certificate *.{zone} does not cover --host {host}"),
-                format!("a host one label under the zone, like api.{zone}, or --tls issuer"),
-            ));
-        }
-    }
-    Ok(wildcard)
 }
