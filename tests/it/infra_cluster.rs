@@ -423,3 +423,49 @@ fn every_planned_custom_object_validates_against_its_crd_schema() {
     // 2 sources, 2 releases, 2 issuers, 2 stores, the certificate, the copy.
     assert_eq!(checked, 10);
 }
+
+#[test]
+fn wrong_settings_are_exit_2_naming_the_input_and_dry_run_needs_no_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: Vec<String>| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        step_with("infra", None, dir.path(), &refs)
+    };
+    let without = |name: &str| {
+        let mut a = infra_args(&["--dry-run", "true"]);
+        let i = a.iter().position(|x| x == name).unwrap();
+        a.drain(i..i + 2);
+        a
+    };
+    for (args, words) in [
+        (without("--acme-email"), "--acme-email"),
+        (
+            infra_args(&["--eso-client-id", "not-a-guid"]),
+            "is not a client ID",
+        ),
+        (
+            infra_args(&["--cert-manager-version", "1.21"]),
+            "is not a pinned chart version",
+        ),
+        (
+            infra_args(&["--wildcard-dns-record", "true"]),
+            "--wildcard true",
+        ),
+        (without("--key-vault-uri"), "--key-vault-uri"),
+    ] {
+        let out = run(args);
+        assert_eq!(out.code, 2, "{words}: {out:?}");
+        assert!(out.stderr.contains(words), "{words}: {out:?}");
+    }
+    let plan = run(infra_args(&["--dry-run", "true", "--wildcard", "true"]));
+    assert_eq!(plan.code, 0, "{plan:?}");
+    for words in [
+        "kind: HelmRelease",
+        "version: v1.21.1",
+        "version: 2.9.0",
+        "hostedZoneName: example.com",
+        "#   Certificate cert-manager/wildcard-tls issued",
+    ] {
+        assert!(plan.stdout.contains(words), "{words}: {plan:?}");
+    }
+}
