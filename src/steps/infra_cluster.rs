@@ -33,6 +33,10 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 /// Restarts a chart's controller may have while it starts (webhooks wait for their
 /// certificates) before we call it failing.
 const MAX_RESTARTS: i32 = 3;
+/// After a chart's Deployments turn Available on an install or upgrade, their containers
+/// must stay up this long (a controller that crashes a second after starting is
+/// "available" first): the deploy step's settle window, short here.
+const SETTLE: Duration = Duration::from_secs(3);
 
 /// What the cluster phase did.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -103,7 +107,12 @@ pub async fn cluster_phase(
                 ));
             }
         }
-        objects.extend(apply_all(ctx, client, &plan.install).await?);
+        let applied = apply_all(ctx, client, &plan.install).await?;
+        // An unchanged release rolls nothing out: its Deployments are judged as they are.
+        let changed = applied
+            .iter()
+            .any(|(id, action)| id.starts_with("HelmRelease") && *action != "unchanged");
+        objects.extend(applied);
         let releases = try_join_all(plan.install_waits.iter().filter_map(|w| match w {
             Wait::Release { name, .. } => Some(ready::wait(
                 client,
@@ -116,7 +125,7 @@ pub async fn cluster_phase(
             _ => None,
         }));
         let workloads = try_join_all(trackers.iter_mut().map(|(ns, names, tracker)| {
-            available(client, tracker, ns, names, deadline, &progress)
+            available(client, tracker, ns, names, changed, deadline, &progress)
         }));
         try_join(releases, workloads).await?;
         Ok::<_, Error>(())
@@ -244,6 +253,7 @@ async fn available(
     tracker: &mut Tracker,
     namespace: &str,
     names: &[String],
+    settles: bool,
     deadline: Instant,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(), AddonError> {
@@ -253,7 +263,7 @@ async fn available(
             kind: WorkloadKind::Deployment,
             name: n.clone(),
             generation: 1,
-            settles: false,
+            settles,
         })
         .collect();
     let outcomes = tracker

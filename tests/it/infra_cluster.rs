@@ -469,3 +469,19 @@ fn wrong_settings_are_exit_2_naming_the_input_and_dry_run_needs_no_cluster() {
         assert!(plan.stdout.contains(words), "{words}: {plan:?}");
     }
 }
+
+#[test]
+fn a_crashing_controller_fails_in_seconds_with_its_pods_words() {
+    let c = FakeCluster::start_with(SCALE, &["--bare"]);
+    c.fault(json!({"operators": ["controller-crashes"]}));
+    // The rollout tracker judges the chart's Deployment long before helm's 5 minutes.
+    let out = infra(&c, &["--timeout", "10m"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    for words in [
+        "did not become available",
+        "CrashLoopBackOff",
+        "hint: the chart's pods",
+    ] {
+        assert!(out.stderr.contains(words), "{words}: {out:?}");
+    }
+}

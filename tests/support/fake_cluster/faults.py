@@ -12,7 +12,7 @@ Set with `POST /_fake/faults` (JSON below) or the launcher's `--fault JSON`;
      "deny": [{"verb": "create", "group": "apps", "resource": "deployments", "namespace": "web"}],
      "rbac": [{"role": "edit", "namespace": "other"}],
      "unserve": ["autoscaling/v2"],
-     "operators": ["acme-refused", "dns01-forbidden", "keyvault-forbidden"]}
+     "operators": ["acme-refused", "dns01-forbidden", "keyvault-forbidden", "controller-crashes"]}
 
 A fault with `"stall": SECONDS` (instead of `status`) accepts the matching request and
 never answers within that time, as the API server does when it proxies to a kubelet
@@ -31,11 +31,12 @@ their CustomResourceDefinition.
 `operators` makes the simulated operators (`operators.py`) fail the way the real ones do
 when Azure or Let's Encrypt says no: `acme-refused` (Let's Encrypt refuses the ACME
 account), `dns01-forbidden` (cert-manager's identity lacks DNS Zone Contributor),
-`keyvault-forbidden` (ESO's identity lacks Key Vault Secrets User). A chart version the
+`keyvault-forbidden` (ESO's identity lacks Key Vault Secrets User), `controller-crashes`
+(the charts' main controllers crash-loop: their images play `crashes`). A chart version the
 fake chart repositories do not have fails by itself (see `operators.CHARTS`).
 """
 
-OPERATOR_FAULTS = ("acme-refused", "dns01-forbidden", "keyvault-forbidden")
+OPERATOR_FAULTS = ("acme-refused", "dns01-forbidden", "keyvault-forbidden", "controller-crashes")
 
 import re
 import threading

@@ -293,8 +293,14 @@ class Operators:
                                                           "app.kubernetes.io/instance": chart}},
                              "template": {"metadata": {"labels": template_labels},
                                           "spec": {"serviceAccountName": sa,
-                                                   "containers": [{"name": name, "image": f"{image}:{tag}"}]}}}}
+                                                   "containers": [{"name": name, "image": self._image(image, main, tag)}]}}}}
             self._upsert(DEPLOYMENT, namespace, body, "helm-controller")
+
+    def _image(self, image, main, tag):
+        """The chart's image; a main controller's plays `crashes` under the `controller-crashes` fault."""
+        if main and self._fault("controller-crashes"):
+            image = image.rsplit("/", 1)[0] + "/crashes"
+        return f"{image}:{tag}"
 
     # -- cert-manager ----------------------------------------------------------------------------
 
