@@ -271,7 +271,7 @@ async fn available(
             &watched,
             deadline,
             MAX_RESTARTS,
-            None,
+            Some(SETTLE),
             PROGRESS_EVERY,
             progress,
         )
