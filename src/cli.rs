@@ -27,6 +27,9 @@ fn step_about(step: Step) -> &'static str {
         Step::Scan => {
             "Scan an image with Trivy: SARIF with every finding, a severity gate, a summary"
         }
+        Step::Infra => {
+            "Set up the cluster's add-ons: cert-manager, External Secrets, Let's Encrypt issuers, the Key Vault store"
+        }
         Step::Refer => "Look up the shared infrastructure (ACR, AKS, Key Vault, DNS zone, gateway)",
         Step::Build => "Build the image with the Docker Engine API and push it to ACR",
         Step::Deploy => "Deploy to AKS by digest, track the rollout, roll back on failure",
@@ -34,7 +37,13 @@ fn step_about(step: Step) -> &'static str {
 }
 
 /// The steps this binary can run today.
-const STEPS: &[Step] = &[Step::Refer, Step::Build, Step::Scan, Step::Deploy];
+const STEPS: &[Step] = &[
+    Step::Infra,
+    Step::Refer,
+    Step::Build,
+    Step::Scan,
+    Step::Deploy,
+];
 
 fn arg_for(spec: &catalog::Spec) -> Arg {
     let mut help = spec.help.to_string();

@@ -7,6 +7,7 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Step {
+    Infra,
     Refer,
     Build,
     Scan,
@@ -14,10 +15,18 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 4] = [Step::Refer, Step::Build, Step::Scan, Step::Deploy];
+    /// Pipeline order.
+    pub const ALL: [Step; 5] = [
+        Step::Infra,
+        Step::Refer,
+        Step::Build,
+        Step::Scan,
+        Step::Deploy,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
+            Step::Infra => "infra",
             Step::Refer => "refer",
             Step::Build => "build",
             Step::Scan => "scan",
@@ -166,8 +175,15 @@ impl Spec {
         }
         match self.steps {
             [] => Heading::General,
-            [Step::Refer, Step::Build, Step::Scan, Step::Deploy] => Heading::SignIn,
-            st if st.contains(&Step::Refer) => Heading::Refer,
+            [Step::Refer, Step::Build, Step::Scan, Step::Deploy]
+            | [
+                Step::Infra,
+                Step::Refer,
+                Step::Build,
+                Step::Scan,
+                Step::Deploy,
+            ] => Heading::SignIn,
+            st if st.contains(&Step::Refer) || st == [Step::Infra] => Heading::Refer,
             [Step::Build, ..] => Heading::Build,
             [Step::Scan, ..] => Heading::Scan,
             _ => Heading::Deploy,
@@ -246,7 +262,7 @@ const fn secret(name: &'static str, steps: &'static [Step], help: &'static str) 
 
 use Heading::{Report, SignIn};
 use Kind::{Bool, Lines, List, Value};
-use Step::{Build, Deploy, Refer, Scan};
+use Step::{Build, Deploy, Infra, Refer, Scan};
 
 const ALL: &[Step] = &[];
 const SCAN: &[Step] = &[Scan];
@@ -274,7 +290,7 @@ pub const SETTINGS: &[Spec] = &[
         List,
         Some("refer,build,scan,deploy"),
         "With `run`: which steps to run, in pipeline order",
-    ).one_of(&["refer", "build", "scan", "deploy"]),
+    ).one_of(&["infra", "refer", "build", "scan", "deploy"]),
     s(
         "dry-run",
         ALL,
@@ -579,21 +595,21 @@ pub const SETTINGS: &[Spec] = &[
     // --- Azure (refer, and sign-in for every step that talks to Azure) ---
     s(
         "subscription-id",
-        &[Refer, Build, Scan, Deploy],
+        &[Infra, Refer, Build, Scan, Deploy],
         Value,
         None,
         "Azure subscription ID",
     ).labelled("Subscription ID"),
     s(
         "tenant-id",
-        &[Refer, Build, Scan, Deploy],
+        &[Infra, Refer, Build, Scan, Deploy],
         Value,
         None,
         "Entra tenant ID (default: $AZURE_TENANT_ID)",
     ).labelled("Tenant ID"),
     s(
         "client-id",
-        &[Refer, Build, Scan, Deploy],
+        &[Infra, Refer, Build, Scan, Deploy],
         Value,
         None,
         "Client ID of the app registration / managed identity (default: $AZURE_CLIENT_ID)",
@@ -607,7 +623,7 @@ pub const SETTINGS: &[Spec] = &[
     ),
     s(
         "environment",
-        &[Refer, Build, Scan, Deploy],
+        &[Infra, Refer, Build, Scan, Deploy],
         Value,
         Some("AzureCloud"),
         "Azure cloud (azure/login's name and values): picks the Entra, ARM and ACR endpoints",
@@ -622,21 +638,21 @@ pub const SETTINGS: &[Spec] = &[
     .labelled("Azure cloud"),
     s(
         "authority-host",
-        &[Refer, Build, Scan, Deploy],
+        &[Infra, Refer, Build, Scan, Deploy],
         Value,
         None,
         "Entra ID authority host, HTTPS (default: $AZURE_AUTHORITY_HOST, else the cloud's, e.g. https://login.microsoftonline.com)",
     ).labelled("Entra authority host"),
     s(
         "arm-endpoint",
-        &[Refer, Build, Scan, Deploy],
+        &[Infra, Refer, Build, Scan, Deploy],
         Value,
         None,
         "Azure Resource Manager endpoint (default: the cloud's, e.g. https://management.azure.com)",
     ).labelled("ARM endpoint"),
     s(
         "auth-type",
-        &[Refer, Build, Scan, Deploy],
+        &[Infra, Refer, Build, Scan, Deploy],
         Value,
         Some("auto"),
         "How to sign in to Azure; azure/login's SERVICE_PRINCIPAL (OIDC federation, else client secret) and IDENTITY (managed identity) too",
@@ -655,26 +671,26 @@ pub const SETTINGS: &[Spec] = &[
     .labelled("Sign-in type"),
     secret(
         "client-secret",
-        &[Refer, Build, Scan, Deploy],
+        &[Infra, Refer, Build, Scan, Deploy],
         "Client secret of the app registration (prefer OIDC federation: no stored secret)",
     ),
     s(
         "service-connection-id",
-        &[Refer, Build, Scan, Deploy],
+        &[Infra, Refer, Build, Scan, Deploy],
         Value,
         None,
         "Azure DevOps service connection (workload identity federation) to sign in with",
     ).only(Hosts::AzureDevOps).labelled("Service connection ID"),
     s(
         "audience",
-        &[Refer, Build, Scan, Deploy],
+        &[Infra, Refer, Build, Scan, Deploy],
         Value,
         Some("api://AzureADTokenExchange"),
         "Audience of the federated OIDC token",
     ),
     s(
         "managed-identity-endpoint",
-        &[Refer, Build, Scan, Deploy],
+        &[Infra, Refer, Build, Scan, Deploy],
         Value,
         Some("http://169.254.169.254"),
         "Instance metadata endpoint for managed identity sign-in",
@@ -696,21 +712,96 @@ pub const SETTINGS: &[Spec] = &[
     ).labelled("AKS cluster name"),
     s(
         "key-vault-name",
-        &[Refer],
+        &[Infra, Refer],
         Value,
         None,
         "Key Vault name (default: discovered)",
     ),
+    // --- infra (cluster add-ons: cert-manager, External Secrets, issuers, store) ---
+    s(
+        "acme-email",
+        &[Infra],
+        Value,
+        None,
+        "Let's Encrypt account email for the ClusterIssuers letsencrypt and letsencrypt-staging",
+    )
+    .labelled("ACME email"),
+    s(
+        "http01",
+        &[Infra],
+        Bool,
+        Some("false"),
+        "Also solve ACME HTTP-01 through the gateway's ingress class (needs TCP 80 open; \
+         DNS-01 on the Azure DNS zone stays the default and the only way to a wildcard)",
+    )
+    .labelled("HTTP-01 solver"),
+    s(
+        "wildcard",
+        &[Infra],
+        Bool,
+        Some("false"),
+        "Issue one *.ZONE (and apex) certificate and let `deploy --tls wildcard` sync it into \
+         app namespaces",
+    ),
+    s(
+        "wildcard-dns-record",
+        &[Infra],
+        Bool,
+        Some("false"),
+        "Also create the DNS record *.ZONE -> --gateway-public-ip, so new hosts need no DNS step",
+    )
+    .labelled("Wildcard DNS record"),
+    s(
+        "eso-client-id",
+        &[Infra],
+        Value,
+        None,
+        "Client ID of External Secrets Operator's managed identity (workload identity; infra's \
+         ARM output eso-client-id)",
+    )
+    .labelled("ESO client ID"),
+    s(
+        "cert-manager-client-id",
+        &[Infra],
+        Value,
+        None,
+        "Client ID of cert-manager's managed identity for Azure DNS (workload identity; infra's \
+         ARM output cert-manager-client-id)",
+    )
+    .labelled("cert-manager client ID"),
+    s(
+        "key-vault-uri",
+        &[Infra],
+        Value,
+        None,
+        "Key Vault URI for the ClusterSecretStore azure-keyvault (default: from --key-vault-name)",
+    )
+    .labelled("Key Vault URI"),
+    s(
+        "cert-manager-version",
+        &[Infra],
+        Value,
+        Some("v1.21.1"),
+        "cert-manager Helm chart version (OCI chart oci://quay.io/jetstack/charts/cert-manager)",
+    ),
+    s(
+        "external-secrets-version",
+        &[Infra],
+        Value,
+        Some("2.9.0"),
+        "External Secrets Operator Helm chart version (https://charts.external-secrets.io)",
+    )
+    .labelled("External Secrets version"),
     s(
         "dns-zone",
-        &[Refer, Deploy],
+        &[Infra, Refer, Deploy],
         Value,
         None,
         "Existing Azure DNS zone, e.g. example.com (default: discovered)",
     ).labelled("DNS zone"),
     s(
         "dns-zone-resource-group",
-        &[Refer, Deploy],
+        &[Infra, Refer, Deploy],
         Value,
         None,
         "Resource group of the DNS zone (default: --resource-group)",
@@ -731,7 +822,7 @@ pub const SETTINGS: &[Spec] = &[
     ).labelled("Gateway NSG name"),
     s(
         "gateway-public-ip",
-        &[Deploy],
+        &[Infra, Deploy],
         Value,
         None,
         "Public IP of the Application Gateway the DNS record points at (default: from refer)",
@@ -874,7 +965,7 @@ pub const SETTINGS: &[Spec] = &[
     // --- deploy ---
     s(
         "kubeconfig",
-        &[Deploy],
+        &[Infra, Deploy],
         Value,
         None,
         "Kubeconfig file (default: from refer, then KUBECONFIG)",
@@ -909,11 +1000,12 @@ pub const SETTINGS: &[Spec] = &[
     ),
     s(
         "timeout",
-        &[Deploy],
+        &[Infra, Deploy],
         Value,
         Some("5m"),
-        "Deadline for the whole rollout, 1s to 24h",
-    ),
+        "Deadline for the whole rollout (infra: for the cluster add-ons to be ready), 1s to 24h",
+    )
+    .under(Heading::Deploy),
     s(
         "no-rollback",
         &[Deploy],
@@ -1024,8 +1116,18 @@ pub const SETTINGS: &[Spec] = &[
         &[Deploy],
         Value,
         Some("letsencrypt"),
-        "cert-manager ClusterIssuer for the TLS certificate",
+        "cert-manager ClusterIssuer for the TLS certificate (with --tls issuer)",
     ),
+    s(
+        "tls",
+        &[Deploy],
+        Value,
+        Some("issuer"),
+        "TLS for --host: `issuer` = a Certificate per host from --cluster-issuer (waited for with \
+         --wait-certificate); `wildcard` = the *.ZONE certificate `infra --wildcard` made, synced \
+         into the namespace (no Certificate per namespace)",
+    )
+    .one_of(&["issuer", "wildcard"]),
     // Pod security of generated manifests (--manifests are not rewritten).
     s(
         "pod-security",

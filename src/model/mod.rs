@@ -14,5 +14,6 @@ pub mod sign_in;
 pub mod text;
 pub mod trivy_source;
 pub mod workload_kind;
+pub mod wildcard;
 
 pub use findings::{Finding, FindingKind, Rule, ScanReport, Severity, SeverityCounts, Target};

@@ -1,6 +1,7 @@
 //! Pure plans: what each step will do, computed before any side effect and printed
 //! by `--dry-run`.
 
+pub mod addons;
 pub mod build;
 pub mod deploy;
 pub mod refer;

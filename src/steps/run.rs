@@ -15,15 +15,15 @@ use crate::clients::http::Limits;
 use crate::error::{Error, Exit};
 use crate::inputs::catalog::Step;
 use crate::inputs::settings::{
-    AzureSettings, BuildSettings, DeploySettings, NetSettings, ReferSettings, ReportSettings,
-    ScanInput, ScanSettings,
+    AddonSettings, AzureSettings, BuildSettings, DeploySettings, NetSettings, ReferSettings,
+    ReportSettings, ScanInput, ScanSettings,
 };
 use crate::inputs::{ConfigFile, Flags, InputError, Resolved};
 use crate::model::pipeline::{Fact, Report, StepReport, StepStatus};
 use crate::secret::Secret;
 use crate::state::State;
 
-use super::{Ctx, build, deploy, github_deployment, refer, report, scan};
+use super::{Ctx, build, deploy, github_deployment, infra_cluster, refer, report, scan};
 
 /// What the CLI hands over: the command line's values and the config file.
 pub struct Inputs<'a> {
@@ -121,6 +121,10 @@ pub async fn all(ctx: &Ctx, inputs: &Inputs<'_>) -> Result<Exit, Error> {
     let rs = ReportSettings::resolve(&bare, &ctx.env)?;
     let mut report = report::new_report(ctx, &rs, &app_name(&bare, ctx));
     for step in Step::ALL {
+        // The shared infrastructure runs rarely: no row unless asked for.
+        if step == Step::Infra && !wanted.contains(&step) {
+            continue;
+        }
         let mut row = StepReport::new(step.name(), StepStatus::Pending);
         if !wanted.contains(&step) {
             row.status = StepStatus::Skipped;
@@ -199,7 +203,7 @@ fn wanted_steps(r: &Resolved) -> Result<Vec<Step>, Error> {
             InputError::invalid(
                 input,
                 format!("`{name}` is not a step"),
-                "a comma-separated list of refer, build, scan, deploy",
+                "a comma-separated list of infra, refer, build, scan, deploy",
             )
         })?;
         out.push(*step);
@@ -334,6 +338,17 @@ async fn execute(
 ) -> Result<Done, Error> {
     let started = Instant::now();
     match step {
+        Step::Infra => {
+            let s = AddonSettings::resolve(r, &ctx.env)?;
+            Ok(infra_cluster::run(ctx, &s).await?.map(|o| {
+                (
+                    o.exit,
+                    infra_cluster::step_row(&o, started.elapsed()),
+                    None,
+                    None,
+                )
+            }))
+        }
         Step::Refer => {
             let s = ReferSettings::resolve(r, &ctx.env)?;
             Ok(refer::run(ctx, &s).await?.map(|o| {

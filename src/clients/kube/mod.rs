@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod certificate;
 pub mod diff;
+pub mod ready;
 pub mod rollback;
 pub mod rules;
 pub mod settle;

@@ -41,6 +41,8 @@ pub enum ManifestSource {
         components: Vec<Component>,
         ingress_class: String,
         cluster_issuer: String,
+        /// `--tls wildcard`: the copy of infra's wildcard certificate, no Certificate of its own.
+        wildcard_tls: bool,
         secret_store: String,
         hardening: Hardening,
     },
@@ -607,9 +609,11 @@ impl DeploySettings {
             }
             let ingress_class = r.string("ingress-class").expect("has a default");
             let hardening = hardening(r, &ingress_class)?;
+            let wildcard_tls = wildcard_tls(r, host.as_deref())?;
             ManifestSource::Generated {
                 components,
                 ingress_class,
+                wildcard_tls,
                 cluster_issuer: r.string("cluster-issuer").expect("has a default"),
                 secret_store: r.string("secret-store").expect("has a default"),
                 hardening,
@@ -855,6 +859,28 @@ fn azure_targets(
         _ => None,
     };
     Ok((dns, nsg))
+}
+
+/// `--tls wildcard`: the host must be one label under `--dns-zone` when the zone is
+/// known (`*.example.com` covers `api.example.com`, not `v2.api.example.com`).
+fn wildcard_tls(r: &Resolved, host: Option<&str>) -> Result<bool, InputError> {
+    let (v, input) = r.one("tls").expect("tls has a default");
+    let wildcard = v.eq_ignore_ascii_case("wildcard");
+    if let (true, Some(host), Some(zone)) = (wildcard, host, r.string("dns-zone")) {
+        let zone = zone.trim_end_matches('.').to_ascii_lowercase();
+        let under = host
+            .to_ascii_lowercase()
+            .strip_suffix(&format!(".{zone}"))
+            .is_some_and(|label| !label.is_empty() && !label.contains('.'));
+        if !under {
+            return Err(InputError::invalid(
+                input,
+                format!("the wildcard certificate *.{zone} does not cover --host {host}"),
+                format!("a host one label under the zone, like api.{zone}, or --tls issuer"),
+            ));
+        }
+    }
+    Ok(wildcard)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Resolved, typed settings, one file per step. Every check on a value happens here,
 //! before any step starts, so bad input never leaves anything half-done.
 
+mod addons;
 mod azure;
 mod build;
 mod deploy;
@@ -9,6 +10,7 @@ mod refer;
 mod report;
 mod scan;
 
+pub use addons::{AddonSettings, AddonVersions};
 pub use azure::{AzureSettings, Cloud};
 pub use build::{BuildSettings, Builder, CacheTo, ImageName, SecretSource, SecretSpec};
 pub use deploy::{

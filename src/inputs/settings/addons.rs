@@ -1,0 +1,288 @@
+//! Settings for `infra`'s cluster phase: what cert-manager, External Secrets, the Let's
+//! Encrypt issuers and the Key Vault store need to know (identities, zone, vault, email,
+//! versions), checked here so nothing is applied with a value the cluster would refuse.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::env::Env;
+use crate::inputs::{InputError, Resolved, parse};
+
+/// The chart versions to install (pinned; a change is an upgrade).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AddonVersions {
+    /// `v1.21.1` style (cert-manager's OCI chart tags carry the `v`).
+    pub cert_manager: String,
+    /// `2.9.0` style.
+    pub external_secrets: String,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AddonSettings {
+    pub acme_email: String,
+    pub http01: bool,
+    pub wildcard: bool,
+    pub wildcard_dns_record: bool,
+    pub zone: String,
+    pub zone_resource_group: String,
+    pub subscription_id: String,
+    pub tenant_id: Option<String>,
+    pub eso_client_id: String,
+    pub cert_manager_client_id: String,
+    pub key_vault_uri: String,
+    pub versions: AddonVersions,
+    pub gateway_ip: Option<std::net::Ipv4Addr>,
+    pub kubeconfig: Option<PathBuf>,
+    pub timeout: Duration,
+    pub dry_run: bool,
+    /// Sign-in for the wildcard DNS record (only with `--wildcard-dns-record`).
+    pub azure: Option<super::AzureSettings>,
+}
+
+const TIMEOUT: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(24 * 3600));
+
+fn input_of(r: &Resolved, name: &str) -> String {
+    r.one(name)
+        .map(|(_, i)| i)
+        .unwrap_or_else(|| format!("--{name}"))
+}
+
+fn required(r: &Resolved, name: &str, hint: &str) -> Result<String, InputError> {
+    r.string(name)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| InputError::Missing(format!("infra needs --{name}"), hint.into()))
+}
+
+fn is_guid(v: &str) -> bool {
+    let parts: Vec<&str> = v.split('-').collect();
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+fn guid(r: &Resolved, name: &str, hint: &str) -> Result<String, InputError> {
+    let v = required(r, name, hint)?;
+    if !is_guid(&v) {
+        return Err(InputError::invalid(
+            input_of(r, name),
+            format!("`{v}` is not a client ID"),
+            "a GUID like 11111111-2222-3333-4444-555555555555",
+        ));
+    }
+    Ok(v)
+}
+
+/// A chart version: digits and dots, optionally a leading `v` and a pre-release suffix.
+fn version(r: &Resolved, name: &str, leading_v: bool) -> Result<String, InputError> {
+    let (v, input) = r.one(name).expect("chart versions have defaults");
+    let core = v.strip_prefix('v').unwrap_or(v);
+    let numbers = core.split(['-', '+']).next().unwrap_or("");
+    let ok = numbers.split('.').count() == 3
+        && numbers
+            .split('.')
+            .all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+        && core
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-+".contains(c))
+        && v.starts_with('v') == leading_v;
+    if !ok {
+        return Err(InputError::invalid(
+            input,
+            format!("`{v}` is not a pinned chart version"),
+            if leading_v {
+                "an exact version with a leading v, like v1.21.1"
+            } else {
+                "an exact version without a leading v, like 2.9.0"
+            },
+        ));
+    }
+    Ok(v.to_string())
+}
+
+/// `https://NAME.vault.azure.net` (any sovereign cloud's vault suffix is accepted).
+fn key_vault_uri(r: &Resolved) -> Result<String, InputError> {
+    if let Some(u) = r.string("key-vault-uri") {
+        let u = u.trim().trim_end_matches('/').to_string();
+        let ok = url::Url::parse(&u)
+            .ok()
+            .is_some_and(|p| p.scheme() == "https" && p.host_str().is_some() && p.path() == "/");
+        if !ok {
+            return Err(InputError::invalid(
+                input_of(r, "key-vault-uri"),
+                format!("`{u}` is not a Key Vault URI"),
+                "https://NAME.vault.azure.net (infra's output key-vault-uri)",
+            ));
+        }
+        return Ok(u);
+    }
+    if let Some(name) = r.string("key-vault-name") {
+        let ok = (3..=24).contains(&name.len())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && name.starts_with(|c: char| c.is_ascii_alphabetic());
+        if !ok {
+            return Err(InputError::invalid(
+                input_of(r, "key-vault-name"),
+                format!("`{name}` is not a Key Vault name"),
+                "3-24 letters, digits and hyphens, starting with a letter",
+            ));
+        }
+        return Ok(format!("https://{name}.vault.azure.net"));
+    }
+    Err(InputError::Missing(
+        "infra needs the Key Vault for the ClusterSecretStore".into(),
+        "give --key-vault-uri (infra's ARM output key-vault-uri) or --key-vault-name".into(),
+    ))
+}
+
+impl AddonSettings {
+    pub fn resolve(r: &Resolved, env: &Env) -> Result<Self, InputError> {
+        let arm = "infra's ARM phase outputs it";
+        let acme_email = required(
+            r,
+            "acme-email",
+            "Let's Encrypt mails expiry and policy notices to it: give --acme-email you@example.com",
+        )?;
+        let at = acme_email.split_once('@');
+        if !at.is_some_and(|(user, domain)| {
+            !user.is_empty() && domain.contains('.') && !domain.starts_with('.')
+        }) || acme_email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(InputError::invalid(
+                input_of(r, "acme-email"),
+                format!("`{acme_email}` is not an email address"),
+                "an address like ops@example.com",
+            ));
+        }
+        let zone = required(
+            r,
+            "dns-zone",
+            "the Azure DNS zone DNS-01 answers in, e.g. example.com",
+        )?
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+        if !zone.contains('.')
+            || !zone.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            })
+        {
+            return Err(InputError::invalid(
+                input_of(r, "dns-zone"),
+                format!("`{zone}` is not a DNS zone name"),
+                "a zone like example.com",
+            ));
+        }
+        let zone_resource_group = required(
+            r,
+            "dns-zone-resource-group",
+            "the resource group that holds the DNS zone",
+        )?;
+        let subscription_id = guid(
+            r,
+            "subscription-id",
+            "the subscription that holds the DNS zone",
+        )?;
+        let tenant_id = r.string("tenant-id");
+        let eso_client_id = guid(r, "eso-client-id", arm)?;
+        let cert_manager_client_id = guid(r, "cert-manager-client-id", arm)?;
+        let key_vault_uri = key_vault_uri(r)?;
+        let versions = AddonVersions {
+            cert_manager: version(r, "cert-manager-version", true)?,
+            external_secrets: version(r, "external-secrets-version", false)?,
+        };
+        let wildcard = r.bool("wildcard")?;
+        let wildcard_dns_record = r.bool("wildcard-dns-record")?;
+        if wildcard_dns_record && !wildcard {
+            return Err(InputError::Conflict(
+                "--wildcard-dns-record needs --wildcard true".into(),
+                "the *.ZONE record is for hosts served by the wildcard certificate: add --wildcard true".into(),
+            ));
+        }
+        let gateway_ip = match r.one("gateway-public-ip") {
+            None => None,
+            Some((v, i)) => Some(v.trim().parse().map_err(|_| {
+                InputError::invalid(
+                    i,
+                    format!("`{v}` is not an IPv4 address"),
+                    "an address like 20.50.60.70",
+                )
+            })?),
+        };
+        if wildcard_dns_record && gateway_ip.is_none() {
+            return Err(InputError::Missing(
+                "--wildcard-dns-record needs the gateway's public IP".into(),
+                "give --gateway-public-ip (infra's ARM output gateway-public-ip)".into(),
+            ));
+        }
+        let timeout = {
+            let (v, i) = r.one("timeout").expect("timeout has a default");
+            parse::duration_in(&i, v, TIMEOUT.0, TIMEOUT.1)?
+        };
+        let kubeconfig = r.path(env, "kubeconfig").or_else(|| {
+            env.get("KUBECONFIG")
+                .and_then(|k| k.split(':').find(|p| !p.is_empty()))
+                .map(|p| env.resolve_path(p))
+        });
+        let dry_run = r.bool("dry-run")?;
+        if !dry_run {
+            match &kubeconfig {
+                Some(p) if p.is_file() => {}
+                Some(p) => {
+                    return Err(InputError::invalid(
+                        input_of(r, "kubeconfig"),
+                        format!("{} is not a file", p.display()),
+                        "the AKS cluster's kubeconfig",
+                    ));
+                }
+                None => {
+                    return Err(InputError::Missing(
+                        "no kubeconfig".into(),
+                        "give --kubeconfig PATH or set KUBECONFIG".into(),
+                    ));
+                }
+            }
+        }
+        let azure = if wildcard_dns_record {
+            Some(super::AzureSettings::resolve(r, env)?)
+        } else {
+            None
+        };
+        Ok(AddonSettings {
+            azure,
+            acme_email,
+            http01: r.bool("http01")?,
+            wildcard,
+            wildcard_dns_record,
+            zone,
+            zone_resource_group,
+            subscription_id,
+            tenant_id,
+            eso_client_id,
+            cert_manager_client_id,
+            key_vault_uri,
+            versions,
+            gateway_ip,
+            kubeconfig,
+            timeout,
+            dry_run,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_ids_are_guids() {
+        assert!(is_guid("11111111-2222-3333-4444-555555555555"));
+        assert!(!is_guid("11111111-2222-3333-4444-55555555555"));
+        assert!(!is_guid("not-a-guid"));
+    }
+}
