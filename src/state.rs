@@ -28,6 +28,27 @@ pub struct State {
 
 /// Which setting of a later step an earlier step's output feeds.
 pub const FEEDS: &[(Step, &str, Step, &str)] = &[
+    // infra -> refer: refer reads what infra deployed by the deployment's outputs.
+    (
+        Step::Refer,
+        "subscription-id",
+        Step::Infra,
+        "subscription-id",
+    ),
+    (Step::Refer, "resource-group", Step::Infra, "resource-group"),
+    (
+        Step::Refer,
+        "deployment-name",
+        Step::Infra,
+        "deployment-name",
+    ),
+    (Step::Refer, "dns-zone", Step::Infra, "dns-zone"),
+    (
+        Step::Refer,
+        "dns-zone-resource-group",
+        Step::Infra,
+        "dns-zone-resource-group",
+    ),
     (Step::Scan, "image", Step::Build, "image-ref"),
     (Step::Deploy, "image", Step::Build, "image-ref"),
     (Step::Deploy, "kubeconfig", Step::Refer, "kubeconfig"),

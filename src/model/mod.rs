@@ -12,5 +12,6 @@ pub mod pod_security;
 pub mod report;
 pub mod rollout;
 pub mod text;
+pub mod whatif;
 
 pub use findings::{Finding, FindingKind, Rule, ScanReport, Severity, SeverityCounts, Target};

@@ -3,5 +3,6 @@
 
 pub mod build;
 pub mod deploy;
+pub mod infra;
 pub mod refer;
 pub mod scan;

@@ -15,15 +15,15 @@ use crate::clients::http::Limits;
 use crate::error::{Error, Exit};
 use crate::inputs::catalog::Step;
 use crate::inputs::settings::{
-    AzureSettings, BuildSettings, DeploySettings, NetSettings, ReferSettings, ReportSettings,
-    ScanInput, ScanSettings,
+    AzureSettings, BuildSettings, DeploySettings, InfraSettings, NetSettings, ReferSettings,
+    ReportSettings, ScanInput, ScanSettings,
 };
 use crate::inputs::{ConfigFile, Flags, InputError, Resolved};
 use crate::model::pipeline::{Fact, Report, StepReport, StepStatus};
 use crate::secret::Secret;
 use crate::state::State;
 
-use super::{Ctx, build, deploy, github_deployment, refer, report, scan};
+use super::{Ctx, build, deploy, github_deployment, infra, refer, report, scan};
 
 /// What the CLI hands over: the command line's values and the config file.
 pub struct Inputs<'a> {
@@ -199,7 +199,7 @@ fn wanted_steps(r: &Resolved) -> Result<Vec<Step>, Error> {
             InputError::invalid(
                 input,
                 format!("`{name}` is not a step"),
-                "a comma-separated list of refer, build, scan, deploy",
+                "a comma-separated list of infra, refer, build, scan, deploy",
             )
         })?;
         out.push(*step);
@@ -334,6 +334,12 @@ async fn execute(
 ) -> Result<Done, Error> {
     let started = Instant::now();
     match step {
+        Step::Infra => {
+            let s = InfraSettings::resolve(r, &ctx.env)?;
+            Ok(infra::run(ctx, &s)
+                .await?
+                .map(|o| (Exit::Ok, infra::report_row(&o, started.elapsed()), None, None)))
+        }
         Step::Refer => {
             let s = ReferSettings::resolve(r, &ctx.env)?;
             Ok(refer::run(ctx, &s).await?.map(|o| {

@@ -4,6 +4,7 @@
 mod azure;
 mod build;
 mod deploy;
+mod infra;
 mod net;
 mod refer;
 mod report;
@@ -15,6 +16,7 @@ pub use deploy::{
     Autoscaling, Cidr, Component, DeploySettings, DnsTarget, Hardening, IngressSources,
     ManifestSource, NsgTarget, ingress_controller_namespace, is_dns_label,
 };
+pub use infra::{DEFAULT_DEPLOYMENT, InfraSettings, Phase};
 pub use net::NetSettings;
 pub use refer::{Infra, ReferSettings};
 pub use report::ReportSettings;
