@@ -113,8 +113,9 @@ pub fn command() -> Command {
         }
         cmd = cmd.subcommand(sub);
     }
-    let mut run = Command::new("run")
-        .about("[infra ->] refer -> build -> scan -> deploy in one process, with one timing breakdown");
+    let mut run = Command::new("run").about(
+        "[infra ->] refer -> build -> scan -> deploy in one process, with one timing breakdown",
+    );
     for spec in catalog::SETTINGS {
         run = run.arg(arg_for(spec));
     }

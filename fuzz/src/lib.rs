@@ -125,6 +125,12 @@ fn baseline(step: Step) -> Flags {
         f.insert(k.to_string(), vec![v.to_string()]);
     };
     match step {
+        Step::Infra => {
+            set("subscription-id", "00000000-0000-0000-0000-000000000001");
+            set("resource-group", "rg");
+            set("name-prefix", "shop");
+            set("dns-zone", "example.com");
+        }
         Step::Refer => {
             set("subscription-id", "00000000-0000-0000-0000-000000000001");
             set("resource-group", "rg");
@@ -137,6 +143,7 @@ fn baseline(step: Step) -> Flags {
 
 fn resolve_all(step: Step, r: &Resolved, env: &Env) {
     let _ = match step {
+        Step::Infra => settings::InfraSettings::resolve(r, env).map(drop),
         Step::Refer => settings::ReferSettings::resolve(r, env).map(drop),
         Step::Build => settings::BuildSettings::resolve(r, env).map(drop),
         Step::Scan => settings::ScanSettings::resolve(r, env).map(drop),

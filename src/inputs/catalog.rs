@@ -179,7 +179,13 @@ impl Spec {
         }
         match self.steps {
             [] => Heading::General,
-            [Step::Infra, Step::Refer, Step::Build, Step::Scan, Step::Deploy] => Heading::SignIn,
+            [
+                Step::Infra,
+                Step::Refer,
+                Step::Build,
+                Step::Scan,
+                Step::Deploy,
+            ] => Heading::SignIn,
             [Step::Infra] => Heading::Infra,
             st if st.contains(&Step::Refer) => Heading::Refer,
             [Step::Build, ..] => Heading::Build,

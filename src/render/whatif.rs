@@ -184,6 +184,9 @@ mod tests {
             vec![],
         )];
         let md = markdown("d", "rg", &all_same);
-        assert!(md.contains("1 unchanged.") && md.contains("Nothing changes."), "{md}");
+        assert!(
+            md.contains("1 unchanged.") && md.contains("Nothing changes."),
+            "{md}"
+        );
     }
 }

@@ -38,8 +38,13 @@ pub struct InfraOutcome {
 pub async fn run(ctx: &Ctx, s: &InfraSettings) -> Result<Option<InfraOutcome>, Error> {
     let plan = InfraPlan::new(s)?;
     if let Some(p) = &s.template_out {
-        crate::fsx::write(p, "the ARM template", plan.template_text().as_bytes(), 0o644)
-            .map_err(crate::host::HostError::from)?;
+        crate::fsx::write(
+            p,
+            "the ARM template",
+            plan.template_text().as_bytes(),
+            0o644,
+        )
+        .map_err(crate::host::HostError::from)?;
         ctx.host
             .info(&format!("ARM template written to {}", p.display()));
     }
@@ -114,11 +119,8 @@ pub async fn run(ctx: &Ctx, s: &InfraSettings) -> Result<Option<InfraOutcome>, E
             o.state, o.resource_type, o.resource
         )]);
     };
-    let tags: serde_json::Map<String, Value> = s
-        .tags
-        .iter()
-        .map(|(k, v)| (k.clone(), json!(v)))
-        .collect();
+    let tags: serde_json::Map<String, Value> =
+        s.tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
     let r = deployments::deploy(
         &arm,
         &s.resource_group,
@@ -144,7 +146,10 @@ pub async fn run(ctx: &Ctx, s: &InfraSettings) -> Result<Option<InfraOutcome>, E
 
     let summary = format!("{what_if_md}\n{}", outputs_table(&outputs));
     ctx.host.summary("infra", &summary)?;
-    let pairs: Vec<(&str, String)> = outputs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let pairs: Vec<(&str, String)> = outputs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
     ctx.publish(&pairs, s.outputs_file.as_deref())?;
     Ok(Some(InfraOutcome {
         changes,
@@ -268,8 +273,12 @@ async fn preflight(s: &InfraSettings, plan: &InfraPlan, arm: &Arm<'_>) -> Result
     match deployments::vm_size_in_zone(arm, &s.location, &s.node_vm_size, &s.zone).await? {
         SkuVerdict::Ok => {}
         SkuVerdict::UnknownSize => problems.push((
-            format!("VM size `{}` is not offered in {}", s.node_vm_size, s.location),
-            "pass --node-vm-size with a size the region offers (`az vm list-skus -l REGION`)".into(),
+            format!(
+                "VM size `{}` is not offered in {}",
+                s.node_vm_size, s.location
+            ),
+            "pass --node-vm-size with a size the region offers (`az vm list-skus -l REGION`)"
+                .into(),
         )),
         SkuVerdict::NoZone(zones) => problems.push((
             format!(
@@ -277,7 +286,11 @@ async fn preflight(s: &InfraSettings, plan: &InfraPlan, arm: &Arm<'_>) -> Result
                 s.node_vm_size,
                 s.zone,
                 s.location,
-                if zones.is_empty() { "none".into() } else { zones.join(", ") }
+                if zones.is_empty() {
+                    "none".into()
+                } else {
+                    zones.join(", ")
+                }
             ),
             "pass another --zone or --node-vm-size".into(),
         )),
@@ -286,7 +299,8 @@ async fn preflight(s: &InfraSettings, plan: &InfraPlan, arm: &Arm<'_>) -> Result
                 "VM size `{}` is restricted for this subscription in zone {} of {} ({why})",
                 s.node_vm_size, s.zone, s.location
             ),
-            "pass another --node-vm-size or --zone, or ask Azure support to lift the restriction".into(),
+            "pass another --node-vm-size or --zone, or ask Azure support to lift the restriction"
+                .into(),
         )),
     }
     if problems.is_empty() {
@@ -307,8 +321,7 @@ async fn password(
     let n = &plan.names;
     let found = match keyvault::vault(arm, &s.resource_group, &n.key_vault).await {
         Ok(vault) => {
-            match keyvault::get_secrets(arm, &vault, std::slice::from_ref(&n.mysql_secret)).await
-            {
+            match keyvault::get_secrets(arm, &vault, std::slice::from_ref(&n.mysql_secret)).await {
                 Ok(mut v) => v.pop().map(|sv| sv.value),
                 Err(AzureError::NotFound { .. }) => None,
                 Err(e) => return Err(e.into()),
@@ -355,7 +368,8 @@ pub fn generate_password() -> Result<Secret, String> {
         let limit = 256 - (256 % set.len());
         loop {
             let mut b = [0u8; 1];
-            rng.fill(&mut b).map_err(|_| "the system random generator failed".to_string())?;
+            rng.fill(&mut b)
+                .map_err(|_| "the system random generator failed".to_string())?;
             if (b[0] as usize) < limit {
                 out.push(set[b[0] as usize % set.len()]);
                 return Ok(());
@@ -372,7 +386,8 @@ pub fn generate_password() -> Result<Secret, String> {
     // Shuffle (Fisher-Yates) so the class order is not fixed.
     for i in (1..out.len()).rev() {
         let mut b = [0u8; 1];
-        rng.fill(&mut b).map_err(|_| "the system random generator failed".to_string())?;
+        rng.fill(&mut b)
+            .map_err(|_| "the system random generator failed".to_string())?;
         let j = b[0] as usize % (i + 1);
         out.swap(i, j);
     }
@@ -466,7 +481,11 @@ fn outputs(
 fn outputs_table(outputs: &[(String, String)]) -> String {
     let mut t = String::from("| Output | Value |\n|---|---|\n");
     for (k, v) in outputs {
-        t.push_str(&format!("| {} | {} |\n", markdown::code(k), markdown::code(v)));
+        t.push_str(&format!(
+            "| {} | {} |\n",
+            markdown::code(k),
+            markdown::code(v)
+        ));
     }
     t
 }
@@ -481,7 +500,12 @@ pub fn report_row(o: &InfraOutcome, duration: std::time::Duration) -> StepReport
     let changing: Vec<&Change> = o
         .changes
         .iter()
-        .filter(|c| matches!(c.kind, ChangeKind::Create | ChangeKind::Modify | ChangeKind::Delete))
+        .filter(|c| {
+            matches!(
+                c.kind,
+                ChangeKind::Create | ChangeKind::Modify | ChangeKind::Delete
+            )
+        })
         .collect();
     for c in changing.iter().take(12) {
         step.facts

@@ -336,9 +336,14 @@ async fn execute(
     match step {
         Step::Infra => {
             let s = InfraSettings::resolve(r, &ctx.env)?;
-            Ok(infra::run(ctx, &s)
-                .await?
-                .map(|o| (Exit::Ok, infra::report_row(&o, started.elapsed()), None, None)))
+            Ok(infra::run(ctx, &s).await?.map(|o| {
+                (
+                    Exit::Ok,
+                    infra::report_row(&o, started.elapsed()),
+                    None,
+                    None,
+                )
+            }))
         }
         Step::Refer => {
             let s = ReferSettings::resolve(r, &ctx.env)?;

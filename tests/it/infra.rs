@@ -87,10 +87,22 @@ impl W {
             ("RUNNER_TEMP".into(), tmp.display().to_string()),
             ("NO_COLOR".into(), "1".into()),
             ("GITHUB_ACTIONS".into(), "true".into()),
-            ("ACTIONS_ID_TOKEN_REQUEST_URL".into(), self.github_request_url.clone()),
-            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(), entra::GITHUB_REQUEST_TOKEN.into()),
-            ("GITHUB_OUTPUT".into(), self.path("github_output").display().to_string()),
-            ("GITHUB_STEP_SUMMARY".into(), self.path("summary.md").display().to_string()),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_URL".into(),
+                self.github_request_url.clone(),
+            ),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(),
+                entra::GITHUB_REQUEST_TOKEN.into(),
+            ),
+            (
+                "GITHUB_OUTPUT".into(),
+                self.path("github_output").display().to_string(),
+            ),
+            (
+                "GITHUB_STEP_SUMMARY".into(),
+                self.path("summary.md").display().to_string(),
+            ),
         ]
     }
 
@@ -129,7 +141,10 @@ impl W {
         for o in outs {
             let (out, err) = text(o);
             for line in out.lines().chain(err.lines()).filter(|l| l.contains(value)) {
-                assert!(line.starts_with("::add-mask::"), "a stream leaks it: {line}");
+                assert!(
+                    line.starts_with("::add-mask::"),
+                    "a stream leaks it: {line}"
+                );
             }
         }
         fn walk(d: &std::path::Path, out: &mut Vec<PathBuf>) {
@@ -155,9 +170,15 @@ fn what_if_lines(o: &Output) -> Vec<String> {
     let (out, _) = text(o);
     out.lines()
         .filter(|l| {
-            ["+ Create ", "~ Modify ", "- Delete ", "= NoChange ", "* Ignore "]
-                .iter()
-                .any(|p| l.starts_with(p))
+            [
+                "+ Create ",
+                "~ Modify ",
+                "- Delete ",
+                "= NoChange ",
+                "* Ignore ",
+            ]
+            .iter()
+            .any(|p| l.starts_with(p))
         })
         .map(String::from)
         .collect()
@@ -171,8 +192,14 @@ async fn infra_first_run_creates_everything_and_a_second_run_changes_nothing() {
     assert_eq!(code(&first), 0, "{out}\n{err}");
     let lines = what_if_lines(&first);
     assert!(lines.len() >= 20, "{out}");
-    assert!(lines.iter().all(|l| l.starts_with("+ Create")), "{lines:#?}");
-    assert!(out.contains("Succeeded  Microsoft.ContainerService/managedClusters shop-aks"), "{out}");
+    assert!(
+        lines.iter().all(|l| l.starts_with("+ Create")),
+        "{lines:#?}"
+    );
+    assert!(
+        out.contains("Succeeded  Microsoft.ContainerService/managedClusters shop-aks"),
+        "{out}"
+    );
     let o = w.outputs();
     for k in [
         "acr-login-server",
@@ -189,19 +216,38 @@ async fn infra_first_run_creates_everything_and_a_second_run_changes_nothing() {
         "cert-manager-client-id",
         "log-analytics-workspace-id",
     ] {
-        assert!(o.get(k).is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty())), "output {k} missing: {o:#?}");
+        assert!(
+            o.get(k)
+                .is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty())),
+            "output {k} missing: {o:#?}"
+        );
     }
     assert_eq!(o["acr-login-server"], "shopacr.azurecr.io");
-    assert!(o["mysql-admin-secret"].as_str().unwrap().ends_with("/secrets/mysql-admin-password"));
+    assert!(
+        o["mysql-admin-secret"]
+            .as_str()
+            .unwrap()
+            .ends_with("/secrets/mysql-admin-password")
+    );
     // The deployment's outputs carry the names refer reads with --deployment-name.
-    assert!(w.arm.with(|d| d.deployments["aks-backend-infra"].outputs["aksName"]["value"] == "shop-aks"));
+    assert!(
+        w.arm
+            .with(|d| d.deployments["aks-backend-infra"].outputs["aksName"]["value"] == "shop-aks")
+    );
     // Every resource carries the discovery tags.
     w.arm.with(|d| {
-        let tagged = d.resources.values().filter(|r| r.desired["tags"]["app"] == "shop").count();
+        let tagged = d
+            .resources
+            .values()
+            .filter(|r| r.desired["tags"]["app"] == "shop")
+            .count();
         assert!(tagged >= 12, "{tagged}");
     });
     // The kubeconfig went to Key Vault.
-    assert!(w.arm.with(|d| d.secrets["aks-kubeconfig"].contains(PLANTED_KUBE_TOKEN)));
+    assert!(
+        w.arm
+            .with(|d| d.secrets["aks-kubeconfig"].contains(PLANTED_KUBE_TOKEN))
+    );
     let password = w.password();
     let summary = std::fs::read_to_string(w.path("summary.md")).unwrap();
     assert!(summary.contains("Infrastructure what-if"), "{summary}");
@@ -211,15 +257,24 @@ async fn infra_first_run_creates_everything_and_a_second_run_changes_nothing() {
     assert_eq!(code(&second), 0, "{out2}\n{err2}");
     let lines = what_if_lines(&second);
     assert!(!lines.is_empty());
-    assert!(lines.iter().all(|l| l.starts_with("= NoChange")), "{lines:#?}");
+    assert!(
+        lines.iter().all(|l| l.starts_with("= NoChange")),
+        "{lines:#?}"
+    );
     assert!(out2.contains("reusing the one in Key Vault"), "{out2}");
-    assert_eq!(w.password(), password, "a re-run must not reset the database password");
+    assert_eq!(
+        w.password(),
+        password,
+        "a re-run must not reset the database password"
+    );
     w.assert_never_leaks(&[&first, &second], &password);
     w.assert_never_leaks(&[&first, &second], PLANTED_KUBE_TOKEN);
     w.arm.assert_valid();
     // Exactly the functions the template module documents.
-    let used: std::collections::BTreeSet<String> = w.arm.with(|d| d.functions.iter().cloned().collect());
-    let known: std::collections::BTreeSet<String> = FUNCTIONS.iter().map(|s| s.to_string()).collect();
+    let used: std::collections::BTreeSet<String> =
+        w.arm.with(|d| d.functions.iter().cloned().collect());
+    let known: std::collections::BTreeSet<String> =
+        FUNCTIONS.iter().map(|s| s.to_string()).collect();
     assert_eq!(used, known);
 }
 
@@ -232,10 +287,19 @@ async fn infra_a_changed_setting_is_one_modify_with_its_delta_and_dry_run_deploy
     let (out, err) = text(&o);
     assert_eq!(code(&o), 0, "{out}\n{err}");
     let lines = what_if_lines(&o);
-    let modified: Vec<&String> = lines.iter().filter(|l| !l.starts_with("= NoChange")).collect();
+    let modified: Vec<&String> = lines
+        .iter()
+        .filter(|l| !l.starts_with("= NoChange"))
+        .collect();
     assert_eq!(modified.len(), 1, "{lines:#?}");
-    assert!(modified[0].contains("managedClusters/shop-aks"), "{modified:?}");
-    assert!(out.contains("properties.agentPoolProfiles[0].count: 2 => 3"), "{out}");
+    assert!(
+        modified[0].contains("managedClusters/shop-aks"),
+        "{modified:?}"
+    );
+    assert!(
+        out.contains("properties.agentPoolProfiles[0].count: 2 => 3"),
+        "{out}"
+    );
     assert_eq!(w.deploy_puts(), puts, "--dry-run stops after what-if");
     w.arm.assert_valid();
 }
@@ -247,14 +311,18 @@ async fn infra_a_failed_resource_is_exit_3_naming_it_with_its_error() {
         d.fail.push(FailRule {
             resource_contains: "shop-mysql".into(),
             code: "QuotaExceeded".into(),
-            message: "Operation could not be completed as it results in exceeding approved quota.".into(),
+            message: "Operation could not be completed as it results in exceeding approved quota."
+                .into(),
         })
     });
     let o = w.run(&[]).await;
     let (out, err) = text(&o);
     assert_eq!(code(&o), 3, "{out}\n{err}");
     let all = format!("{out}{err}");
-    assert!(all.contains("shop-mysql (Microsoft.DBforMySQL/flexibleServers): QuotaExceeded"), "{all}");
+    assert!(
+        all.contains("shop-mysql (Microsoft.DBforMySQL/flexibleServers): QuotaExceeded"),
+        "{all}"
+    );
     w.arm.assert_valid();
 }
 
@@ -275,7 +343,10 @@ async fn infra_missing_permissions_stop_in_preflight_naming_the_role() {
     let (out, err) = text(&o);
     assert_eq!(code(&o), 2, "{out}\n{err}");
     let all = format!("{out}{err}");
-    assert!(all.contains("Microsoft.Authorization/roleAssignments/write"), "{all}");
+    assert!(
+        all.contains("Microsoft.Authorization/roleAssignments/write"),
+        "{all}"
+    );
     assert!(all.contains("User Access Administrator"), "{all}");
     assert!(all.contains("the name `shopacr`"), "{all}");
     assert_eq!(w.deploy_puts(), 0);
@@ -289,7 +360,10 @@ async fn infra_a_missing_dns_zone_is_exit_2_before_anything_is_deployed() {
     let o = w.run(&[]).await;
     let (out, err) = text(&o);
     assert_eq!(code(&o), 2, "{out}\n{err}");
-    assert!(format!("{out}{err}").contains("DNS zone `shop.example.com` does not exist"), "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("DNS zone `shop.example.com` does not exist"),
+        "{out}{err}"
+    );
     assert_eq!(w.deploy_puts(), 0);
     assert!(!w.arm.calls().iter().any(|c| c.contains("whatIf")));
 }
@@ -361,11 +435,21 @@ async fn infra_dry_run_with_template_out_needs_no_azure_and_the_template_validat
     let mut used = Vec::new();
     for r in t["resources"].as_array().unwrap() {
         let kind = r["type"].as_str().unwrap();
-        spec(&format!("infra/arm-template-schema/types/{}.json", kind.replace('/', ".")))
-            .check("#", r)
-            .unwrap();
+        spec(&format!(
+            "infra/arm-template-schema/types/{}.json",
+            kind.replace('/', ".")
+        ))
+        .check("#", r)
+        .unwrap();
         arm_template::eval(r, &NoAzure, &mut used).unwrap();
     }
-    assert!(used.iter().all(|f| FUNCTIONS.contains(&f.as_str())), "{used:?}");
-    assert!(!std::fs::read_to_string(&file).unwrap().contains("defaultValue\": \"P"));
+    assert!(
+        used.iter().all(|f| FUNCTIONS.contains(&f.as_str())),
+        "{used:?}"
+    );
+    assert!(
+        !std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("defaultValue\": \"P")
+    );
 }

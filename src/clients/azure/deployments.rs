@@ -13,8 +13,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use url::Url;
 
-use super::arm::{self, Arm};
 use super::AzureError;
+use super::arm::{self, Arm};
 use crate::clients::http::Retry;
 use crate::model::whatif::{Change, ChangeKind, Delta};
 
@@ -53,7 +53,9 @@ async fn request(
         let r = arm::call(arm.http(), method.clone(), url, &token, body, &[], op).await;
         match r {
             Err(AzureError::Http { status: 401, .. }) if !renewed => {
-                arm.credential().invalidate(&arm::arm_scope(arm.endpoint())).await;
+                arm.credential()
+                    .invalidate(&arm::arm_scope(arm.endpoint()))
+                    .await;
                 renewed = true;
             }
             r => return r.map(|(s, h, v)| (s.as_u16(), h, v)),
@@ -69,7 +71,12 @@ fn poll_wait(headers: &reqwest::header::HeaderMap) -> Duration {
 
 /// A polling URL from a header: absolute, and on the ARM endpoint (the token goes
 /// nowhere else).
-fn poll_url(arm: &Arm<'_>, headers: &reqwest::header::HeaderMap, name: &str, op: &str) -> Result<Option<Url>, AzureError> {
+fn poll_url(
+    arm: &Arm<'_>,
+    headers: &reqwest::header::HeaderMap,
+    name: &str,
+    op: &str,
+) -> Result<Option<Url>, AzureError> {
     let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) else {
         return Ok(None);
     };
@@ -213,8 +220,7 @@ pub fn flatten_error(e: &Value) -> Vec<String> {
         let message = e["message"].as_str().unwrap_or_default();
         let details = e["details"].as_array().filter(|d| !d.is_empty());
         // A wrapper (`DeploymentFailed: see details`) says less than its details.
-        if details.is_none() || !matches!(code, "DeploymentFailed" | "ResourceDeploymentFailure")
-        {
+        if details.is_none() || !matches!(code, "DeploymentFailed" | "ResourceDeploymentFailure") {
             if !code.is_empty() || !message.is_empty() {
                 out.push(format!("{code}: {message}"));
             }
@@ -238,9 +244,18 @@ pub struct Operation {
 }
 
 pub async fn operations(arm: &Arm<'_>, rg: &str, name: &str) -> Result<Vec<Operation>, AzureError> {
-    let path = format!("{}/deployments/{name}/operations", arm.rg_path(rg).replace("/resourceGroups/", "/resourcegroups/"));
+    let path = format!(
+        "{}/deployments/{name}/operations",
+        arm.rg_path(rg)
+            .replace("/resourceGroups/", "/resourcegroups/")
+    );
     let items = arm
-        .list(&path, DEPLOYMENTS_API, &[], &format!("listing the operations of deployment `{name}`"))
+        .list(
+            &path,
+            DEPLOYMENTS_API,
+            &[],
+            &format!("listing the operations of deployment `{name}`"),
+        )
         .await?;
     Ok(items
         .iter()
@@ -251,7 +266,10 @@ pub async fn operations(arm: &Arm<'_>, rg: &str, name: &str) -> Result<Vec<Opera
             Some(Operation {
                 resource,
                 resource_type: t["resourceType"].as_str().unwrap_or_default().to_string(),
-                state: p["provisioningState"].as_str().unwrap_or_default().to_string(),
+                state: p["provisioningState"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
                 errors: flatten_error(&p["statusMessage"]["error"]),
             })
         })
@@ -388,13 +406,21 @@ async fn report(
 }
 
 /// The caller's effective `(actions, notActions)` on a resource group.
-pub async fn permissions(arm: &Arm<'_>, rg: &str) -> Result<Vec<(Vec<String>, Vec<String>)>, AzureError> {
+pub async fn permissions(
+    arm: &Arm<'_>,
+    rg: &str,
+) -> Result<Vec<(Vec<String>, Vec<String>)>, AzureError> {
     let path = format!(
         "{}/providers/Microsoft.Authorization/permissions",
         arm.rg_path(rg)
     );
     let items = arm
-        .list(&path, AUTHORIZATION_API, &[], &format!("reading your permissions on resource group {rg}"))
+        .list(
+            &path,
+            AUTHORIZATION_API,
+            &[],
+            &format!("reading your permissions on resource group {rg}"),
+        )
         .await?;
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()
@@ -467,7 +493,12 @@ pub async fn name_taken(
 }
 
 /// Does a resource exist (GET answers 200)? 404 is `false`.
-pub async fn exists(arm: &Arm<'_>, path: &str, api_version: &str, what: &str) -> Result<bool, AzureError> {
+pub async fn exists(
+    arm: &Arm<'_>,
+    path: &str,
+    api_version: &str,
+    what: &str,
+) -> Result<bool, AzureError> {
     match arm.get(path, api_version, &format!("reading {what}")).await {
         Ok(_) => Ok(true),
         Err(e) if e.status() == Some(404) => Ok(false),
@@ -495,11 +526,18 @@ pub async fn vm_size_in_zone(
     );
     let filter = format!("location eq '{location}'");
     let skus = arm
-        .list(&path, SKUS_API, &[("$filter", &filter)], &format!("listing the VM sizes of {location}"))
+        .list(
+            &path,
+            SKUS_API,
+            &[("$filter", &filter)],
+            &format!("listing the VM sizes of {location}"),
+        )
         .await?;
     let Some(sku) = skus.iter().find(|s| {
         s["resourceType"].as_str() == Some("virtualMachines")
-            && s["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(vm_size))
+            && s["name"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(vm_size))
     }) else {
         return Ok(SkuVerdict::UnknownSize);
     };
@@ -521,7 +559,11 @@ pub async fn vm_size_in_zone(
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|l| l["location"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(location)))
+        .filter(|l| {
+            l["location"]
+                .as_str()
+                .is_some_and(|x| x.eq_ignore_ascii_case(location))
+        })
         .flat_map(|l| l["zones"].as_array().cloned().unwrap_or_default())
         .filter_map(|z| z.as_str().map(String::from))
         .collect();
@@ -547,7 +589,10 @@ mod tests {
             vec!["*".to_string()],
             vec!["Microsoft.Authorization/*/Write".to_string()],
         )];
-        assert!(allowed(&contributor, "Microsoft.Resources/deployments/write"));
+        assert!(allowed(
+            &contributor,
+            "Microsoft.Resources/deployments/write"
+        ));
         assert!(!allowed(
             &contributor,
             "Microsoft.Authorization/roleAssignments/write"
@@ -563,7 +608,9 @@ mod tests {
         ]});
         assert_eq!(
             flatten_error(&e),
-            ["QuotaExceeded: Operation could not be completed as it results in exceeding approved standardDSv5Family Cores quota."]
+            [
+                "QuotaExceeded: Operation could not be completed as it results in exceeding approved standardDSv5Family Cores quota."
+            ]
         );
     }
 

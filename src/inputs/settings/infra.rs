@@ -120,7 +120,12 @@ impl InfraSettings {
         }
         let resource_group = match r.one("resource-group") {
             Some((v, input)) => group_name(&input, v)?,
-            None => return Err(missing("the resource group to create it in", "resource-group")),
+            None => {
+                return Err(missing(
+                    "the resource group to create it in",
+                    "resource-group",
+                ));
+            }
         };
         let name_prefix = match r.one("name-prefix") {
             Some((v, input)) => {
@@ -184,9 +189,8 @@ impl InfraSettings {
             None => DEFAULT_DEPLOYMENT.to_string(),
             Some((v, input)) => {
                 let ok = (1..=64).contains(&v.len())
-                    && v.chars().all(|c| {
-                        c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')')
-                    });
+                    && v.chars()
+                        .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')'));
                 if !ok {
                     return Err(InputError::invalid(
                         input,
@@ -285,7 +289,11 @@ impl InfraSettings {
             allow_cidrs: cidrs(r, "allow-cidr")?,
             mysql_allow_cidrs: cidrs(r, "mysql-allow-cidr")?,
             mysql_allow_azure_services: r.bool("mysql-allow-azure-services")?,
-            mysql_sku: word(r, "mysql-sku", "a MySQL flexible server SKU like Standard_B1ms")?,
+            mysql_sku: word(
+                r,
+                "mysql-sku",
+                "a MySQL flexible server SKU like Standard_B1ms",
+            )?,
             mysql_admin_user,
             log_retention_days: number(r, "log-retention-days", 30, 730)?,
             dns_zone,

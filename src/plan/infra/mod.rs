@@ -74,6 +74,13 @@ fn list(template: &Value) -> Vec<String> {
         let t = r["type"].as_str().unwrap_or_default();
         let n = r["name"].as_str().unwrap_or_default();
         out.push(format!("{t} {n}"));
+        for child in r["resources"].as_array().into_iter().flatten() {
+            out.push(format!(
+                "  {t}/{} {n}/{}",
+                child["type"].as_str().unwrap_or_default(),
+                child["name"].as_str().unwrap_or_default()
+            ));
+        }
         for inner in r["properties"]["template"]["resources"]
             .as_array()
             .into_iter()
@@ -155,10 +162,7 @@ mod tests {
     fn open_to_all_without_allow_cidr_and_one_zone_for_the_nodes() {
         let plan = InfraPlan::new(&settings(&[("zone", "3")]).unwrap()).unwrap();
         let res = plan.template["resources"].as_array().unwrap();
-        let nsg = res
-            .iter()
-            .find(|r| r["name"] == "shop-appgw-nsg")
-            .unwrap();
+        let nsg = res.iter().find(|r| r["name"] == "shop-appgw-nsg").unwrap();
         assert_eq!(
             nsg["properties"]["securityRules"][0]["properties"]["sourceAddressPrefix"],
             "*"

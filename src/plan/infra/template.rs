@@ -121,11 +121,7 @@ pub fn ipv4_range(cidr: &str) -> Option<(Ipv4Addr, Ipv4Addr)> {
     let ip: Ipv4Addr = a.parse().ok()?;
     let len: u32 = l.parse().ok().filter(|l| *l <= 32)?;
     let start = u32::from(ip);
-    let host = if len == 32 {
-        0
-    } else {
-        u32::MAX >> len
-    };
+    let host = if len == 32 { 0 } else { u32::MAX >> len };
     Some((ip, Ipv4Addr::from(start | host)))
 }
 
@@ -235,7 +231,12 @@ pub fn template(s: &InfraSettings, n: &Names) -> Value {
 
     let nsg_deps: Vec<String> = [&n.gateway_nsg, &n.aks_nsg]
         .iter()
-        .map(|nsg| format!("[{}]", rid("Microsoft.Network/networkSecurityGroups", &[nsg])))
+        .map(|nsg| {
+            format!(
+                "[{}]",
+                rid("Microsoft.Network/networkSecurityGroups", &[nsg])
+            )
+        })
         .collect();
     let mut resources = vec![
         json!({
@@ -358,6 +359,7 @@ pub fn template(s: &InfraSettings, n: &Names) -> Value {
             "name": n.cluster_identity,
             "location": loc,
             "tags": tags,
+            "properties": {},
         }),
         role_assignment(
             "aks-identity-network-contributor",
@@ -507,7 +509,11 @@ pub fn template(s: &InfraSettings, n: &Names) -> Value {
     let mut rules: Vec<(String, String, String)> = Vec::new();
     for (i, c) in s.mysql_allow_cidrs.iter().enumerate() {
         if let Some((a, b)) = ipv4_range(c) {
-            rules.push((format!("allow-cidr-{}", i + 1), a.to_string(), b.to_string()));
+            rules.push((
+                format!("allow-cidr-{}", i + 1),
+                a.to_string(),
+                b.to_string(),
+            ));
         }
     }
     if s.mysql_allow_azure_services {
@@ -578,23 +584,25 @@ pub fn template(s: &InfraSettings, n: &Names) -> Value {
         (&n.cert_manager_identity, &cm_id, CERT_MANAGER_SUBJECT),
     ] {
         let sa = subject.rsplit(':').next().unwrap_or(subject);
+        // The credential is a child resource: the schema's name pattern has no `/`.
         resources.push(json!({
             "type": IDENTITY,
             "apiVersion": API_IDENTITY,
             "name": id_name,
             "location": loc,
             "tags": tags,
-        }));
-        resources.push(json!({
-            "type": "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
-            "apiVersion": API_IDENTITY,
-            "name": format!("{id_name}/{sa}"),
-            "dependsOn": [format!("[{id_expr}]"), format!("[{aks_id}]")],
-            "properties": {
-                "issuer": oidc_issuer.clone(),
-                "subject": subject,
-                "audiences": [TOKEN_AUDIENCE],
-            },
+            "properties": {},
+            "resources": [{
+                "type": "federatedIdentityCredentials",
+                "apiVersion": API_IDENTITY,
+                "name": sa,
+                "dependsOn": [format!("[{id_expr}]"), format!("[{aks_id}]")],
+                "properties": {
+                    "issuer": oidc_issuer.clone(),
+                    "subject": subject,
+                    "audiences": [TOKEN_AUDIENCE],
+                },
+            }],
         }));
     }
     resources.push(role_assignment(
@@ -613,7 +621,7 @@ pub fn template(s: &InfraSettings, n: &Names) -> Value {
         "dependsOn": [format!("[{cm_id}]")],
         "properties": {
             "mode": "Incremental",
-            "expressionEvaluationOptions": {"scope": "outer"},
+            "expressionEvaluationOptions": {"scope": "Outer"},
             "template": {
                 "$schema": SCHEMA,
                 "contentVersion": "1.0.0.0",

@@ -118,7 +118,10 @@ fn reply(status: u16, v: &Value) -> Response {
 }
 
 fn err(status: u16, code: &str, message: &str) -> Response {
-    reply(status, &json!({"error": {"code": code, "message": message}}))
+    reply(
+        status,
+        &json!({"error": {"code": code, "message": message}}),
+    )
 }
 
 pub const OWNER: (&[&str], &[&str]) = (&["*"], &[]);
@@ -141,8 +144,18 @@ impl InfraMock {
             authority: authority.to_string(),
             data: Mutex::new(Data::default()),
         });
-        let url = serve(axum::Router::new().fallback(handle).with_state(state.clone())).await;
-        let vault_url = serve(axum::Router::new().fallback(vault).with_state(state.clone())).await;
+        let url = serve(
+            axum::Router::new()
+                .fallback(handle)
+                .with_state(state.clone()),
+        )
+        .await;
+        let vault_url = serve(
+            axum::Router::new()
+                .fallback(vault)
+                .with_state(state.clone()),
+        )
+        .await;
         *state.url.lock().unwrap() = url.clone();
         *state.vault_url.lock().unwrap() = vault_url.clone();
         let m = InfraMock {
@@ -261,7 +274,11 @@ fn plan(
     let mut params = serde_json::Map::new();
     for (k, decl) in template["parameters"].as_object().into_iter().flatten() {
         let v = given[k]["value"].clone();
-        let v = if v.is_null() { decl["defaultValue"].clone() } else { v };
+        let v = if v.is_null() {
+            decl["defaultValue"].clone()
+        } else {
+            v
+        };
         if v.is_null() {
             return Err(format!("parameter {k} has no value"));
         }
@@ -272,7 +289,12 @@ fn plan(
     let params = Value::Object(params);
     collect(d, rg, template, &params, vault_url, &mut out, &mut used)?;
     let outputs = {
-        let ev = Eval { data: d, rg: rg.into(), params: params.clone(), vault_url: vault_url.into() };
+        let ev = Eval {
+            data: d,
+            rg: rg.into(),
+            params: params.clone(),
+            vault_url: vault_url.into(),
+        };
         arm_template::eval(&template["outputs"], &ev, &mut used)?
     };
     d.functions.extend(used);
@@ -288,8 +310,16 @@ fn collect(
     out: &mut Planned,
     used: &mut Vec<String>,
 ) -> Result<(), String> {
-    let ev = Eval { data: d, rg: rg.into(), params: params.clone(), vault_url: vault_url.into() };
-    for r in template["resources"].as_array().ok_or("no resources array")? {
+    let ev = Eval {
+        data: d,
+        rg: rg.into(),
+        params: params.clone(),
+        vault_url: vault_url.into(),
+    };
+    for r in template["resources"]
+        .as_array()
+        .ok_or("no resources array")?
+    {
         let kind = r["type"].as_str().ok_or("a resource without type")?;
         let schema = format!(
             "infra/arm-template-schema/types/{}.json",
@@ -306,12 +336,23 @@ fn collect(
         }
         if kind == "Microsoft.Resources/deployments" {
             let target = r["resourceGroup"].as_str().unwrap_or(rg).to_string();
-            if r["properties"]["expressionEvaluationOptions"]["scope"] != "outer" {
+            let scope = r["properties"]["expressionEvaluationOptions"]["scope"]
+                .as_str()
+                .unwrap_or("Outer");
+            if !scope.eq_ignore_ascii_case("outer") {
                 return Err("nested deployments must evaluate in the outer scope".into());
             }
             // Outer scope: expressions see the parent; resources land in the target group.
             let mut inner = Vec::new();
-            collect(d, rg, &r["properties"]["template"], params, vault_url, &mut inner, used)?;
+            collect(
+                d,
+                rg,
+                &r["properties"]["template"],
+                params,
+                vault_url,
+                &mut inner,
+                used,
+            )?;
             for (id, k, n, _, body, raw) in inner {
                 let id = id.replace(
                     &format!("/resourceGroups/{rg}/"),
@@ -322,16 +363,73 @@ fn collect(
             continue;
         }
         let body = arm_template::eval(r, &ev, used)?;
-        let name = body["name"].as_str().ok_or("a name that is not a string")?.to_string();
+        let name = body["name"]
+            .as_str()
+            .ok_or("a name that is not a string")?
+            .to_string();
         let scope = body["scope"].as_str();
         let id = resource_id(rg, kind, &name, scope);
         let mut desired = serde_json::Map::new();
-        for k in ["location", "tags", "sku", "identity", "properties", "zones", "kind"] {
+        for k in [
+            "location",
+            "tags",
+            "sku",
+            "identity",
+            "properties",
+            "zones",
+            "kind",
+        ] {
             if let Some(v) = body.get(k) {
                 desired.insert(k.into(), v.clone());
             }
         }
-        out.push((id, kind.to_string(), name, rg.to_string(), Value::Object(desired), r.clone()));
+        let mut parent = r.clone();
+        let children = parent.as_object_mut().and_then(|o| o.remove("resources"));
+        out.push((
+            id,
+            kind.to_string(),
+            name.clone(),
+            rg.to_string(),
+            Value::Object(desired),
+            parent,
+        ));
+        // Child resources: `type` and `name` relative to the parent.
+        for c in children
+            .as_ref()
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let mut full = c.clone();
+            full["type"] = json!(format!("{kind}/{}", c["type"].as_str().unwrap_or_default()));
+            full["name"] = json!(format!("{name}/{}", c["name"].as_str().unwrap_or_default()));
+            let body = arm_template::eval(&full, &ev, used)?;
+            let ckind = full["type"].as_str().unwrap().to_string();
+            let cname = full["name"].as_str().unwrap().to_string();
+            let cid = resource_id(rg, &ckind, &cname, None);
+            let mut desired = serde_json::Map::new();
+            for k in [
+                "location",
+                "tags",
+                "sku",
+                "identity",
+                "properties",
+                "zones",
+                "kind",
+            ] {
+                if let Some(v) = body.get(k) {
+                    desired.insert(k.into(), v.clone());
+                }
+            }
+            out.push((
+                cid,
+                ckind,
+                cname,
+                rg.to_string(),
+                Value::Object(desired),
+                full,
+            ));
+        }
     }
     Ok(())
 }
@@ -379,14 +477,19 @@ fn enrich(kind: &str, id: &str, name: &str, desired: &Value, vault_url: &str) ->
         "Microsoft.DBforMySQL/flexibleServers" => {
             p["fullyQualifiedDomainName"] = json!(format!("{name}.mysql.database.azure.com"));
             // ARM never returns the password.
-            p.as_object_mut().unwrap().remove("administratorLoginPassword");
+            p.as_object_mut()
+                .unwrap()
+                .remove("administratorLoginPassword");
         }
         "Microsoft.Network/publicIPAddresses" => {
             p["ipAddress"] = json!("20.27.1.10");
         }
         "Microsoft.KeyVault/vaults/secrets" => {
             p.as_object_mut().unwrap().remove("value");
-            p["secretUri"] = json!(format!("{vault_url}/secrets/{}", name.rsplit('/').next().unwrap()));
+            p["secretUri"] = json!(format!(
+                "{vault_url}/secrets/{}",
+                name.rsplit('/').next().unwrap()
+            ));
         }
         _ => {}
     }
@@ -421,8 +524,17 @@ fn delta(path: &str, before: &Value, after: &Value, out: &mut Vec<Value>) {
             keys.sort();
             keys.dedup();
             for k in keys {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
-                delta(&p, b.get(k).unwrap_or(&Value::Null), a.get(k).unwrap_or(&Value::Null), out);
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                delta(
+                    &p,
+                    b.get(k).unwrap_or(&Value::Null),
+                    a.get(k).unwrap_or(&Value::Null),
+                    out,
+                );
             }
         }
         (Value::Array(b), Value::Array(a)) if b.len() == a.len() => {
@@ -440,9 +552,15 @@ fn delta(path: &str, before: &Value, after: &Value, out: &mut Vec<Value>) {
             }
             out.push(json!({"path": path, "propertyChangeType": "Array", "children": children}));
         }
-        (Value::Null, a) => out.push(json!({"path": path, "propertyChangeType": "Create", "after": a})),
-        (b, Value::Null) => out.push(json!({"path": path, "propertyChangeType": "Delete", "before": b})),
-        (b, a) => out.push(json!({"path": path, "propertyChangeType": "Modify", "before": b, "after": a})),
+        (Value::Null, a) => {
+            out.push(json!({"path": path, "propertyChangeType": "Create", "after": a}))
+        }
+        (b, Value::Null) => {
+            out.push(json!({"path": path, "propertyChangeType": "Delete", "before": b}))
+        }
+        (b, a) => {
+            out.push(json!({"path": path, "propertyChangeType": "Modify", "before": b, "after": a}))
+        }
     }
 }
 
@@ -451,7 +569,11 @@ fn secure_values(template: &Value, params: &Value) -> Vec<String> {
         .as_object()
         .into_iter()
         .flatten()
-        .filter(|(_, d)| d["type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case("securestring")))
+        .filter(|(_, d)| {
+            d["type"]
+                .as_str()
+                .is_some_and(|t| t.eq_ignore_ascii_case("securestring"))
+        })
         .filter_map(|(k, _)| params[k]["value"].as_str().map(String::from))
         .collect()
 }
@@ -461,7 +583,9 @@ fn what_if_changes(d: &Data, planned: &Planned, secrets: &[String]) -> Vec<Value
     for (id, _, _, _, desired, _) in planned {
         let desired = mask(desired, secrets);
         match d.resources.get(&id.to_ascii_lowercase()) {
-            None => changes.push(json!({"resourceId": id, "changeType": "Create", "after": desired})),
+            None => {
+                changes.push(json!({"resourceId": id, "changeType": "Create", "after": desired}))
+            }
             Some(s) => {
                 let before = mask(&s.desired, secrets);
                 let mut ds = Vec::new();
@@ -508,7 +632,9 @@ fn dep_extended(state: &MockState, dep: &Dep) -> Value {
 
 /// One poll: applies the next few resources (or fails one).
 fn advance(d: &mut Data, key: &str, vault_url: &str) {
-    let Some(mut dep) = d.deployments.get(key).cloned() else { return };
+    let Some(mut dep) = d.deployments.get(key).cloned() else {
+        return;
+    };
     if dep.state != "Running" && dep.state != "Accepted" {
         return;
     }
@@ -525,12 +651,25 @@ fn advance(d: &mut Data, key: &str, vault_url: &str) {
         }
         // Re-evaluate now: reference() of what was just created resolves.
         let desired = {
-            let ev = Eval { data: d, rg: dep.rg.clone(), params: params_of(&dep), vault_url: vault_url.into() };
+            let ev = Eval {
+                data: d,
+                rg: dep.rg.clone(),
+                params: params_of(&dep),
+                vault_url: vault_url.into(),
+            };
             let mut used = Vec::new();
             match arm_template::eval(&raw, &ev, &mut used) {
                 Ok(b) => {
                     let mut m = serde_json::Map::new();
-                    for k in ["location", "tags", "sku", "identity", "properties", "zones", "kind"] {
+                    for k in [
+                        "location",
+                        "tags",
+                        "sku",
+                        "identity",
+                        "properties",
+                        "zones",
+                        "kind",
+                    ] {
                         if let Some(v) = b.get(k) {
                             m.insert(k.into(), v.clone());
                         }
@@ -542,15 +681,29 @@ fn advance(d: &mut Data, key: &str, vault_url: &str) {
         };
         if kind == "Microsoft.KeyVault/vaults/secrets" {
             if let Some(v) = desired["properties"]["value"].as_str() {
-                d.secrets.insert(name.rsplit('/').next().unwrap().to_string(), v.to_string());
+                d.secrets
+                    .insert(name.rsplit('/').next().unwrap().to_string(), v.to_string());
             }
         }
         let full = enrich(&kind, &id, &name, &desired, vault_url);
-        d.resources.insert(id.to_ascii_lowercase(), Stored { id: id.clone(), kind: kind.clone(), desired, full });
+        d.resources.insert(
+            id.to_ascii_lowercase(),
+            Stored {
+                id: id.clone(),
+                kind: kind.clone(),
+                desired,
+                full,
+            },
+        );
         dep.done.push((id, kind, name, rg));
     }
     if dep.pending.is_empty() && dep.state == "Running" {
-        let ev = Eval { data: d, rg: dep.rg.clone(), params: params_of(&dep), vault_url: vault_url.into() };
+        let ev = Eval {
+            data: d,
+            rg: dep.rg.clone(),
+            params: params_of(&dep),
+            vault_url: vault_url.into(),
+        };
         let mut used = Vec::new();
         let outs = arm_template::eval(&dep.template["outputs"], &ev, &mut used).unwrap_or_default();
         dep.outputs = outs;
@@ -563,7 +716,14 @@ fn params_of(dep: &Dep) -> Value {
     let mut m = serde_json::Map::new();
     for (k, decl) in dep.template["parameters"].as_object().into_iter().flatten() {
         let v = dep.parameters[k]["value"].clone();
-        m.insert(k.clone(), if v.is_null() { decl["defaultValue"].clone() } else { v });
+        m.insert(
+            k.clone(),
+            if v.is_null() {
+                decl["defaultValue"].clone()
+            } else {
+                v
+            },
+        );
     }
     Value::Object(m)
 }
@@ -613,9 +773,18 @@ async fn handle(
     let q = query(&uri);
     let base = state.url.lock().unwrap().clone();
     let vault_url = state.vault_url.lock().unwrap().clone();
-    state.data.lock().unwrap().calls.push(format!("{method} {path}"));
+    state
+        .data
+        .lock()
+        .unwrap()
+        .calls
+        .push(format!("{method} {path}"));
     if let Err(e) = state.book.check(&headers, &format!("{base}/.default")) {
-        return err(401, "InvalidAuthenticationToken", &format!("The access token is invalid: {e}."));
+        return err(
+            401,
+            "InvalidAuthenticationToken",
+            &format!("The access token is invalid: {e}."),
+        );
     }
     let api = q.get("api-version").cloned().unwrap_or_default();
     let lower = path.to_ascii_lowercase();
@@ -623,12 +792,18 @@ async fn handle(
     if segs.len() < 2 || segs[0] != "subscriptions" || segs[1] != SUBSCRIPTION {
         return violation(&state, format!("not this subscription: {path}"));
     }
-    let is_deployments = lower.contains("/deployments/") || lower.contains("/operationresults/") || lower.contains("/operationstatuses/");
+    let is_deployments = lower.contains("/deployments/")
+        || lower.contains("/operationresults/")
+        || lower.contains("/operationstatuses/");
     if is_deployments {
         let mut d = state.data.lock().unwrap();
         if d.throttle > 0 {
             d.throttle -= 1;
-            let mut r = err(429, "TooManyRequests", "Rate limit exceeded for deployments.");
+            let mut r = err(
+                429,
+                "TooManyRequests",
+                "Rate limit exceeded for deployments.",
+            );
             r.headers_mut().insert("retry-after", "0".parse().unwrap());
             return r;
         }
@@ -650,8 +825,14 @@ async fn handle(
     if lower.contains("/operationstatuses/") {
         let id = segs.last().unwrap().to_string();
         let mut d = state.data.lock().unwrap();
-        let key = d.deployments.iter().find(|(_, dep)| dep.op_id == id).map(|(k, _)| k.clone());
-        let Some(key) = key else { return err(404, "NotFound", "no such operation") };
+        let key = d
+            .deployments
+            .iter()
+            .find(|(_, dep)| dep.op_id == id)
+            .map(|(k, _)| k.clone());
+        let Some(key) = key else {
+            return err(404, "NotFound", "no such operation");
+        };
         advance(&mut d, &key, &vault_url);
         let dep = &d.deployments[&key];
         let mut v = json!({"id": format!("{path}"), "name": id, "status": dep.state});
@@ -672,20 +853,26 @@ async fn handle(
             let b: Value = serde_json::from_slice(&body).unwrap_or_default();
             let name = b["name"].as_str().unwrap_or_default().to_string();
             let taken = state.data.lock().unwrap().taken_names.contains(&name);
-            return reply(200, &if taken {
-                json!({"nameAvailable": false, "reason": "AlreadyExists", "message": format!("The name '{name}' is already in use.")})
-            } else {
-                json!({"nameAvailable": true})
-            });
+            return reply(
+                200,
+                &if taken {
+                    json!({"nameAvailable": false, "reason": "AlreadyExists", "message": format!("The name '{name}' is already in use.")})
+                } else {
+                    json!({"nameAvailable": true})
+                },
+            );
         }
         if lower.ends_with("/microsoft.compute/skus") {
             let zones = json!(["1", "2", "3"]);
-            return reply(200, &json!({"value": [
-                {"resourceType": "virtualMachines", "name": "Standard_D2s_v5", "locations": ["japaneast"],
-                 "locationInfo": [{"location": "japaneast", "zones": zones}], "restrictions": []},
-                {"resourceType": "virtualMachines", "name": "Standard_NC6", "locations": ["japaneast"],
-                 "locationInfo": [{"location": "japaneast", "zones": ["2"]}], "restrictions": []},
-            ]}));
+            return reply(
+                200,
+                &json!({"value": [
+                    {"resourceType": "virtualMachines", "name": "Standard_D2s_v5", "locations": ["japaneast"],
+                     "locationInfo": [{"location": "japaneast", "zones": zones}], "restrictions": []},
+                    {"resourceType": "virtualMachines", "name": "Standard_NC6", "locations": ["japaneast"],
+                     "locationInfo": [{"location": "japaneast", "zones": ["2"]}], "restrictions": []},
+                ]}),
+            );
         }
         return violation(&state, format!("unknown subscription call {method} {path}"));
     }
@@ -693,17 +880,32 @@ async fn handle(
         return violation(&state, format!("unknown ARM path {method} {path}"));
     }
     let rg = segs[3].to_string();
-    let group_exists = state.data.lock().unwrap().groups.contains(&rg.to_ascii_lowercase());
+    let group_exists = state
+        .data
+        .lock()
+        .unwrap()
+        .groups
+        .contains(&rg.to_ascii_lowercase());
     if !group_exists {
-        return err(404, "ResourceGroupNotFound", &format!("Resource group '{rg}' could not be found."));
+        return err(
+            404,
+            "ResourceGroupNotFound",
+            &format!("Resource group '{rg}' could not be found."),
+        );
     }
     if segs.len() == 4 {
-        return reply(200, &json!({"id": format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/{rg}"), "name": rg, "location": "japaneast", "properties": {"provisioningState": "Succeeded"}}));
+        return reply(
+            200,
+            &json!({"id": format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/{rg}"), "name": rg, "location": "japaneast", "properties": {"provisioningState": "Succeeded"}}),
+        );
     }
     // Deployment operations: `.../resourcegroups/{rg}/deployments/{name}/operations`.
     if segs.len() == 7 && segs[4] == "deployments" && segs[6] == "operations" {
         if segs[2] != "resourcegroups" {
-            return violation(&state, format!("operations path must say `resourcegroups`: {path}"));
+            return violation(
+                &state,
+                format!("operations path must say `resourcegroups`: {path}"),
+            );
         }
         if api != API {
             return violation(&state, format!("operations api-version {api}"));
@@ -719,55 +921,120 @@ async fn handle(
         }
         return reply(200, &v);
     }
-    if segs.len() >= 8 && segs[4] == "providers" && segs[5] == "Microsoft.Resources" && segs[6] == "deployments" {
+    if segs.len() >= 8
+        && segs[4] == "providers"
+        && segs[5] == "Microsoft.Resources"
+        && segs[6] == "deployments"
+    {
         if api != API {
-            return violation(&state, format!("deployments api-version {api}, the spec is {API}"));
+            return violation(
+                &state,
+                format!("deployments api-version {api}, the spec is {API}"),
+            );
         }
-        return deployments(&state, method, &rg, segs[7], segs.get(8).copied(), &body, &base, &vault_url);
+        return deployments(
+            &state,
+            method,
+            &rg,
+            segs[7],
+            segs.get(8).copied(),
+            &body,
+            &base,
+            &vault_url,
+        );
     }
     if lower.ends_with("/providers/microsoft.authorization/permissions") {
-        let p = state.data.lock().unwrap().permissions.get(&rg.to_ascii_lowercase()).cloned().unwrap_or_default();
-        return reply(200, &json!({"value": [{"actions": p.0, "notActions": p.1}]}));
+        let p = state
+            .data
+            .lock()
+            .unwrap()
+            .permissions
+            .get(&rg.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_default();
+        return reply(
+            200,
+            &json!({"value": [{"actions": p.0, "notActions": p.1}]}),
+        );
     }
     if lower.contains("/providers/microsoft.network/dnszones/") {
         let zone = segs[7].to_string();
-        let has = state.data.lock().unwrap().zones.iter().any(|(g, z)| *g == rg.to_ascii_lowercase() && *z == zone);
+        let has = state
+            .data
+            .lock()
+            .unwrap()
+            .zones
+            .iter()
+            .any(|(g, z)| *g == rg.to_ascii_lowercase() && *z == zone);
         return if has {
-            reply(200, &json!({"id": path, "name": "@", "type": "Microsoft.Network/dnszones/SOA", "properties": {"SOARecord": {"email": "azuredns-hostmaster.microsoft.com"}}}))
+            reply(
+                200,
+                &json!({"id": path, "name": "@", "type": "Microsoft.Network/dnszones/SOA", "properties": {"SOARecord": {"email": "azuredns-hostmaster.microsoft.com"}}}),
+            )
         } else {
-            err(404, "ResourceNotFound", &format!("The Resource 'Microsoft.Network/dnszones/{zone}' under resource group '{rg}' was not found."))
+            err(
+                404,
+                "ResourceNotFound",
+                &format!(
+                    "The Resource 'Microsoft.Network/dnszones/{zone}' under resource group '{rg}' was not found."
+                ),
+            )
         };
     }
     if lower.ends_with("/listclusterusercredential") && method == Method::POST {
         let id = path.trim_end_matches("/listClusterUserCredential");
-        let has = state.data.lock().unwrap().resources.contains_key(&id.to_ascii_lowercase());
+        let has = state
+            .data
+            .lock()
+            .unwrap()
+            .resources
+            .contains_key(&id.to_ascii_lowercase());
         if !has {
             return err(404, "ResourceNotFound", "no such cluster");
         }
-        let kubeconfig = format!("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://x.hcp.japaneast.azmk8s.io:443\nusers:\n- name: u\n  user:\n    token: {}\n", PLANTED_KUBE_TOKEN);
-        return reply(200, &json!({"kubeconfigs": [{"name": "clusterUser", "value": base64::engine::general_purpose::STANDARD.encode(kubeconfig)}]}));
+        let kubeconfig = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://x.hcp.japaneast.azmk8s.io:443\nusers:\n- name: u\n  user:\n    token: {}\n",
+            PLANTED_KUBE_TOKEN
+        );
+        return reply(
+            200,
+            &json!({"kubeconfigs": [{"name": "clusterUser", "value": base64::engine::general_purpose::STANDARD.encode(kubeconfig)}]}),
+        );
     }
     // Key Vault secret through ARM (the kubeconfig).
-    if lower.contains("/providers/microsoft.keyvault/vaults/") && lower.contains("/secrets/") && method == Method::PUT {
+    if lower.contains("/providers/microsoft.keyvault/vaults/")
+        && lower.contains("/secrets/")
+        && method == Method::PUT
+    {
         let b: Value = serde_json::from_slice(&body).unwrap_or_default();
         let Some(value) = b["properties"]["value"].as_str() else {
             return violation(&state, "a secret PUT without properties.value".into());
         };
         let name = segs.last().unwrap().to_string();
-        let vault_id = segs[..10].join("/");
+        let vault_id = segs[..8].join("/");
         let mut d = state.data.lock().unwrap();
-        if !d.resources.contains_key(&format!("/{vault_id}").to_ascii_lowercase()) {
+        if !d
+            .resources
+            .contains_key(&format!("/{vault_id}").to_ascii_lowercase())
+        {
             return err(404, "ResourceNotFound", "no such vault");
         }
         d.secrets.insert(name.clone(), value.to_string());
-        return reply(200, &json!({"id": path, "name": name, "properties": {"contentType": b["properties"]["contentType"]}}));
+        return reply(
+            200,
+            &json!({"id": path, "name": name, "properties": {"contentType": b["properties"]["contentType"]}}),
+        );
     }
     // Plain resource reads.
     if method == Method::GET {
         let d = state.data.lock().unwrap();
         return match d.resources.get(&path.to_ascii_lowercase()) {
             Some(s) => reply(200, &s.full),
-            None => err(404, "ResourceNotFound", &format!("The Resource '{path}' was not found.")),
+            None => err(
+                404,
+                "ResourceNotFound",
+                &format!("The Resource '{path}' was not found."),
+            ),
         };
     }
     violation(&state, format!("unknown ARM call {method} {path}"))
@@ -788,7 +1055,12 @@ fn deployments(
 ) -> Response {
     let b: Value = serde_json::from_slice(body).unwrap_or_default();
     if !body.is_empty() {
-        state.data.lock().unwrap().bodies.push(String::from_utf8_lossy(body).into_owned());
+        state
+            .data
+            .lock()
+            .unwrap()
+            .bodies
+            .push(String::from_utf8_lossy(body).into_owned());
     }
     match (method.clone(), action) {
         (Method::POST, Some("whatIf")) => {
@@ -799,17 +1071,27 @@ fn deployments(
                 return violation(state, "what-if must be Incremental".into());
             }
             let mut d = state.data.lock().unwrap();
-            let planned = match plan(&mut d, rg, &b["properties"]["template"], &b["properties"]["parameters"], vault_url) {
+            let planned = match plan(
+                &mut d,
+                rg,
+                &b["properties"]["template"],
+                &b["properties"]["parameters"],
+                vault_url,
+            ) {
                 Ok((p, _)) => p,
                 Err(e) => {
                     d.violations.push(e.clone());
                     return err(400, "InvalidTemplate", &e);
                 }
             };
-            let secrets = secure_values(&b["properties"]["template"], &b["properties"]["parameters"]);
+            let secrets =
+                secure_values(&b["properties"]["template"], &b["properties"]["parameters"]);
             let changes = what_if_changes(&d, &planned, &secrets);
             let op = arm_template::guid(&[format!("{}", d.what_ifs.len()), name.to_string()]);
-            d.what_ifs.insert(op.clone(), json!({"status": "Succeeded", "properties": {"changes": changes}}));
+            d.what_ifs.insert(
+                op.clone(),
+                json!({"status": "Succeeded", "properties": {"changes": changes}}),
+            );
             let mut r = (StatusCode::ACCEPTED, "").into_response();
             r.headers_mut().insert("location", format!("{base}/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Resources/locations/japaneast/operationResults/{op}?api-version={API}").parse().unwrap());
             r.headers_mut().insert("retry-after", "0".parse().unwrap());
@@ -823,7 +1105,13 @@ fn deployments(
                 return violation(state, "deployments must be Incremental".into());
             }
             let mut d = state.data.lock().unwrap();
-            let planned = match plan(&mut d, rg, &b["properties"]["template"], &b["properties"]["parameters"], vault_url) {
+            let planned = match plan(
+                &mut d,
+                rg,
+                &b["properties"]["template"],
+                &b["properties"]["parameters"],
+                vault_url,
+            ) {
                 Ok((p, _)) => p,
                 Err(e) => {
                     d.violations.push(e.clone());
@@ -866,24 +1154,57 @@ fn deployments(
                     }
                     reply(200, &v)
                 }
-                None => err(404, "DeploymentNotFound", &format!("Deployment '{name}' could not be found.")),
+                None => err(
+                    404,
+                    "DeploymentNotFound",
+                    &format!("Deployment '{name}' could not be found."),
+                ),
             }
         }
-        _ => violation(state, format!("unknown deployments call {method} {name}/{action:?}")),
+        _ => violation(
+            state,
+            format!("unknown deployments call {method} {name}/{action:?}"),
+        ),
     }
 }
 
 /// Key Vault's data plane: the challenge, then secrets by name.
-async fn vault(State(state): State<Arc<MockState>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn vault(
+    State(state): State<Arc<MockState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     let path = uri.path().to_string();
     let vault_url = state.vault_url.lock().unwrap().clone();
-    state.data.lock().unwrap().calls.push(format!("{method} vault{path}"));
+    state
+        .data
+        .lock()
+        .unwrap()
+        .calls
+        .push(format!("{method} vault{path}"));
     if query(&uri).get("api-version").map(String::as_str) != Some("7.5") {
         return violation(&state, format!("Key Vault api-version on {path}"));
     }
-    if state.book.check(&headers, &format!("{vault_url}/.default")).is_err() {
-        let mut r = err(401, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.");
-        r.headers_mut().insert("www-authenticate", format!("Bearer authorization=\"{}/{TENANT}\", resource=\"{vault_url}\"", state.authority).parse().unwrap());
+    if state
+        .book
+        .check(&headers, &format!("{vault_url}/.default"))
+        .is_err()
+    {
+        let mut r = err(
+            401,
+            "Unauthorized",
+            "AKV10000: Request is missing a Bearer or PoP token.",
+        );
+        r.headers_mut().insert(
+            "www-authenticate",
+            format!(
+                "Bearer authorization=\"{}/{TENANT}\", resource=\"{vault_url}\"",
+                state.authority
+            )
+            .parse()
+            .unwrap(),
+        );
         return r;
     }
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -892,7 +1213,17 @@ async fn vault(State(state): State<Arc<MockState>>, method: Method, uri: Uri, he
     }
     let d = state.data.lock().unwrap();
     match d.secrets.get(segs[1]) {
-        Some(v) => reply(200, &json!({"value": v, "id": format!("{vault_url}/secrets/{}/0123456789abcdef0123456789abcdef", segs[1]), "attributes": {"enabled": true}})),
-        None => err(404, "SecretNotFound", &format!("A secret with (name/id) {} was not found in this key vault.", segs[1])),
+        Some(v) => reply(
+            200,
+            &json!({"value": v, "id": format!("{vault_url}/secrets/{}/0123456789abcdef0123456789abcdef", segs[1]), "attributes": {"enabled": true}}),
+        ),
+        None => err(
+            404,
+            "SecretNotFound",
+            &format!(
+                "A secret with (name/id) {} was not found in this key vault.",
+                segs[1]
+            ),
+        ),
     }
 }

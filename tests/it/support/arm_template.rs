@@ -250,9 +250,7 @@ fn call(name: &str, a: &[Value], sc: &dyn Scope) -> Result<Value, String> {
             &a[1..]
         )),
         "extensionResourceId" => json!(type_id(&s(&a[0]), &s(&a[1]), &a[2..])),
-        "reference" => sc
-            .reference(&s(&a[0]))
-            .unwrap_or_else(|| json!(UNKNOWN)),
+        "reference" => sc.reference(&s(&a[0])).unwrap_or_else(|| json!(UNKNOWN)),
         "guid" => json!(guid(&a.iter().map(s).collect::<Vec<_>>())),
         "resourceGroup" => json!({
             "id": rg_id(sc.resource_group()),
@@ -278,7 +276,12 @@ fn call(name: &str, a: &[Value], sc: &dyn Scope) -> Result<Value, String> {
 /// Evaluates one string: `[expr]` is an expression, `[[` an escaped literal.
 pub fn eval_str(text: &str, scope: &dyn Scope, used: &mut Vec<String>) -> Result<Value, String> {
     if text.starts_with("[[") || !(text.starts_with('[') && text.ends_with(']')) {
-        return Ok(Value::String(text.strip_prefix('[').filter(|_| text.starts_with("[[")).map(|t| format!("[{t}")).unwrap_or_else(|| text.to_string())));
+        return Ok(Value::String(
+            text.strip_prefix('[')
+                .filter(|_| text.starts_with("[["))
+                .map(|t| format!("[{t}"))
+                .unwrap_or_else(|| text.to_string()),
+        ));
     }
     let mut p = Parser {
         toks: lex(&text[1..text.len() - 1])?,
