@@ -220,10 +220,10 @@ pub fn flatten_error(e: &Value) -> Vec<String> {
         let message = e["message"].as_str().unwrap_or_default();
         let details = e["details"].as_array().filter(|d| !d.is_empty());
         // A wrapper (`DeploymentFailed: see details`) says less than its details.
-        if details.is_none() || !matches!(code, "DeploymentFailed" | "ResourceDeploymentFailure") {
-            if !code.is_empty() || !message.is_empty() {
-                out.push(format!("{code}: {message}"));
-            }
+        let wrapper =
+            details.is_some() && matches!(code, "DeploymentFailed" | "ResourceDeploymentFailure");
+        if !wrapper && (!code.is_empty() || !message.is_empty()) {
+            out.push(format!("{code}: {message}"));
         }
         for d in details.into_iter().flatten() {
             walk(d, out);

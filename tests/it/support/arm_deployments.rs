@@ -206,6 +206,7 @@ fn query(uri: &Uri) -> BTreeMap<String, String> {
         .collect()
 }
 
+#[allow(clippy::result_large_err)]
 fn check(state: &MockState, pointer: &str, v: &Value) -> Result<(), Response> {
     spec(DEPLOYMENTS_SPEC)
         .check(pointer, v)
@@ -679,11 +680,11 @@ fn advance(d: &mut Data, key: &str, vault_url: &str) {
                 _ => desired_raw,
             }
         };
-        if kind == "Microsoft.KeyVault/vaults/secrets" {
-            if let Some(v) = desired["properties"]["value"].as_str() {
-                d.secrets
-                    .insert(name.rsplit('/').next().unwrap().to_string(), v.to_string());
-            }
+        if kind == "Microsoft.KeyVault/vaults/secrets"
+            && let Some(v) = desired["properties"]["value"].as_str()
+        {
+            d.secrets
+                .insert(name.rsplit('/').next().unwrap().to_string(), v.to_string());
         }
         let full = enrich(&kind, &id, &name, &desired, vault_url);
         d.resources.insert(
