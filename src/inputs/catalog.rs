@@ -728,7 +728,7 @@ pub const SETTINGS: &[Spec] = &[
         INFRA,
         Value,
         Some("2"),
-        "Number of AKS nodes, 1 to 100",
+        "Number of AKS nodes, 1 to 80 (50 pods each in the /20 node subnet)",
     ).labelled("AKS node count"),
     s(
         "node-vm-size",

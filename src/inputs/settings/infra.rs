@@ -283,7 +283,7 @@ impl InfraSettings {
                 }
                 v.to_string()
             },
-            node_count: number(r, "node-count", 1, 100)?,
+            node_count: number(r, "node-count", 1, 80)?,
             node_vm_size: word(r, "node-vm-size", "a VM size like Standard_D2s_v5")?,
             kubernetes_version,
             allow_cidrs: cidrs(r, "allow-cidr")?,

@@ -60,7 +60,7 @@ pub const TOKEN_AUDIENCE: &str = "api://AzureADTokenExchange";
 
 pub const VNET_PREFIX: &str = "10.20.0.0/16";
 pub const GATEWAY_SUBNET_PREFIX: &str = "10.20.0.0/24";
-pub const AKS_SUBNET_PREFIX: &str = "10.20.8.0/21";
+pub const AKS_SUBNET_PREFIX: &str = "10.20.16.0/20";
 
 fn rid(kind: &str, names: &[&str]) -> String {
     let args: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
@@ -314,6 +314,7 @@ pub fn template(s: &InfraSettings, n: &Names) -> Value {
             "dependsOn": [format!("[{vnet_id}]"), format!("[{pip_id}]")],
             "properties": {
                 "sku": {"name": "Standard_v2", "tier": "Standard_v2", "capacity": 1},
+                "sslPolicy": {"policyType": "Predefined", "policyName": "AppGwSslPolicy20220101S"},
                 "gatewayIPConfigurations": [{
                     "name": "appGatewayIpConfig",
                     "properties": {"subnet": {"id": expr(&gw_subnet_id)}},
@@ -407,12 +408,17 @@ pub fn template(s: &InfraSettings, n: &Names) -> Value {
                 "type": "VirtualMachineScaleSets",
                 "availabilityZones": [s.zone],
                 "vnetSubnetID": expr(&aks_subnet_id),
+                // Azure CNI gives each pod a subnet address: 80 nodes x 51 fit the /20.
+                "maxPods": 50,
             }],
+            "enableRBAC": true,
             "autoUpgradeProfile": {"upgradeChannel": "none", "nodeOSUpgradeChannel": "None"},
             "oidcIssuerProfile": {"enabled": true},
             "securityProfile": {"workloadIdentity": {"enabled": true}},
             "networkProfile": {
                 "networkPlugin": "azure",
+                // deploy generates NetworkPolicies; this enforces them.
+                "networkPolicy": "azure",
                 "loadBalancerSku": "standard",
                 "serviceCidr": "10.0.0.0/16",
                 "dnsServiceIP": "10.0.0.10",
@@ -426,6 +432,7 @@ pub fn template(s: &InfraSettings, n: &Names) -> Value {
                     "enabled": true,
                     "config": {"applicationGatewayId": expr(&gw_id)},
                 },
+                "kubeDashboard": {"enabled": false},
             },
         },
     });
@@ -488,7 +495,32 @@ pub fn template(s: &InfraSettings, n: &Names) -> Value {
         }),
     ]);
 
-    // MySQL with its firewall.
+    // MySQL with its firewall rules (child resources: the schema's names have no `/`).
+    let mut rules: Vec<(String, String, String)> = Vec::new();
+    for (i, c) in s.mysql_allow_cidrs.iter().enumerate() {
+        if let Some((a, b)) = ipv4_range(c) {
+            rules.push((format!("allow-cidr-{}", i + 1), a.to_string(), b.to_string()));
+        }
+    }
+    if s.mysql_allow_azure_services {
+        rules.push((
+            "AllowAllAzureServicesAndResourcesWithinAzureIps".into(),
+            "0.0.0.0".into(),
+            "0.0.0.0".into(),
+        ));
+    }
+    let firewall: Vec<Value> = rules
+        .into_iter()
+        .map(|(name, start, end)| {
+            json!({
+                "type": "firewallRules",
+                "apiVersion": API_MYSQL,
+                "name": name,
+                "dependsOn": [format!("[{mysql_id}]")],
+                "properties": {"startIpAddress": start, "endIpAddress": end},
+            })
+        })
+        .collect();
     resources.push(json!({
         "type": "Microsoft.DBforMySQL/flexibleServers",
         "apiVersion": API_MYSQL,
@@ -505,33 +537,8 @@ pub fn template(s: &InfraSettings, n: &Names) -> Value {
             "highAvailability": {"mode": "Disabled"},
             "network": {"publicNetworkAccess": "Enabled"},
         },
+        "resources": firewall,
     }));
-    let mut rules: Vec<(String, String, String)> = Vec::new();
-    for (i, c) in s.mysql_allow_cidrs.iter().enumerate() {
-        if let Some((a, b)) = ipv4_range(c) {
-            rules.push((
-                format!("allow-cidr-{}", i + 1),
-                a.to_string(),
-                b.to_string(),
-            ));
-        }
-    }
-    if s.mysql_allow_azure_services {
-        rules.push((
-            "AllowAllAzureServicesAndResourcesWithinAzureIps".into(),
-            "0.0.0.0".into(),
-            "0.0.0.0".into(),
-        ));
-    }
-    for (name, start, end) in rules {
-        resources.push(json!({
-            "type": "Microsoft.DBforMySQL/flexibleServers/firewallRules",
-            "apiVersion": API_MYSQL,
-            "name": format!("{}/{name}", n.mysql),
-            "dependsOn": [format!("[{mysql_id}]")],
-            "properties": {"startIpAddress": start, "endIpAddress": end},
-        }));
-    }
 
     // Key Vault (RBAC) with the password, and who may read it.
     resources.extend([
