@@ -499,7 +499,11 @@ pub fn template(s: &InfraSettings, n: &Names) -> Value {
     let mut rules: Vec<(String, String, String)> = Vec::new();
     for (i, c) in s.mysql_allow_cidrs.iter().enumerate() {
         if let Some((a, b)) = ipv4_range(c) {
-            rules.push((format!("allow-cidr-{}", i + 1), a.to_string(), b.to_string()));
+            rules.push((
+                format!("allow-cidr-{}", i + 1),
+                a.to_string(),
+                b.to_string(),
+            ));
         }
     }
     if s.mysql_allow_azure_services {
