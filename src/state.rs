@@ -178,6 +178,28 @@ mod tests {
     }
 
     #[test]
+    fn refer_finds_what_infra_deployed_by_its_deployment() {
+        let mut s = State::default();
+        let infra: BTreeMap<String, String> = [
+            ("deployment-name", "aks-backend-infra"),
+            ("resource-group", "rg-shared"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        s.record(Step::Infra, &infra);
+        assert_eq!(
+            s.feed(Step::Refer, "deployment-name").map(|(v, _)| v),
+            Some("aks-backend-infra".to_string())
+        );
+        assert_eq!(
+            s.feed(Step::Refer, "resource-group")
+                .map(|(v, from)| (v, from)),
+            Some(("rg-shared".to_string(), "infra.resource-group".to_string()))
+        );
+    }
+
+    #[test]
     fn secret_values_are_never_kept() {
         let mut s = State::default();
         let mut refer = BTreeMap::new();

@@ -109,7 +109,7 @@ struct Timing {
     status: &'static str,
 }
 
-/// `aks-backend run`: refer -> build -> scan -> deploy in one process.
+/// `aks-backend run`: [infra ->] refer -> build -> scan -> deploy in one process.
 pub async fn all(ctx: &Ctx, inputs: &Inputs<'_>) -> Result<Exit, Error> {
     let started = Instant::now();
     let bare = inputs.resolve(ctx, Step::Scan, None);
@@ -121,6 +121,10 @@ pub async fn all(ctx: &Ctx, inputs: &Inputs<'_>) -> Result<Exit, Error> {
     let rs = ReportSettings::resolve(&bare, &ctx.env)?;
     let mut report = report::new_report(ctx, &rs, &app_name(&bare, ctx));
     for step in Step::ALL {
+        // infra is not part of the app pipeline: its row only when it was asked for.
+        if step == Step::Infra && !wanted.contains(&step) {
+            continue;
+        }
         let mut row = StepReport::new(step.name(), StepStatus::Pending);
         if !wanted.contains(&step) {
             row.status = StepStatus::Skipped;
