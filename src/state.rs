@@ -193,8 +193,7 @@ mod tests {
             Some("aks-backend-infra".to_string())
         );
         assert_eq!(
-            s.feed(Step::Refer, "resource-group")
-                .map(|(v, from)| (v, from)),
+            s.feed(Step::Refer, "resource-group"),
             Some(("rg-shared".to_string(), "infra.resource-group".to_string()))
         );
     }
