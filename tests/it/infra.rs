@@ -88,6 +88,8 @@ impl W {
             ("HOME".into(), self.dir.path().display().to_string()),
             ("RUNNER_TEMP".into(), tmp.display().to_string()),
             ("NO_COLOR".into(), "1".into()),
+            // The Entra mock's TLS certificate is signed by the test CA.
+            crate::support::tls::env(),
             ("GITHUB_ACTIONS".into(), "true".into()),
             (
                 "ACTIONS_ID_TOKEN_REQUEST_URL".into(),
