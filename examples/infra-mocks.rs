@@ -14,6 +14,8 @@ mod arm_template;
 mod entra;
 #[path = "../tests/it/support/spec.rs"]
 mod spec;
+#[path = "../tests/it/support/tls.rs"]
+mod tls;
 
 use std::sync::Arc;
 
@@ -29,7 +31,7 @@ async fn main() {
     let mock =
         arm_deployments::InfraMock::start(book, &entra.url, "rg-shared", "shop.example.com").await;
     let env = format!(
-        "export AZ_MOCK_ENTRA={}\nexport AZ_MOCK_ARM={}\nexport AZ_MOCK_SUBSCRIPTION={}\nexport AZ_MOCK_TENANT={}\nexport AZ_MOCK_CLIENT={}\nexport ACTIONS_ID_TOKEN_REQUEST_URL='{}'\nexport ACTIONS_ID_TOKEN_REQUEST_TOKEN={}\n",
+        "export AZ_MOCK_ENTRA={}\nexport AZ_MOCK_ARM={}\nexport AZ_MOCK_SUBSCRIPTION={}\nexport AZ_MOCK_TENANT={}\nexport AZ_MOCK_CLIENT={}\nexport ACTIONS_ID_TOKEN_REQUEST_URL='{}'\nexport ACTIONS_ID_TOKEN_REQUEST_TOKEN={}\nexport AKS_BACKEND_TEST_CA_FILE='{}'\n",
         entra.url,
         mock.url,
         arm::SUBSCRIPTION,
@@ -37,6 +39,7 @@ async fn main() {
         entra::CLIENT_ID,
         entra.github_request_url(),
         entra::GITHUB_REQUEST_TOKEN,
+        tls::ca().file.display(),
     );
     let tmp = format!("{out}.tmp");
     std::fs::write(&tmp, env).unwrap();

@@ -37,7 +37,7 @@ for _ in $(seq 100); do [ -s "$work/mocks.env" ] && break; sleep 0.1; done
 . "$work/mocks.env"
 /usr/bin/time -v env -i PATH=/usr/bin:/bin HOME="$work" RUNNER_TEMP="$work" GITHUB_ACTIONS=true \
   ACTIONS_ID_TOKEN_REQUEST_URL="$ACTIONS_ID_TOKEN_REQUEST_URL" ACTIONS_ID_TOKEN_REQUEST_TOKEN="$ACTIONS_ID_TOKEN_REQUEST_TOKEN" \
-  GITHUB_OUTPUT="$work/out" GITHUB_STEP_SUMMARY="$work/summary.md" \
+  AKS_BACKEND_TEST_CA_FILE="$AKS_BACKEND_TEST_CA_FILE" GITHUB_OUTPUT="$work/out" GITHUB_STEP_SUMMARY="$work/summary.md" \
   "$BIN" infra --subscription-id "$AZ_MOCK_SUBSCRIPTION" --resource-group rg-shared --name-prefix shop \
   --dns-zone shop.example.com --tenant-id "$AZ_MOCK_TENANT" --client-id "$AZ_MOCK_CLIENT" \
   --authority-host "$AZ_MOCK_ENTRA" --arm-endpoint "$AZ_MOCK_ARM" --state "$work/state.json" \
