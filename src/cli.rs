@@ -28,7 +28,7 @@ fn step_about(step: Step) -> &'static str {
             "Scan an image with Trivy: SARIF with every finding, a severity gate, a summary"
         }
         Step::Infra => {
-            "Set up the cluster's add-ons: cert-manager, External Secrets, Let's Encrypt issuers, the Key Vault store"
+            "Create or update the shared infrastructure: one ARM deployment (what-if first), then cert-manager, External Secrets and the Let's Encrypt issuers in the cluster"
         }
         Step::Refer => "Look up the shared infrastructure (ACR, AKS, Key Vault, DNS zone, gateway)",
         Step::Build => "Build the image with the Docker Engine API and push it to ACR",
@@ -113,8 +113,9 @@ pub fn command() -> Command {
         }
         cmd = cmd.subcommand(sub);
     }
-    let mut run = Command::new("run")
-        .about("refer -> build -> scan -> deploy in one process, with one timing breakdown");
+    let mut run = Command::new("run").about(
+        "[infra ->] refer -> build -> scan -> deploy in one process, with one timing breakdown",
+    );
     for spec in catalog::SETTINGS {
         run = run.arg(arg_for(spec));
     }

@@ -137,6 +137,8 @@ fn baseline(step: Step) -> Flags {
             );
             set("key-vault-name", "kv-example");
             set("dry-run", "true");
+            set("resource-group", "rg");
+            set("name-prefix", "shop");
         }
         Step::Refer => {
             set("subscription-id", "00000000-0000-0000-0000-000000000001");
@@ -150,7 +152,10 @@ fn baseline(step: Step) -> Flags {
 
 fn resolve_all(step: Step, r: &Resolved, env: &Env) {
     let _ = match step {
-        Step::Infra => settings::AddonSettings::resolve(r, env).map(drop),
+        Step::Infra => settings::InfraSettings::resolve(r, env)
+            .map(drop)
+            .and_then(|()| settings::AddonSettings::resolve_after_arm(r, env).map(drop))
+            .and_then(|()| settings::AddonSettings::resolve(r, env).map(drop)),
         Step::Refer => settings::ReferSettings::resolve(r, env).map(drop),
         Step::Build => settings::BuildSettings::resolve(r, env).map(drop),
         Step::Scan => settings::ScanSettings::resolve(r, env).map(drop),

@@ -30,7 +30,7 @@ kubeconfig="$(head -1 "$work/fc.out")"
 server="$(grep -m1 'server:' "$kubeconfig" | awk '{print $2}')"
 
 infra() {
-  /usr/bin/time -v -o "$work/time.txt" "$BIN" infra --kubeconfig "$kubeconfig" \
+  /usr/bin/time -v -o "$work/time.txt" "$BIN" infra --infra-phases cluster --kubeconfig "$kubeconfig" \
     --acme-email ops@contoso.com --dns-zone example.com --dns-zone-resource-group rg-dns \
     --subscription-id 00000000-0000-0000-0000-000000000000 \
     --eso-client-id 22222222-2222-2222-2222-222222222222 \

@@ -7,6 +7,7 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Step {
+    /// The shared infrastructure (one ARM deployment); first in pipeline order.
     Infra,
     Refer,
     Build,
@@ -15,7 +16,7 @@ pub enum Step {
 }
 
 impl Step {
-    /// Pipeline order.
+    /// Pipeline order: infra, refer, build, scan, deploy.
     pub const ALL: [Step; 5] = [
         Step::Infra,
         Step::Refer,
@@ -55,6 +56,7 @@ pub enum Kind {
 pub enum Heading {
     General,
     SignIn,
+    Infra,
     Refer,
     Build,
     Scan,
@@ -63,9 +65,10 @@ pub enum Heading {
 }
 
 impl Heading {
-    pub const ALL: [Heading; 7] = [
+    pub const ALL: [Heading; 8] = [
         Heading::General,
         Heading::SignIn,
+        Heading::Infra,
         Heading::Refer,
         Heading::Build,
         Heading::Scan,
@@ -77,6 +80,7 @@ impl Heading {
         match self {
             Heading::General => "General",
             Heading::SignIn => "Sign-in (Azure)",
+            Heading::Infra => "Shared infrastructure (infra: create and update it)",
             Heading::Refer => "Shared infrastructure (refer)",
             Heading::Build => "Build",
             Heading::Scan => "Scan",
@@ -175,15 +179,15 @@ impl Spec {
         }
         match self.steps {
             [] => Heading::General,
-            [Step::Refer, Step::Build, Step::Scan, Step::Deploy]
-            | [
+            [
                 Step::Infra,
                 Step::Refer,
                 Step::Build,
                 Step::Scan,
                 Step::Deploy,
             ] => Heading::SignIn,
-            st if st.contains(&Step::Refer) || st == [Step::Infra] => Heading::Refer,
+            [Step::Infra] => Heading::Infra,
+            st if st.contains(&Step::Refer) => Heading::Refer,
             [Step::Build, ..] => Heading::Build,
             [Step::Scan, ..] => Heading::Scan,
             _ => Heading::Deploy,
@@ -266,6 +270,9 @@ use Step::{Build, Deploy, Infra, Refer, Scan};
 
 const ALL: &[Step] = &[];
 const SCAN: &[Step] = &[Scan];
+/// Every step that signs in to Azure.
+const AZURE: &[Step] = &[Infra, Refer, Build, Scan, Deploy];
+const INFRA: &[Step] = &[Infra];
 
 /// Every setting, in the order `--help` and the docs show them.
 pub const SETTINGS: &[Spec] = &[
@@ -289,7 +296,7 @@ pub const SETTINGS: &[Spec] = &[
         ALL,
         List,
         Some("refer,build,scan,deploy"),
-        "With `run`: which steps to run, in pipeline order",
+        "With `run`: which steps to run, in pipeline order (infra first when asked for)",
     ).one_of(&["infra", "refer", "build", "scan", "deploy"]),
     s(
         "dry-run",
@@ -595,35 +602,35 @@ pub const SETTINGS: &[Spec] = &[
     // --- Azure (refer, and sign-in for every step that talks to Azure) ---
     s(
         "subscription-id",
-        &[Infra, Refer, Build, Scan, Deploy],
+        AZURE,
         Value,
         None,
         "Azure subscription ID",
     ).labelled("Subscription ID"),
     s(
         "tenant-id",
-        &[Infra, Refer, Build, Scan, Deploy],
+        AZURE,
         Value,
         None,
         "Entra tenant ID (default: $AZURE_TENANT_ID)",
     ).labelled("Tenant ID"),
     s(
         "client-id",
-        &[Infra, Refer, Build, Scan, Deploy],
+        AZURE,
         Value,
         None,
         "Client ID of the app registration / managed identity (default: $AZURE_CLIENT_ID)",
     ).labelled("Client ID"),
     s(
         "resource-group",
-        &[Refer, Deploy],
+        &[Infra, Refer, Deploy],
         Value,
         None,
         "Resource group of the shared infrastructure",
     ),
     s(
         "environment",
-        &[Infra, Refer, Build, Scan, Deploy],
+        AZURE,
         Value,
         Some("AzureCloud"),
         "Azure cloud (azure/login's name and values): picks the Entra, ARM and ACR endpoints",
@@ -638,21 +645,21 @@ pub const SETTINGS: &[Spec] = &[
     .labelled("Azure cloud"),
     s(
         "authority-host",
-        &[Infra, Refer, Build, Scan, Deploy],
+        AZURE,
         Value,
         None,
         "Entra ID authority host, HTTPS (default: $AZURE_AUTHORITY_HOST, else the cloud's, e.g. https://login.microsoftonline.com)",
     ).labelled("Entra authority host"),
     s(
         "arm-endpoint",
-        &[Infra, Refer, Build, Scan, Deploy],
+        AZURE,
         Value,
         None,
         "Azure Resource Manager endpoint (default: the cloud's, e.g. https://management.azure.com)",
     ).labelled("ARM endpoint"),
     s(
         "auth-type",
-        &[Infra, Refer, Build, Scan, Deploy],
+        AZURE,
         Value,
         Some("auto"),
         "How to sign in to Azure; azure/login's SERVICE_PRINCIPAL (OIDC federation, else client secret) and IDENTITY (managed identity) too",
@@ -671,30 +678,129 @@ pub const SETTINGS: &[Spec] = &[
     .labelled("Sign-in type"),
     secret(
         "client-secret",
-        &[Infra, Refer, Build, Scan, Deploy],
+        AZURE,
         "Client secret of the app registration (prefer OIDC federation: no stored secret)",
     ),
     s(
         "service-connection-id",
-        &[Infra, Refer, Build, Scan, Deploy],
+        AZURE,
         Value,
         None,
         "Azure DevOps service connection (workload identity federation) to sign in with",
     ).only(Hosts::AzureDevOps).labelled("Service connection ID"),
     s(
         "audience",
-        &[Infra, Refer, Build, Scan, Deploy],
+        AZURE,
         Value,
         Some("api://AzureADTokenExchange"),
         "Audience of the federated OIDC token",
     ),
     s(
         "managed-identity-endpoint",
-        &[Infra, Refer, Build, Scan, Deploy],
+        AZURE,
         Value,
         Some("http://169.254.169.254"),
         "Instance metadata endpoint for managed identity sign-in",
     ).labelled("Managed identity (IMDS) endpoint"),
+    // --- infra (creates the shared infrastructure refer reads) ---
+    s(
+        "name-prefix",
+        INFRA,
+        Value,
+        None,
+        "Prefix of every resource name infra creates: 3-10 lowercase letters and digits, starting with a letter",
+    ),
+    s(
+        "location",
+        INFRA,
+        Value,
+        Some("japaneast"),
+        "Azure region of the shared infrastructure",
+    ),
+    s(
+        "zone",
+        INFRA,
+        Value,
+        Some("1"),
+        "Availability zone of the AKS nodes (one zone)",
+    ).one_of(&["1", "2", "3"]).labelled("Availability zone"),
+    s(
+        "node-count",
+        INFRA,
+        Value,
+        Some("2"),
+        "Number of AKS nodes, 1 to 80 (50 pods each in the /20 node subnet)",
+    ).labelled("AKS node count"),
+    s(
+        "node-vm-size",
+        INFRA,
+        Value,
+        Some("Standard_D2s_v5"),
+        "VM size of the AKS nodes",
+    ).labelled("AKS node VM size"),
+    s(
+        "kubernetes-version",
+        INFRA,
+        Value,
+        None,
+        "Kubernetes version of the cluster, e.g. 1.33 (default: AKS's default)",
+    ),
+    s(
+        "ingress-controller",
+        INFRA,
+        Value,
+        Some("agic"),
+        "Ingress in front of the cluster: agic (Application Gateway Ingress Controller add-on, ingress class azure-application-gateway)",
+    ).one_of(&["agic"]),
+    s(
+        "mysql-allow-cidr",
+        INFRA,
+        List,
+        None,
+        "CIDRs or addresses the MySQL firewall admits (none: no client address is admitted)",
+    ).labelled("MySQL allowed CIDRs"),
+    s(
+        "mysql-allow-azure-services",
+        INFRA,
+        Bool,
+        Some("false"),
+        "Also admit connections from Azure services (the 0.0.0.0 firewall rule) to MySQL",
+    ).labelled("MySQL: allow Azure services"),
+    s(
+        "mysql-sku",
+        INFRA,
+        Value,
+        Some("Standard_B1ms"),
+        "Compute SKU of the MySQL flexible server (Burstable Standard_B*, GeneralPurpose Standard_D*ds_v4)",
+    ).labelled("MySQL SKU"),
+    s(
+        "mysql-admin-user",
+        INFRA,
+        Value,
+        Some("mysqladmin"),
+        "Administrator login of the MySQL server (its password is generated and kept in Key Vault)",
+    ).labelled("MySQL admin user"),
+    s(
+        "log-retention-days",
+        INFRA,
+        Value,
+        Some("30"),
+        "Retention of the Log Analytics workspace, 30 to 730 days",
+    ),
+    s(
+        "template-out",
+        INFRA,
+        Value,
+        None,
+        "Also write the ARM template to PATH (no parameter values, never the password)",
+    ).file().labelled("ARM template file"),
+    s(
+        "infra-phases",
+        INFRA,
+        List,
+        Some("arm,cluster"),
+        "Which parts of infra run: arm (the ARM deployment), cluster (installs in the cluster)",
+    ).one_of(&["arm", "cluster"]),
     // --- refer ---
     s(
         "acr-name",
@@ -836,17 +942,17 @@ pub const SETTINGS: &[Spec] = &[
     ).labelled("Gateway NSG resource group"),
     s(
         "discovery-tags",
-        &[Refer],
+        &[Infra, Refer],
         Lines,
         None,
-        "Tags K=V the shared infrastructure puts on its resources (discovery keeps only those)",
+        "Tags K=V of the shared infrastructure: infra puts them on every resource, refer's discovery keeps only those",
     ),
     s(
         "deployment-name",
-        &[Refer],
+        &[Infra, Refer],
         Value,
         None,
-        "Read resource names from the outputs of this ARM deployment instead of tags",
+        "ARM deployment of the shared infrastructure: infra deploys under this name (default: aks-backend-infra), refer reads resource names from its outputs instead of tags",
     ).labelled("ARM deployment name"),
     s(
         "require",
@@ -1201,10 +1307,10 @@ pub const SETTINGS: &[Spec] = &[
     ),
     s(
         "allow-cidr",
-        &[Deploy],
+        &[Infra, Deploy],
         List,
         None,
-        "Only these CIDRs may reach the app on 443 (NSG rule); empty: open to all",
+        "Only these CIDRs may reach the app on 443 (the gateway NSG rule infra creates and deploy updates); empty: open to all",
     ).labelled("Allowed CIDRs"),
     s(
         "max-restarts",

@@ -4,5 +4,6 @@
 pub mod addons;
 pub mod build;
 pub mod deploy;
+pub mod infra;
 pub mod refer;
 pub mod scan;

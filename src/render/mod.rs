@@ -7,3 +7,4 @@ pub mod markdown;
 pub mod refer_summary;
 pub mod sarif;
 pub mod scan_summary;
+pub mod whatif;

@@ -4,6 +4,7 @@
 pub mod build;
 pub mod deploy;
 pub mod github_deployment;
+pub mod infra;
 pub mod infra_cluster;
 pub mod outputs;
 pub mod refer;

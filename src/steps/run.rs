@@ -15,15 +15,15 @@ use crate::clients::http::Limits;
 use crate::error::{Error, Exit};
 use crate::inputs::catalog::Step;
 use crate::inputs::settings::{
-    AddonSettings, AzureSettings, BuildSettings, DeploySettings, NetSettings, ReferSettings,
-    ReportSettings, ScanInput, ScanSettings,
+    AddonSettings, AzureSettings, BuildSettings, DeploySettings, InfraSettings, NetSettings, Phase,
+    ReferSettings, ReportSettings, ScanInput, ScanSettings,
 };
 use crate::inputs::{ConfigFile, Flags, InputError, Resolved};
 use crate::model::pipeline::{Fact, Report, StepReport, StepStatus};
 use crate::secret::Secret;
 use crate::state::State;
 
-use super::{Ctx, build, deploy, github_deployment, infra_cluster, refer, report, scan};
+use super::{Ctx, build, deploy, github_deployment, infra, infra_cluster, refer, report, scan};
 
 /// What the CLI hands over: the command line's values and the config file.
 pub struct Inputs<'a> {
@@ -109,7 +109,7 @@ struct Timing {
     status: &'static str,
 }
 
-/// `aks-backend run`: refer -> build -> scan -> deploy in one process.
+/// `aks-backend run`: [infra ->] refer -> build -> scan -> deploy in one process.
 pub async fn all(ctx: &Ctx, inputs: &Inputs<'_>) -> Result<Exit, Error> {
     let started = Instant::now();
     let bare = inputs.resolve(ctx, Step::Scan, None);
@@ -121,7 +121,7 @@ pub async fn all(ctx: &Ctx, inputs: &Inputs<'_>) -> Result<Exit, Error> {
     let rs = ReportSettings::resolve(&bare, &ctx.env)?;
     let mut report = report::new_report(ctx, &rs, &app_name(&bare, ctx));
     for step in Step::ALL {
-        // The shared infrastructure runs rarely: no row unless asked for.
+        // infra is not part of the app pipeline: its row only when it was asked for.
         if step == Step::Infra && !wanted.contains(&step) {
             continue;
         }
@@ -339,11 +339,29 @@ async fn execute(
     let started = Instant::now();
     match step {
         Step::Infra => {
-            let s = AddonSettings::resolve(r, &ctx.env)?;
-            Ok(infra_cluster::run(ctx, &s).await?.map(|o| {
+            let phases = crate::inputs::settings::infra_phases(r)?;
+            if !phases.contains(&Phase::Arm) {
+                // The cluster phase alone, on a cluster the kubeconfig names.
+                let s = AddonSettings::resolve(r, &ctx.env)?;
+                return Ok(infra_cluster::run(ctx, &s).await?.map(|o| {
+                    (
+                        o.exit,
+                        infra_cluster::step_row(&o, started.elapsed()),
+                        None,
+                        None,
+                    )
+                }));
+            }
+            let s = InfraSettings::resolve(r, &ctx.env)?;
+            let addons = if phases.contains(&Phase::Cluster) {
+                Some(AddonSettings::resolve_after_arm(r, &ctx.env)?)
+            } else {
+                None
+            };
+            Ok(infra::run(ctx, &s, addons).await?.map(|o| {
                 (
-                    o.exit,
-                    infra_cluster::step_row(&o, started.elapsed()),
+                    o.cluster.as_ref().map_or(Exit::Ok, |c| c.exit),
+                    infra::report_row(&o, started.elapsed()),
                     None,
                     None,
                 )

@@ -31,6 +31,9 @@ fn infra_args(extra: &[&str]) -> Vec<String> {
         "https://kv-example.vault.azure.net",
         "--timeout",
         "60s",
+        // The cluster phase alone (the ARM phase is tests/it/infra.rs).
+        "--infra-phases",
+        "cluster",
     ]
     .iter()
     .map(|s| s.to_string())

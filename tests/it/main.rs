@@ -10,6 +10,7 @@ mod deploy;
 mod deploy_control_plane;
 mod fuzz_corpus;
 mod hostile_files;
+mod infra;
 mod infra_cluster;
 mod net;
 mod packaging;

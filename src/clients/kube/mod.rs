@@ -170,6 +170,21 @@ pub async fn connect(path: &Path) -> Result<kube::Client, KubeError> {
     kube::Client::try_from(config).map_err(|e| bad(e.to_string()))
 }
 
+/// A client from a kubeconfig held in memory (infra's freshly made cluster: its
+/// credentials never touch the disk). `name` only names it in errors.
+pub async fn connect_text(name: &str, text: &str) -> Result<kube::Client, KubeError> {
+    let path = Path::new(name);
+    let bad = |message: String| KubeError::Kubeconfig {
+        path: path.to_path_buf(),
+        message,
+    };
+    let kc = parse_kubeconfig(path, text)?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| bad(e.to_string()))?;
+    kube::Client::try_from(config).map_err(|e| bad(e.to_string()))
+}
+
 /// A kubeconfig's text as `kube` reads it (`path` only names it in errors).
 /// Relative certificate and token paths are taken from the kubeconfig's directory, as
 /// `Kubeconfig::read_from` does.

@@ -138,7 +138,46 @@ fn key_vault_uri(r: &Resolved) -> Result<String, InputError> {
 }
 
 impl AddonSettings {
+    /// The cluster phase on its own: everything the ARM phase would have made is given.
     pub fn resolve(r: &Resolved, env: &Env) -> Result<Self, InputError> {
+        Self::resolve_with(r, env, false)
+    }
+
+    /// The cluster phase after infra's ARM phase in the same run: the identities' client
+    /// IDs, the vault, the gateway IP and the cluster come from the deployment (see
+    /// [`AddonSettings::fill_from_arm`]); what the user gives is still checked up front,
+    /// so a bad value stops infra before anything is deployed.
+    pub fn resolve_after_arm(r: &Resolved, env: &Env) -> Result<Self, InputError> {
+        Self::resolve_with(r, env, true)
+    }
+
+    /// Takes the ARM deployment's outputs (names as `infra` publishes them) for what
+    /// the user did not give.
+    pub fn fill_from_arm(&mut self, outputs: &[(String, String)]) {
+        let get = |k: &str| {
+            outputs
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .filter(|v| !v.is_empty())
+        };
+        let fill = |slot: &mut String, k: &str| {
+            if slot.is_empty()
+                && let Some(v) = get(k)
+            {
+                *slot = v;
+            }
+        };
+        fill(&mut self.eso_client_id, "eso-client-id");
+        fill(&mut self.cert_manager_client_id, "cert-manager-client-id");
+        fill(&mut self.key_vault_uri, "key-vault-uri");
+        self.key_vault_uri = self.key_vault_uri.trim_end_matches('/').to_string();
+        if self.gateway_ip.is_none() {
+            self.gateway_ip = get("gateway-public-ip").and_then(|v| v.parse().ok());
+        }
+    }
+
+    fn resolve_with(r: &Resolved, env: &Env, after_arm: bool) -> Result<Self, InputError> {
         let arm = "infra's ARM phase outputs it";
         let acme_email = required(
             r,
@@ -178,20 +217,37 @@ impl AddonSettings {
                 "a zone like example.com",
             ));
         }
-        let zone_resource_group = required(
-            r,
-            "dns-zone-resource-group",
-            "the resource group that holds the DNS zone",
-        )?;
+        // After the ARM phase, the zone's group defaults to infra's resource group.
+        let zone_resource_group = match r.string("resource-group") {
+            Some(rg) if after_arm && r.string("dns-zone-resource-group").is_none() => rg,
+            _ => required(
+                r,
+                "dns-zone-resource-group",
+                "the resource group that holds the DNS zone",
+            )?,
+        };
         let subscription_id = guid(
             r,
             "subscription-id",
             "the subscription that holds the DNS zone",
         )?;
         let tenant_id = r.string("tenant-id");
-        let eso_client_id = guid(r, "eso-client-id", arm)?;
-        let cert_manager_client_id = guid(r, "cert-manager-client-id", arm)?;
-        let key_vault_uri = key_vault_uri(r)?;
+        let from_arm = |name: &str| after_arm && r.string(name).is_none();
+        let eso_client_id = if from_arm("eso-client-id") {
+            String::new()
+        } else {
+            guid(r, "eso-client-id", arm)?
+        };
+        let cert_manager_client_id = if from_arm("cert-manager-client-id") {
+            String::new()
+        } else {
+            guid(r, "cert-manager-client-id", arm)?
+        };
+        let key_vault_uri = if from_arm("key-vault-uri") && from_arm("key-vault-name") {
+            String::new()
+        } else {
+            key_vault_uri(r)?
+        };
         let versions = AddonVersions {
             cert_manager: version(r, "cert-manager-version", true)?,
             external_secrets: version(r, "external-secrets-version", false)?,
@@ -214,7 +270,7 @@ impl AddonSettings {
                 )
             })?),
         };
-        if wildcard_dns_record && gateway_ip.is_none() {
+        if wildcard_dns_record && gateway_ip.is_none() && !after_arm {
             return Err(InputError::Missing(
                 "--wildcard-dns-record needs the gateway's public IP".into(),
                 "give --gateway-public-ip (infra's ARM output gateway-public-ip)".into(),
@@ -230,7 +286,8 @@ impl AddonSettings {
                 .map(|p| env.resolve_path(p))
         });
         let dry_run = r.bool("dry-run")?;
-        if !dry_run {
+        // After the ARM phase, the cluster's own kubeconfig is used.
+        if !dry_run && !after_arm {
             match &kubeconfig {
                 Some(p) if p.is_file() => {}
                 Some(p) => {

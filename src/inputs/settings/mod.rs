@@ -5,6 +5,7 @@ mod addons;
 mod azure;
 mod build;
 mod deploy;
+mod infra;
 mod net;
 mod refer;
 mod report;
@@ -17,6 +18,7 @@ pub use deploy::{
     Autoscaling, Cidr, Component, DeploySettings, DnsTarget, Hardening, IngressSources,
     ManifestSource, NsgTarget, ingress_controller_namespace, is_dns_label,
 };
+pub use infra::{DEFAULT_DEPLOYMENT, InfraSettings, Phase, phases as infra_phases};
 pub use net::NetSettings;
 pub use refer::{Infra, ReferSettings};
 pub use report::ReportSettings;
