@@ -95,6 +95,9 @@ impl DeployPlan {
                     },
                 );
                 manifests::set_min_ready_seconds(&mut objs, s.min_ready_seconds);
+                if let Some(app) = &s.compose {
+                    super::compose::finish(&mut objs, app, &s.namespace, secret_store);
+                }
                 let tls = s
                     .host
                     .as_ref()
@@ -161,6 +164,9 @@ impl DeployPlan {
                     ));
                 }
             }
+        }
+        if let Some(app) = &s.compose {
+            warnings.extend(app.all_warnings());
         }
         let mut actions = vec![
             Action::EnsureNamespace {

@@ -2,6 +2,7 @@
 //! by `--dry-run`.
 
 pub mod build;
+pub mod compose;
 pub mod deploy;
 pub mod refer;
 pub mod scan;
