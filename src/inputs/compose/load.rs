@@ -71,10 +71,17 @@ pub struct Project {
 fn schema() -> &'static jsonschema::Validator {
     static V: OnceLock<jsonschema::Validator> = OnceLock::new();
     V.get_or_init(|| {
-        let schema: Value = serde_json::from_str(SCHEMA).expect("the vendored schema is JSON");
-        jsonschema::draft7::options()
-            .build(&schema)
-            .expect("the vendored schema compiles")
+        // Built on a thread of its own: with the crate's HTTP resolution on (as in test
+        // builds, where features unify), its options own a blocking client whose drop
+        // must not happen inside the async runtime.
+        std::thread::spawn(|| {
+            let schema: Value = serde_json::from_str(SCHEMA).expect("the vendored schema is JSON");
+            jsonschema::draft7::options()
+                .build(&schema)
+                .expect("the vendored schema compiles")
+        })
+        .join()
+        .expect("the schema compiles")
     })
 }
 
@@ -201,13 +208,8 @@ fn validate(file: &Path, doc: &Value) -> Result<(), LoadError> {
     let mut paths = Vec::new();
     let mut messages = Vec::new();
     for e in errors {
-        let p = e.instance_path().to_string();
-        let p = if p.is_empty() {
-            "(top level)".to_string()
-        } else {
-            p.trim_start_matches('/').replace('/', ".")
-        };
-        messages.push(format!("{p}: {}", e.masked()));
+        let p = key_path(&e);
+        messages.push(format!("{p}: {}", describe(&e)));
         paths.push(p);
     }
     Err(LoadError::Schema {
@@ -218,6 +220,41 @@ fn validate(file: &Path, doc: &Value) -> Result<(), LoadError> {
             messages.join("; ")
         ),
     })
+}
+
+fn key_path(e: &jsonschema::ValidationError<'_>) -> String {
+    let p = e.instance_path().to_string();
+    if p.is_empty() {
+        "(top level)".to_string()
+    } else {
+        p.trim_start_matches('/').replace('/', ".")
+    }
+}
+
+/// A `oneOf` / `anyOf` failure says why the alternative of the right type failed
+/// (`publishd` is not allowed), not only that none matched.
+fn describe(e: &jsonschema::ValidationError<'_>) -> String {
+    use jsonschema::error::ValidationErrorKind as K;
+    match e.kind() {
+        K::OneOfNotValid { context } | K::AnyOf { context } => {
+            let detail: Vec<String> = context
+                .iter()
+                .filter(|alt| !alt.iter().all(|x| matches!(x.kind(), K::Type { .. })))
+                .flat_map(|alt| {
+                    alt.iter().map(|x| match key_path(x) {
+                        p if p == key_path(e) => describe(x),
+                        p => format!("{p}: {}", describe(x)),
+                    })
+                })
+                .collect();
+            if detail.is_empty() {
+                e.masked().to_string()
+            } else {
+                detail.join("; ")
+            }
+        }
+        _ => e.masked().to_string(),
+    }
 }
 
 /// Drops services none of whose `profiles` is active (15-profiles.md); services without
