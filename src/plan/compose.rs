@@ -354,3 +354,83 @@ pub fn file_name(i: usize, o: &Value) -> String {
         .collect();
     format!("{:02}-{safe}.yaml", i + 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::Env;
+    use crate::inputs::compose::{load, map};
+    use crate::model::image_ref::ImageRef;
+    use std::path::{Path, PathBuf};
+
+    fn shop() -> ComposeApp {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures/compose/shop");
+        let files = [dir.join("compose.yaml"), dir.join("compose.override.yaml")];
+        let p = load::load(&files, &[], &Env::from_pairs::<&str, &str>([], &dir)).unwrap();
+        let d = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+        let images: Vec<ImageRef> = ["proxy", "web", "api", "worker"]
+            .iter()
+            .map(|s| ImageRef::parse(&format!("registry.example.com/team/{s}@{d}")).unwrap())
+            .collect();
+        let mut app = map::map(
+            &p,
+            &map::Options {
+                image_prefix: Some("registry.example.com/team"),
+                public: None,
+                stateful_in_cluster: false,
+                allow: &[],
+                mysql_host: Some("shop.mysql.database.azure.com"),
+                mysql_password_secret: "mysql-root-password",
+                images: &images,
+                dry_run: false,
+                replicas: 2,
+                cpu: "250m",
+                memory: "256Mi",
+                cpu_target: 70,
+                host: true,
+            },
+        )
+        .unwrap();
+        app.files = vec![
+            PathBuf::from("compose.yaml"),
+            PathBuf::from("compose.override.yaml"),
+        ];
+        app
+    }
+
+    /// What became of each service of the fixture app, as `plan.md` tells it.
+    #[test]
+    fn the_plan_names_every_service_and_what_became_of_it() {
+        insta::assert_snapshot!(plan_markdown(&shop(), &[]));
+    }
+
+    #[test]
+    fn a_worker_without_ports_has_no_service_and_admits_no_traffic() {
+        let app = shop();
+        let mut objs = vec![
+            json!({"kind": "Service", "metadata": {"name": "worker"}, "spec": {}}),
+            json!({"kind": "NetworkPolicy", "metadata": {"name": "worker"},
+                   "spec": {"ingress": [{"ports": [{"port": 8080}]}]}}),
+            json!({"kind": "Deployment", "metadata": {"name": "worker"}, "spec": {"template": {"spec": {
+                "containers": [{"name": "worker", "ports": [{"name": "http", "containerPort": 8080}]}]}}}}),
+        ];
+        finish(&mut objs, &app, "shop", "azure-keyvault");
+        assert!(
+            !objs
+                .iter()
+                .any(|o| o["kind"] == "Service" && o["metadata"]["name"] == "worker")
+        );
+        let np = objs.iter().find(|o| o["kind"] == "NetworkPolicy").unwrap();
+        assert_eq!(np["spec"]["ingress"], json!([]));
+        let d = objs.iter().find(|o| o["kind"] == "Deployment").unwrap();
+        let c = &d["spec"]["template"]["spec"]["containers"][0];
+        assert!(c.get("ports").is_none(), "{c}");
+        assert_eq!(
+            c["args"],
+            json!(["python", "-m", "worker", "--queue", "orders high"])
+        );
+        // MySQL became an ExternalName Service under its Compose name.
+        let db = objs.iter().find(|o| o["metadata"]["name"] == "db").unwrap();
+        assert_eq!(db["spec"]["externalName"], "shop.mysql.database.azure.com");
+    }
+}

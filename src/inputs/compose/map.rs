@@ -494,9 +494,8 @@ fn service(
         let canon = image_ref.canonical_repository();
         match o.images.iter().find(|i| i.canonical_repository() == canon) {
             Some(i) => image_ref = i.clone(),
-            None if o.dry_run => notes.push(format!(
-                "image {image} is not pinned by digest (dry run); a deploy needs REF@sha256:.. (built by `build`, or given in --images)"
-            )),
+            // A dry run shows it among the plan's unpinned images.
+            None if o.dry_run => {}
             None => {
                 return Err(err(
                     format!("{at}.image"),
