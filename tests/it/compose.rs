@@ -415,3 +415,53 @@ fn a_compose_app_deploys_and_a_crashing_service_rolls_back_alone() {
         assert_eq!(w["verdict"], "healthy", "{w}");
     }
 }
+
+/// Several services publishing ports and none named: which one is public is asked, not
+/// guessed; `--public` settles it, and a UDP port is not what the gateway can serve.
+#[test]
+fn an_ambiguous_public_service_is_asked_for_and_udp_is_not_public() {
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("compose.yaml");
+    std::fs::write(
+        &f,
+        format!(
+            "services:\n  a:\n    image: r.example.com/a@{D1}\n    ports: [\"80:8080\"]\n  b:\n    image: r.example.com/b@{D1}\n    ports: [\"81:9090\", \"53:53/udp\"]\n  dns:\n    image: r.example.com/dns@{D1}\n    ports: [\"5353:53/udp\"]\n"
+        ),
+    )
+    .unwrap();
+    let f = f.display().to_string();
+    let out = deploy_with(None, d.path(), &["--compose", &f, "--dry-run"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("a, b"), "{}", out.stderr);
+    assert!(out.stderr.contains("--public"), "{}", out.stderr);
+    let out = deploy_with(
+        None,
+        d.path(),
+        &[
+            "--compose",
+            &f,
+            "--public",
+            "b",
+            "--host",
+            "b.example.com",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let plan: Value = serde_json::from_str(&out.stdout).unwrap();
+    let ing: Vec<&Value> = plan["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["kind"] == "Ingress")
+        .collect();
+    assert_eq!(ing.len(), 1);
+    assert_eq!(ing[0]["metadata"]["name"], "b");
+    let out = deploy_with(
+        None,
+        d.path(),
+        &["--compose", &f, "--public", "dns", "--dry-run"],
+    );
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("UDP"), "{}", out.stderr);
+}

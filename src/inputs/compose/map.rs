@@ -469,10 +469,7 @@ fn service(
 
     // --- image ---
     let x = s.get("x-aks-backend").and_then(Value::as_object);
-    let build = match s.get("build") {
-        None => None,
-        Some(b) => Some(build_spec(b, &p.dir)),
-    };
+    let build = s.get("build").map(|b| build_spec(b, &p.dir));
     let image = if build.is_some() {
         let prefix = o.image_prefix.ok_or_else(|| {
             err(
@@ -617,8 +614,7 @@ fn service(
     // Dependents of a replaced MySQL: passwords from Key Vault, not from the file.
     let mut secret_env = Vec::new();
     let uses_mysql = replaced.iter().any(|r| {
-        depends_on(s).iter().any(|d| *d == r.name)
-            || env.iter().any(|(_, v)| mentions_host(v, &r.name))
+        depends_on(s).contains(&r.name) || env.iter().any(|(_, v)| mentions_host(v, &r.name))
     });
     if uses_mysql {
         let pw: Vec<String> = env
@@ -748,8 +744,8 @@ fn service(
     }
 
     // --- command, healthcheck, user ---
-    let args = s.get("command").and_then(|v| command(v));
-    let cmd = s.get("entrypoint").and_then(|v| command(v));
+    let args = s.get("command").and_then(command);
+    let cmd = s.get("entrypoint").and_then(command);
     let first_port = ports.first().map(|p| p.port);
     let mut probe = s
         .get("healthcheck")

@@ -47,14 +47,14 @@ pub fn resolve(r: &Resolved, env: &Env) -> Result<Option<ComposeApp>, InputError
             "compose-profile",
             "mysql-host",
         ] {
-            if let Some((_, input)) = r.one(name) {
-                if r.get(name).is_some_and(|v| v.origin != Origin::Default) {
-                    return Err(InputError::invalid(
-                        input,
-                        "means something only with --compose",
-                        "--compose FILE, or leave it out",
-                    ));
-                }
+            if let Some((_, input)) = r.one(name)
+                && r.get(name).is_some_and(|v| v.origin != Origin::Default)
+            {
+                return Err(InputError::invalid(
+                    input,
+                    "means something only with --compose",
+                    "--compose FILE, or leave it out",
+                ));
             }
         }
         return Ok(None);
