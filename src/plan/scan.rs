@@ -25,6 +25,10 @@ pub struct ScanPlan {
     /// `None` when an existing report is used.
     pub trivy: Option<TrivyRun>,
     pub report: PathBuf,
+    /// The report goes into a fresh private directory made beside `report` at run time
+    /// (`<temp>/aks-backend-trivy-<random>/report.json`, mode 0700): a predictable name in a
+    /// shared temp dir could be planted (a symlink) or read by another user.
+    pub report_in_private_dir: bool,
     pub sarif: PathBuf,
     pub severities: BTreeSet<Severity>,
     pub ignore_unfixed: bool,
@@ -43,10 +47,10 @@ impl ScanPlan {
         let report = match (&s.input, &s.report) {
             (ScanInput::TrivyReport(p), _) => p.clone(),
             (_, Some(p)) => p.clone(),
-            (_, None) => env
-                .temp_dir()
-                .join(format!("aks-backend-trivy-{}.json", std::process::id())),
+            (_, None) => env.temp_dir().join("report.json"),
         };
+        let report_in_private_dir =
+            !matches!(s.input, ScanInput::TrivyReport(_)) && s.report.is_none();
         let trivy = match target {
             None => None,
             Some(target) => {
@@ -85,6 +89,7 @@ impl ScanPlan {
             artifact,
             trivy,
             report,
+            report_in_private_dir,
             sarif: s.sarif.clone(),
             severities: s.severities.clone(),
             ignore_unfixed: s.ignore_unfixed,

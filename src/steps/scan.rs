@@ -52,8 +52,22 @@ pub async fn run(ctx: &Ctx, s: &ScanSettings) -> Result<Option<ScanOutcome>, Err
         today: ctx.today,
     };
 
+    // The default report location is a fresh private directory (see the plan's field).
+    let report_path = if plan.report_in_private_dir && plan.trivy.is_some() {
+        let parent = plan.report.parent().unwrap_or(std::path::Path::new("."));
+        crate::fsx::private_dir(parent, "aks-backend-trivy")
+            .map_err(crate::clients::trivy::TrivyError::from)?
+            .join("report.json")
+    } else {
+        plan.report.clone()
+    };
     let mut trivy_version = None;
     if let Some(t) = &plan.trivy {
+        let args = if report_path == plan.report {
+            t.args.clone()
+        } else {
+            run::args(&t.target, &t.options, &report_path)
+        };
         let binary = match &t.binary {
             Located::Download { url, pin, dest, .. } => {
                 ctx.host.group_start("Install Trivy");
@@ -88,8 +102,8 @@ pub async fn run(ctx: &Ctx, s: &ScanSettings) -> Result<Option<ScanOutcome>, Err
         ctx.host
             .group_start(&format!("Trivy scan of {}", plan.artifact));
         ctx.host
-            .info(&format!("{} {}", binary.display(), t.args.join(" ")));
-        if let Some(parent) = plan.report.parent() {
+            .info(&format!("{} {}", binary.display(), args.join(" ")));
+        if let Some(parent) = report_path.parent() {
             std::fs::create_dir_all(parent).map_err(|source| InputError::File {
                 what: "report directory",
                 path: parent.to_path_buf(),
@@ -105,12 +119,12 @@ pub async fn run(ctx: &Ctx, s: &ScanSettings) -> Result<Option<ScanOutcome>, Err
             let line: String = line.chars().filter(|c| !c.is_control()).collect();
             host.info(&format!("trivy: {line}"));
         };
-        let r = run::run(&binary, &t.args, &auth, t.options.timeout, &progress).await;
+        let r = run::run(&binary, &args, &auth, t.options.timeout, &progress).await;
         ctx.host.group_end();
         r?;
     }
 
-    let report = report::read(&plan.report)?;
+    let report = report::read(&report_path)?;
     let artifact = if plan.artifact.is_empty() {
         report.artifact_name.clone()
     } else {
@@ -167,7 +181,7 @@ pub async fn run(ctx: &Ctx, s: &ScanSettings) -> Result<Option<ScanOutcome>, Err
         ("unknown", gate.total.unknown.to_string()),
         ("sarif", plan.sarif.display().to_string()),
         ("sarif-category", rendered.category.clone()),
-        ("report", plan.report.display().to_string()),
+        ("report", report_path.display().to_string()),
     ];
     ctx.publish(&outputs, s.outputs_file.as_deref())?;
 

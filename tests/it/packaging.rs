@@ -69,15 +69,11 @@ fn default_text(v: Option<&Value>) -> Option<String> {
     }
 }
 
-/// The action's default of a setting: a workflow expression the catalog names
-/// (`${{ github.token }}`), none when peers' aliases exist (the runner always sets a
-/// defaulted input, which would hide the alias), else the binary's.
+/// The action's default of a setting: only a workflow expression the catalog names
+/// (`${{ github.token }}`). A declared default would make the runner set `INPUT_<NAME>` on
+/// every run, and that outranks the user's `aks-backend.toml`; the binary applies its own.
 fn action_default(s: &Spec) -> Option<&'static str> {
-    match (s.action_default, s.aliases.is_empty()) {
-        (Some(d), _) => Some(d),
-        (None, false) => None,
-        (None, true) => s.default,
-    }
+    s.action_default
 }
 
 /// Everything on which `action.yml`, `task.json` and the catalog disagree.
@@ -176,7 +172,8 @@ fn drift(action: &Value, task: &Value) -> Vec<String> {
     let catalog: BTreeMap<&str, Option<&str>> = SETTINGS
         .iter()
         .filter(|s| s.hosts != Hosts::GitHub)
-        .map(|s| (s.input_name(), s.default))
+        // No defaultValue in task.json, for the reason `action_default` gives.
+        .map(|s| (s.input_name(), None))
         .collect();
     for (name, default) in &catalog {
         let tname = camel(name);
@@ -415,6 +412,63 @@ fn action_names_and_peer_aliases_map_to_the_settings() {
     assert_eq!(b["label"]["values"], json!(["k=v"]));
     let s = print(&["scan"], &[]);
     assert_eq!(s["trivyignore"]["values"], json!(["x.ignore"]));
+}
+
+/// What a runner does with `action.yml`: every input with a `default` is set as
+/// `INPUT_<NAME>` on every run. The user's `aks-backend.toml` must still win over the
+/// binary's defaults, so the action may declare none (the token's expression aside), and
+/// the task none either (the agent does the same with `defaultValue`).
+#[test]
+fn the_config_file_is_not_overridden_by_the_packagings_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("aks-backend.toml"),
+        "[deploy]\nnamespace = \"from-config\"\ntimeout = \"7m\"\nreplicas = \"4\"\n",
+    )
+    .unwrap();
+    let mut runner_env: Vec<(String, String)> = Vec::new();
+    for (name, input) in action()["inputs"].as_object().unwrap() {
+        if let Some(d) = default_text(input.get("default")) {
+            let v = if d.contains("${{") {
+                "t0ken".to_string()
+            } else {
+                d
+            };
+            runner_env.push((
+                format!("INPUT_{}", name.to_ascii_uppercase().replace(' ', "_")),
+                v,
+            ));
+        }
+    }
+    for i in task()["inputs"].as_array().unwrap() {
+        if let Some(d) = default_text(i.get("defaultValue")) {
+            runner_env.push((
+                format!("INPUT_{}", i["name"].as_str().unwrap().to_ascii_uppercase()),
+                d,
+            ));
+        }
+    }
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(dir.path())
+        .args(["deploy", "--print-settings"])
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("TF_BUILD");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("INPUT_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.envs(runner_env);
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["namespace"]["values"], json!(["from-config"]), "{v}");
+    assert_eq!(v["timeout"]["values"], json!(["7m"]), "{v}");
+    assert_eq!(v["replicas"]["values"], json!(["4"]), "{v}");
 }
 
 #[test]

@@ -172,6 +172,61 @@ fn image_tarball_finds_the_expected_findings_and_fails_by_default() {
     assert!(!text.contains("CVE-2099-0007") && !text.contains("CVE-2099-0008"));
 }
 
+/// Trivy's JSON report, by default, goes into a fresh directory only we can enter, with a
+/// name nobody can guess: not `<temp>/aks-backend-trivy-<pid>.json`, where another user
+/// of a shared runner could plant a symlink or read the findings.
+#[test]
+fn the_default_report_goes_into_a_fresh_private_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scan::new();
+    let temp = s.path("runner-temp");
+    std::fs::create_dir(&temp).unwrap();
+    let temp_s = temp.display().to_string();
+    let trivy = tools::trivy().display().to_string();
+    let cache = s.cache.path().display().to_string();
+    let mut reports = Vec::new();
+    for n in 0..2 {
+        let outs = s.path(&format!("outputs{n}.json")).display().to_string();
+        let sarif = s.path("out.sarif").display().to_string();
+        let out = cli::run(
+            &[
+                "scan",
+                "--input",
+                &image_tar(),
+                "--trivy-path",
+                &trivy,
+                "--trivy-cache-dir",
+                &cache,
+                "--skip-db-update",
+                "--offline-scan",
+                "--sarif",
+                &sarif,
+                "--outputs-file",
+                &outs,
+                "--fail-on-findings",
+                "false",
+            ],
+            &[("HOME", "/nonexistent"), ("RUNNER_TEMP", &temp_s)],
+            s.dir.path(),
+        );
+        assert_eq!(out.exit, Exit::Ok, "{}", out.log);
+        let report = PathBuf::from(&outputs(Path::new(&outs))["report"]);
+        let dir = report.parent().unwrap().to_path_buf();
+        assert_eq!(
+            dir.parent().unwrap(),
+            temp.as_path(),
+            "{}",
+            report.display()
+        );
+        assert!(dir.file_name().unwrap().to_string_lossy().len() > "aks-backend-trivy-".len() + 16);
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", dir.display());
+        assert!(report.is_file());
+        reports.push(report);
+    }
+    assert_ne!(reports[0], reports[1], "every run gets its own directory");
+}
+
 #[test]
 fn rootfs_scan_finds_the_same_vulnerabilities() {
     let s = Scan::new();
