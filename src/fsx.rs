@@ -392,6 +392,26 @@ pub fn append(path: &Path, what: &'static str, text: &[u8]) -> Result<(), FsErro
     f.write_all(text).map_err(werr)
 }
 
+/// A new directory only this user can enter (`0700`), with an unguessable name under
+/// `parent`: `<parent>/<prefix>-<random>`. Created with `mkdir`, which fails on anything
+/// already there (a file, a directory or a planted symlink), so nobody else's path is used.
+/// For files another process writes for us (Trivy's JSON report) at a default location.
+pub fn private_dir(parent: &Path, prefix: &str) -> Result<PathBuf, FsError> {
+    let dir = parent.join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
+    let mut b = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(&dir).map_err(|source| FsError::Write {
+        what: "private temporary directory",
+        path: dir.clone(),
+        source,
+    })?;
+    Ok(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -537,24 +557,4 @@ mod tests {
         append(&p, "the job summary", b"b").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"ab");
     }
-}
-
-/// A new directory only this user can enter (`0700`), with an unguessable name under
-/// `parent`: `<parent>/<prefix>-<random>`. Created with `mkdir`, which fails on anything
-/// already there (a file, a directory or a planted symlink), so nobody else's path is used.
-/// For files another process writes for us (Trivy's JSON report) at a default location.
-pub fn private_dir(parent: &Path, prefix: &str) -> Result<PathBuf, FsError> {
-    let dir = parent.join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
-    let mut b = std::fs::DirBuilder::new();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        b.mode(0o700);
-    }
-    b.create(&dir).map_err(|source| FsError::Write {
-        what: "private temporary directory",
-        path: dir.clone(),
-        source,
-    })?;
-    Ok(dir)
 }
