@@ -15,6 +15,8 @@ mod arm;
 mod entra;
 #[path = "../tests/it/support/spec.rs"]
 mod spec;
+#[path = "../tests/it/support/tls.rs"]
+mod tls;
 
 use std::sync::Arc;
 
@@ -39,13 +41,16 @@ async fn main() {
     arm.add_zone(rg, "shop.example.com", serde_json::Value::Null);
     arm.add_gateway(rg, "agw-shop", tags, &["nsg-agw"], &["nsg-aks"]);
     let env = format!(
-        "export AZ_MOCK_ENTRA={}\nexport AZ_MOCK_ARM={}\nexport AZ_MOCK_SUBSCRIPTION={SUBSCRIPTION}\nexport AZ_MOCK_TENANT={}\nexport AZ_MOCK_CLIENT={}\nexport ACTIONS_ID_TOKEN_REQUEST_URL='{}'\nexport ACTIONS_ID_TOKEN_REQUEST_TOKEN={}\n",
+        "export AZ_MOCK_ENTRA={}\nexport AZ_MOCK_ARM={}\nexport AZ_MOCK_SUBSCRIPTION={SUBSCRIPTION}\nexport AZ_MOCK_TENANT={}\nexport AZ_MOCK_CLIENT={}\nexport ACTIONS_ID_TOKEN_REQUEST_URL='{}'\nexport ACTIONS_ID_TOKEN_REQUEST_TOKEN={}\nexport AKS_BACKEND_TEST_CA_FILE='{}'\n",
         entra.url,
         arm.url,
         entra::TENANT,
         entra::CLIENT_ID,
         entra.github_request_url(),
         entra::GITHUB_REQUEST_TOKEN,
+        // The Entra mock is served over TLS (azure_identity's rule): the binary trusts
+        // the mock's CA through the hidden, test-only variable.
+        tls::ca().file.display(),
     );
     let tmp = format!("{out}.tmp");
     std::fs::write(&tmp, env).unwrap();

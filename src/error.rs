@@ -11,9 +11,9 @@ use crate::clients::docker::DockerError;
 use crate::clients::github::GitHubError;
 use crate::clients::kube::KubeError;
 use crate::clients::trivy::TrivyError;
+use crate::clients::trivy::report::ReportError;
 use crate::host::HostError;
 use crate::inputs::InputError;
-use crate::model::report::ReportError;
 use crate::render::manifests::ManifestError;
 
 pub use crate::model::diagnostic::{Diagnostic, Exit};

@@ -30,6 +30,7 @@ for _ in $(seq 100); do [ -s "$work/mocks.env" ] && break; sleep 0.1; done
 envs=(env -i PATH=/usr/bin:/bin HOME="$work" RUNNER_TEMP="$work" GITHUB_ACTIONS=true
   ACTIONS_ID_TOKEN_REQUEST_URL="$ACTIONS_ID_TOKEN_REQUEST_URL"
   ACTIONS_ID_TOKEN_REQUEST_TOKEN="$ACTIONS_ID_TOKEN_REQUEST_TOKEN"
+  AKS_BACKEND_TEST_CA_FILE="$AKS_BACKEND_TEST_CA_FILE"
   GITHUB_OUTPUT="$work/github_output" GITHUB_STEP_SUMMARY="$work/summary.md")
 args=("$BIN" refer --subscription-id "$AZ_MOCK_SUBSCRIPTION" --resource-group rg-shared
   --tenant-id "$AZ_MOCK_TENANT" --client-id "$AZ_MOCK_CLIENT"

@@ -138,7 +138,16 @@ impl Response {
 struct Inner {
     limits: OnceLock<Limits>,
     client: OnceLock<reqwest::Client>,
+    /// Extra roots for the test suite's TLS mocks ([`TEST_CA_ENV`]); empty in real runs.
+    test_roots: OnceLock<Vec<reqwest::Certificate>>,
 }
+
+/// Test-only, hidden: a PEM file of root certificates the HTTP room trusts besides the
+/// built-in ones. The test suite serves its loopback Entra mock over TLS with a CA of
+/// its own (`azure_identity` signs in over HTTPS only) and names it here. Not a setting
+/// and not for real runs: a real endpoint has a publicly trusted certificate, and nothing
+/// else about HTTPS is relaxed (no plain HTTP, no skipped verification).
+pub const TEST_CA_ENV: &str = "AKS_BACKEND_TEST_CA_FILE";
 
 /// The shared client; cheap to clone (clones share the one `reqwest` client).
 #[derive(Clone)]
@@ -170,6 +179,7 @@ impl Http {
             inner: Arc::new(Inner {
                 limits: OnceLock::new(),
                 client: OnceLock::new(),
+                test_roots: OnceLock::new(),
             }),
             deadline: None,
         }
@@ -185,6 +195,17 @@ impl Http {
     /// Sets the limits once, from the settings; later calls change nothing.
     pub fn configure(&self, limits: Limits) {
         let _ = self.inner.limits.set(limits);
+    }
+
+    /// Trusts the roots in `pem` too (the test suite's CA, see [`TEST_CA_ENV`]). Must
+    /// come before the first call; later calls change nothing.
+    pub fn trust_test_roots(&self, pem: &[u8]) -> Result<(), HttpError> {
+        let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| HttpError::Request {
+            endpoint: TEST_CA_ENV.into(),
+            message: root_cause(&e),
+        })?;
+        let _ = self.inner.test_roots.set(certs);
+        Ok(())
     }
 
     pub fn limits(&self) -> Limits {
@@ -203,11 +224,15 @@ impl Http {
     pub fn client(&self) -> &reqwest::Client {
         self.inner.client.get_or_init(|| {
             let l = self.limits();
-            let built = reqwest::Client::builder()
+            let mut builder = reqwest::Client::builder()
                 .user_agent(concat!("aks-backend/", env!("CARGO_PKG_VERSION")))
                 .connect_timeout(l.connect)
-                .read_timeout(l.read)
-                .build();
+                .read_timeout(l.read);
+            let roots = self.inner.test_roots.get_or_init(test_roots_from_env);
+            for c in roots {
+                builder = builder.add_root_certificate(c.clone());
+            }
+            let built = builder.build();
             // Building fails only when the TLS backend cannot start; without TLS, a
             // client that fails every call says so per call.
             built.unwrap_or_else(|e| {
@@ -305,6 +330,27 @@ impl Http {
             Ok(r) => Ok(r),
             Err(Failed::Status(r, _)) => Ok(*r),
             Err(Failed::Again(e, _) | Failed::Final(e)) => Err(e),
+        }
+    }
+}
+
+/// The roots [`TEST_CA_ENV`] names, read when the client is built (the binary under
+/// test); none when it is unset, which is every real run.
+fn test_roots_from_env() -> Vec<reqwest::Certificate> {
+    let Some(path) = std::env::var_os(TEST_CA_ENV) else {
+        return Vec::new();
+    };
+    let path = std::path::PathBuf::from(path);
+    let read = crate::fsx::read(&path, "test CA file", crate::fsx::Follow::Yes, 1024 * 1024);
+    match read.map(|pem| reqwest::Certificate::from_pem_bundle(&pem)) {
+        Ok(Ok(certs)) => certs,
+        Ok(Err(e)) => {
+            tracing::error!("{TEST_CA_ENV}: {}", root_cause(&e));
+            Vec::new()
+        }
+        Err(e) => {
+            tracing::error!("{TEST_CA_ENV}: {e}");
+            Vec::new()
         }
     }
 }

@@ -440,6 +440,14 @@ fn wants_color(env: &Env, kind: HostKind, terminal: bool) -> bool {
     kind == HostKind::Local && env.get("NO_COLOR").is_none_or(str::is_empty) && terminal
 }
 
+/// Clients hand the secrets they find to a [`crate::secret::Mask`]; on a CI host that is
+/// this host.
+impl crate::secret::Mask for Host {
+    fn mask(&self, secret: &Secret) {
+        Host::mask(self, secret)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

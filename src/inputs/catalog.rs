@@ -590,14 +590,14 @@ pub const SETTINGS: &[Spec] = &[
         &[Refer, Build, Scan, Deploy],
         Value,
         None,
-        "Entra tenant ID",
+        "Entra tenant ID (default: $AZURE_TENANT_ID)",
     ).labelled("Tenant ID"),
     s(
         "client-id",
         &[Refer, Build, Scan, Deploy],
         Value,
         None,
-        "Client ID of the app registration / managed identity",
+        "Client ID of the app registration / managed identity (default: $AZURE_CLIENT_ID)",
     ).labelled("Client ID"),
     s(
         "resource-group",
@@ -626,7 +626,7 @@ pub const SETTINGS: &[Spec] = &[
         &[Refer, Build, Scan, Deploy],
         Value,
         None,
-        "Entra ID authority host (default: the cloud's, e.g. https://login.microsoftonline.com)",
+        "Entra ID authority host, HTTPS (default: $AZURE_AUTHORITY_HOST, else the cloud's, e.g. https://login.microsoftonline.com)",
     ).labelled("Entra authority host"),
     s(
         "arm-endpoint",
@@ -649,6 +649,7 @@ pub const SETTINGS: &[Spec] = &[
         "client-secret",
         "managed-identity",
         "azure-cli",
+        "workload-identity",
         "SERVICE_PRINCIPAL",
         "IDENTITY",
     ])

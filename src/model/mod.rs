@@ -1,5 +1,5 @@
 //! The domain model: findings from one scan, the ignore list and the gate. Pure data
-//! and pure functions; no I/O besides reading the report file in `report`.
+//! and pure functions; no I/O (Trivy's report file is read by `clients::trivy::report`).
 
 pub mod diagnostic;
 pub mod findings;
@@ -9,8 +9,10 @@ pub mod ignore;
 pub mod image_ref;
 pub mod pipeline;
 pub mod pod_security;
-pub mod report;
 pub mod rollout;
+pub mod sign_in;
 pub mod text;
+pub mod trivy_source;
+pub mod workload_kind;
 
 pub use findings::{Finding, FindingKind, Rule, ScanReport, Severity, SeverityCounts, Target};

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::clients::kube::workloads::WorkloadKind;
 use crate::inputs::settings::{DeploySettings, ManifestSource};
 use crate::model::pod_security;
+use crate::model::workload_kind::WorkloadKind;
 use crate::render::manifests::{self, Generate, ManifestError, Substitution, Trace};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use crate::clients::azure::AuthType;
 use crate::inputs::settings::{Infra, ReferSettings};
+use crate::model::sign_in::AuthType;
 
 /// How one part is found.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

@@ -736,7 +736,7 @@ mod tests {
 
     #[test]
     fn streamed_results_match_serde_sarif() {
-        let report = crate::model::report::parse(
+        let report = crate::clients::trivy::report::parse(
             std::path::Path::new("r.json"),
             br#"{"SchemaVersion":2,"ArtifactName":"reg.io/api:1.2","Results":[
               {"Target":"reg.io/api:1.2 (debian 12.5)","Class":"os-pkgs","Type":"debian",

@@ -279,8 +279,11 @@ mod tests {
             "ArtifactType": "container_image",
             "Results": [{"Target": "app", "Class": "os-pkgs", "Type": "debian", "Vulnerabilities": vulns}],
         });
-        crate::model::report::parse(std::path::Path::new("r.json"), json.to_string().as_bytes())
-            .unwrap()
+        crate::clients::trivy::report::parse(
+            std::path::Path::new("r.json"),
+            json.to_string().as_bytes(),
+        )
+        .unwrap()
     }
 
     fn policy() -> GatePolicy {

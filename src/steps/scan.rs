@@ -2,6 +2,7 @@
 //! the gate, and a Markdown summary, all from the same report.
 
 use crate::clients::trivy::install::{self, Located};
+use crate::clients::trivy::report;
 use crate::clients::trivy::run::{self, RegistryAuth};
 use crate::error::{Error, Exit};
 use crate::host::{Level, Location};
@@ -10,7 +11,6 @@ use crate::inputs::settings::ScanSettings;
 use crate::model::ScanReport;
 use crate::model::gate::{GatePolicy, GateResult, Verdict};
 use crate::model::ignore::IgnoreList;
-use crate::model::report;
 use crate::plan::scan::ScanPlan;
 use crate::render::sarif::{self, SarifContext};
 use crate::render::scan_summary::{self, SummaryContext};

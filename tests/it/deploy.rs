@@ -1092,6 +1092,8 @@ mod azure {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", c.dir.path())
+            // The Entra mock is served over TLS with the test CA.
+            .envs([crate::support::tls::env()])
             .envs(env.iter().copied())
             .current_dir(c.dir.path())
             .arg("deploy")

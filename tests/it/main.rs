@@ -17,3 +17,4 @@ mod refer;
 mod report;
 mod run;
 mod scan;
+mod sign_in;

@@ -20,6 +20,7 @@ use serde_json::json;
 use crate::support::azure::{RG, World, code, text};
 use crate::support::cli;
 use crate::support::entra::{self, EntraConfig};
+use crate::support::tls;
 
 /// Accepts connections and holds them open without a byte of answer.
 struct Stalled {
@@ -211,12 +212,63 @@ async fn a_stalled_arm_fails_within_the_deadline_naming_the_endpoint() {
 async fn a_stalled_entra_fails_within_the_deadline_naming_the_endpoint() {
     let w = World::new(EntraConfig::default()).await;
     let stalled = Stalled::start();
-    let args = refer_args(&w, &stalled.url, &w.arm.url, &["--acr-name", "acrshop"]);
+    // Entra is reached over HTTPS only: the stalled server never finishes the handshake.
+    let authority = format!("https://{}", stalled.host_port());
+    let started = std::time::Instant::now();
+    let args = refer_args(&w, &authority, &w.arm.url, &["--acr-name", "acrshop"]);
     let o = w.run(&args, &client_secret_env(&w)).await;
     let (_, err) = text(&o);
     assert_eq!(code(&o), 3, "{err}");
     assert!(err.contains(stalled.host_port()), "{err}");
     assert!(err.contains("Entra ID token request"), "{err}");
+    assert!(err.contains("did not answer within"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(20), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_entra_behind_tls_fails_within_the_deadline_naming_the_endpoint() {
+    // The handshake completes (the test CA is trusted) and then nothing is answered.
+    let w = World::new(EntraConfig::default()).await;
+    let stalled = Stalled::start();
+    let authority = tls::front(stalled.host_port()).await;
+    let args = refer_args(&w, &authority, &w.arm.url, &["--acr-name", "acrshop"]);
+    let o = w.run(&args, &client_secret_env(&w)).await;
+    let (_, err) = text(&o);
+    assert_eq!(code(&o), 3, "{err}");
+    assert!(
+        err.contains(authority.trim_start_matches("https://")),
+        "{err}"
+    );
+    assert!(err.contains("Entra ID token request"), "{err}");
+    assert!(err.contains("did not answer within"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_github_oidc_token_service_fails_within_the_deadline_naming_it() {
+    let w = World::new(EntraConfig::default()).await;
+    let stalled = Stalled::start();
+    let mut env = w.base_env();
+    env.extend([
+        ("GITHUB_ACTIONS".to_string(), "true".to_string()),
+        (
+            "ACTIONS_ID_TOKEN_REQUEST_URL".into(),
+            format!("{}/token?api-version=2.0", stalled.url),
+        ),
+        (
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(),
+            "request-token".into(),
+        ),
+    ]);
+    let mut args = refer_args(&w, &w.entra.url, &w.arm.url, &["--acr-name", "acrshop"]);
+    let i = args.iter().position(|a| a == "client-secret").unwrap();
+    args[i] = "github-oidc".into();
+    let o = w.run(&args, &env).await;
+    let (out, err) = text(&o);
+    // On GitHub Actions the error is a workflow command on stdout.
+    let err = format!("{out}{err}");
+    assert_eq!(code(&o), 3, "{err}");
+    assert!(err.contains(stalled.host_port()), "{err}");
+    assert!(err.contains("GitHub OIDC token request"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -330,6 +382,23 @@ async fn an_arm_answer_larger_than_the_cap_is_refused_with_exit_3() {
     assert_eq!(code(&o), 3, "{err}");
     assert!(err.contains("larger than the 32 MiB"), "{err}");
     assert!(err.contains(big.url.trim_start_matches("http://")), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_entra_answer_larger_than_the_cap_is_refused_with_exit_3() {
+    let w = World::new(EntraConfig::default()).await;
+    let big = Scripted::start(vec![Reply::Announce(64 << 20)]);
+    let authority = tls::front(big.url.trim_start_matches("http://")).await;
+    let args = refer_args(&w, &authority, &w.arm.url, &["--acr-name", "acrshop"]);
+    let o = w.run(&args, &client_secret_env(&w)).await;
+    let (_, err) = text(&o);
+    assert_eq!(code(&o), 3, "{err}");
+    assert!(err.contains("larger than the 32 MiB"), "{err}");
+    assert!(err.contains("Entra ID token request"), "{err}");
+    assert!(
+        err.contains(authority.trim_start_matches("https://")),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

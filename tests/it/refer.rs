@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use aks_backend::clients::azure::credential::{AKS_SERVER_SCOPE, NoMask};
 use aks_backend::clients::azure::{Arm, AuthType, AzureError, Credential, dns, network};
-use aks_backend::clients::http::Http;
 use aks_backend::env::Env;
 use aks_backend::inputs::settings::AzureSettings;
 use aks_backend::inputs::settings::Cloud;
@@ -319,7 +318,7 @@ async fn a_long_run_remints_the_federated_assertion_on_refresh() {
     let w = World::new(cfg).await;
     w.seed(false);
     let env = github_env(&w);
-    let http = Http::new();
+    let http = crate::support::tls::http();
     let cred =
         Credential::from_settings(&settings(&w, AuthType::Auto), &env, &http, &NoMask).unwrap();
     assert_eq!(cred.kind(), AuthType::GithubOidc);
@@ -343,7 +342,7 @@ async fn an_assertion_that_expired_in_flight_is_reminted_once_then_explained() {
         ..Default::default()
     })
     .await;
-    let http = Http::new();
+    let http = crate::support::tls::http();
     let env = github_env(&w);
     let cred = Credential::from_settings(&settings(&w, AuthType::GithubOidc), &env, &http, &NoMask)
         .unwrap();
@@ -439,7 +438,7 @@ async fn throttling_and_server_errors_are_retried_per_call() {
 async fn a_401_mid_run_renews_the_token_once() {
     let w = World::new(EntraConfig::default()).await;
     w.seed(false);
-    let http = Http::new();
+    let http = crate::support::tls::http();
     let env = Env::from_pairs::<&str, &str>([], w.dir.path());
     let cred =
         Credential::from_settings(&settings(&w, AuthType::ClientSecret), &env, &http, &NoMask)
@@ -653,7 +652,7 @@ async fn secret_values_reach_the_outputs_file_only_when_asked_and_then_0600() {
 async fn dns_a_record_is_created_then_updated() {
     let w = World::new(EntraConfig::default()).await;
     w.seed(false);
-    let http = Http::new();
+    let http = crate::support::tls::http();
     let token = Secret::new(w.book.issue(&arm_scope(&w), Duration::from_secs(600)));
     let mut record = dns::ARecord {
         subscription_id: SUBSCRIPTION.into(),
@@ -694,7 +693,7 @@ async fn dns_a_record_is_created_then_updated() {
 async fn nsg_rule_allows_https_from_the_listed_cidrs() {
     let w = World::new(EntraConfig::default()).await;
     w.seed(false);
-    let http = Http::new();
+    let http = crate::support::tls::http();
     let token = Secret::new(w.book.issue(&arm_scope(&w), Duration::from_secs(600)));
     let endpoint = w.arm.url.parse().unwrap();
     let mut rule = network::HttpsAllowRule {
@@ -778,7 +777,7 @@ async fn a_vault_without_the_role_names_key_vault_secrets_user() {
 #[tokio::test(flavor = "multi_thread")]
 async fn azure_login_auth_types_keep_their_meaning() {
     let w = World::new(EntraConfig::default()).await;
-    let http = Http::new();
+    let http = crate::support::tls::http();
     let sp = AuthType::parse("SERVICE_PRINCIPAL").unwrap();
     let cred =
         Credential::from_settings(&settings(&w, sp), &github_env(&w), &http, &NoMask).unwrap();

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use aks_backend::clients::azure_devops::ThreadUpsert;
 use aks_backend::clients::github::{GitHub, Polling, SarifState, Upsert};
+use aks_backend::clients::trivy::report as trivy_report;
 use aks_backend::env::Env;
 use aks_backend::host::{Host, HostKind};
 use aks_backend::inputs::settings::ReportSettings;
@@ -17,7 +18,7 @@ use aks_backend::model::ignore::IgnoreList;
 use aks_backend::model::pipeline::{
     Fact, Failure, FindingRow, Marker, Report, ReportKey, RunId, StepReport, StepStatus,
 };
-use aks_backend::model::{ScanReport, Severity, report as trivy_report};
+use aks_backend::model::{ScanReport, Severity};
 use aks_backend::render::comment::{self, Platform};
 use aks_backend::secret::Secret;
 use aks_backend::steps::Ctx;

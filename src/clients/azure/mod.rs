@@ -13,9 +13,12 @@ pub mod dns;
 pub mod keyvault;
 pub mod network;
 pub mod resources;
+mod wire;
 
+pub use crate::model::sign_in::AuthType;
+pub use crate::secret::Mask;
 pub use arm::Arm;
-pub use credential::{AuthType, Credential, Mask};
+pub use credential::Credential;
 
 use crate::model::diagnostic::{Diagnostic, Exit};
 
@@ -68,6 +71,10 @@ pub enum AzureError {
         description: String,
         assertion: Option<Box<AssertionClaims>>,
     },
+    #[error("workload identity sign-in needs AZURE_FEDERATED_TOKEN_FILE, which is not set")]
+    WorkloadIdentityUnavailable,
+    #[error("cannot read the federated token file {path}: {message}")]
+    FederatedTokenFile { path: String, message: String },
     #[error("managed identity sign-in failed ({endpoint}): {message}")]
     ManagedIdentity { endpoint: String, message: String },
     #[error("Azure CLI sign-in failed: {message}")]
@@ -141,6 +148,8 @@ impl Diagnostic for AzureError {
             | AzureError::MissingSetting { .. }
             | AzureError::GitHubOidcUnavailable
             | AzureError::AzureDevOpsOidcUnavailable { .. }
+            | AzureError::FederatedTokenFile { .. }
+            | AzureError::WorkloadIdentityUnavailable
             | AzureError::NotFound { .. }
             | AzureError::Discovery { .. }
             | AzureError::InvalidArgument { .. } => Exit::BadInput,
@@ -158,6 +167,7 @@ impl Diagnostic for AzureError {
             AzureError::MissingSetting { setting, .. } => format!("pass --{setting} (or input `{setting}`)"),
             AzureError::GitHubOidcUnavailable => "add `permissions: id-token: write` to the job or the workflow (pull requests from forks never get an OIDC token)".into(),
             AzureError::AzureDevOpsOidcUnavailable { .. } => "use an Azure Resource Manager service connection with workload identity federation and pass its ID as service-connection-id; map System.AccessToken into the task's environment (SYSTEM_ACCESSTOKEN)".into(),
+            AzureError::FederatedTokenFile { .. } | AzureError::WorkloadIdentityUnavailable => "AZURE_FEDERATED_TOKEN_FILE must name the projected service account token: on AKS, label the pod `azure.workload.identity/use: \"true\"` and give its service account the annotation `azure.workload.identity/client-id`".into(),
             AzureError::Entra { code, assertion, client_id, .. } => entra_hint(*code, assertion.as_deref(), client_id)?,
             AzureError::Http { forbidden: Some(f), .. } => format!(
                 "grant the role `{}` on scope `{}` to the signed-in identity{}",
@@ -200,7 +210,31 @@ fn entra_hint(
         7000215 | 7000222 => "the client secret is wrong or expired: create a new one, or better, switch to OIDC federation".into(),
         700016 => "no app with this client-id exists in the tenant: check client-id and tenant-id".into(),
         90002 | 900023 => "the tenant-id is wrong".into(),
-        700213 | 700211 => "the federated credential's issuer does not match the token's issuer".into(),
+        // AADSTS700213: no federated credential with the assertion's *subject*.
+        700213 => {
+            let c = claims.cloned().unwrap_or_default();
+            format!(
+                "no federated credential of app {client_id} has this run's subject: the token carried subject `{}` (issuer `{}`)\nadd a federated credential with exactly that subject, or fix the subject of the existing one (branch, environment, tag or pull_request)",
+                c.subject.as_deref().unwrap_or("?"),
+                c.issuer.as_deref().unwrap_or("?"),
+            )
+        }
+        // AADSTS700211: no federated credential with the assertion's issuer.
+        700211 => {
+            let c = claims.cloned().unwrap_or_default();
+            format!(
+                "no federated credential of app {client_id} trusts the issuer `{}` of this run's token: add one with exactly that issuer",
+                c.issuer.as_deref().unwrap_or("?"),
+            )
+        }
+        // AADSTS700212: no federated credential with the assertion's audience.
+        700212 => {
+            let c = claims.cloned().unwrap_or_default();
+            format!(
+                "the token's audience `{}` matches no federated credential of app {client_id}: pass --audience with the credential's audience (usually api://AzureADTokenExchange)",
+                c.audience.as_deref().unwrap_or("?"),
+            )
+        }
         _ => return None,
     })
 }
@@ -268,5 +302,45 @@ mod tests {
             "looking for the AKS cluster in resource group rg (tags env=prod) found 2 candidates: a, b"
         );
         assert_eq!(e.exit(), Exit::BadInput);
+    }
+
+    fn refused(code: u32) -> AzureError {
+        AzureError::Entra {
+            client_id: "c".into(),
+            tenant: "t".into(),
+            code: Some(code),
+            description: format!("AADSTS{code}: refused"),
+            assertion: Some(Box::new(AssertionClaims {
+                issuer: Some("https://token.actions.githubusercontent.com".into()),
+                subject: Some("repo:o/r:environment:prod".into()),
+                audience: Some("api://AzureADTokenExchange".into()),
+            })),
+        }
+    }
+
+    #[test]
+    fn a_subject_mismatch_names_the_subject_the_token_carried() {
+        for code in [70021, 700213] {
+            let hint = refused(code).hint().unwrap();
+            assert!(
+                hint.contains("`repo:o/r:environment:prod`"),
+                "{code}: {hint}"
+            );
+        }
+        assert!(
+            !refused(700213)
+                .hint()
+                .unwrap()
+                .contains("issuer does not match")
+        );
+    }
+
+    #[test]
+    fn an_issuer_mismatch_names_the_issuer() {
+        let hint = refused(700211).hint().unwrap();
+        assert!(
+            hint.contains("`https://token.actions.githubusercontent.com`"),
+            "{hint}"
+        );
     }
 }

@@ -21,36 +21,7 @@ pub const HASH_LABEL: &str = "controller-revision-hash";
 /// The DaemonSet generation a pod's template came from (set by its controller).
 const TEMPLATE_GENERATION_LABEL: &str = "pod-template-generation";
 
-/// The workload kinds the deploy step tracks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum WorkloadKind {
-    Deployment,
-    StatefulSet,
-    DaemonSet,
-    Job,
-}
-
-impl WorkloadKind {
-    /// The tracked kind of an API group and kind, if it is one.
-    pub fn of(group: &str, kind: &str) -> Option<Self> {
-        match (group, kind) {
-            ("apps", "Deployment") => Some(Self::Deployment),
-            ("apps", "StatefulSet") => Some(Self::StatefulSet),
-            ("apps", "DaemonSet") => Some(Self::DaemonSet),
-            ("batch", "Job") => Some(Self::Job),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Deployment => "Deployment",
-            Self::StatefulSet => "StatefulSet",
-            Self::DaemonSet => "DaemonSet",
-            Self::Job => "Job",
-        }
-    }
-}
+pub use crate::model::workload_kind::WorkloadKind;
 
 /// A verdict, the revision it is about, and the current pods (for the digest check,
 /// the logs and the events).

@@ -5,6 +5,7 @@
 
 pub mod install;
 pub mod pins;
+pub mod report;
 pub mod run;
 
 use std::path::PathBuf;

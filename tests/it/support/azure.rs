@@ -120,6 +120,8 @@ impl World {
             ("HOME".into(), self.dir.path().display().to_string()),
             ("RUNNER_TEMP".into(), tmp.display().to_string()),
             ("NO_COLOR".into(), "1".into()),
+            // The Entra mock's TLS certificate is signed by the test CA.
+            super::tls::env(),
         ]
     }
 

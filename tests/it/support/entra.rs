@@ -136,8 +136,10 @@ impl EntraMock {
             .fallback(handle)
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let plain = listener.local_addr().unwrap().to_string();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        // Entra is reached over HTTPS only (azure_identity): the mock sits behind TLS.
+        let url = super::tls::front(&plain).await;
         EntraMock { url, state }
     }
 
@@ -208,7 +210,7 @@ fn b64(v: &Value) -> String {
 }
 
 /// An unsigned-looking JWT with real claims (the Entra mock reads, not verifies, it).
-fn jwt(iss: &str, sub: &str, aud: &str, lifetime: i64) -> String {
+pub fn jwt(iss: &str, sub: &str, aud: &str, lifetime: i64) -> String {
     let now = jiff::Timestamp::now().as_second();
     format!(
         "{}.{}.c2lnbmF0dXJl",

@@ -17,4 +17,5 @@ pub mod registry;
 pub mod release_server;
 pub mod schema7;
 pub mod spec;
+pub mod tls;
 pub mod tools;

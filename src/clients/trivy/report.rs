@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, Deserializer, IgnoredAny, Visitor};
 
-use super::findings::{Finding, FindingKind, Rule, ScanReport, Severity, Target};
 use crate::model::diagnostic::{Diagnostic, Exit};
+use crate::model::findings::{Finding, FindingKind, Rule, ScanReport, Severity, Target};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
