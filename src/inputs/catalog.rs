@@ -273,6 +273,7 @@ const SCAN: &[Step] = &[Scan];
 /// Every step that signs in to Azure.
 const AZURE: &[Step] = &[Infra, Refer, Build, Scan, Deploy];
 const INFRA: &[Step] = &[Infra];
+const COMPOSE: &[Step] = &[Deploy];
 
 /// Every setting, in the order `--help` and the docs show them.
 pub const SETTINGS: &[Spec] = &[
@@ -1182,6 +1183,70 @@ pub const SETTINGS: &[Spec] = &[
         None,
         "More components, one per line: name=worker,image=REPO@sha256:..,port=8080,replicas=1,cpu=100m,memory=128Mi,health-path=/healthz,min-replicas=1,max-replicas=4,env.QUEUE=jobs (own Deployment and Service; the Ingress goes to the first; numbers in the ranges of the flags of the same name)",
     ),
+    // --- Compose (issue #17): a Compose application as components ---
+    s(
+        "compose",
+        COMPOSE,
+        List,
+        None,
+        "Compose files (repeatable; later ones override earlier ones as Compose merges them): every service becomes a component",
+    ).file().labelled("Compose files"),
+    s(
+        "compose-profile",
+        COMPOSE,
+        List,
+        None,
+        "Compose profiles to activate (services with other profiles are left out; * for all)",
+    ).labelled("Compose profiles"),
+    s(
+        "image-prefix",
+        COMPOSE,
+        Value,
+        None,
+        "With --compose: REGISTRY/PATH that services with `build:` are pushed under, as PREFIX/SERVICE",
+    ),
+    s(
+        "public",
+        &[Deploy],
+        Value,
+        None,
+        "With --compose: the service the Ingress routes to (default: the one marked x-aks-backend.public, or the only one publishing a port)",
+    ).labelled("Public service"),
+    s(
+        "stateful",
+        &[Deploy],
+        Value,
+        Some("refuse"),
+        "With --compose: services holding state (named volumes, database images): refuse (exit 2), or in-cluster (StatefulSet with a PersistentVolumeClaim)",
+    ).one_of(&["refuse", "in-cluster"]).labelled("Stateful services"),
+    s(
+        "compose-allow",
+        &[Deploy],
+        List,
+        None,
+        "With --compose: keys that would weaken the cluster, accepted and dropped instead of refused",
+    ).one_of(crate::inputs::compose::map::ALLOWABLE).labelled("Compose keys to drop"),
+    s(
+        "mysql-host",
+        &[Deploy],
+        Value,
+        None,
+        "With --compose: host of the shared Azure Database for MySQL that stands in for MySQL/MariaDB services",
+    ).labelled("MySQL host"),
+    s(
+        "mysql-password-secret",
+        &[Deploy],
+        Value,
+        Some("mysql-root-password"),
+        "With --compose: Key Vault secret holding the MySQL password; dependents' *PASSWORD* variables read it",
+    ).labelled("MySQL password secret"),
+    s(
+        "render-dir",
+        &[Deploy],
+        Value,
+        None,
+        "With --dry-run: write every object that would be applied, one YAML file per object, and plan.md",
+    ).file().labelled("Render directory"),
     s(
         "health-path",
         &[Deploy],

@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod ci;
+pub mod compose;
 pub mod parse;
 pub mod settings;
 

@@ -97,6 +97,9 @@ impl DeployPlan {
                     },
                 );
                 manifests::set_min_ready_seconds(&mut objs, s.min_ready_seconds);
+                if let Some(app) = &s.compose {
+                    super::compose::finish(&mut objs, app, &s.namespace, secret_store);
+                }
                 // The wildcard copy is infra's certificate: no Certificate of ours to wait for.
                 let tls = s
                     .host
@@ -165,6 +168,9 @@ impl DeployPlan {
                     ));
                 }
             }
+        }
+        if let Some(app) = &s.compose {
+            warnings.extend(app.all_warnings());
         }
         let mut actions = vec![
             Action::EnsureNamespace {

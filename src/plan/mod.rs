@@ -3,6 +3,7 @@
 
 pub mod addons;
 pub mod build;
+pub mod compose;
 pub mod deploy;
 pub mod infra;
 pub mod refer;

@@ -116,6 +116,13 @@ pub async fn run(ctx: &Ctx, s: &DeploySettings) -> Result<Option<DeployOutcome>,
         ctx.host.annotate(Level::Warning, w, &Location::default());
     }
     if s.dry_run {
+        if let Some(dir) = s
+            .compose
+            .as_ref()
+            .and_then(|a| a.render_dir.as_ref().map(|d| (a, d)))
+        {
+            super::compose::render(ctx, &plan, dir.0, dir.1)?;
+        }
         let json = serde_json::to_string_pretty(&plan).expect("the plan serializes");
         ctx.host.print_data(&json);
         return Ok(None);

@@ -2,6 +2,7 @@
 //! plan, calls the clients, and reports through the host.
 
 pub mod build;
+pub mod compose;
 pub mod deploy;
 pub mod github_deployment;
 pub mod infra;

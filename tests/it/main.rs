@@ -6,6 +6,7 @@ mod architecture;
 mod bad_input;
 mod build;
 mod buildkit;
+mod compose;
 mod deploy;
 mod deploy_control_plane;
 mod fuzz_corpus;

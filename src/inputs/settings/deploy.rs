@@ -169,6 +169,8 @@ pub struct DeploySettings {
     pub nsg: Option<NsgTarget>,
     /// The `pod-security.kubernetes.io/enforce` level of a namespace the deploy creates.
     pub pod_security: Level,
+    /// `--compose`: the application the components came from (ports, probes, mounts).
+    pub compose: Option<crate::inputs::compose::ComposeApp>,
 }
 
 /// The A record: `name` in `zone`, pointing at the gateway's public IP.
@@ -477,7 +479,19 @@ impl DeploySettings {
         };
 
         let manifests = r.list("manifests");
-        let source = if !manifests.is_empty() {
+        let compose = crate::inputs::compose::settings::resolve(r, env)?;
+        let source = if let Some(app) = &compose {
+            let ingress_class = r.string("ingress-class").expect("has a default");
+            let hardening = hardening(r, &ingress_class)?;
+            ManifestSource::Generated {
+                components: app.components(),
+                ingress_class,
+                cluster_issuer: r.string("cluster-issuer").expect("has a default"),
+                secret_store: r.string("secret-store").expect("has a default"),
+                hardening,
+                wildcard_tls: wildcard_tls(r, host.as_deref())?,
+            }
+        } else if !manifests.is_empty() {
             let input = r.one("manifests").map(|(_, i)| i).unwrap_or_default();
             let mut paths = Vec::new();
             for m in manifests {
@@ -680,6 +694,7 @@ impl DeploySettings {
             dns,
             nsg,
             pod_security: pod_security_level(r)?,
+            compose,
         })
     }
 }

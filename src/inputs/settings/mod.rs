@@ -17,6 +17,7 @@ pub use build::{BuildSettings, Builder, CacheTo, ImageName, SecretSource, Secret
 pub use deploy::{
     Autoscaling, Cidr, Component, DeploySettings, DnsTarget, Hardening, IngressSources,
     ManifestSource, NsgTarget, ingress_controller_namespace, is_dns_label,
+    is_key_vault_secret_name,
 };
 pub use infra::{DEFAULT_DEPLOYMENT, InfraSettings, Phase, phases as infra_phases};
 pub use net::NetSettings;
