@@ -27,6 +27,9 @@ fn step_about(step: Step) -> &'static str {
         Step::Scan => {
             "Scan an image with Trivy: SARIF with every finding, a severity gate, a summary"
         }
+        Step::Infra => {
+            "Create or update the shared infrastructure: one ARM deployment (what-if first), then cert-manager, External Secrets and the Let's Encrypt issuers in the cluster"
+        }
         Step::Refer => "Look up the shared infrastructure (ACR, AKS, Key Vault, DNS zone, gateway)",
         Step::Build => "Build the image with the Docker Engine API and push it to ACR",
         Step::Deploy => "Deploy to AKS by digest, track the rollout, roll back on failure",
@@ -34,7 +37,13 @@ fn step_about(step: Step) -> &'static str {
 }
 
 /// The steps this binary can run today.
-const STEPS: &[Step] = &[Step::Refer, Step::Build, Step::Scan, Step::Deploy];
+const STEPS: &[Step] = &[
+    Step::Infra,
+    Step::Refer,
+    Step::Build,
+    Step::Scan,
+    Step::Deploy,
+];
 
 fn arg_for(spec: &catalog::Spec) -> Arg {
     let mut help = spec.help.to_string();
@@ -104,8 +113,9 @@ pub fn command() -> Command {
         }
         cmd = cmd.subcommand(sub);
     }
-    let mut run = Command::new("run")
-        .about("refer -> build -> scan -> deploy in one process, with one timing breakdown");
+    let mut run = Command::new("run").about(
+        "[infra ->] refer -> build -> scan -> deploy in one process, with one timing breakdown",
+    );
     for spec in catalog::SETTINGS {
         run = run.arg(arg_for(spec));
     }

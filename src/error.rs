@@ -10,6 +10,7 @@ use crate::clients::azure_devops::AzureDevOpsError;
 use crate::clients::docker::DockerError;
 use crate::clients::github::GitHubError;
 use crate::clients::kube::KubeError;
+use crate::clients::kube::ready::AddonError;
 use crate::clients::trivy::TrivyError;
 use crate::clients::trivy::report::ReportError;
 use crate::host::HostError;
@@ -42,6 +43,8 @@ pub enum Error {
     Docker(#[from] DockerError),
     #[error(transparent)]
     Acr(#[from] AcrError),
+    #[error(transparent)]
+    Addon(#[from] AddonError),
 }
 
 impl Error {
@@ -58,6 +61,7 @@ impl Error {
             Error::Azure(e) => e,
             Error::Docker(e) => e,
             Error::Acr(e) => e,
+            Error::Addon(e) => e,
         }
     }
 

@@ -28,6 +28,27 @@ pub struct State {
 
 /// Which setting of a later step an earlier step's output feeds.
 pub const FEEDS: &[(Step, &str, Step, &str)] = &[
+    // infra -> refer: refer reads what infra deployed by the deployment's outputs.
+    (
+        Step::Refer,
+        "subscription-id",
+        Step::Infra,
+        "subscription-id",
+    ),
+    (Step::Refer, "resource-group", Step::Infra, "resource-group"),
+    (
+        Step::Refer,
+        "deployment-name",
+        Step::Infra,
+        "deployment-name",
+    ),
+    (Step::Refer, "dns-zone", Step::Infra, "dns-zone"),
+    (
+        Step::Refer,
+        "dns-zone-resource-group",
+        Step::Infra,
+        "dns-zone-resource-group",
+    ),
     (Step::Scan, "image", Step::Build, "image-ref"),
     (Step::Deploy, "image", Step::Build, "image-ref"),
     (Step::Deploy, "kubeconfig", Step::Refer, "kubeconfig"),
@@ -154,6 +175,27 @@ mod tests {
         );
         assert_eq!(s.feed(Step::Refer, "image"), None);
         assert_eq!(s.feed(Step::Deploy, "namespace"), None);
+    }
+
+    #[test]
+    fn refer_finds_what_infra_deployed_by_its_deployment() {
+        let mut s = State::default();
+        let infra: BTreeMap<String, String> = [
+            ("deployment-name", "aks-backend-infra"),
+            ("resource-group", "rg-shared"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        s.record(Step::Infra, &infra);
+        assert_eq!(
+            s.feed(Step::Refer, "deployment-name").map(|(v, _)| v),
+            Some("aks-backend-infra".to_string())
+        );
+        assert_eq!(
+            s.feed(Step::Refer, "resource-group"),
+            Some(("rg-shared".to_string(), "infra.resource-group".to_string()))
+        );
     }
 
     #[test]

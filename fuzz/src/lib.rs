@@ -125,6 +125,21 @@ fn baseline(step: Step) -> Flags {
         f.insert(k.to_string(), vec![v.to_string()]);
     };
     match step {
+        Step::Infra => {
+            set("acme-email", "ops@example.org");
+            set("dns-zone", "example.org");
+            set("dns-zone-resource-group", "rg");
+            set("subscription-id", "00000000-0000-0000-0000-000000000001");
+            set("eso-client-id", "00000000-0000-0000-0000-000000000002");
+            set(
+                "cert-manager-client-id",
+                "00000000-0000-0000-0000-000000000003",
+            );
+            set("key-vault-name", "kv-example");
+            set("dry-run", "true");
+            set("resource-group", "rg");
+            set("name-prefix", "shop");
+        }
         Step::Refer => {
             set("subscription-id", "00000000-0000-0000-0000-000000000001");
             set("resource-group", "rg");
@@ -137,6 +152,10 @@ fn baseline(step: Step) -> Flags {
 
 fn resolve_all(step: Step, r: &Resolved, env: &Env) {
     let _ = match step {
+        Step::Infra => settings::InfraSettings::resolve(r, env)
+            .map(drop)
+            .and_then(|()| settings::AddonSettings::resolve_after_arm(r, env).map(drop))
+            .and_then(|()| settings::AddonSettings::resolve(r, env).map(drop)),
         Step::Refer => settings::ReferSettings::resolve(r, env).map(drop),
         Step::Build => settings::BuildSettings::resolve(r, env).map(drop),
         Step::Scan => settings::ScanSettings::resolve(r, env).map(drop),

@@ -7,6 +7,8 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Step {
+    /// The shared infrastructure (one ARM deployment); first in pipeline order.
+    Infra,
     Refer,
     Build,
     Scan,
@@ -14,10 +16,18 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 4] = [Step::Refer, Step::Build, Step::Scan, Step::Deploy];
+    /// Pipeline order: infra, refer, build, scan, deploy.
+    pub const ALL: [Step; 5] = [
+        Step::Infra,
+        Step::Refer,
+        Step::Build,
+        Step::Scan,
+        Step::Deploy,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
+            Step::Infra => "infra",
             Step::Refer => "refer",
             Step::Build => "build",
             Step::Scan => "scan",
@@ -46,6 +56,7 @@ pub enum Kind {
 pub enum Heading {
     General,
     SignIn,
+    Infra,
     Refer,
     Build,
     Scan,
@@ -54,9 +65,10 @@ pub enum Heading {
 }
 
 impl Heading {
-    pub const ALL: [Heading; 7] = [
+    pub const ALL: [Heading; 8] = [
         Heading::General,
         Heading::SignIn,
+        Heading::Infra,
         Heading::Refer,
         Heading::Build,
         Heading::Scan,
@@ -68,6 +80,7 @@ impl Heading {
         match self {
             Heading::General => "General",
             Heading::SignIn => "Sign-in (Azure)",
+            Heading::Infra => "Shared infrastructure (infra: create and update it)",
             Heading::Refer => "Shared infrastructure (refer)",
             Heading::Build => "Build",
             Heading::Scan => "Scan",
@@ -166,7 +179,14 @@ impl Spec {
         }
         match self.steps {
             [] => Heading::General,
-            [Step::Refer, Step::Build, Step::Scan, Step::Deploy] => Heading::SignIn,
+            [
+                Step::Infra,
+                Step::Refer,
+                Step::Build,
+                Step::Scan,
+                Step::Deploy,
+            ] => Heading::SignIn,
+            [Step::Infra] => Heading::Infra,
             st if st.contains(&Step::Refer) => Heading::Refer,
             [Step::Build, ..] => Heading::Build,
             [Step::Scan, ..] => Heading::Scan,
@@ -246,10 +266,14 @@ const fn secret(name: &'static str, steps: &'static [Step], help: &'static str) 
 
 use Heading::{Report, SignIn};
 use Kind::{Bool, Lines, List, Value};
-use Step::{Build, Deploy, Refer, Scan};
+use Step::{Build, Deploy, Infra, Refer, Scan};
 
 const ALL: &[Step] = &[];
 const SCAN: &[Step] = &[Scan];
+/// Every step that signs in to Azure.
+const AZURE: &[Step] = &[Infra, Refer, Build, Scan, Deploy];
+const INFRA: &[Step] = &[Infra];
+const COMPOSE: &[Step] = &[Deploy];
 
 /// Every setting, in the order `--help` and the docs show them.
 pub const SETTINGS: &[Spec] = &[
@@ -273,8 +297,8 @@ pub const SETTINGS: &[Spec] = &[
         ALL,
         List,
         Some("refer,build,scan,deploy"),
-        "With `run`: which steps to run, in pipeline order",
-    ).one_of(&["refer", "build", "scan", "deploy"]),
+        "With `run`: which steps to run, in pipeline order (infra first when asked for)",
+    ).one_of(&["infra", "refer", "build", "scan", "deploy"]),
     s(
         "dry-run",
         ALL,
@@ -579,35 +603,35 @@ pub const SETTINGS: &[Spec] = &[
     // --- Azure (refer, and sign-in for every step that talks to Azure) ---
     s(
         "subscription-id",
-        &[Refer, Build, Scan, Deploy],
+        AZURE,
         Value,
         None,
         "Azure subscription ID",
     ).labelled("Subscription ID"),
     s(
         "tenant-id",
-        &[Refer, Build, Scan, Deploy],
+        AZURE,
         Value,
         None,
         "Entra tenant ID (default: $AZURE_TENANT_ID)",
     ).labelled("Tenant ID"),
     s(
         "client-id",
-        &[Refer, Build, Scan, Deploy],
+        AZURE,
         Value,
         None,
         "Client ID of the app registration / managed identity (default: $AZURE_CLIENT_ID)",
     ).labelled("Client ID"),
     s(
         "resource-group",
-        &[Refer, Deploy],
+        &[Infra, Refer, Deploy],
         Value,
         None,
         "Resource group of the shared infrastructure",
     ),
     s(
         "environment",
-        &[Refer, Build, Scan, Deploy],
+        AZURE,
         Value,
         Some("AzureCloud"),
         "Azure cloud (azure/login's name and values): picks the Entra, ARM and ACR endpoints",
@@ -622,21 +646,21 @@ pub const SETTINGS: &[Spec] = &[
     .labelled("Azure cloud"),
     s(
         "authority-host",
-        &[Refer, Build, Scan, Deploy],
+        AZURE,
         Value,
         None,
         "Entra ID authority host, HTTPS (default: $AZURE_AUTHORITY_HOST, else the cloud's, e.g. https://login.microsoftonline.com)",
     ).labelled("Entra authority host"),
     s(
         "arm-endpoint",
-        &[Refer, Build, Scan, Deploy],
+        AZURE,
         Value,
         None,
         "Azure Resource Manager endpoint (default: the cloud's, e.g. https://management.azure.com)",
     ).labelled("ARM endpoint"),
     s(
         "auth-type",
-        &[Refer, Build, Scan, Deploy],
+        AZURE,
         Value,
         Some("auto"),
         "How to sign in to Azure; azure/login's SERVICE_PRINCIPAL (OIDC federation, else client secret) and IDENTITY (managed identity) too",
@@ -655,30 +679,129 @@ pub const SETTINGS: &[Spec] = &[
     .labelled("Sign-in type"),
     secret(
         "client-secret",
-        &[Refer, Build, Scan, Deploy],
+        AZURE,
         "Client secret of the app registration (prefer OIDC federation: no stored secret)",
     ),
     s(
         "service-connection-id",
-        &[Refer, Build, Scan, Deploy],
+        AZURE,
         Value,
         None,
         "Azure DevOps service connection (workload identity federation) to sign in with",
     ).only(Hosts::AzureDevOps).labelled("Service connection ID"),
     s(
         "audience",
-        &[Refer, Build, Scan, Deploy],
+        AZURE,
         Value,
         Some("api://AzureADTokenExchange"),
         "Audience of the federated OIDC token",
     ),
     s(
         "managed-identity-endpoint",
-        &[Refer, Build, Scan, Deploy],
+        AZURE,
         Value,
         Some("http://169.254.169.254"),
         "Instance metadata endpoint for managed identity sign-in",
     ).labelled("Managed identity (IMDS) endpoint"),
+    // --- infra (creates the shared infrastructure refer reads) ---
+    s(
+        "name-prefix",
+        INFRA,
+        Value,
+        None,
+        "Prefix of every resource name infra creates: 3-10 lowercase letters and digits, starting with a letter",
+    ),
+    s(
+        "location",
+        INFRA,
+        Value,
+        Some("japaneast"),
+        "Azure region of the shared infrastructure",
+    ),
+    s(
+        "zone",
+        INFRA,
+        Value,
+        Some("1"),
+        "Availability zone of the AKS nodes (one zone)",
+    ).one_of(&["1", "2", "3"]).labelled("Availability zone"),
+    s(
+        "node-count",
+        INFRA,
+        Value,
+        Some("2"),
+        "Number of AKS nodes, 1 to 80 (50 pods each in the /20 node subnet)",
+    ).labelled("AKS node count"),
+    s(
+        "node-vm-size",
+        INFRA,
+        Value,
+        Some("Standard_D2s_v5"),
+        "VM size of the AKS nodes",
+    ).labelled("AKS node VM size"),
+    s(
+        "kubernetes-version",
+        INFRA,
+        Value,
+        None,
+        "Kubernetes version of the cluster, e.g. 1.33 (default: AKS's default)",
+    ),
+    s(
+        "ingress-controller",
+        INFRA,
+        Value,
+        Some("agic"),
+        "Ingress in front of the cluster: agic (Application Gateway Ingress Controller add-on, ingress class azure-application-gateway)",
+    ).one_of(&["agic"]),
+    s(
+        "mysql-allow-cidr",
+        INFRA,
+        List,
+        None,
+        "CIDRs or addresses the MySQL firewall admits (none: no client address is admitted)",
+    ).labelled("MySQL allowed CIDRs"),
+    s(
+        "mysql-allow-azure-services",
+        INFRA,
+        Bool,
+        Some("false"),
+        "Also admit connections from Azure services (the 0.0.0.0 firewall rule) to MySQL",
+    ).labelled("MySQL: allow Azure services"),
+    s(
+        "mysql-sku",
+        INFRA,
+        Value,
+        Some("Standard_B1ms"),
+        "Compute SKU of the MySQL flexible server (Burstable Standard_B*, GeneralPurpose Standard_D*ds_v4)",
+    ).labelled("MySQL SKU"),
+    s(
+        "mysql-admin-user",
+        INFRA,
+        Value,
+        Some("mysqladmin"),
+        "Administrator login of the MySQL server (its password is generated and kept in Key Vault)",
+    ).labelled("MySQL admin user"),
+    s(
+        "log-retention-days",
+        INFRA,
+        Value,
+        Some("30"),
+        "Retention of the Log Analytics workspace, 30 to 730 days",
+    ),
+    s(
+        "template-out",
+        INFRA,
+        Value,
+        None,
+        "Also write the ARM template to PATH (no parameter values, never the password)",
+    ).file().labelled("ARM template file"),
+    s(
+        "infra-phases",
+        INFRA,
+        List,
+        Some("arm,cluster"),
+        "Which parts of infra run: arm (the ARM deployment), cluster (installs in the cluster)",
+    ).one_of(&["arm", "cluster"]),
     // --- refer ---
     s(
         "acr-name",
@@ -696,21 +819,96 @@ pub const SETTINGS: &[Spec] = &[
     ).labelled("AKS cluster name"),
     s(
         "key-vault-name",
-        &[Refer],
+        &[Infra, Refer],
         Value,
         None,
         "Key Vault name (default: discovered)",
     ),
+    // --- infra (cluster add-ons: cert-manager, External Secrets, issuers, store) ---
+    s(
+        "acme-email",
+        &[Infra],
+        Value,
+        None,
+        "Let's Encrypt account email for the ClusterIssuers letsencrypt and letsencrypt-staging",
+    )
+    .labelled("ACME email"),
+    s(
+        "http01",
+        &[Infra],
+        Bool,
+        Some("false"),
+        "Also solve ACME HTTP-01 through the gateway's ingress class (needs TCP 80 open; \
+         DNS-01 on the Azure DNS zone stays the default and the only way to a wildcard)",
+    )
+    .labelled("HTTP-01 solver"),
+    s(
+        "wildcard",
+        &[Infra],
+        Bool,
+        Some("false"),
+        "Issue one *.ZONE (and apex) certificate and let `deploy --tls wildcard` sync it into \
+         app namespaces",
+    ),
+    s(
+        "wildcard-dns-record",
+        &[Infra],
+        Bool,
+        Some("false"),
+        "Also create the DNS record *.ZONE -> --gateway-public-ip, so new hosts need no DNS step",
+    )
+    .labelled("Wildcard DNS record"),
+    s(
+        "eso-client-id",
+        &[Infra],
+        Value,
+        None,
+        "Client ID of External Secrets Operator's managed identity (workload identity; infra's \
+         ARM output eso-client-id)",
+    )
+    .labelled("ESO client ID"),
+    s(
+        "cert-manager-client-id",
+        &[Infra],
+        Value,
+        None,
+        "Client ID of cert-manager's managed identity for Azure DNS (workload identity; infra's \
+         ARM output cert-manager-client-id)",
+    )
+    .labelled("cert-manager client ID"),
+    s(
+        "key-vault-uri",
+        &[Infra],
+        Value,
+        None,
+        "Key Vault URI for the ClusterSecretStore azure-keyvault (default: from --key-vault-name)",
+    )
+    .labelled("Key Vault URI"),
+    s(
+        "cert-manager-version",
+        &[Infra],
+        Value,
+        Some("v1.21.1"),
+        "cert-manager Helm chart version (OCI chart oci://quay.io/jetstack/charts/cert-manager)",
+    ),
+    s(
+        "external-secrets-version",
+        &[Infra],
+        Value,
+        Some("2.9.0"),
+        "External Secrets Operator Helm chart version (https://charts.external-secrets.io)",
+    )
+    .labelled("External Secrets version"),
     s(
         "dns-zone",
-        &[Refer, Deploy],
+        &[Infra, Refer, Deploy],
         Value,
         None,
         "Existing Azure DNS zone, e.g. example.com (default: discovered)",
     ).labelled("DNS zone"),
     s(
         "dns-zone-resource-group",
-        &[Refer, Deploy],
+        &[Infra, Refer, Deploy],
         Value,
         None,
         "Resource group of the DNS zone (default: --resource-group)",
@@ -731,7 +929,7 @@ pub const SETTINGS: &[Spec] = &[
     ).labelled("Gateway NSG name"),
     s(
         "gateway-public-ip",
-        &[Deploy],
+        &[Infra, Deploy],
         Value,
         None,
         "Public IP of the Application Gateway the DNS record points at (default: from refer)",
@@ -745,17 +943,17 @@ pub const SETTINGS: &[Spec] = &[
     ).labelled("Gateway NSG resource group"),
     s(
         "discovery-tags",
-        &[Refer],
+        &[Infra, Refer],
         Lines,
         None,
-        "Tags K=V the shared infrastructure puts on its resources (discovery keeps only those)",
+        "Tags K=V of the shared infrastructure: infra puts them on every resource, refer's discovery keeps only those",
     ),
     s(
         "deployment-name",
-        &[Refer],
+        &[Infra, Refer],
         Value,
         None,
-        "Read resource names from the outputs of this ARM deployment instead of tags",
+        "ARM deployment of the shared infrastructure: infra deploys under this name (default: aks-backend-infra), refer reads resource names from its outputs instead of tags",
     ).labelled("ARM deployment name"),
     s(
         "require",
@@ -874,7 +1072,7 @@ pub const SETTINGS: &[Spec] = &[
     // --- deploy ---
     s(
         "kubeconfig",
-        &[Deploy],
+        &[Infra, Deploy],
         Value,
         None,
         "Kubeconfig file (default: from refer, then KUBECONFIG)",
@@ -909,11 +1107,12 @@ pub const SETTINGS: &[Spec] = &[
     ),
     s(
         "timeout",
-        &[Deploy],
+        &[Infra, Deploy],
         Value,
         Some("5m"),
-        "Deadline for the whole rollout, 1s to 24h",
-    ),
+        "Deadline for the whole rollout (infra: for the cluster add-ons to be ready), 1s to 24h",
+    )
+    .under(Heading::Deploy),
     s(
         "no-rollback",
         &[Deploy],
@@ -984,6 +1183,70 @@ pub const SETTINGS: &[Spec] = &[
         None,
         "More components, one per line: name=worker,image=REPO@sha256:..,port=8080,replicas=1,cpu=100m,memory=128Mi,health-path=/healthz,min-replicas=1,max-replicas=4,env.QUEUE=jobs (own Deployment and Service; the Ingress goes to the first; numbers in the ranges of the flags of the same name)",
     ),
+    // --- Compose (issue #17): a Compose application as components ---
+    s(
+        "compose",
+        COMPOSE,
+        List,
+        None,
+        "Compose files (repeatable; later ones override earlier ones as Compose merges them): every service becomes a component",
+    ).file().labelled("Compose files"),
+    s(
+        "compose-profile",
+        COMPOSE,
+        List,
+        None,
+        "Compose profiles to activate (services with other profiles are left out; * for all)",
+    ).labelled("Compose profiles"),
+    s(
+        "image-prefix",
+        COMPOSE,
+        Value,
+        None,
+        "With --compose: REGISTRY/PATH that services with `build:` are pushed under, as PREFIX/SERVICE",
+    ),
+    s(
+        "public",
+        &[Deploy],
+        Value,
+        None,
+        "With --compose: the service the Ingress routes to (default: the one marked x-aks-backend.public, or the only one publishing a port)",
+    ).labelled("Public service"),
+    s(
+        "stateful",
+        &[Deploy],
+        Value,
+        Some("refuse"),
+        "With --compose: services holding state (named volumes, database images): refuse (exit 2), or in-cluster (StatefulSet with a PersistentVolumeClaim)",
+    ).one_of(&["refuse", "in-cluster"]).labelled("Stateful services"),
+    s(
+        "compose-allow",
+        &[Deploy],
+        List,
+        None,
+        "With --compose: keys that would weaken the cluster, accepted and dropped instead of refused",
+    ).one_of(crate::inputs::compose::map::ALLOWABLE).labelled("Compose keys to drop"),
+    s(
+        "mysql-host",
+        &[Deploy],
+        Value,
+        None,
+        "With --compose: host of the shared Azure Database for MySQL that stands in for MySQL/MariaDB services",
+    ).labelled("MySQL host"),
+    s(
+        "mysql-password-secret",
+        &[Deploy],
+        Value,
+        Some("mysql-root-password"),
+        "With --compose: Key Vault secret holding the MySQL password; dependents' *PASSWORD* variables read it",
+    ).labelled("MySQL password secret"),
+    s(
+        "render-dir",
+        &[Deploy],
+        Value,
+        None,
+        "With --dry-run: write every object that would be applied, one YAML file per object, and plan.md",
+    ).file().labelled("Render directory"),
     s(
         "health-path",
         &[Deploy],
@@ -1024,8 +1287,18 @@ pub const SETTINGS: &[Spec] = &[
         &[Deploy],
         Value,
         Some("letsencrypt"),
-        "cert-manager ClusterIssuer for the TLS certificate",
+        "cert-manager ClusterIssuer for the TLS certificate (with --tls issuer)",
     ),
+    s(
+        "tls",
+        &[Deploy],
+        Value,
+        Some("issuer"),
+        "TLS for --host: `issuer` = a Certificate per host from --cluster-issuer (waited for with \
+         --wait-certificate); `wildcard` = the *.ZONE certificate `infra --wildcard` made, synced \
+         into the namespace (no Certificate per namespace)",
+    )
+    .one_of(&["issuer", "wildcard"]),
     // Pod security of generated manifests (--manifests are not rewritten).
     s(
         "pod-security",
@@ -1099,10 +1372,10 @@ pub const SETTINGS: &[Spec] = &[
     ),
     s(
         "allow-cidr",
-        &[Deploy],
+        &[Infra, Deploy],
         List,
         None,
-        "Only these CIDRs may reach the app on 443 (NSG rule); empty: open to all",
+        "Only these CIDRs may reach the app on 443 (the gateway NSG rule infra creates and deploy updates); empty: open to all",
     ).labelled("Allowed CIDRs"),
     s(
         "max-restarts",

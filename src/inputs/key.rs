@@ -52,6 +52,7 @@ const fn defaulted(name: &'static str, default: &'static str) -> Defaulted {
     }
 }
 
+pub const ACME_EMAIL: Key = key("acme-email");
 pub const ACR_HOSTS: Key = key("acr-hosts");
 pub const ACR_NAME: Key = key("acr-name");
 pub const ALLOW_CIDR: Key = key("allow-cidr");
@@ -71,12 +72,17 @@ pub const CACHE_FROM: Key = key("cache-from");
 pub const CACHE_TO: Defaulted = defaulted("cache-to", "inline");
 pub const CAPABILITIES_ADD: Key = key("capabilities-add");
 pub const CATEGORY: Key = key("category");
+pub const CERT_MANAGER_CLIENT_ID: Key = key("cert-manager-client-id");
+pub const CERT_MANAGER_VERSION: Defaulted = defaulted("cert-manager-version", "v1.21.1");
 pub const CLIENT_ID: Key = key("client-id");
 pub const CLIENT_SECRET: Key = key("client-secret");
 pub const CLUSTER_ISSUER: Defaulted = defaulted("cluster-issuer", "letsencrypt");
 pub const CLUSTER_NAME: Key = key("cluster-name");
 pub const COMMENT: Defaulted = defaulted("comment", "true");
 pub const COMPONENT: Key = key("component");
+pub const COMPOSE: Key = key("compose");
+pub const COMPOSE_ALLOW: Key = key("compose-allow");
+pub const COMPOSE_PROFILE: Key = key("compose-profile");
 pub const CONTEXT: Defaulted = defaulted("context", ".");
 pub const CPU: Defaulted = defaulted("cpu", "250m");
 pub const CPU_TARGET: Defaulted = defaulted("cpu-target", "70");
@@ -89,6 +95,8 @@ pub const DNS_ZONE_RESOURCE_GROUP: Key = key("dns-zone-resource-group");
 pub const DRY_RUN: Defaulted = defaulted("dry-run", "false");
 pub const ENV: Key = key("env");
 pub const ENVIRONMENT: Defaulted = defaulted("environment", "AzureCloud");
+pub const ESO_CLIENT_ID: Key = key("eso-client-id");
+pub const EXTERNAL_SECRETS_VERSION: Defaulted = defaulted("external-secrets-version", "2.9.0");
 pub const FAIL_ON_FINDINGS: Defaulted = defaulted("fail-on-findings", "true");
 pub const FILE: Key = key("file");
 pub const FORMAT: Defaulted = defaulted("format", "sarif");
@@ -102,19 +110,27 @@ pub const HOST: Key = key("host");
 pub const HTTP_CONNECT_TIMEOUT: Defaulted = defaulted("http-connect-timeout", "10s");
 pub const HTTP_READ_TIMEOUT: Defaulted = defaulted("http-read-timeout", "30s");
 pub const HTTP_TIMEOUT: Defaulted = defaulted("http-timeout", "5m");
+pub const HTTP01: Defaulted = defaulted("http01", "false");
 pub const IGNORE_UNFIXED: Defaulted = defaulted("ignore-unfixed", "false");
 pub const IMAGE: Key = key("image");
+pub const IMAGE_PREFIX: Key = key("image-prefix");
 pub const IMAGES: Key = key("images");
+pub const INFRA_PHASES: Defaulted = defaulted("infra-phases", "arm,cluster");
 pub const INGRESS_CIDR: Key = key("ingress-cidr");
 pub const INGRESS_CLASS: Defaulted = defaulted("ingress-class", "azure-application-gateway");
+pub const INGRESS_CONTROLLER: Defaulted = defaulted("ingress-controller", "agic");
 pub const INGRESS_NAMESPACE: Key = key("ingress-namespace");
 pub const INPUT: Key = key("input");
 pub const JAVA_DB_REPOSITORY: Key = key("java-db-repository");
 pub const KEY_VAULT_NAME: Key = key("key-vault-name");
 pub const KEY_VAULT_SECRETS: Key = key("key-vault-secrets");
+pub const KEY_VAULT_URI: Key = key("key-vault-uri");
 pub const KUBECONFIG: Key = key("kubeconfig");
 pub const KUBECONFIG_SECRET: Key = key("kubeconfig-secret");
+pub const KUBERNETES_VERSION: Key = key("kubernetes-version");
 pub const LABEL: Key = key("label");
+pub const LOCATION: Defaulted = defaulted("location", "japaneast");
+pub const LOG_RETENTION_DAYS: Defaulted = defaulted("log-retention-days", "30");
 pub const LOG_TIMEOUT: Defaulted = defaulted("log-timeout", "3s");
 pub const MANAGED_IDENTITY_ENDPOINT: Defaulted =
     defaulted("managed-identity-endpoint", "http://169.254.169.254");
@@ -124,21 +140,33 @@ pub const MAX_RESTARTS: Defaulted = defaulted("max-restarts", "0");
 pub const MEMORY: Defaulted = defaulted("memory", "256Mi");
 pub const MIN_READY_SECONDS: Defaulted = defaulted("min-ready-seconds", "10");
 pub const MIN_REPLICAS: Key = key("min-replicas");
+pub const MYSQL_ADMIN_USER: Defaulted = defaulted("mysql-admin-user", "mysqladmin");
+pub const MYSQL_ALLOW_AZURE_SERVICES: Defaulted = defaulted("mysql-allow-azure-services", "false");
+pub const MYSQL_ALLOW_CIDR: Key = key("mysql-allow-cidr");
+pub const MYSQL_HOST: Key = key("mysql-host");
+pub const MYSQL_PASSWORD_SECRET: Defaulted =
+    defaulted("mysql-password-secret", "mysql-root-password");
+pub const MYSQL_SKU: Defaulted = defaulted("mysql-sku", "Standard_B1ms");
+pub const NAME_PREFIX: Key = key("name-prefix");
 pub const NAMESPACE: Defaulted = defaulted("namespace", "default");
 pub const NETWORK_POLICY: Defaulted = defaulted("network-policy", "true");
 pub const NO_CACHE: Defaulted = defaulted("no-cache", "false");
 pub const NO_ROLLBACK: Defaulted = defaulted("no-rollback", "false");
+pub const NODE_COUNT: Defaulted = defaulted("node-count", "2");
+pub const NODE_VM_SIZE: Defaulted = defaulted("node-vm-size", "Standard_D2s_v5");
 pub const OFFLINE_SCAN: Defaulted = defaulted("offline-scan", "false");
 pub const OUTPUTS_FILE: Key = key("outputs-file");
 pub const PLATFORM: Key = key("platform");
 pub const POD_SECURITY: Defaulted = defaulted("pod-security", "restricted");
 pub const PORT: Defaulted = defaulted("port", "8080");
 pub const PR_STATUS: Defaulted = defaulted("pr-status", "false");
+pub const PUBLIC: Key = key("public");
 pub const PUSH: Defaulted = defaulted("push", "true");
 pub const READ_ONLY_ROOT_FILESYSTEM: Defaulted = defaulted("read-only-root-filesystem", "true");
 pub const REGISTRY_INSECURE: Defaulted = defaulted("registry-insecure", "false");
 pub const REGISTRY_PASSWORD: Key = key("registry-password");
 pub const REGISTRY_USERNAME: Key = key("registry-username");
+pub const RENDER_DIR: Key = key("render-dir");
 pub const REPLICAS: Defaulted = defaulted("replicas", "2");
 pub const REPORT: Key = key("report");
 pub const REQUIRE: Defaulted = defaulted("require", "acr,aks");
@@ -159,13 +187,16 @@ pub const SETTLE_SECONDS: Defaulted = defaulted("settle-seconds", "10");
 pub const SEVERITY: Defaulted = defaulted("severity", "UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL");
 pub const SKIP_DB_UPDATE: Defaulted = defaulted("skip-db-update", "false");
 pub const STATE: Key = key("state");
+pub const STATEFUL: Defaulted = defaulted("stateful", "refuse");
 pub const STEPS: Defaulted = defaulted("steps", "refer,build,scan,deploy");
 pub const SUBSCRIPTION_ID: Key = key("subscription-id");
 pub const SUMMARY_TOP: Defaulted = defaulted("summary-top", "10");
 pub const TAG: Key = key("tag");
 pub const TARGET: Key = key("target");
+pub const TEMPLATE_OUT: Key = key("template-out");
 pub const TENANT_ID: Key = key("tenant-id");
 pub const TIMEOUT: Defaulted = defaulted("timeout", "5m");
+pub const TLS: Defaulted = defaulted("tls", "issuer");
 pub const TRIVY_CACHE_DIR: Key = key("trivy-cache-dir");
 pub const TRIVY_DOWNLOAD: Defaulted = defaulted("trivy-download", "true");
 pub const TRIVY_DOWNLOAD_URL: Key = key("trivy-download-url");
@@ -177,10 +208,14 @@ pub const TRIVY_VERSION: Defaulted = defaulted("trivy-version", "0.59.1");
 pub const TRIVYIGNORE: Defaulted = defaulted("trivyignore", ".trivyignore");
 pub const UPLOAD_SARIF: Defaulted = defaulted("upload-sarif", "true");
 pub const WAIT_CERTIFICATE: Defaulted = defaulted("wait-certificate", "true");
+pub const WILDCARD: Defaulted = defaulted("wildcard", "false");
+pub const WILDCARD_DNS_RECORD: Defaulted = defaulted("wildcard-dns-record", "false");
+pub const ZONE: Defaulted = defaulted("zone", "1");
 
 /// Every key, for the tests that hold this list to the catalog.
 #[cfg(test)]
 const ALL: &[Key] = &[
+    ACME_EMAIL,
     ACR_HOSTS,
     ACR_NAME,
     ALLOW_CIDR,
@@ -199,12 +234,17 @@ const ALL: &[Key] = &[
     CACHE_TO.key,
     CAPABILITIES_ADD,
     CATEGORY,
+    CERT_MANAGER_CLIENT_ID,
+    CERT_MANAGER_VERSION.key,
     CLIENT_ID,
     CLIENT_SECRET,
     CLUSTER_ISSUER.key,
     CLUSTER_NAME,
     COMMENT.key,
     COMPONENT,
+    COMPOSE,
+    COMPOSE_ALLOW,
+    COMPOSE_PROFILE,
     CONTEXT.key,
     CPU.key,
     CPU_TARGET.key,
@@ -217,6 +257,8 @@ const ALL: &[Key] = &[
     DRY_RUN.key,
     ENV,
     ENVIRONMENT.key,
+    ESO_CLIENT_ID,
+    EXTERNAL_SECRETS_VERSION.key,
     FAIL_ON_FINDINGS.key,
     FILE,
     FORMAT.key,
@@ -230,19 +272,27 @@ const ALL: &[Key] = &[
     HTTP_CONNECT_TIMEOUT.key,
     HTTP_READ_TIMEOUT.key,
     HTTP_TIMEOUT.key,
+    HTTP01.key,
     IGNORE_UNFIXED.key,
     IMAGE,
+    IMAGE_PREFIX,
     IMAGES,
+    INFRA_PHASES.key,
     INGRESS_CIDR,
     INGRESS_CLASS.key,
+    INGRESS_CONTROLLER.key,
     INGRESS_NAMESPACE,
     INPUT,
     JAVA_DB_REPOSITORY,
     KEY_VAULT_NAME,
     KEY_VAULT_SECRETS,
+    KEY_VAULT_URI,
     KUBECONFIG,
     KUBECONFIG_SECRET,
+    KUBERNETES_VERSION,
     LABEL,
+    LOCATION.key,
+    LOG_RETENTION_DAYS.key,
     LOG_TIMEOUT.key,
     MANAGED_IDENTITY_ENDPOINT.key,
     MANIFESTS,
@@ -251,21 +301,32 @@ const ALL: &[Key] = &[
     MEMORY.key,
     MIN_READY_SECONDS.key,
     MIN_REPLICAS,
+    MYSQL_ADMIN_USER.key,
+    MYSQL_ALLOW_AZURE_SERVICES.key,
+    MYSQL_ALLOW_CIDR,
+    MYSQL_HOST,
+    MYSQL_PASSWORD_SECRET.key,
+    MYSQL_SKU.key,
+    NAME_PREFIX,
     NAMESPACE.key,
     NETWORK_POLICY.key,
     NO_CACHE.key,
     NO_ROLLBACK.key,
+    NODE_COUNT.key,
+    NODE_VM_SIZE.key,
     OFFLINE_SCAN.key,
     OUTPUTS_FILE,
     PLATFORM,
     POD_SECURITY.key,
     PORT.key,
     PR_STATUS.key,
+    PUBLIC,
     PUSH.key,
     READ_ONLY_ROOT_FILESYSTEM.key,
     REGISTRY_INSECURE.key,
     REGISTRY_PASSWORD,
     REGISTRY_USERNAME,
+    RENDER_DIR,
     REPLICAS.key,
     REPORT,
     REQUIRE.key,
@@ -286,13 +347,16 @@ const ALL: &[Key] = &[
     SEVERITY.key,
     SKIP_DB_UPDATE.key,
     STATE,
+    STATEFUL.key,
     STEPS.key,
     SUBSCRIPTION_ID,
     SUMMARY_TOP.key,
     TAG,
     TARGET,
+    TEMPLATE_OUT,
     TENANT_ID,
     TIMEOUT.key,
+    TLS.key,
     TRIVY_CACHE_DIR,
     TRIVY_DOWNLOAD.key,
     TRIVY_DOWNLOAD_URL,
@@ -304,6 +368,9 @@ const ALL: &[Key] = &[
     TRIVYIGNORE.key,
     UPLOAD_SARIF.key,
     WAIT_CERTIFICATE.key,
+    WILDCARD.key,
+    WILDCARD_DNS_RECORD.key,
+    ZONE.key,
 ];
 
 #[cfg(test)]
@@ -314,6 +381,7 @@ const DEFAULTED: &[Defaulted] = &[
     AUTOMOUNT_SERVICE_ACCOUNT_TOKEN,
     BUILDER,
     CACHE_TO,
+    CERT_MANAGER_VERSION,
     CLUSTER_ISSUER,
     COMMENT,
     CONTEXT,
@@ -321,23 +389,35 @@ const DEFAULTED: &[Defaulted] = &[
     CPU_TARGET,
     DRY_RUN,
     ENVIRONMENT,
+    EXTERNAL_SECRETS_VERSION,
     FAIL_ON_FINDINGS,
     FORMAT,
     GITHUB_DEPLOYMENT,
     HTTP_CONNECT_TIMEOUT,
     HTTP_READ_TIMEOUT,
     HTTP_TIMEOUT,
+    HTTP01,
     IGNORE_UNFIXED,
+    INFRA_PHASES,
     INGRESS_CLASS,
+    INGRESS_CONTROLLER,
+    LOCATION,
+    LOG_RETENTION_DAYS,
     LOG_TIMEOUT,
     MANAGED_IDENTITY_ENDPOINT,
     MAX_RESTARTS,
     MEMORY,
     MIN_READY_SECONDS,
+    MYSQL_ADMIN_USER,
+    MYSQL_ALLOW_AZURE_SERVICES,
+    MYSQL_PASSWORD_SECRET,
+    MYSQL_SKU,
     NAMESPACE,
     NETWORK_POLICY,
     NO_CACHE,
     NO_ROLLBACK,
+    NODE_COUNT,
+    NODE_VM_SIZE,
     OFFLINE_SCAN,
     POD_SECURITY,
     PORT,
@@ -358,9 +438,11 @@ const DEFAULTED: &[Defaulted] = &[
     SETTLE_SECONDS,
     SEVERITY,
     SKIP_DB_UPDATE,
+    STATEFUL,
     STEPS,
     SUMMARY_TOP,
     TIMEOUT,
+    TLS,
     TRIVY_DOWNLOAD,
     TRIVY_SOURCE,
     TRIVY_TIMEOUT,
@@ -368,6 +450,9 @@ const DEFAULTED: &[Defaulted] = &[
     TRIVYIGNORE,
     UPLOAD_SARIF,
     WAIT_CERTIFICATE,
+    WILDCARD,
+    WILDCARD_DNS_RECORD,
+    ZONE,
 ];
 
 #[cfg(test)]

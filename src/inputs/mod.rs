@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod ci;
+pub mod compose;
 pub mod key;
 // Ratchet (issue #12): indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
 #[allow(clippy::indexing_slicing)]

@@ -17,6 +17,8 @@ pub mod rollout;
 pub mod sign_in;
 pub mod text;
 pub mod trivy_source;
+pub mod whatif;
+pub mod wildcard;
 pub mod workload_kind;
 
 pub use findings::{Finding, FindingKind, Rule, ScanReport, Severity, SeverityCounts, Target};

@@ -80,6 +80,7 @@ impl DeployPlan {
                 components,
                 ingress_class,
                 cluster_issuer,
+                wildcard_tls,
                 secret_store,
                 hardening,
             } => {
@@ -90,14 +91,20 @@ impl DeployPlan {
                         host: s.host.as_deref(),
                         ingress_class,
                         cluster_issuer,
+                        wildcard_tls: *wildcard_tls,
                         secret_store,
                         hardening,
                     },
                 );
                 manifests::set_min_ready_seconds(&mut objs, s.min_ready_seconds);
+                if let Some(app) = &s.compose {
+                    super::compose::finish(&mut objs, app, &s.namespace, secret_store);
+                }
+                // The wildcard copy is infra's certificate: no Certificate of ours to wait for.
                 let tls = s
                     .host
                     .as_ref()
+                    .filter(|_| !wildcard_tls)
                     .map(|_| manifests::tls_secret_name(&components[0].name));
                 ("generated", objs, Vec::new(), tls)
             }
@@ -161,6 +168,9 @@ impl DeployPlan {
                     ));
                 }
             }
+        }
+        if let Some(app) = &s.compose {
+            warnings.extend(app.all_warnings());
         }
         let mut actions = vec![
             Action::EnsureNamespace {

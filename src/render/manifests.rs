@@ -101,12 +101,36 @@ pub struct Generate<'a> {
     pub host: Option<&'a str>,
     pub ingress_class: &'a str,
     pub cluster_issuer: &'a str,
+    /// `deploy --tls wildcard`: the Ingress uses the copy of `infra`'s wildcard
+    /// certificate, not a Certificate of its own from `cluster_issuer`.
+    pub wildcard_tls: bool,
     pub secret_store: &'a str,
     pub hardening: &'a Hardening,
 }
 
 pub fn tls_secret_name(app: &str) -> String {
     format!("{app}-tls")
+}
+
+/// The ExternalSecret `deploy --tls wildcard` puts into the app's namespace: a copy of
+/// `infra --wildcard`'s certificate Secret (ESO's Kubernetes provider reads it from
+/// `cert-manager`), kept in step as cert-manager renews it. One certificate for every
+/// namespace: Let's Encrypt allows 5 duplicates a week.
+pub fn wildcard_copy(namespace: &str) -> Value {
+    use crate::model::wildcard;
+    json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ExternalSecret",
+        "metadata": {"name": wildcard::SECRET, "namespace": namespace,
+                     "labels": {"app.kubernetes.io/managed-by": MANAGED_BY}},
+        "spec": {
+            "refreshInterval": "1h",
+            "secretStoreRef": {"kind": "ClusterSecretStore", "name": wildcard::STORE},
+            "target": {"name": wildcard::SECRET, "creationPolicy": "Owner",
+                       "template": {"type": "kubernetes.io/tls"}},
+            "dataFrom": [{"extract": {"key": wildcard::SECRET}}],
+        }
+    })
 }
 
 fn labels(name: &str) -> Value {
@@ -127,7 +151,7 @@ pub fn generate(components: &[Component], g: &Generate<'_>) -> Vec<Value> {
                 .map(|(env, kv)| json!({"secretKey": env, "remoteRef": {"key": kv}}))
                 .collect();
             out.push(json!({
-                "apiVersion": "external-secrets.io/v1beta1",
+                "apiVersion": "external-secrets.io/v1",
                 "kind": "ExternalSecret",
                 "metadata": {"name": secret_name, "namespace": g.namespace, "labels": labels(&c.name)},
                 "spec": {
@@ -174,6 +198,21 @@ pub fn generate(components: &[Component], g: &Generate<'_>) -> Vec<Value> {
         if i == 0
             && let Some(host) = g.host
         {
+            let (annotations, secret) = if g.wildcard_tls {
+                out.push(wildcard_copy(g.namespace));
+                (
+                    json!({"appgw.ingress.kubernetes.io/ssl-redirect": "true"}),
+                    crate::model::wildcard::SECRET.to_string(),
+                )
+            } else {
+                (
+                    json!({
+                        "cert-manager.io/cluster-issuer": g.cluster_issuer,
+                        "appgw.ingress.kubernetes.io/ssl-redirect": "true",
+                    }),
+                    tls_secret_name(&c.name),
+                )
+            };
             out.push(json!({
                 "apiVersion": "networking.k8s.io/v1",
                 "kind": "Ingress",
@@ -181,14 +220,11 @@ pub fn generate(components: &[Component], g: &Generate<'_>) -> Vec<Value> {
                     "name": c.name,
                     "namespace": g.namespace,
                     "labels": labels(&c.name),
-                    "annotations": {
-                        "cert-manager.io/cluster-issuer": g.cluster_issuer,
-                        "appgw.ingress.kubernetes.io/ssl-redirect": "true",
-                    },
+                    "annotations": annotations,
                 },
                 "spec": {
                     "ingressClassName": g.ingress_class,
-                    "tls": [{"hosts": [host], "secretName": tls_secret_name(&c.name)}],
+                    "tls": [{"hosts": [host], "secretName": secret}],
                     "rules": [{"host": host, "http": {"paths": [{
                         "path": "/",
                         "pathType": "Prefix",
@@ -685,6 +721,7 @@ mod tests {
                 host: Some("api.example.com"),
                 ingress_class: "azure-application-gateway",
                 cluster_issuer: "letsencrypt",
+                wildcard_tls: false,
                 secret_store: "azure-keyvault",
                 hardening: &Hardening {
                     network_policy: Some(IngressSources {
@@ -713,6 +750,7 @@ mod tests {
                 host: None,
                 ingress_class: "x",
                 cluster_issuer: "y",
+                wildcard_tls: false,
                 secret_store: "z",
                 hardening: &Hardening::restricted("kube-system"),
             },
@@ -740,6 +778,7 @@ mod tests {
                 host: Some("api.example.com"),
                 ingress_class: "azure-application-gateway",
                 cluster_issuer: "letsencrypt",
+                wildcard_tls: false,
                 secret_store: "azure-keyvault",
                 hardening: h,
             },

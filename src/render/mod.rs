@@ -15,3 +15,4 @@ pub mod sarif;
 // Ratchet (issue #12): indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
 #[allow(clippy::indexing_slicing)]
 pub mod scan_summary;
+pub mod whatif;

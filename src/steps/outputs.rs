@@ -119,6 +119,42 @@ pub const OUTPUTS: &[OutputSpec] = &[
         Step::Refer,
         "Resource group of the gateway's network security group",
     ),
+    // --- infra (besides the names refer publishes too) ---
+    o(
+        "deployment-name",
+        Step::Infra,
+        "Name of the ARM deployment of the shared infrastructure (refer reads its outputs)",
+    ),
+    o(
+        "oidc-issuer-url",
+        Step::Infra,
+        "OIDC issuer URL of the AKS cluster (workload identity)",
+    ),
+    o(
+        "mysql-fqdn",
+        Step::Infra,
+        "Host name of the MySQL flexible server",
+    ),
+    o(
+        "mysql-admin-secret",
+        Step::Infra,
+        "Key Vault reference of the MySQL admin password; never the value",
+    ),
+    o(
+        "eso-client-id",
+        Step::Infra,
+        "Client ID of the External Secrets Operator's managed identity",
+    ),
+    o(
+        "cert-manager-client-id",
+        Step::Infra,
+        "Client ID of cert-manager's managed identity (DNS-01 on the zone)",
+    ),
+    o(
+        "log-analytics-workspace-id",
+        Step::Infra,
+        "Resource ID of the Log Analytics workspace",
+    ),
     // --- build ---
     o(
         "image",

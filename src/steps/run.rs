@@ -16,8 +16,8 @@ use crate::clients::http::Limits;
 use crate::error::{Error, Exit};
 use crate::inputs::catalog::Step;
 use crate::inputs::settings::{
-    AzureSettings, BuildSettings, DeploySettings, NetSettings, ReferSettings, ReportSettings,
-    ScanInput, ScanSettings,
+    AddonSettings, AzureSettings, BuildSettings, DeploySettings, InfraSettings, NetSettings, Phase,
+    ReferSettings, ReportSettings, ScanInput, ScanSettings,
 };
 use crate::inputs::{ConfigFile, Flags, InputError, Resolved, key};
 use crate::model::pipeline::{Fact, Report, StepReport, StepStatus};
@@ -27,7 +27,7 @@ use crate::plan::refer::ReferPlan;
 use crate::secret::Secret;
 use crate::state::State;
 
-use super::{Ctx, build, deploy, github_deployment, refer, report, scan};
+use super::{Ctx, build, deploy, github_deployment, infra, infra_cluster, refer, report, scan};
 
 /// What the CLI hands over: the command line's values and the config file.
 pub struct Inputs<'a> {
@@ -110,7 +110,7 @@ struct Timing {
     status: &'static str,
 }
 
-/// `aks-backend run`: refer -> build -> scan -> deploy in one process.
+/// `aks-backend run`: [infra ->] refer -> build -> scan -> deploy in one process.
 pub async fn all(ctx: &Ctx, inputs: &Inputs<'_>) -> Result<Exit, Error> {
     let started = Instant::now();
     let bare = inputs.resolve(ctx, Step::Scan, None);
@@ -119,6 +119,10 @@ pub async fn all(ctx: &Ctx, inputs: &Inputs<'_>) -> Result<Exit, Error> {
     let rs = ReportSettings::resolve(&bare, &ctx.env)?;
     let mut report = report::new_report(ctx, &rs, &app_name(&bare, ctx));
     for step in Step::ALL {
+        // infra is not part of the app pipeline: its row only when it was asked for.
+        if step == Step::Infra && !wanted.contains(&step) {
+            continue;
+        }
         let mut row = StepReport::new(step.name(), StepStatus::Pending);
         if !wanted.contains(&step) {
             row.status = StepStatus::Skipped;
@@ -195,7 +199,7 @@ fn wanted_steps(r: &Resolved) -> Result<Vec<Step>, Error> {
             InputError::invalid(
                 input,
                 format!("`{name}` is not a step"),
-                "a comma-separated list of refer, build, scan, deploy",
+                "a comma-separated list of infra, refer, build, scan, deploy",
             )
         })?;
         out.push(*step);
@@ -303,8 +307,21 @@ impl Finished {
     }
 }
 
+/// `infra`'s phases with their settings, all resolved before anything runs.
+// One of these exists per step and is moved once: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
+enum InfraRun {
+    /// The cluster phase alone, on the cluster the kubeconfig names.
+    ClusterOnly(AddonSettings),
+    /// The ARM deployment, then (when asked) the cluster phase on the cluster it made.
+    Arm(InfraSettings, Option<AddonSettings>),
+}
+
 /// One step's settings and plan: what `--dry-run` prints, and what execution follows.
+// One of these exists per step and is moved once: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum Planned {
+    Infra(InfraRun),
     Refer(ReferSettings, ReferPlan),
     Build(BuildSettings, AzureSettings, BuildPlan),
     Scan(ScanSettings, scan::Prepared),
@@ -312,8 +329,12 @@ enum Planned {
 }
 
 impl Planned {
+    /// `infra` answers its own `--dry-run`: its plan is the template and the cluster's
+    /// objects, printed without Azure, but what a reviewer needs is ARM's what-if, which
+    /// is an Azure call; so infra executes and stops after what-if.
     fn dry_run(&self) -> bool {
         match self {
+            Planned::Infra(_) => false,
             Planned::Refer(s, _) => s.dry_run,
             Planned::Build(s, ..) => s.dry_run,
             Planned::Scan(s, _) => s.dry_run,
@@ -323,6 +344,12 @@ impl Planned {
 
     fn to_json(&self) -> Result<String, serde_json::Error> {
         match self {
+            Planned::Infra(run) => match run {
+                InfraRun::ClusterOnly(a) | InfraRun::Arm(_, Some(a)) => {
+                    Ok(crate::plan::addons::plan(a).render())
+                }
+                InfraRun::Arm(s, None) => serde_json::to_string_pretty(s),
+            },
             Planned::Refer(_, p) => serde_json::to_string_pretty(p),
             Planned::Build(_, _, p) => serde_json::to_string_pretty(p),
             Planned::Scan(_, p) => serde_json::to_string_pretty(&p.plan),
@@ -383,6 +410,12 @@ impl Pipeline<'_> {
     async fn plan_and_execute(&self, step: Step, r: &Resolved) -> Result<Option<Finished>, Error> {
         let planned = plan(self.ctx, step, r)?;
         if planned.dry_run() {
+            if let Planned::Deploy(s, plan) = &planned
+                && let Some(app) = &s.compose
+                && let Some(dir) = &app.render_dir
+            {
+                super::compose::render(self.ctx, plan, app, dir)?;
+            }
             // Plans are strings, numbers and string-keyed maps: they always serialize.
             let json = planned
                 .to_json()
@@ -390,13 +423,28 @@ impl Pipeline<'_> {
             self.ctx.host.print_data(&json);
             return Ok(None);
         }
-        self.execute(planned, r).await.map(Some)
+        self.execute(planned, r).await
     }
 
-    async fn execute(&self, planned: Planned, r: &Resolved) -> Result<Finished, Error> {
+    /// `infra`: `None` when its dry run printed the plan without Azure (no row, no state).
+    async fn infra(&self, run: InfraRun, started: Instant) -> Result<Option<Finished>, Error> {
+        let ctx = self.ctx;
+        Ok(match run {
+            InfraRun::ClusterOnly(s) => infra_cluster::run(ctx, &s)
+                .await?
+                .map(|o| Finished::new(o.exit, infra_cluster::step_row(&o, started.elapsed()))),
+            InfraRun::Arm(s, addons) => infra::run(ctx, &s, addons).await?.map(|o| {
+                let exit = o.cluster.as_ref().map_or(Exit::Ok, |c| c.exit);
+                Finished::new(exit, infra::report_row(&o, started.elapsed()))
+            }),
+        })
+    }
+
+    async fn execute(&self, planned: Planned, r: &Resolved) -> Result<Option<Finished>, Error> {
         let ctx = self.ctx;
         let started = Instant::now();
-        match planned {
+        let finished = match planned {
+            Planned::Infra(run) => return self.infra(run, started).await,
             Planned::Refer(s, plan) => {
                 let o = refer::execute(ctx, &s, &plan).await?;
                 Ok(Finished::new(
@@ -435,7 +483,8 @@ impl Pipeline<'_> {
                 Ok(f)
             }
             Planned::Deploy(s, plan) => self.deploy(&s, &plan, started).await,
-        }
+        };
+        finished.map(Some)
     }
 
     async fn deploy(
@@ -476,6 +525,20 @@ impl Pipeline<'_> {
 /// is made of (manifests, the ignore file).
 fn plan(ctx: &Ctx, step: Step, r: &Resolved) -> Result<Planned, Error> {
     Ok(match step {
+        Step::Infra => {
+            let phases = crate::inputs::settings::infra_phases(r)?;
+            if phases.contains(&Phase::Arm) {
+                let s = InfraSettings::resolve(r, &ctx.env)?;
+                let addons = if phases.contains(&Phase::Cluster) {
+                    Some(AddonSettings::resolve_after_arm(r, &ctx.env)?)
+                } else {
+                    None
+                };
+                Planned::Infra(InfraRun::Arm(s, addons))
+            } else {
+                Planned::Infra(InfraRun::ClusterOnly(AddonSettings::resolve(r, &ctx.env)?))
+            }
+        }
         Step::Refer => {
             let s = ReferSettings::resolve(r, &ctx.env)?;
             let plan = refer::plan(&s);

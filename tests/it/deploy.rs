@@ -465,7 +465,17 @@ fn components_each_get_a_deployment_and_are_tracked_together() {
         ),
         format!("name=w,image={},env.1BAD=x", image("w", D1)),
     ] {
-        let before = c.requests().len();
+        // The previous run's watches are recorded when their connections close, a moment
+        // after that process exits: count once the record has stopped growing.
+        let mut before = c.requests().len();
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            let now = c.requests().len();
+            if now == before {
+                break;
+            }
+            before = now;
+        }
         let out = c.deploy(
             &[
                 &base[..],

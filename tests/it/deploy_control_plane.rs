@@ -192,7 +192,7 @@ fn missing_resource_types_are_exit_2_before_anything_is_applied() {
     assert_eq!(out.code, 2, "{out:?}");
     for words in [
         "Certificate (cert-manager.io/v1)",
-        "ExternalSecret (external-secrets.io/v1beta1)",
+        "ExternalSecret (external-secrets.io/v1)",
         "HorizontalPodAutoscaler (autoscaling/v2)",
         "`infra`",
         "--wait-certificate false",

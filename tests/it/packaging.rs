@@ -517,7 +517,7 @@ fn internal_catalog_prints_every_setting_output_and_exit_code() {
     assert_eq!(codes, [0, 1, 2, 3]);
     assert_eq!(
         v["commands"],
-        json!(["refer", "build", "scan", "deploy", "run"])
+        json!(["infra", "refer", "build", "scan", "deploy", "run"])
     );
 }
 

@@ -15,6 +15,9 @@ pub mod arm;
 // Ratchet (issue #12): expects invariants it sets up itself (static patterns, plain data that always serializes); indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
 #[allow(clippy::expect_used, clippy::indexing_slicing)]
 pub mod credential;
+// Ratchet (issue #12, merged after the lints table): indexes lengths it checked or serde_json::Value (whose Index gives Null), expects invariants it sets up itself. Remove as it is rewritten.
+#[allow(clippy::indexing_slicing, clippy::expect_used)]
+pub mod deployments;
 // Ratchet (issue #12): indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
 #[allow(clippy::indexing_slicing)]
 pub mod dns;
@@ -128,6 +131,18 @@ pub enum AzureError {
     },
     #[error("{what}: {message}")]
     InvalidArgument { what: String, message: String },
+    #[error("ARM deployment `{deployment}` ended {state}:\n{}", .failures.join("\n"))]
+    DeploymentFailed {
+        deployment: String,
+        state: String,
+        /// One line per failed resource: name, type, error codes and messages.
+        failures: Vec<String>,
+    },
+    #[error("pre-flight found {} problem(s):\n{}", .problems.len(), .problems.iter().map(|(p, f)| format!("{p} (fix: {f})")).collect::<Vec<_>>().join("\n"))]
+    Preflight {
+        /// (problem, fix), one per line.
+        problems: Vec<(String, String)>,
+    },
 }
 
 fn count_word(n: usize) -> String {
@@ -168,7 +183,8 @@ impl Diagnostic for AzureError {
             | AzureError::WorkloadIdentityUnavailable
             | AzureError::NotFound { .. }
             | AzureError::Discovery { .. }
-            | AzureError::InvalidArgument { .. } => Exit::BadInput,
+            | AzureError::InvalidArgument { .. }
+            | AzureError::Preflight { .. } => Exit::BadInput,
             // Entra refusing a configured identity is configuration, not an outage.
             AzureError::Entra { code: Some(_), .. } => Exit::BadInput,
             _ => Exit::External,
@@ -199,6 +215,8 @@ impl Diagnostic for AzureError {
             ),
             AzureError::Discovery { setting, .. } => format!("pass --{setting} with one of them, or narrow --discovery-tags"),
             AzureError::AzureCli { .. } => "run `az login` (or sign in with OIDC federation instead)".into(),
+            AzureError::DeploymentFailed { .. } => "fix the resource named above and run infra again: the deployment is incremental, what succeeded stays".into(),
+            AzureError::Preflight { .. } => "nothing was deployed; fix each line and run again".into(),
             AzureError::Net { source, .. } => source.hint(),
             AzureError::ManagedIdentity { .. } => "managed identity only works on an Azure machine with an identity assigned; pass client-id for a user-assigned one".into(),
             _ => return None,

@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod certificate;
 pub mod diff;
+pub mod ready;
 // Ratchet (issue #12): indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
 #[allow(clippy::indexing_slicing)]
 pub mod rollback;
@@ -169,6 +170,21 @@ pub async fn connect(path: &Path) -> Result<kube::Client, KubeError> {
     )
     .map_err(|e| bad(e.to_string()))?;
     let kc = parse_kubeconfig(path, &text)?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| bad(e.to_string()))?;
+    kube::Client::try_from(config).map_err(|e| bad(e.to_string()))
+}
+
+/// A client from a kubeconfig held in memory (infra's freshly made cluster: its
+/// credentials never touch the disk). `name` only names it in errors.
+pub async fn connect_text(name: &str, text: &str) -> Result<kube::Client, KubeError> {
+    let path = Path::new(name);
+    let bad = |message: String| KubeError::Kubeconfig {
+        path: path.to_path_buf(),
+        message,
+    };
+    let kc = parse_kubeconfig(path, text)?;
     let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
         .map_err(|e| bad(e.to_string()))?;

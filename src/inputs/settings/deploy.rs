@@ -41,6 +41,8 @@ pub enum ManifestSource {
         components: Vec<Component>,
         ingress_class: String,
         cluster_issuer: String,
+        /// `--tls wildcard`: the copy of infra's wildcard certificate, no Certificate of its own.
+        wildcard_tls: bool,
         secret_store: String,
         hardening: Hardening,
     },
@@ -167,6 +169,8 @@ pub struct DeploySettings {
     pub nsg: Option<NsgTarget>,
     /// The `pod-security.kubernetes.io/enforce` level of a namespace the deploy creates.
     pub pod_security: Level,
+    /// `--compose`: the application the components came from (ports, probes, mounts).
+    pub compose: Option<crate::inputs::compose::ComposeApp>,
 }
 
 /// The A record: `name` in `zone`, pointing at the gateway's public IP.
@@ -489,7 +493,19 @@ impl DeploySettings {
         };
 
         let manifests = r.list(key::MANIFESTS);
-        let source = if !manifests.is_empty() {
+        let compose = crate::inputs::compose::settings::resolve(r, env)?;
+        let source = if let Some(app) = &compose {
+            let ingress_class = r.text(key::INGRESS_CLASS);
+            let hardening = hardening(r, &ingress_class)?;
+            ManifestSource::Generated {
+                components: app.components(),
+                ingress_class,
+                cluster_issuer: r.text(key::CLUSTER_ISSUER),
+                secret_store: r.text(key::SECRET_STORE),
+                hardening,
+                wildcard_tls: wildcard_tls(r, host.as_deref())?,
+            }
+        } else if !manifests.is_empty() {
             let input = r.one(key::MANIFESTS).map(|(_, i)| i).unwrap_or_default();
             let mut paths = Vec::new();
             for m in manifests {
@@ -621,9 +637,11 @@ impl DeploySettings {
             }
             let ingress_class = r.text(key::INGRESS_CLASS);
             let hardening = hardening(r, &ingress_class)?;
+            let wildcard_tls = wildcard_tls(r, host.as_deref())?;
             ManifestSource::Generated {
                 components,
                 ingress_class,
+                wildcard_tls,
                 cluster_issuer: r.text(key::CLUSTER_ISSUER),
                 secret_store: r.text(key::SECRET_STORE),
                 hardening,
@@ -690,6 +708,7 @@ impl DeploySettings {
             dns,
             nsg,
             pod_security: pod_security_level(r)?,
+            compose,
         })
     }
 }
@@ -869,6 +888,28 @@ fn azure_targets(
         _ => None,
     };
     Ok((dns, nsg))
+}
+
+/// `--tls wildcard`: the host must be one label under `--dns-zone` when the zone is
+/// known (`*.example.com` covers `api.example.com`, not `v2.api.example.com`).
+fn wildcard_tls(r: &Resolved, host: Option<&str>) -> Result<bool, InputError> {
+    let (v, input) = r.value(key::TLS);
+    let wildcard = v.eq_ignore_ascii_case("wildcard");
+    if let (true, Some(host), Some(zone)) = (wildcard, host, r.string(key::DNS_ZONE)) {
+        let zone = zone.trim_end_matches('.').to_ascii_lowercase();
+        let under = host
+            .to_ascii_lowercase()
+            .strip_suffix(&format!(".{zone}"))
+            .is_some_and(|label| !label.is_empty() && !label.contains('.'));
+        if !under {
+            return Err(InputError::invalid(
+                input,
+                format!("the wildcard certificate *.{zone} does not cover --host {host}"),
+                format!("a host one label under the zone, like api.{zone}, or --tls issuer"),
+            ));
+        }
+    }
+    Ok(wildcard)
 }
 
 #[cfg(test)]

@@ -141,7 +141,7 @@ pub struct ReferSettings {
 }
 
 /// Resource group names: 1-90 of letters, digits, `-_.()`.
-fn group_name(input: &str, v: &str) -> Result<String, InputError> {
+pub(super) fn group_name(input: &str, v: &str) -> Result<String, InputError> {
     let ok = !v.is_empty()
         && v.len() <= 90
         && v.chars()

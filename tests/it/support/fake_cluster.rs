@@ -23,8 +23,15 @@ fn repo_root() -> PathBuf {
 
 impl FakeCluster {
     pub fn start(time_scale: f64) -> Self {
+        Self::start_with(time_scale, &[])
+    }
+
+    /// Started with more launcher options (`--bare`: a cluster as the ARM phase leaves
+    /// it, with the Flux extension and no cert-manager or External Secrets).
+    pub fn start_with(time_scale: f64, options: &[&str]) -> Self {
         let mut child = Command::new(repo_root().join("scripts/fake-cluster"))
             .args(["--time-scale", &time_scale.to_string()])
+            .args(options)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -196,6 +203,11 @@ impl std::fmt::Debug for Deployed {
 }
 
 pub fn deploy_with(kubeconfig: Option<&Path>, dir: &Path, args: &[&str]) -> Deployed {
+    step_with("deploy", kubeconfig, dir, args)
+}
+
+/// `aks-backend STEP --kubeconfig ... ARGS` in a scrubbed environment.
+pub fn step_with(step: &str, kubeconfig: Option<&Path>, dir: &Path, args: &[&str]) -> Deployed {
     let outputs = dir.join(format!("outputs-{}.json", uuid::Uuid::new_v4()));
     let mut cmd = Command::new(super::tools::bin());
     cmd.env_clear()
@@ -206,7 +218,7 @@ pub fn deploy_with(kubeconfig: Option<&Path>, dir: &Path, args: &[&str]) -> Depl
         .env("INPUT_SETTLE_SECONDS", "1")
         .env("INPUT_MIN_READY_SECONDS", "0")
         .current_dir(dir)
-        .arg("deploy")
+        .arg(step)
         .args(["--outputs-file", outputs.to_str().unwrap()]);
     if let Some(k) = kubeconfig {
         cmd.args(["--kubeconfig", k.to_str().unwrap()]);

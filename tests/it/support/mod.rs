@@ -6,6 +6,8 @@
 
 pub mod acr_token_service;
 pub mod arm;
+pub mod arm_deployments;
+pub mod arm_template;
 pub mod azure;
 pub mod azure_devops;
 pub mod cli;

@@ -34,6 +34,9 @@ def parse_args(argv):
                         help="write every stored object here (JSON) on exit")
     parser.add_argument("--fault", action="append", default=[], metavar="JSON",
                         help="a fault spec as POST /_fake/faults takes (repeatable)")
+    parser.add_argument("--bare", action="store_true", default=env("FAKE_CLUSTER_BARE") == "1",
+                        help="a cluster as the ARM deployment leaves it: the Flux extension's CRDs and "
+                             "controllers, no cert-manager or External Secrets until their HelmReleases install them")
     parser.add_argument("--verbose", action="store_true", help="log requests to stderr")
     return parser.parse_args(argv)
 
@@ -52,7 +55,7 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="fake-cluster %(name)s: %(message)s")
-    cluster = Cluster(args.time_scale)
+    cluster = Cluster(args.time_scale, args.bare)
     for spec in args.fault:
         cluster.faults.add(json.loads(spec))
     context, certificate = None, None

@@ -1,12 +1,11 @@
-"""The cluster add-ons the deploy tool waits on: ingress controller, cert-manager, External Secrets.
+"""The cluster add-ons the deploy tool waits on: the ingress controller and cert-manager's ingress-shim.
 
 cert-manager's ingress-shim is played too: an Ingress annotated with
 `cert-manager.io/cluster-issuer` gets a Certificate per TLS entry, named after its
 secretName, as the real one does.
 
-Each gives its objects the status its real controller would once the object
-has existed for a moment: an Ingress gets a load-balancer IP, a Certificate
-becomes Ready, an ExternalSecret reports SecretSynced and gets its target Secret.
+An Ingress gets a load-balancer IP once it has existed for a moment. Certificates,
+issuers, secret stores and ExternalSecrets are the operators' (`operators.py`).
 """
 
 import base64
@@ -17,7 +16,6 @@ from .store import timestamp
 
 INGRESS = by_kind("networking.k8s.io/v1", "Ingress")
 CERTIFICATE = by_kind("cert-manager.io/v1", "Certificate")
-EXTERNAL_SECRET = by_kind("external-secrets.io/v1beta1", "ExternalSecret")
 SECRET = by_kind("v1", "Secret")
 GATEWAY_IP = "20.50.60.70"
 SETTLE = 0.5
@@ -36,23 +34,13 @@ class Addons:
 
     def sync(self):
         # Without its CRD, cert-manager is not installed: no ingress-shim either.
-        cert_manager = self.api.store.get(CRD, None, CERTIFICATE.key) is not None
+        cert_manager = self.api.store.peek(CRD, None, CERTIFICATE.key) is not None
         for ingress in self.api.store.list(INGRESS)[0]:
             if cert_manager:
                 self._ingress_shim(ingress)
             if self._settled(ingress):
                 self._set_status(INGRESS, ingress, {"loadBalancer": {"ingress": [{"ip": GATEWAY_IP}]}},
                                  "ingress-appgw")
-        for cert in self.api.store.list(CERTIFICATE)[0]:
-            if self._settled(cert):
-                ready = {"type": "Ready", "status": "True", "reason": "Ready",
-                         "message": "Certificate is up to date and has not expired",
-                         "observedGeneration": cert["metadata"].get("generation", 1)}
-                self._set_status(CERTIFICATE, cert, {"conditions": [self._keep_time(cert, ready)],
-                                                     "revision": 1}, "cert-manager-certificates-readiness")
-        for external in self.api.store.list(EXTERNAL_SECRET)[0]:
-            if self._settled(external):
-                self._sync_external_secret(external)
 
     def _ingress_shim(self, ingress):
         meta = ingress["metadata"]
@@ -84,20 +72,3 @@ class Addons:
             meta = obj["metadata"]
             self.api.replace(kind, meta["namespace"], meta["name"], obj, manager, subresource="status",
                              check_version=False)
-
-    def _sync_external_secret(self, external):
-        meta, spec = external["metadata"], external.get("spec") or {}
-        target = (spec.get("target") or {}).get("name") or meta["name"]
-        if self.api.store.get(SECRET, meta["namespace"], target) is None:
-            data = {item["secretKey"]: base64.b64encode(f"fake-{item['secretKey']}".encode()).decode()
-                    for item in spec.get("data", []) if "secretKey" in item}
-            secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                      "metadata": {"name": target, "namespace": meta["namespace"],
-                                   "ownerReferences": [{"apiVersion": external["apiVersion"], "kind": external["kind"],
-                                                        "name": meta["name"], "uid": meta["uid"], "controller": True}]},
-                      "data": data}
-            self.api.create(SECRET, meta["namespace"], secret, "external-secrets")
-        ready = {"type": "Ready", "status": "True", "reason": "SecretSynced", "message": "Secret was synced"}
-        self._set_status(EXTERNAL_SECRET, external,
-                         {"binding": {"name": target}, "conditions": [self._keep_time(external, ready)],
-                          "syncedResourceVersion": f"{meta.get('generation', 1)}-fake"}, "external-secrets")

@@ -10,7 +10,7 @@ import json
 
 import yaml
 
-from . import admission, errors, kinds, managed, patches
+from . import admission, crds, errors, kinds, managed, patches
 from .defaults import apply_defaults, drop_nulls
 from .selection import selector_to_string
 from .store import timestamp
@@ -44,12 +44,26 @@ class Api:
             meta.pop(key, None)
         if kind.has_status and kind.kind != "Namespace":
             obj.pop("status", None)
+        obj = self._admit_custom(kind, obj)
         apply_defaults(kind.kind, obj)
         managed.record_update(None, obj, manager, kind.api_version, timestamp())
         with self.store.lock:
             if dry_run:
                 return self.store.prepare_create(kind, obj)
             return self.store.create(kind, obj)
+
+    def _admit_custom(self, kind, obj):
+        """A custom object pruned and validated against its CRD's schema (`crds.py`)."""
+        if not kind.crd:
+            return obj
+        # Status is the controllers' (written through /status); a write to the object
+        # itself is checked without it, as on the API server.
+        status = obj.get("status")
+        body = {k: v for k, v in obj.items() if k != "status"}
+        admitted = crds.admit(kind, self.store.peek(kinds.CRD, None, kind.key), body)
+        if status is not None:
+            admitted["status"] = status
+        return admitted
 
     # -- update ----------------------------------------------------------------------------------
 
@@ -79,6 +93,7 @@ class Api:
                     new["status"] = old["status"]
                 else:
                     new.pop("status", None)
+            new = self._admit_custom(kind, new)
             apply_defaults(kind.kind, new)
         if "managedFields" not in new["metadata"] or subresource == "status":
             new["metadata"]["managedFields"] = old["metadata"].get("managedFields", [])
@@ -156,6 +171,7 @@ class Api:
         with self.store.lock:
             live = self.store.get(kind, namespace, name)
             result = managed.apply(live, applied, manager, force, kind.api_version, timestamp())
+            result = self._admit_custom(kind, result)
             if live is None:
                 if kind.has_status and kind.kind != "Namespace":
                     result.pop("status", None)

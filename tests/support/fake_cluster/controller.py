@@ -8,6 +8,7 @@ import logging
 import threading
 
 from .addons import Addons
+from .operators import Operators
 from .kubelet import Kubelet
 from .recorder import Recorder
 from .jobs import JobController
@@ -19,10 +20,11 @@ log = logging.getLogger("fake_cluster.controller")
 
 
 class ControllerLoop:
-    def __init__(self, api, scale):
+    def __init__(self, api, scale, faults=None):
         recorder = Recorder(api)
         self.api = api
         self.scale = scale
+        self.faults = faults
         self._build(recorder)
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="controllers", daemon=True)
@@ -35,7 +37,8 @@ class ControllerLoop:
                             DaemonSetController(self.api, recorder, self.scale),
                             JobController(self.api, recorder, self.scale),
                             self.kubelet,
-                            Addons(self.api, recorder, self.scale)]
+                            Addons(self.api, recorder, self.scale),
+                            Operators(self.api, recorder, self.scale, self.faults)]
 
     def reset(self):
         """Forget per-object timers (after the store was reset)."""

@@ -11,7 +11,8 @@ Set with `POST /_fake/faults` (JSON below) or the launcher's `--fault JSON`;
      ],
      "deny": [{"verb": "create", "group": "apps", "resource": "deployments", "namespace": "web"}],
      "rbac": [{"role": "edit", "namespace": "other"}],
-     "unserve": ["autoscaling/v2"]}
+     "unserve": ["autoscaling/v2"],
+     "operators": ["acme-refused", "dns01-forbidden", "keyvault-forbidden", "controller-crashes"]}
 
 A fault with `"stall": SECONDS` (instead of `status`) accepts the matching request and
 never answers within that time, as the API server does when it proxies to a kubelet
@@ -26,7 +27,16 @@ many matching requests the fault applies to, `-1` for every one. `deny` rules
 `rbac` bindings are described in `admission.py`. `unserve` switches built-in
 group/versions off (an older cluster); CRD-backed kinds go away by deleting
 their CustomResourceDefinition.
+
+`operators` makes the simulated operators (`operators.py`) fail the way the real ones do
+when Azure or Let's Encrypt says no: `acme-refused` (Let's Encrypt refuses the ACME
+account), `dns01-forbidden` (cert-manager's identity lacks DNS Zone Contributor),
+`keyvault-forbidden` (ESO's identity lacks Key Vault Secrets User), `controller-crashes`
+(the charts' main controllers crash-loop: their images play `crashes`). A chart version the
+fake chart repositories do not have fails by itself (see `operators.CHARTS`).
 """
+
+OPERATOR_FAULTS = ("acme-refused", "dns01-forbidden", "keyvault-forbidden", "controller-crashes")
 
 import re
 import threading
@@ -47,6 +57,7 @@ class Faults:
         self.deny = []
         self.bindings = None
         self.unserved = []
+        self.operators = set()
 
     def add(self, spec):
         with self.lock:
@@ -62,15 +73,25 @@ class Faults:
                         raise ValueError(f"rbac role must be one of {ROLES}")
                 self.bindings = list(spec["rbac"])
             self.unserved.extend(spec.get("unserve", []))
+            for name in spec.get("operators", []):
+                if name not in OPERATOR_FAULTS:
+                    raise ValueError(f"operator faults are {OPERATOR_FAULTS}")
+                self.operators.add(name)
 
     def clear(self):
         with self.lock:
             self.rules, self.deny, self.bindings, self.unserved = [], [], None, []
+            self.operators = set()
 
     def describe(self):
         with self.lock:
             return {"faults": [dict(r) for r in self.rules], "deny": list(self.deny), "rbac": self.bindings,
-                    "unserve": list(self.unserved)}
+                    "unserve": list(self.unserved), "operators": sorted(self.operators)}
+
+    def operator(self, name):
+        """Is the operator fault `name` set?"""
+        with self.lock:
+            return name in self.operators
 
     @property
     def rbac(self):

@@ -78,17 +78,49 @@ KINDS = [
     Kind("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
          namespaced=False, short_names=("crd", "crds"), has_status=True, has_generation=True,
          subresources=("status",), categories=("api-extensions",)),
+    Kind("rbac.authorization.k8s.io", "v1", "Role", "roles"),
+    Kind("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings"),
+    # Custom resources: the CRDs in ../shared/specs/infra/crds (see `crds.py`). A kind is
+    # listed once per version its CRD has; which versions are served is the CRD's say.
+    Kind("external-secrets.io", "v1", "ExternalSecret", "externalsecrets", short_names=("es",),
+         has_status=True, has_generation=True, subresources=("status",), crd=True, categories=("external-secrets",)),
     Kind("external-secrets.io", "v1beta1", "ExternalSecret", "externalsecrets", short_names=("es",),
-         has_status=True, has_generation=True, subresources=("status",), crd=True),
+         has_status=True, has_generation=True, subresources=("status",), crd=True, categories=("external-secrets",)),
+    Kind("external-secrets.io", "v1", "ClusterSecretStore", "clustersecretstores", namespaced=False,
+         short_names=("css",), has_status=True, has_generation=True, subresources=("status",), crd=True,
+         categories=("external-secrets",)),
     Kind("cert-manager.io", "v1", "Certificate", "certificates", short_names=("cert", "certs"),
-         has_status=True, has_generation=True, subresources=("status",), crd=True),
+         has_status=True, has_generation=True, subresources=("status",), crd=True, categories=("cert-manager",)),
+    Kind("cert-manager.io", "v1", "ClusterIssuer", "clusterissuers", namespaced=False, short_names=("ciss",),
+         has_status=True, has_generation=True, subresources=("status",), crd=True, categories=("cert-manager",)),
+    Kind("cert-manager.io", "v1", "Issuer", "issuers", short_names=("iss",),
+         has_status=True, has_generation=True, subresources=("status",), crd=True, categories=("cert-manager",)),
+    Kind("source.toolkit.fluxcd.io", "v1", "HelmRepository", "helmrepositories", short_names=("helmrepo",),
+         has_status=True, has_generation=True, subresources=("status",), crd=True, categories=("flux",)),
+    Kind("source.toolkit.fluxcd.io", "v1", "HelmChart", "helmcharts", short_names=("hc",),
+         has_status=True, has_generation=True, subresources=("status",), crd=True, categories=("flux",)),
+    Kind("helm.toolkit.fluxcd.io", "v2", "HelmRelease", "helmreleases", short_names=("hr",),
+         has_status=True, has_generation=True, subresources=("status",), crd=True, categories=("flux",)),
 ]
+
+# What each operator's chart installs (and a fresh fake has unless started `--bare`): the
+# Flux extension comes with the cluster (ARM installs it); cert-manager and ESO come from
+# their HelmReleases.
+FLUX_CRDS = ("helmrepositories.source.toolkit.fluxcd.io", "helmcharts.source.toolkit.fluxcd.io",
+             "helmreleases.helm.toolkit.fluxcd.io")
+CERT_MANAGER_CRDS = ("certificates.cert-manager.io", "clusterissuers.cert-manager.io", "issuers.cert-manager.io")
+ESO_CRDS = ("externalsecrets.external-secrets.io", "clustersecretstores.external-secrets.io")
 
 CRD = next(k for k in KINDS if k.kind == "CustomResourceDefinition")
 
 
 def crd_object(kind):
-    """The CustomResourceDefinition that makes `kind` served (what its operator's chart installs)."""
+    """The CustomResourceDefinition that makes `kind` served (what its operator's chart installs):
+    the real one from the specs when it is there, else a schemaless stand-in."""
+    from . import crds
+    real = crds.load(kind.key)
+    if real is not None:
+        return real
     return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
             "metadata": {"name": kind.key},
             "spec": {"group": kind.group, "scope": "Namespaced" if kind.namespaced else "Cluster",
@@ -102,6 +134,10 @@ def crd_object(kind):
                        "conditions": [{"type": "Established", "status": "True", "reason": "InitialNamesAccepted"}]}}
 
 
+def crd_kinds(crd_name):
+    return [k for k in KINDS if k.crd and k.key == crd_name]
+
+
 class Served:
     """Which kinds the server serves right now: built-ins unless their group/version is
     switched off, CRD-backed kinds while their CRD is stored."""
@@ -113,7 +149,11 @@ class Served:
     def __call__(self, kind):
         if kind.api_version in self.unserved:
             return False
-        return not kind.crd or self.store.get(CRD, None, kind.key) is not None
+        if not kind.crd:
+            return True
+        crd = self.store.peek(CRD, None, kind.key)
+        return crd is not None and any(v.get("name") == kind.version and v.get("served", True)
+                                       for v in (crd.get("spec") or {}).get("versions", []))
 
     def kinds(self):
         return [k for k in KINDS if self(k)]

@@ -1,7 +1,7 @@
 """The HTTP front: routing, verbs, LIST pagination, WATCH streaming, logs and the /_fake control API.
 
 Control endpoints (not Kubernetes API):
-  GET  /_fake/state     every stored object, tokens seen, recent requests
+  GET  /_fake/state     every stored object, tokens seen, recent requests, request counts by verb
   POST /_fake/reset     back to a fresh cluster (faults cleared)
   GET|POST|DELETE /_fake/faults   see `faults.py` for the JSON shape
   POST /_fake/compact   forget watch history: older resourceVersions get 410 Gone
@@ -43,13 +43,15 @@ _OPENAPI_PROTOBUF = _protobuf_string(1, "2.0") + bytes([2 << 3 | 2]) + bytes(
 class Cluster:
     """Everything one fake cluster holds; shared by all request handler threads."""
 
-    def __init__(self, scale):
-        self.store = Store()
+    def __init__(self, scale, bare=False):
+        self.store = Store(bare=bare)
         self.api = Api(self.store)
-        self.controllers = ControllerLoop(self.api, scale)
         self.faults = Faults()
+        self.controllers = ControllerLoop(self.api, scale, self.faults)
         self.tokens = collections.Counter()
         self.requests = collections.deque(maxlen=500)
+        # Every Kubernetes API request by (method, watch?) since the last reset (the bench counts them).
+        self.request_counts = collections.Counter()
         self.server_address = ""
 
     def reset(self):
@@ -58,6 +60,7 @@ class Cluster:
         self.controllers.reset()
         self.tokens.clear()
         self.requests.clear()
+        self.request_counts.clear()
 
     def served(self):
         """The kinds served right now (CRDs installed, group/versions not switched off)."""
@@ -67,6 +70,7 @@ class Cluster:
         dump = self.store.dump()
         dump["tokens"] = dict(self.tokens)
         dump["requests"] = list(self.requests)
+        dump["requestCounts"] = dict(self.request_counts)
         dump["faults"] = self.faults.describe()
         return dump
 
@@ -158,6 +162,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(500, errors.ApiError(500, "InternalError", f"fake cluster bug: {exc!r}").status())
         finally:
             if not path.startswith("/_fake/"):
+                watching = self.query.get("watch") in ("1", "true")
+                self.cluster.request_counts[f"{method} watch" if watching else method] += 1
                 self.cluster.requests.append({"method": method, "path": path, "query": self.query,
                                               "token": token, "userAgent": self.headers.get("User-Agent", ""),
                                               "status": self.status_sent})

@@ -13,7 +13,7 @@ from collections import deque
 
 from . import errors
 from .defaults import apply_uid_defaults
-from .kinds import KINDS, by_kind, crd_object
+from .kinds import FLUX_CRDS, KINDS, by_kind, crd_object
 
 # Namespaces that exist before anything is created, as in a fresh cluster.
 INITIAL_NAMESPACES = ("default", "kube-system")
@@ -29,10 +29,11 @@ def spec_part(obj):
 
 
 class Store:
-    def __init__(self, history_limit=20000):
+    def __init__(self, history_limit=20000, bare=False):
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.history_limit = history_limit
+        self.bare = bare
         self.reset()
 
     def reset(self):
@@ -45,10 +46,14 @@ class Store:
             for name in INITIAL_NAMESPACES:
                 self.create(namespaces, namespace_object(name))
             # The operators `infra` installs: their CRDs are there until a test deletes them.
+            # A `bare` cluster is one as ARM leaves it: the Flux extension only.
             crds = by_kind("apiextensions.k8s.io/v1", "CustomResourceDefinition")
             for kind in KINDS:
-                if kind.crd:
+                if kind.crd and (kind.key in FLUX_CRDS or not self.bare) \
+                        and ("customresourcedefinitions.apiextensions.k8s.io", "", kind.key) not in self.objects:
                     self.create(crds, crd_object(kind))
+            if self.bare:
+                self.create(namespaces, namespace_object("flux-system"))
             self.changed.notify_all()
 
     # -- reads -----------------------------------------------------------------------------------
@@ -57,6 +62,11 @@ class Store:
         with self.lock:
             obj = self.objects.get((kind.key, namespace or "", name))
             return copy.deepcopy(obj) if obj is not None else None
+
+    def peek(self, kind, namespace, name):
+        """The stored object itself, not a copy: for read-only looks at big objects (CRDs)."""
+        with self.lock:
+            return self.objects.get((kind.key, namespace or "", name))
 
     def require(self, kind, namespace, name):
         obj = self.get(kind, namespace, name)

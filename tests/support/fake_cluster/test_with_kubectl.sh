@@ -156,7 +156,29 @@ expect "logs: a hanging kubelet leaves the request unanswered" \
 fake DELETE faults >/dev/null
 
 expect "cert-manager's CRD is installed" "$(k get crd 2>&1)" "certificates.cert-manager.io"
-k delete crd certificates.cert-manager.io >/dev/null 2>&1
+k apply --server-side -f - >/dev/null 2>&1 <<'YAML'
+apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata: {name: pruned}
+spec:
+  selfSigned: {}
+  notAField: 1
+YAML
+expect "a custom object's unknown fields are pruned by its CRD's schema" \
+  "$(k get clusterissuer pruned -o jsonpath='{.spec}' 2>&1)" '^\{"selfSigned":\{\}\}$'
+out="$(k apply --server-side -f - 2>&1 <<'YAML'
+apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata: {name: invalid}
+spec:
+  acme: {server: 1, privateKeySecretRef: {name: x}}
+YAML
+)"
+expect "a custom object that breaks its CRD's schema is refused in the API server's words" "$out" \
+  'spec.acme.server in body must be of type string'
+expect "ExternalSecret is served as external-secrets.io/v1 only (v1beta1 is in the CRD, not served)" \
+  "$(k api-resources --api-group external-secrets.io -o wide 2>&1 | grep -c 'external-secrets.io/v1 ')" "^2$"
+k delete crd certificates.cert-manager.io clusterissuers.cert-manager.io issuers.cert-manager.io >/dev/null 2>&1
 expect "without its CRD, Certificate is not a served type" "$(k -n web get certificates --cache-dir "$work/fresh-discovery" 2>&1)" \
   "the server doesn't have a resource type \"certificates\""
 expect "without its CRD, its paths answer the mux's plain-text 404" \

@@ -1,0 +1,10 @@
+//! The names `infra --wildcard` and `deploy --tls wildcard` agree on: the wildcard
+//! certificate's Secret (in `cert-manager`, and each app namespace's copy of it) and the
+//! ClusterSecretStore that copies it. One place, so the two steps cannot drift apart.
+
+/// The wildcard certificate's Secret, and the name of every copy.
+pub const SECRET: &str = "wildcard-tls";
+/// The ClusterSecretStore (ESO Kubernetes provider) that reads only that Secret.
+pub const STORE: &str = "wildcard-tls";
+/// Where cert-manager keeps the certificate.
+pub const NAMESPACE: &str = "cert-manager";

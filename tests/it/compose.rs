@@ -1,0 +1,467 @@
+//! `--compose` (issue #17): Compose files of our own (tests/it/fixtures/compose/) turned
+//! into components. The rendered objects pass `kubernetes-validate --strict`; the app
+//! deploys on the fake cluster service by service, and a crashing service rolls back
+//! alone; what cannot carry over is refused (exit 2) or named per service.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::fake_cluster::{FakeCluster, deploy_with};
+
+const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+fn fixture(rel: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it/fixtures/compose")
+        .join(rel)
+        .display()
+        .to_string()
+}
+
+/// `kubernetes-validate`: `$KUBERNETES_VALIDATE`, else where `scripts/setup-test-tools`
+/// installs it.
+fn kubernetes_validate() -> PathBuf {
+    let p = std::env::var("KUBERNETES_VALIDATE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            crate::support::tools::tools_dir()
+                .join("kubernetes-validate-1.37.0/bin/kubernetes-validate")
+        });
+    assert!(
+        p.is_file(),
+        "kubernetes-validate is missing at {}: run `eval \"$(scripts/setup-test-tools)\"`",
+        p.display()
+    );
+    p
+}
+
+/// Every rendered object passes the Kubernetes schema, strictly (CRDs it has no schema
+/// for, ExternalSecret, are warned about, not failed).
+fn assert_valid(dir: &Path) {
+    let files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    assert!(!files.is_empty());
+    let out = Command::new(kubernetes_validate())
+        .arg("--strict")
+        .arg("--quiet")
+        .args(&files)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains("ERROR"), "{text}");
+}
+
+fn shop_args(dir: &Path) -> Vec<String> {
+    let img = |s: &str, d: &str| format!("registry.example.com/team/{s}@{d}");
+    vec![
+        "--compose".into(),
+        fixture("shop/compose.yaml"),
+        "--compose".into(),
+        fixture("shop/compose.override.yaml"),
+        "--namespace".into(),
+        "shop".into(),
+        "--image-prefix".into(),
+        "registry.example.com/team".into(),
+        "--images".into(),
+        [
+            img("proxy", D1),
+            img("web", D1),
+            img("api", D1),
+            img("worker", D1),
+            img("toolbox", D1),
+        ]
+        .join("\n"),
+        "--mysql-host".into(),
+        "shop.mysql.database.azure.com".into(),
+        "--render-dir".into(),
+        dir.join("rendered").display().to_string(),
+    ]
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn a_compose_app_renders_every_object_and_a_plan_naming_every_service() {
+    let d = tempfile::tempdir().unwrap();
+    let mut args = shop_args(d.path());
+    args.extend([
+        "--host".into(),
+        "shop.example.com".into(),
+        "--dry-run".into(),
+    ]);
+    let out = deploy_with(None, d.path(), &strs(&args));
+    assert_eq!(out.code, 0, "{out:?}");
+    let plan: Value = serde_json::from_str(&out.stdout).unwrap();
+    let objs = plan["objects"].as_array().unwrap();
+    let named = |kind: &str, name: &str| {
+        objs.iter()
+            .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind}/{name} in {plan:#}"))
+    };
+    // One Deployment per service, each scaled on its own; the override file counted.
+    assert_eq!(named("Deployment", "web")["spec"]["replicas"], 3);
+    assert_eq!(named("Deployment", "worker")["spec"]["replicas"], 1);
+    assert_eq!(
+        named("HorizontalPodAutoscaler", "api")["spec"]["maxReplicas"],
+        6
+    );
+    // Exactly one Ingress, for the only service publishing a port, on its port.
+    let ingresses: Vec<&Value> = objs.iter().filter(|o| o["kind"] == "Ingress").collect();
+    assert_eq!(ingresses.len(), 1);
+    assert_eq!(
+        ingresses[0]["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"],
+        serde_json::json!({"name": "proxy", "port": {"number": 8443}})
+    );
+    // Services keep the Compose names and ports: `http://api:8000` keeps working.
+    assert_eq!(named("Service", "api")["spec"]["ports"][0]["port"], 8000);
+    assert!(
+        !objs
+            .iter()
+            .any(|o| o["kind"] == "Service" && o["metadata"]["name"] == "worker")
+    );
+    // MySQL is not deployed: `db` is the shared Azure MySQL, passwords from Key Vault.
+    assert_eq!(
+        named("Service", "db")["spec"]["externalName"],
+        "shop.mysql.database.azure.com"
+    );
+    assert!(
+        !objs
+            .iter()
+            .any(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "db")
+    );
+    let api = &named("Deployment", "api")["spec"]["template"]["spec"]["containers"][0];
+    let env = api["env"].to_string();
+    assert!(
+        env.contains("mysql-root-password") || env.contains("secretKeyRef"),
+        "{api}"
+    );
+    assert!(
+        !env.contains("example"),
+        "the file's password is not deployed: {api}"
+    );
+    assert!(
+        env.contains("LOG_LEVEL") && env.contains("FEATURE_FLAGS"),
+        "{api}"
+    );
+    assert_eq!(api["readinessProbe"]["httpGet"]["path"], "/ready");
+    assert!(
+        api["volumeMounts"]
+            .to_string()
+            .contains("/run/secrets/api_key"),
+        "{api}"
+    );
+    let web = &named("Deployment", "web")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(web["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(web["livenessProbe"]["periodSeconds"], 10);
+    let worker = &named("Deployment", "worker")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(worker["args"][4], "orders high");
+    assert_eq!(worker["securityContext"]["runAsUser"], 1000);
+    // The bind-mounted nginx.conf is a ConfigMap mounted where Compose mounted it.
+    let cm = named("ConfigMap", "proxy-config");
+    assert!(
+        cm["data"]["nginx.conf"]
+            .as_str()
+            .unwrap()
+            .contains("proxy_pass")
+    );
+    let proxy = &named("Deployment", "proxy")["spec"]["template"]["spec"]["containers"][0];
+    assert!(
+        proxy["volumeMounts"]
+            .to_string()
+            .contains("/etc/nginx/nginx.conf"),
+        "{proxy}"
+    );
+    // The debug profile is off.
+    assert!(!objs.iter().any(|o| o["metadata"]["name"] == "debug"));
+    // Nothing dropped without a word.
+    let warnings = plan["warnings"].to_string();
+    for w in [
+        "proxy: `container_name`",
+        "proxy: `restart`",
+        "api: `depends_on`",
+    ] {
+        assert!(warnings.contains(w), "{w} in {warnings}");
+    }
+
+    let rendered = d.path().join("rendered");
+    let md = std::fs::read_to_string(rendered.join("plan.md")).unwrap();
+    for s in [
+        "| proxy |",
+        "| web |",
+        "| api |",
+        "| worker |",
+        "| db | not deployed",
+        "| debug | not deployed",
+    ] {
+        assert!(md.contains(s), "{s} in {md}");
+    }
+    let files = std::fs::read_dir(&rendered).unwrap().count();
+    assert_eq!(files, objs.len() + 1, "one file per object, and plan.md");
+    assert_valid(&rendered);
+}
+
+#[test]
+fn a_compose_profile_brings_its_services_in() {
+    let d = tempfile::tempdir().unwrap();
+    let mut args = shop_args(d.path());
+    args.extend([
+        "--compose-profile".into(),
+        "debug".into(),
+        "--dry-run".into(),
+    ]);
+    let out = deploy_with(None, d.path(), &strs(&args));
+    assert_eq!(out.code, 0, "{out:?}");
+    let plan: Value = serde_json::from_str(&out.stdout).unwrap();
+    let debug = plan["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "debug")
+        .expect("the debug service");
+    assert_eq!(
+        debug["spec"]["template"]["spec"]["containers"][0]["args"][0],
+        "sleep"
+    );
+}
+
+#[test]
+fn what_would_weaken_the_cluster_is_refused_unless_allowed() {
+    let d = tempfile::tempdir().unwrap();
+    let f = fixture("unsafe/compose.yaml");
+    let out = deploy_with(None, d.path(), &["--compose", &f, "--dry-run"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("services.agent.privileged"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("--compose-allow privileged"),
+        "{}",
+        out.stderr
+    );
+    let out = deploy_with(
+        None,
+        d.path(),
+        &[
+            "--compose",
+            &f,
+            "--compose-allow",
+            "privileged",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("Docker socket"), "{}", out.stderr);
+    let out = deploy_with(
+        None,
+        d.path(),
+        &[
+            "--compose",
+            &f,
+            "--compose-allow",
+            "privileged,docker-socket",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains("agent: `privileged` dropped"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn state_is_refused_unless_kept_in_the_cluster_as_a_stateful_set() {
+    let d = tempfile::tempdir().unwrap();
+    let f = fixture("stateful/compose.yaml");
+    let refused = deploy_with(None, d.path(), &["--compose", &f, "--dry-run"]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused.stderr.contains("services.cache"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("in-cluster"), "{}", refused.stderr);
+    let dir = d.path().join("rendered");
+    let r = dir.display().to_string();
+    let kept = deploy_with(
+        None,
+        d.path(),
+        &[
+            "--compose",
+            &f,
+            "--stateful",
+            "in-cluster",
+            "--dry-run",
+            "--render-dir",
+            &r,
+        ],
+    );
+    assert_eq!(kept.code, 0, "{kept:?}");
+    let plan: Value = serde_json::from_str(&kept.stdout).unwrap();
+    let sts = plan["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "StatefulSet")
+        .expect("a StatefulSet");
+    assert_eq!(sts["metadata"]["name"], "cache");
+    assert_eq!(
+        sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"],
+        "cache-data"
+    );
+    assert_valid(&dir);
+}
+
+#[test]
+fn a_compose_file_the_schema_refuses_names_the_file_and_the_key_path() {
+    let d = tempfile::tempdir().unwrap();
+    let f = fixture("invalid/compose.yaml");
+    let out = deploy_with(None, d.path(), &["--compose", &f, "--dry-run"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("invalid/compose.yaml"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("services.web.ports.0"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("publishd"), "{}", out.stderr);
+    // A required variable without a value names it and its message.
+    let d2 = tempfile::tempdir().unwrap();
+    let c = d2.path().join("compose.yaml");
+    std::fs::write(
+        &c,
+        "services:\n  a:\n    image: \"r.example.com/a:${TAG:?set TAG}\"\n",
+    )
+    .unwrap();
+    let out = deploy_with(
+        None,
+        d2.path(),
+        &["--compose", c.to_str().unwrap(), "--dry-run"],
+    );
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("TAG") && out.stderr.contains("set TAG"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Three services on the fake cluster: each its own Deployment tracked under one
+/// deadline; the crashing one fails and rolls back alone, the others stay healthy.
+#[test]
+fn a_compose_app_deploys_and_a_crashing_service_rolls_back_alone() {
+    let c = FakeCluster::start(0.05);
+    let app = c.dir.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    let compose = app.join("compose.yaml");
+    let write = |worker: &str| {
+        std::fs::write(
+            &compose,
+            format!(
+                "services:\n  api:\n    image: registry.example.com/team/api@{D1}\n    ports: [\"8080:8080\"]\n  web:\n    image: registry.example.com/team/web@{D1}\n    expose: [\"3000\"]\n  worker:\n    image: registry.example.com/team/{worker}\n    command: [\"work\"]\n"
+            ),
+        )
+        .unwrap();
+    };
+    write(&format!("worker@{D1}"));
+    let path = compose.display().to_string();
+    let base = [
+        "--compose",
+        path.as_str(),
+        "--namespace",
+        "shop",
+        "--timeout",
+        "60s",
+        "--replicas",
+        "1",
+    ];
+    let ok = c.deploy(&base);
+    assert_eq!(ok.code, 0, "{ok:?}");
+    let mut names: Vec<String> = c
+        .objects("deployments.apps", "shop")
+        .iter()
+        .map(|d| d["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["api", "web", "worker"]);
+    assert_eq!(ok.report()["workloads"].as_array().unwrap().len(), 3);
+
+    write(&format!("crashes@{D2}"));
+    let bad = c.deploy(&base);
+    assert_eq!(bad.code, 1, "{bad:?}");
+    let ws = bad.report()["workloads"].as_array().unwrap().clone();
+    let worker = ws.iter().find(|w| w["name"] == "worker").unwrap();
+    assert_eq!(worker["verdict"], "failed", "{worker}");
+    assert_eq!(worker["rollback"]["verdict"], "healthy", "{worker}");
+    for name in ["api", "web"] {
+        let w = ws.iter().find(|w| w["name"] == name).unwrap();
+        assert_eq!(w["verdict"], "healthy", "{w}");
+    }
+}
+
+/// Several services publishing ports and none named: which one is public is asked, not
+/// guessed; `--public` settles it, and a UDP port is not what the gateway can serve.
+#[test]
+fn an_ambiguous_public_service_is_asked_for_and_udp_is_not_public() {
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("compose.yaml");
+    std::fs::write(
+        &f,
+        format!(
+            "services:\n  a:\n    image: r.example.com/a@{D1}\n    ports: [\"80:8080\"]\n  b:\n    image: r.example.com/b@{D1}\n    ports: [\"81:9090\", \"53:53/udp\"]\n  dns:\n    image: r.example.com/dns@{D1}\n    ports: [\"5353:53/udp\"]\n"
+        ),
+    )
+    .unwrap();
+    let f = f.display().to_string();
+    let out = deploy_with(None, d.path(), &["--compose", &f, "--dry-run"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("a, b"), "{}", out.stderr);
+    assert!(out.stderr.contains("--public"), "{}", out.stderr);
+    let out = deploy_with(
+        None,
+        d.path(),
+        &[
+            "--compose",
+            &f,
+            "--public",
+            "b",
+            "--host",
+            "b.example.com",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let plan: Value = serde_json::from_str(&out.stdout).unwrap();
+    let ing: Vec<&Value> = plan["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["kind"] == "Ingress")
+        .collect();
+    assert_eq!(ing.len(), 1);
+    assert_eq!(ing[0]["metadata"]["name"], "b");
+    let out = deploy_with(
+        None,
+        d.path(),
+        &["--compose", &f, "--public", "dns", "--dry-run"],
+    );
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("UDP"), "{}", out.stderr);
+}

@@ -1,0 +1,469 @@
+//! infra step tests: the real binary against the Entra mock and the stateful ARM
+//! deployments mock (`support::arm_deployments`), which validates every request against
+//! the deployments spec and every template resource against its schema.
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::support::arm::SUBSCRIPTION;
+use crate::support::arm_deployments::{CONTRIBUTOR, FailRule, InfraMock, PLANTED_KUBE_TOKEN};
+use crate::support::arm_template::{self, FUNCTIONS, Scope};
+use crate::support::azure::{code, text};
+use crate::support::entra::{self, EntraConfig, EntraMock, TokenBook};
+use crate::support::spec::spec;
+use crate::support::tools::bin;
+
+const RG: &str = "rg-shared";
+const ZONE: &str = "shop.example.com";
+
+struct W {
+    _entra: EntraMock,
+    entra_url: String,
+    github_request_url: String,
+    arm: InfraMock,
+    dir: tempfile::TempDir,
+}
+
+impl W {
+    async fn new() -> W {
+        let book = Arc::new(TokenBook::default());
+        let entra = EntraMock::start(EntraConfig::default(), book.clone()).await;
+        let arm = InfraMock::start(book, &entra.url, RG, ZONE).await;
+        W {
+            entra_url: entra.url.clone(),
+            github_request_url: entra.github_request_url(),
+            _entra: entra,
+            arm,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, n: &str) -> PathBuf {
+        self.dir.path().join(n)
+    }
+
+    fn args(&self, extra: &[&str]) -> Vec<String> {
+        let mut a: Vec<String> = [
+            "infra",
+            // The ARM phase (the cluster phase is tests/it/infra_cluster.rs).
+            "--infra-phases",
+            "arm",
+            "--subscription-id",
+            SUBSCRIPTION,
+            "--resource-group",
+            RG,
+            "--name-prefix",
+            "shop",
+            "--dns-zone",
+            ZONE,
+            "--discovery-tags",
+            "app=shop",
+            "--mysql-allow-cidr",
+            "198.51.100.0/24",
+            "--tenant-id",
+            entra::TENANT,
+            "--client-id",
+            entra::CLIENT_ID,
+            "--authority-host",
+            &self.entra_url,
+            "--arm-endpoint",
+            &self.arm.url,
+            "--outputs-file",
+            self.path("outputs.json").to_str().unwrap(),
+            "--state",
+            self.path("state.json").to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        let tmp = self.path("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        vec![
+            ("PATH".into(), "/usr/bin:/bin".into()),
+            ("HOME".into(), self.dir.path().display().to_string()),
+            ("RUNNER_TEMP".into(), tmp.display().to_string()),
+            ("NO_COLOR".into(), "1".into()),
+            // The Entra mock's TLS certificate is signed by the test CA.
+            crate::support::tls::env(),
+            ("GITHUB_ACTIONS".into(), "true".into()),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_URL".into(),
+                self.github_request_url.clone(),
+            ),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(),
+                entra::GITHUB_REQUEST_TOKEN.into(),
+            ),
+            (
+                "GITHUB_OUTPUT".into(),
+                self.path("github_output").display().to_string(),
+            ),
+            (
+                "GITHUB_STEP_SUMMARY".into(),
+                self.path("summary.md").display().to_string(),
+            ),
+        ]
+    }
+
+    async fn run(&self, extra: &[&str]) -> Output {
+        tokio::process::Command::new(bin())
+            .args(self.args(extra))
+            .env_clear()
+            .envs(self.env())
+            .current_dir(self.dir.path())
+            .output()
+            .await
+            .unwrap()
+    }
+
+    fn outputs(&self) -> serde_json::Map<String, Value> {
+        serde_json::from_str(&std::fs::read_to_string(self.path("outputs.json")).unwrap()).unwrap()
+    }
+
+    fn password(&self) -> String {
+        self.arm
+            .with(|d| d.secrets.get("mysql-admin-password").cloned())
+            .expect("the template wrote the password to Key Vault")
+    }
+
+    fn deploy_puts(&self) -> usize {
+        self.arm
+            .calls()
+            .iter()
+            .filter(|c| c.starts_with("PUT ") && c.contains("/deployments/"))
+            .count()
+    }
+
+    /// Every stream and every file the runs wrote: the value is never in them, except
+    /// in the `::add-mask::` command that hides it.
+    fn assert_never_leaks(&self, outs: &[&Output], value: &str) {
+        for o in outs {
+            let (out, err) = text(o);
+            for line in out.lines().chain(err.lines()).filter(|l| l.contains(value)) {
+                assert!(
+                    line.starts_with("::add-mask::"),
+                    "a stream leaks it: {line}"
+                );
+            }
+        }
+        fn walk(d: &std::path::Path, out: &mut Vec<PathBuf>) {
+            for e in std::fs::read_dir(d).unwrap().flatten() {
+                if e.path().is_dir() {
+                    walk(&e.path(), out)
+                } else {
+                    out.push(e.path())
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(self.dir.path(), &mut files);
+        assert!(files.iter().any(|f| f.ends_with("state.json")));
+        for f in files {
+            let t = std::fs::read_to_string(&f).unwrap_or_default();
+            assert!(!t.contains(value), "{} leaks it", f.display());
+        }
+    }
+}
+
+fn what_if_lines(o: &Output) -> Vec<String> {
+    let (out, _) = text(o);
+    out.lines()
+        .filter(|l| {
+            [
+                "+ Create ",
+                "~ Modify ",
+                "- Delete ",
+                "= NoChange ",
+                "* Ignore ",
+            ]
+            .iter()
+            .any(|p| l.starts_with(p))
+        })
+        .map(String::from)
+        .collect()
+}
+
+#[tokio::test]
+async fn infra_first_run_creates_everything_and_a_second_run_changes_nothing() {
+    let w = W::new().await;
+    let first = w.run(&[]).await;
+    let (out, err) = text(&first);
+    assert_eq!(code(&first), 0, "{out}\n{err}");
+    let lines = what_if_lines(&first);
+    assert!(lines.len() >= 20, "{out}");
+    assert!(
+        lines.iter().all(|l| l.starts_with("+ Create")),
+        "{lines:#?}"
+    );
+    assert!(
+        out.contains("Succeeded  Microsoft.ContainerService/managedClusters shop-aks"),
+        "{out}"
+    );
+    let o = w.outputs();
+    for k in [
+        "acr-login-server",
+        "aks-name",
+        "aks-server",
+        "oidc-issuer-url",
+        "key-vault-uri",
+        "mysql-fqdn",
+        "mysql-admin-secret",
+        "gateway-public-ip",
+        "gateway-nsg-name",
+        "dns-zone",
+        "eso-client-id",
+        "cert-manager-client-id",
+        "log-analytics-workspace-id",
+    ] {
+        assert!(
+            o.get(k)
+                .is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty())),
+            "output {k} missing: {o:#?}"
+        );
+    }
+    assert_eq!(o["acr-login-server"], "shopacr.azurecr.io");
+    assert!(
+        o["mysql-admin-secret"]
+            .as_str()
+            .unwrap()
+            .ends_with("/secrets/mysql-admin-password")
+    );
+    // The deployment's outputs carry the names refer reads with --deployment-name.
+    assert!(
+        w.arm
+            .with(|d| d.deployments["aks-backend-infra"].outputs["aksName"]["value"] == "shop-aks")
+    );
+    // Every resource carries the discovery tags.
+    w.arm.with(|d| {
+        let tagged = d
+            .resources
+            .values()
+            .filter(|r| r.desired["tags"]["app"] == "shop")
+            .count();
+        assert!(tagged >= 12, "{tagged}");
+    });
+    // The kubeconfig went to Key Vault.
+    assert!(
+        w.arm
+            .with(|d| d.secrets["aks-kubeconfig"].contains(PLANTED_KUBE_TOKEN))
+    );
+    let password = w.password();
+    let summary = std::fs::read_to_string(w.path("summary.md")).unwrap();
+    assert!(summary.contains("Infrastructure what-if"), "{summary}");
+
+    let second = w.run(&[]).await;
+    let (out2, err2) = text(&second);
+    assert_eq!(code(&second), 0, "{out2}\n{err2}");
+    let lines = what_if_lines(&second);
+    assert!(!lines.is_empty());
+    assert!(
+        lines.iter().all(|l| l.starts_with("= NoChange")),
+        "{lines:#?}"
+    );
+    assert!(out2.contains("reusing the one in Key Vault"), "{out2}");
+    assert_eq!(
+        w.password(),
+        password,
+        "a re-run must not reset the database password"
+    );
+    w.assert_never_leaks(&[&first, &second], &password);
+    w.assert_never_leaks(&[&first, &second], PLANTED_KUBE_TOKEN);
+    w.arm.assert_valid();
+    // Exactly the functions the template module documents.
+    let used: std::collections::BTreeSet<String> =
+        w.arm.with(|d| d.functions.iter().cloned().collect());
+    let known: std::collections::BTreeSet<String> =
+        FUNCTIONS.iter().map(|s| s.to_string()).collect();
+    assert_eq!(used, known);
+}
+
+#[tokio::test]
+async fn infra_a_changed_setting_is_one_modify_with_its_delta_and_dry_run_deploys_nothing() {
+    let w = W::new().await;
+    assert_eq!(code(&w.run(&[]).await), 0);
+    let puts = w.deploy_puts();
+    let o = w.run(&["--node-count", "3", "--dry-run"]).await;
+    let (out, err) = text(&o);
+    assert_eq!(code(&o), 0, "{out}\n{err}");
+    let lines = what_if_lines(&o);
+    let modified: Vec<&String> = lines
+        .iter()
+        .filter(|l| !l.starts_with("= NoChange"))
+        .collect();
+    assert_eq!(modified.len(), 1, "{lines:#?}");
+    assert!(
+        modified[0].contains("managedClusters/shop-aks"),
+        "{modified:?}"
+    );
+    assert!(
+        out.contains("properties.agentPoolProfiles[0].count: 2 => 3"),
+        "{out}"
+    );
+    assert_eq!(w.deploy_puts(), puts, "--dry-run stops after what-if");
+    w.arm.assert_valid();
+}
+
+#[tokio::test]
+async fn infra_a_failed_resource_is_exit_3_naming_it_with_its_error() {
+    let w = W::new().await;
+    w.arm.with(|d| {
+        d.fail.push(FailRule {
+            resource_contains: "shop-mysql".into(),
+            code: "QuotaExceeded".into(),
+            message: "Operation could not be completed as it results in exceeding approved quota."
+                .into(),
+        })
+    });
+    let o = w.run(&[]).await;
+    let (out, err) = text(&o);
+    assert_eq!(code(&o), 3, "{out}\n{err}");
+    let all = format!("{out}{err}");
+    assert!(
+        all.contains("shop-mysql (Microsoft.DBforMySQL/flexibleServers): QuotaExceeded"),
+        "{all}"
+    );
+    w.arm.assert_valid();
+}
+
+#[tokio::test]
+async fn infra_missing_permissions_stop_in_preflight_naming_the_role() {
+    let w = W::new().await;
+    w.arm.with(|d| {
+        d.permissions.insert(
+            RG.into(),
+            (
+                CONTRIBUTOR.0.iter().map(|s| s.to_string()).collect(),
+                CONTRIBUTOR.1.iter().map(|s| s.to_string()).collect(),
+            ),
+        );
+        d.taken_names.push("shopacr".into());
+    });
+    let o = w.run(&[]).await;
+    let (out, err) = text(&o);
+    assert_eq!(code(&o), 2, "{out}\n{err}");
+    let all = format!("{out}{err}");
+    assert!(
+        all.contains("Microsoft.Authorization/roleAssignments/write"),
+        "{all}"
+    );
+    assert!(all.contains("User Access Administrator"), "{all}");
+    assert!(all.contains("the name `shopacr`"), "{all}");
+    assert_eq!(w.deploy_puts(), 0);
+    w.arm.assert_valid();
+}
+
+#[tokio::test]
+async fn infra_a_missing_dns_zone_is_exit_2_before_anything_is_deployed() {
+    let w = W::new().await;
+    w.arm.with(|d| d.zones.clear());
+    let o = w.run(&[]).await;
+    let (out, err) = text(&o);
+    assert_eq!(code(&o), 2, "{out}\n{err}");
+    assert!(
+        format!("{out}{err}").contains("DNS zone `shop.example.com` does not exist"),
+        "{out}{err}"
+    );
+    assert_eq!(w.deploy_puts(), 0);
+    assert!(!w.arm.calls().iter().any(|c| c.contains("whatIf")));
+}
+
+#[tokio::test]
+async fn infra_throttled_deployment_calls_are_retried() {
+    let w = W::new().await;
+    w.arm.with(|d| d.throttle = 3);
+    let o = w.run(&[]).await;
+    let (out, err) = text(&o);
+    assert_eq!(code(&o), 0, "{out}\n{err}");
+    w.arm.assert_valid();
+}
+
+struct NoAzure;
+
+impl Scope for NoAzure {
+    fn subscription(&self) -> &str {
+        SUBSCRIPTION
+    }
+    fn tenant(&self) -> &str {
+        entra::TENANT
+    }
+    fn resource_group(&self) -> &str {
+        RG
+    }
+    fn parameter(&self, _: &str) -> Option<Value> {
+        Some(Value::String(String::new()))
+    }
+    fn reference(&self, _: &str) -> Option<Value> {
+        None
+    }
+}
+
+#[tokio::test]
+async fn infra_dry_run_with_template_out_needs_no_azure_and_the_template_validates() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("infra.json");
+    let o = tokio::process::Command::new(bin())
+        .args([
+            "infra",
+            "--dry-run",
+            "--infra-phases",
+            "arm",
+            "--resource-group",
+            RG,
+            "--name-prefix",
+            "shop",
+            "--dns-zone",
+            ZONE,
+            "--template-out",
+            file.to_str().unwrap(),
+            "--allow-cidr",
+            "203.0.113.0/24",
+            "--mysql-allow-cidr",
+            "198.51.100.7",
+            "--mysql-allow-azure-services",
+            "--arm-endpoint",
+            "http://127.0.0.1:9",
+        ])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", dir.path())
+        .current_dir(dir.path())
+        .output()
+        .await
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(code(&o), 0, "{out}\n{err}");
+    let plan: Value = serde_json::from_str(&out).expect("the plan is JSON");
+    assert_eq!(plan["names"]["aks"], "shop-aks");
+    let t: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    spec("infra/arm-template-schema/infra-deploymentTemplate.schema.json")
+        .check("#", &t)
+        .unwrap();
+    let mut used = Vec::new();
+    for r in t["resources"].as_array().unwrap() {
+        let kind = r["type"].as_str().unwrap();
+        spec(&format!(
+            "infra/arm-template-schema/types/{}.json",
+            kind.replace('/', ".")
+        ))
+        .check("#", r)
+        .unwrap();
+        arm_template::eval(r, &NoAzure, &mut used).unwrap();
+    }
+    assert!(
+        used.iter().all(|f| FUNCTIONS.contains(&f.as_str())),
+        "{used:?}"
+    );
+    assert!(
+        !std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("defaultValue\": \"P")
+    );
+}
