@@ -467,3 +467,66 @@ async fn infra_dry_run_with_template_out_needs_no_azure_and_the_template_validat
             .contains("defaultValue\": \"P")
     );
 }
+
+/// Both phases in one run: the cluster phase connects to the cluster the deployment made
+/// (the kubeconfig ARM hands out, never written to disk) and takes the identities' client
+/// IDs and the vault from the deployment's outputs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infra_runs_the_cluster_phase_on_the_cluster_it_deployed_with_its_outputs() {
+    let w = W::new().await;
+    let c = tokio::task::spawn_blocking(|| {
+        crate::support::fake_cluster::FakeCluster::start_with(1.0, &["--bare"])
+    })
+    .await
+    .unwrap();
+    let kubeconfig = std::fs::read_to_string(&c.kubeconfig).unwrap();
+    w.arm.with(|d| d.kubeconfig = Some(kubeconfig));
+    let o = w
+        .run(&[
+            "--infra-phases",
+            "arm,cluster",
+            "--acme-email",
+            "ops@example.com",
+            "--timeout",
+            "120s",
+        ])
+        .await;
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{log}");
+    let outputs = w.outputs();
+    let eso = outputs["eso-client-id"].as_str().unwrap().to_string();
+    let vault = outputs["key-vault-uri"].as_str().unwrap().to_string();
+    assert!(!eso.is_empty() && !vault.is_empty(), "{outputs:?}");
+    let (releases, store) = tokio::task::spawn_blocking(move || {
+        let r = c.http(
+            "GET",
+            "/apis/helm.toolkit.fluxcd.io/v2/namespaces/flux-system/helmreleases",
+            None,
+        );
+        let s = c.http(
+            "GET",
+            "/apis/external-secrets.io/v1/clustersecretstores/azure-keyvault",
+            None,
+        );
+        (r, s)
+    })
+    .await
+    .unwrap();
+    let releases = releases.to_string();
+    assert!(
+        releases.contains(&eso),
+        "ESO's client ID from the deployment: {releases}"
+    );
+    assert!(
+        store.to_string().contains(vault.trim_end_matches('/')),
+        "{store}"
+    );
+    assert!(
+        log.contains("cert-manager") && log.contains("external-secrets"),
+        "{log}"
+    );
+}

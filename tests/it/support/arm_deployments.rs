@@ -70,6 +70,9 @@ pub struct Data {
     pub bodies: Vec<String>,
     /// Functions the templates used.
     pub functions: Vec<String>,
+    /// What listClusterUserCredential answers (default: a kubeconfig for a made-up
+    /// server carrying `PLANTED_KUBE_TOKEN`); a test points it at the fake cluster.
+    pub kubeconfig: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -993,10 +996,11 @@ async fn handle(
         if !has {
             return err(404, "ResourceNotFound", "no such cluster");
         }
-        let kubeconfig = format!(
+        let given = state.data.lock().unwrap().kubeconfig.clone();
+        let kubeconfig = given.unwrap_or_else(|| format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://x.hcp.japaneast.azmk8s.io:443\nusers:\n- name: u\n  user:\n    token: {}\n",
             PLANTED_KUBE_TOKEN
-        );
+        ));
         return reply(
             200,
             &json!({"kubeconfigs": [{"name": "clusterUser", "value": base64::engine::general_purpose::STANDARD.encode(kubeconfig)}]}),
