@@ -96,6 +96,11 @@ impl Scan {
 
     /// `aks-backend scan` with the real Trivy, offline, plus `extra` flags.
     fn run(&self, target: &[&str], extra: &[&str]) -> Outcome {
+        self.run_env(target, extra, &[])
+    }
+
+    /// [`Scan::run`] with more environment variables.
+    fn run_env(&self, target: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Outcome {
         let trivy = tools::trivy();
         let mut args = vec!["scan"];
         args.extend_from_slice(target);
@@ -118,7 +123,9 @@ impl Scan {
             &outs,
         ]);
         args.extend_from_slice(extra);
-        cli::run(&args, &[("HOME", "/nonexistent")], self.dir.path())
+        let mut envs = vec![("HOME", "/nonexistent")];
+        envs.extend_from_slice(env);
+        cli::run(&args, &envs, self.dir.path())
     }
 
     fn outputs(&self) -> BTreeMap<String, String> {
@@ -182,35 +189,15 @@ fn the_default_report_goes_into_a_fresh_private_directory() {
     let temp = s.path("runner-temp");
     std::fs::create_dir(&temp).unwrap();
     let temp_s = temp.display().to_string();
-    let trivy = tools::trivy().display().to_string();
-    let cache = s.cache.path().display().to_string();
     let mut reports = Vec::new();
-    for n in 0..2 {
-        let outs = s.path(&format!("outputs{n}.json")).display().to_string();
-        let sarif = s.path("out.sarif").display().to_string();
-        let out = cli::run(
-            &[
-                "scan",
-                "--input",
-                &image_tar(),
-                "--trivy-path",
-                &trivy,
-                "--trivy-cache-dir",
-                &cache,
-                "--skip-db-update",
-                "--offline-scan",
-                "--sarif",
-                &sarif,
-                "--outputs-file",
-                &outs,
-                "--fail-on-findings",
-                "false",
-            ],
-            &[("HOME", "/nonexistent"), ("RUNNER_TEMP", &temp_s)],
-            s.dir.path(),
+    for _ in 0..2 {
+        let out = s.run_env(
+            &["--input", &image_tar()],
+            &["--fail-on-findings", "false"],
+            &[("RUNNER_TEMP", &temp_s)],
         );
         assert_eq!(out.exit, Exit::Ok, "{}", out.log);
-        let report = PathBuf::from(&outputs(Path::new(&outs))["report"]);
+        let report = PathBuf::from(&s.outputs()["report"]);
         let dir = report.parent().unwrap().to_path_buf();
         assert_eq!(
             dir.parent().unwrap(),

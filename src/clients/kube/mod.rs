@@ -169,17 +169,17 @@ pub async fn connect(path: &Path) -> Result<kube::Client, KubeError> {
         crate::fsx::SMALL,
     )
     .map_err(|e| bad(e.to_string()))?;
-    let kc = parse_kubeconfig(path, &text)?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .map_err(|e| bad(e.to_string()))?;
-    kube::Client::try_from(config).map_err(|e| bad(e.to_string()))
+    client_from(path, &text).await
 }
 
 /// A client from a kubeconfig held in memory (infra's freshly made cluster: its
 /// credentials never touch the disk). `name` only names it in errors.
 pub async fn connect_text(name: &str, text: &str) -> Result<kube::Client, KubeError> {
-    let path = Path::new(name);
+    client_from(Path::new(name), text).await
+}
+
+/// A kubeconfig's text to a client for its current context (`path` names it in errors).
+async fn client_from(path: &Path, text: &str) -> Result<kube::Client, KubeError> {
     let bad = |message: String| KubeError::Kubeconfig {
         path: path.to_path_buf(),
         message,

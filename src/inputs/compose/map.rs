@@ -810,26 +810,34 @@ fn service(
         .clamp(1, 1000) as u32;
     let res =
         |kind: &str, key: &str| deploy.and_then(|d| d.pointer(&format!("/resources/{kind}/{key}")));
-    let cpu = x
-        .and_then(|x| x.get("cpu"))
-        .and_then(Value::as_str)
-        .map(String::from)
-        .or_else(|| {
-            res("reservations", "cpus")
-                .or(res("limits", "cpus"))
-                .and_then(cpus)
-        })
-        .unwrap_or_else(|| o.cpu.to_string());
-    let memory = x
-        .and_then(|x| x.get("memory"))
-        .and_then(Value::as_str)
-        .map(String::from)
-        .or_else(|| {
-            res("limits", "memory")
-                .or(res("reservations", "memory"))
-                .and_then(bytes)
-        })
-        .unwrap_or_else(|| o.memory.to_string());
+    // `x-aks-backend.<name>` as written, else Compose's resources (the two kinds in the
+    // order that suits the request: CPU from reservations, memory from limits) in
+    // Kubernetes units, else the setting's default.
+    let quantity = |name: &str,
+                    (first, second): (&str, &str),
+                    field: &str,
+                    convert: fn(&Value) -> Option<String>,
+                    default: String| {
+        x.and_then(|x| x.get(name))
+            .and_then(Value::as_str)
+            .map(String::from)
+            .or_else(|| res(first, field).or(res(second, field)).and_then(convert))
+            .unwrap_or(default)
+    };
+    let cpu = quantity(
+        "cpu",
+        ("reservations", "limits"),
+        "cpus",
+        cpus,
+        o.cpu.to_string(),
+    );
+    let memory = quantity(
+        "memory",
+        ("limits", "reservations"),
+        "memory",
+        bytes,
+        o.memory.to_string(),
+    );
     let autoscaling = match (
         num(x.and_then(|x| x.get("min"))),
         num(x.and_then(|x| x.get("max"))),
