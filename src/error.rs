@@ -15,7 +15,8 @@ use crate::clients::trivy::TrivyError;
 use crate::clients::trivy::report::ReportError;
 use crate::host::HostError;
 use crate::inputs::InputError;
-use crate::render::manifests::ManifestError;
+use crate::plan::manifests::ManifestError;
+use crate::state::StateError;
 
 pub use crate::model::diagnostic::{Diagnostic, Exit};
 
@@ -45,6 +46,8 @@ pub enum Error {
     Acr(#[from] AcrError),
     #[error(transparent)]
     Addon(#[from] AddonError),
+    #[error(transparent)]
+    State(#[from] StateError),
 }
 
 impl Error {
@@ -62,6 +65,7 @@ impl Error {
             Error::Docker(e) => e,
             Error::Acr(e) => e,
             Error::Addon(e) => e,
+            Error::State(e) => e,
         }
     }
 

@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::manifests::{self, Generate, ManifestError, Substitution, Trace, kind_of, name_of};
 use crate::inputs::settings::{DeploySettings, ManifestSource};
 use crate::model::pod_security;
 use crate::model::workload_kind::WorkloadKind;
-use crate::render::manifests::{self, Generate, ManifestError, Substitution, Trace};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
@@ -105,7 +105,8 @@ impl DeployPlan {
                     .host
                     .as_ref()
                     .filter(|_| !wildcard_tls)
-                    .map(|_| manifests::tls_secret_name(&components[0].name));
+                    .and_then(|_| components.first())
+                    .map(|c| manifests::tls_secret_name(&c.name));
                 ("generated", objs, Vec::new(), tls)
             }
             ManifestSource::User { images, .. } => {
@@ -119,7 +120,7 @@ impl DeployPlan {
                 let subs = manifests::substitute(&mut objs, images)?;
                 let tls = objs
                     .iter()
-                    .filter(|o| o["kind"] == "Ingress")
+                    .filter(|o| kind_of(o) == "Ingress")
                     .filter(|o| {
                         o.pointer("/metadata/annotations/cert-manager.io~1cluster-issuer")
                             .is_some()
@@ -156,13 +157,14 @@ impl DeployPlan {
             );
         }
         if source == "generated" {
-            for o in objects.iter().filter(|o| o["kind"] == "Deployment") {
-                let v = pod_security::violations(&o["spec"]["template"], s.pod_security);
+            for o in objects.iter().filter(|o| kind_of(o) == "Deployment") {
+                let template = o.pointer("/spec/template").unwrap_or(&Value::Null);
+                let v = pod_security::violations(template, s.pod_security);
                 if !v.is_empty() {
                     let m: Vec<&str> = v.iter().map(|v| v.message.as_str()).collect();
                     warnings.push(format!(
                         "Deployment/{} would violate PodSecurity \"{}\" (pod-security) in a namespace the deploy creates: {}",
-                        o["metadata"]["name"].as_str().unwrap_or(""),
+                        name_of(o),
                         s.pod_security.as_str(),
                         m.join(", ")
                     ));
@@ -195,29 +197,27 @@ impl DeployPlan {
         }
         for o in &objects {
             actions.push(Action::Apply {
-                kind: o["kind"].as_str().unwrap_or("").into(),
-                name: o["metadata"]["name"].as_str().unwrap_or("").into(),
+                kind: kind_of(o).into(),
+                name: name_of(o).into(),
             });
         }
         let deployments: Vec<String> = objects
             .iter()
-            .filter(|o| o["kind"] == "Deployment")
-            .filter_map(|o| o["metadata"]["name"].as_str().map(String::from))
+            .filter(|o| kind_of(o) == "Deployment")
+            .filter_map(|o| {
+                o.pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            })
             .collect();
         let workloads: Vec<String> = objects
             .iter()
             .filter(|o| {
-                let api_version = o["apiVersion"].as_str().unwrap_or("");
+                let api_version = o.get("apiVersion").and_then(Value::as_str).unwrap_or("");
                 let group = api_version.split_once('/').map_or("", |(g, _)| g);
-                WorkloadKind::of(group, o["kind"].as_str().unwrap_or("")).is_some()
+                WorkloadKind::of(group, kind_of(o)).is_some()
             })
-            .map(|o| {
-                format!(
-                    "{}/{}",
-                    o["kind"].as_str().unwrap_or(""),
-                    o["metadata"]["name"].as_str().unwrap_or("")
-                )
-            })
+            .map(|o| format!("{}/{}", kind_of(o), name_of(o)))
             .collect();
         if !workloads.is_empty() {
             let rolls_back = workloads.iter().any(|w| !w.starts_with("Job/"));
@@ -251,7 +251,7 @@ impl DeployPlan {
     pub fn deployments(&self) -> Vec<&Value> {
         self.objects
             .iter()
-            .filter(|o| o["kind"] == "Deployment")
+            .filter(|o| kind_of(o) == "Deployment")
             .collect()
     }
 }

@@ -212,7 +212,10 @@ fn render_with(report: &Report, platform: Platform, caps: &Caps) -> String {
     }
 
     for s in report.steps.iter().filter(|s| !s.findings.is_empty()) {
-        let kept = &s.findings[..s.findings.len().min(caps.findings)];
+        let kept = s
+            .findings
+            .get(..s.findings.len().min(caps.findings))
+            .unwrap_or_default();
         cut.findings.0 += s.findings.len() - kept.len();
         cut.findings.1 += s.findings.len();
         let _ = writeln!(md);
@@ -319,7 +322,9 @@ fn folded_lines(
     if lines.is_empty() {
         return;
     }
-    let kept = &lines[lines.len() - lines.len().min(cap)..];
+    let kept = lines
+        .get(lines.len() - lines.len().min(cap)..)
+        .unwrap_or_default();
     cut.0 += lines.len() - kept.len();
     cut.1 += lines.len();
     let _ = writeln!(md);

@@ -177,8 +177,10 @@ fn render_with(
 
     let sorted = report.by_severity();
     let (top, rest) = sorted.split_at(ctx.top.min(sorted.len()));
-    let top = &top[..top.len().min(shown)];
-    let listed = &rest[..rest.len().min(shown - top.len())];
+    let top = top.get(..top.len().min(shown)).unwrap_or_default();
+    let listed = rest
+        .get(..rest.len().min(shown - top.len()))
+        .unwrap_or_default();
     let left_out = sorted.len() - top.len() - listed.len();
     let more = |md: &mut String| {
         if left_out > 0 {

@@ -367,7 +367,7 @@ fn every_planned_custom_object_validates_against_its_crd_schema() {
     };
     let plan = aks_backend::plan::addons::plan(&s);
     let mut objects: Vec<Value> = plan.objects().cloned().collect();
-    objects.push(aks_backend::render::manifests::wildcard_copy("shop"));
+    objects.push(aks_backend::plan::manifests::wildcard_copy("shop"));
     let files = [
         (
             "helm.toolkit.fluxcd.io/v2",

@@ -25,7 +25,7 @@ use crate::inputs::InputError;
 use crate::inputs::settings::{DeploySettings, ManifestSource};
 use crate::model::rollout::{DeployReport, Verdict, WorkloadReport};
 use crate::plan::deploy::{Action, DeployPlan};
-use crate::render::manifests::Trace;
+use crate::plan::manifests::Trace;
 
 use super::Ctx;
 
