@@ -12,7 +12,7 @@ use crate::error::{Error, Exit};
 use crate::host::{Host, Level};
 use crate::inputs::catalog::{self, Kind, Step};
 use crate::inputs::ci::CiContext;
-use crate::inputs::{ConfigFile, Flags, Resolved, key};
+use crate::inputs::{ConfigFile, Flags, Resolved};
 use crate::steps::{self, Ctx};
 
 const ABOUT: &str = "Ship a backend web API to Azure Kubernetes Service from CI.";
@@ -287,9 +287,8 @@ async fn dispatch(ctx: &Ctx, m: &ArgMatches) -> Result<Exit, Error> {
         .expect("clap only accepts known subcommands");
     let flags = flags(sub, Some(step));
     if print {
-        let path = Resolved::resolve(step, &flags, &ctx.env, config.as_ref(), None)
-            .path(&ctx.env, key::STATE)
-            .unwrap_or_else(|| crate::state::State::default_path(&ctx.env, &ctx.ci));
+        let bare = Resolved::resolve(step, &flags, &ctx.env, config.as_ref(), None);
+        let path = steps::run::state_path(ctx, &bare);
         let state = crate::state::State::load(&path)?;
         let resolved = Resolved::resolve(step, &flags, &ctx.env, config.as_ref(), Some(&state));
         let json = serde_json::to_string_pretty(&resolved.describe()).expect("settings serialize");

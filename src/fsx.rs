@@ -307,6 +307,8 @@ impl TempFile {
     }
 
     /// The open temporary file (read and write).
+    // `persist` takes `self`: while there is a `TempFile`, its file is open.
+    #[allow(clippy::expect_used)]
     pub fn file(&mut self) -> &mut File {
         self.file
             .as_mut()

@@ -6,9 +6,9 @@
 use clap::{Arg, Command};
 use serde_json::{Value, json};
 
+use crate::host::outputs;
 use crate::inputs::catalog::{self, Kind, Step};
 use crate::model::diagnostic::Exit;
-use crate::steps::outputs;
 
 /// The hidden `internal` subcommand.
 pub fn command() -> Command {

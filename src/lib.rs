@@ -11,8 +11,6 @@ pub mod cli;
 pub mod clients;
 pub mod env;
 pub mod error;
-// Ratchet (issue #12): expects invariants it sets up itself (static patterns, plain data that always serializes). Remove as it is rewritten.
-#[allow(clippy::expect_used)]
 pub mod fsx;
 pub mod host;
 pub mod inputs;
@@ -21,7 +19,5 @@ pub mod model;
 pub mod plan;
 pub mod render;
 pub mod secret;
-// Ratchet (issue #12): expects invariants it sets up itself (static patterns, plain data that always serializes). Remove as it is rewritten.
-#[allow(clippy::expect_used)]
 pub mod state;
 pub mod steps;

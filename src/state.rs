@@ -9,12 +9,41 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::env::Env;
-use crate::host::HostError;
-use crate::inputs::InputError;
-use crate::inputs::catalog::Step;
-use crate::inputs::ci::CiContext;
+use crate::fsx::{self, FsError};
+use crate::model::diagnostic::{Diagnostic, Exit};
 use crate::model::pipeline::Report;
+use crate::model::step::{EarlierOutputs, Step};
+
+/// The state file could not be read (bad input, exit 2) or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state file {path}: it is not a state file written by aks-backend: {problem}")]
+    NotAStateFile { path: PathBuf, problem: String },
+    #[error(transparent)]
+    Read(FsError),
+    #[error(transparent)]
+    Write(FsError),
+}
+
+impl Diagnostic for StateError {
+    fn exit(&self) -> Exit {
+        match self {
+            StateError::NotAStateFile { .. } | StateError::Read(_) => Exit::BadInput,
+            StateError::Write(e) => e.exit(),
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            StateError::NotAStateFile { .. } => Some(
+                "expected a file written by an earlier step of this job, or none (delete it to \
+                 start over)"
+                    .into(),
+            ),
+            StateError::Read(e) | StateError::Write(e) => e.hint(),
+        }
+    }
+}
 
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct State {
@@ -98,41 +127,44 @@ pub const FEEDS: &[(Step, &str, Step, &str)] = &[
 ];
 
 impl State {
-    /// `--state`, else `<runner temp>/aks-backend-state-<run id>.json` (one per job run),
-    /// else (on a laptop) one per working directory in the temp dir.
-    pub fn default_path(env: &Env, ci: &CiContext) -> PathBuf {
-        let id = match (&ci.run_id, ci.run_attempt) {
+    /// `<runner temp>/aks-backend-state-<run id>.json` (one per job run), else (on a
+    /// laptop) one per working directory `cwd` in the temp dir. (`--state` comes first:
+    /// the caller's.)
+    pub fn default_path(
+        temp_dir: &Path,
+        cwd: &Path,
+        run_id: Option<&str>,
+        run_attempt: Option<u32>,
+    ) -> PathBuf {
+        let id = match (run_id, run_attempt) {
             (Some(id), a) => format!("{id}-{}", a.unwrap_or(1)),
             (None, _) => {
                 use std::hash::{Hash, Hasher};
                 let mut h = std::collections::hash_map::DefaultHasher::new();
-                env.cwd().hash(&mut h);
+                cwd.hash(&mut h);
                 format!("local-{:016x}", h.finish())
             }
         };
-        env.temp_dir().join(format!("aks-backend-state-{id}.json"))
+        temp_dir.join(format!("aks-backend-state-{id}.json"))
     }
 
     /// A missing file is an empty state; an unreadable one is bad input.
-    pub fn load(path: &Path) -> Result<State, InputError> {
-        use crate::fsx;
+    pub fn load(path: &Path) -> Result<State, StateError> {
         match fsx::read_to_string(path, "state file", fsx::Follow::No, fsx::MEDIUM) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| {
-                InputError::invalid(
-                    format!("state file {}", path.display()),
-                    format!("it is not a state file written by aks-backend: {e}"),
-                    "a file written by an earlier step of this job, or none (delete it to start over)",
-                )
+            Ok(text) => serde_json::from_str(&text).map_err(|e| StateError::NotAStateFile {
+                path: path.to_path_buf(),
+                problem: e.to_string(),
             }),
             Err(e) if e.is_not_found() => Ok(State::default()),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(StateError::Read(e)),
         }
     }
 
     /// Written atomically, mode 0600.
-    pub fn save(&self, path: &Path) -> Result<(), HostError> {
-        let json = serde_json::to_vec_pretty(self).expect("the state serializes");
-        Ok(crate::fsx::write(path, "the state file", &json, 0o600)?)
+    pub fn save(&self, path: &Path) -> Result<(), StateError> {
+        // Strings, numbers and lists: serializing it cannot fail.
+        let json = serde_json::to_vec_pretty(self).unwrap_or_default();
+        fsx::write(path, "the state file", &json, 0o600).map_err(StateError::Write)
     }
 
     /// Keeps `step`'s outputs (replacing an earlier run of the same step). Values of
@@ -155,6 +187,12 @@ impl State {
                 let v = self.outputs.get(from.name())?.get(*output)?;
                 (!v.is_empty()).then(|| (v.clone(), format!("{}.{output}", from.name())))
             })
+    }
+}
+
+impl EarlierOutputs for State {
+    fn feed(&self, step: Step, name: &str) -> Option<(String, String)> {
+        State::feed(self, step, name)
     }
 }
 

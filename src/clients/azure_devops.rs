@@ -318,8 +318,8 @@ impl AzureDevOps {
             "description": description,
             "context": {"genre": "aks-backend", "name": name},
         });
-        if let Some(u) = target_url {
-            body["targetUrl"] = u.into();
+        if let (Some(u), Some(m)) = (target_url, body.as_object_mut()) {
+            m.insert("targetUrl".into(), u.into());
         }
         self.send(
             "posting the pull request status",

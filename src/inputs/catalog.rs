@@ -3,38 +3,9 @@
 //! kebab-case name. The CLI is generated from this list, and a drift test holds
 //! `action.yml` and `task.json` to it, so the three cannot disagree.
 
-/// The steps a setting belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Step {
-    /// The shared infrastructure (one ARM deployment); first in pipeline order.
-    Infra,
-    Refer,
-    Build,
-    Scan,
-    Deploy,
-}
-
-impl Step {
-    /// Pipeline order: infra, refer, build, scan, deploy.
-    pub const ALL: [Step; 5] = [
-        Step::Infra,
-        Step::Refer,
-        Step::Build,
-        Step::Scan,
-        Step::Deploy,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Step::Infra => "infra",
-            Step::Refer => "refer",
-            Step::Build => "build",
-            Step::Scan => "scan",
-            Step::Deploy => "deploy",
-        }
-    }
-}
+/// The steps a setting belongs to (a shared noun: the state file and the outputs name
+/// steps too).
+pub use crate::model::step::Step;
 
 /// How a setting takes its value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,6 +8,7 @@
 pub mod catalog;
 pub mod ci;
 pub mod compose;
+mod ignore_file;
 pub mod key;
 // Ratchet (issue #12): indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
 #[allow(clippy::indexing_slicing)]
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 use self::key::{Defaulted, Key};
 use crate::env::Env;
 use crate::model::diagnostic::{Diagnostic, Exit};
+use crate::model::step::EarlierOutputs;
 pub use catalog::{Kind, Spec, Step};
 
 /// Where a value came from.
@@ -300,7 +302,7 @@ impl Resolved {
         flags: &Flags,
         env: &Env,
         config: Option<&ConfigFile>,
-        state: Option<&crate::state::State>,
+        state: Option<&dyn EarlierOutputs>,
     ) -> Self {
         let mut map = BTreeMap::new();
         for spec in catalog::for_step(step) {

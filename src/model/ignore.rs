@@ -1,12 +1,20 @@
 //! `.trivyignore`, read the way Trivy reads it: one finding ID per line, `#` comments,
-//! and an optional `exp:YYYY-MM-DD` after which the entry no longer applies.
+//! and an optional `exp:YYYY-MM-DD` after which the entry no longer applies. Reading
+//! the file is the inputs' (`inputs::ignore_file`); this is the list and its rule.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use jiff::civil::Date;
 
-use crate::inputs::InputError;
+/// An `exp:` that is not a date: the file, the line (from 1) and what it held.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{} line {line}: `{value}` is not a date", path.display())]
+pub struct BadExpiry {
+    pub path: PathBuf,
+    pub line: usize,
+    pub value: String,
+}
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IgnoreList {
@@ -23,17 +31,7 @@ pub enum IgnoreMatch {
 }
 
 impl IgnoreList {
-    /// Reads `path`; a missing file is an empty list unless `required`.
-    pub fn load(path: &Path, required: bool) -> Result<Self, InputError> {
-        use crate::fsx;
-        match fsx::read_to_string(path, "ignore file", fsx::Follow::No, fsx::SMALL) {
-            Ok(text) => Self::parse(path, &text),
-            Err(e) if e.is_not_found() && !required => Ok(Self::default()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    pub fn parse(path: &Path, text: &str) -> Result<Self, InputError> {
+    pub fn parse(path: &Path, text: &str) -> Result<Self, BadExpiry> {
         let mut entries = HashMap::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or("").trim();
@@ -45,12 +43,10 @@ impl IgnoreList {
             let mut until = None;
             for p in parts {
                 if let Some(d) = p.strip_prefix("exp:") {
-                    until = Some(d.parse::<Date>().map_err(|_| {
-                        InputError::invalid(
-                            format!("{} line {}", path.display(), n + 1),
-                            format!("`{d}` is not a date"),
-                            "`exp:YYYY-MM-DD`",
-                        )
+                    until = Some(d.parse::<Date>().map_err(|_| BadExpiry {
+                        path: path.to_path_buf(),
+                        line: n + 1,
+                        value: d.to_string(),
                     })?);
                 }
             }

@@ -21,13 +21,15 @@ use crate::inputs::settings::{
 };
 use crate::inputs::{ConfigFile, Flags, InputError, Resolved, key};
 use crate::model::pipeline::{Fact, Report, StepReport, StepStatus};
+use crate::model::step::EarlierOutputs;
 use crate::plan::build::{BuildPlan, RegistryAuthPlan};
 use crate::plan::deploy::DeployPlan;
 use crate::plan::refer::ReferPlan;
 use crate::secret::Secret;
 use crate::state::State;
 
-use super::{Ctx, build, deploy, github_deployment, infra, infra_cluster, refer, report, scan};
+use super::report::github_deployment;
+use super::{Ctx, build, deploy, infra, infra_cluster, refer, report, scan};
 
 /// What the CLI hands over: the command line's values and the config file.
 pub struct Inputs<'a> {
@@ -37,14 +39,21 @@ pub struct Inputs<'a> {
 
 impl Inputs<'_> {
     fn resolve(&self, ctx: &Ctx, step: Step, state: Option<&State>) -> Resolved {
-        Resolved::resolve(step, self.flags, &ctx.env, self.config, state)
+        let earlier = state.map(|s| s as &dyn EarlierOutputs);
+        Resolved::resolve(step, self.flags, &ctx.env, self.config, earlier)
     }
 }
 
 /// Where the state file is: `--state`, or the default for this job.
-fn state_path(ctx: &Ctx, r: &Resolved) -> std::path::PathBuf {
-    r.path(&ctx.env, key::STATE)
-        .unwrap_or_else(|| State::default_path(&ctx.env, &ctx.ci))
+pub fn state_path(ctx: &Ctx, r: &Resolved) -> std::path::PathBuf {
+    r.path(&ctx.env, key::STATE).unwrap_or_else(|| {
+        State::default_path(
+            &ctx.env.temp_dir(),
+            ctx.env.cwd(),
+            ctx.ci.run_id.as_deref(),
+            ctx.ci.run_attempt,
+        )
+    })
 }
 
 /// The report to add this step's row to: the state's, when it is for the same app.

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use aks_backend::host::outputs::OUTPUTS;
 use aks_backend::inputs::catalog::{Hosts, SETTINGS, Spec};
-use aks_backend::steps::outputs::OUTPUTS;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 

@@ -262,8 +262,12 @@ pub fn buildkit_step_line(
                 .first()
                 .map(|w| w.to_ascii_lowercase())
                 .unwrap_or_default();
-            let name = match words.iter().position(|w| w.eq_ignore_ascii_case("as")) {
-                Some(i) if i + 1 < words.len() => words[i + 1].to_ascii_lowercase(),
+            let alias = words
+                .iter()
+                .position(|w| w.eq_ignore_ascii_case("as"))
+                .and_then(|i| words.get(i + 1));
+            let name = match alias {
+                Some(w) => w.to_ascii_lowercase(),
                 _ => format!("stage-{}", stages.len()),
             };
             let from_image = base != "scratch" && !stages.iter().any(|s| s.name == base);

@@ -6,8 +6,6 @@
 //! over TLS when `DOCKER_TLS_VERIFY` is set ([`tls`], as the docker CLI); the API version
 //! is negotiated down to what the engine speaks (Docker 20.10 is 1.41).
 
-// Ratchet (issue #12): indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
-#[allow(clippy::indexing_slicing)]
 pub mod build;
 // Ratchet (issue #12): expects invariants it sets up itself (static patterns, plain data that always serializes). Remove as it is rewritten.
 #[allow(clippy::expect_used)]

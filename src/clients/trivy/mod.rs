@@ -7,8 +7,8 @@
 #[allow(clippy::indexing_slicing)]
 pub mod install;
 pub mod pins;
-// Ratchet (issue #12): expects invariants it sets up itself. Remove as it is rewritten.
-#[allow(clippy::expect_used)]
+// Ratchet (issue #12): expects invariants it sets up itself; indexes lengths it checked. Remove as it is rewritten.
+#[allow(clippy::expect_used, clippy::indexing_slicing)]
 pub mod report;
 pub mod run;
 
@@ -141,7 +141,7 @@ pub(crate) fn tail(stderr: &[u8], n: usize) -> String {
     }
     let start = lines.len().saturating_sub(n);
     let mut out = String::from(":");
-    for l in &lines[start..] {
+    for l in lines.get(start..).unwrap_or_default() {
         out.push_str("\n    ");
         out.push_str(l);
     }

@@ -1,8 +1,6 @@
 //! Resolved, typed settings, one file per step. Every check on a value happens here,
 //! before any step starts, so bad input never leaves anything half-done.
 
-// Ratchet (issue #12, merged after the lints table): indexes lengths it checked or serde_json::Value (whose Index gives Null), expects invariants it sets up itself. Remove as it is rewritten.
-#[allow(clippy::indexing_slicing, clippy::expect_used)]
 mod addons;
 mod azure;
 mod build;

@@ -11,8 +11,8 @@ use crate::host::{HostKind, Level, Location};
 use crate::inputs::settings::ReportSettings;
 use crate::model::rollout::Verdict;
 
-use super::Ctx;
-use super::deploy::DeployOutcome;
+use crate::steps::Ctx;
+use crate::steps::deploy::DeployOutcome;
 
 pub struct Recorded {
     gh: GitHub,

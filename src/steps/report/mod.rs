@@ -20,8 +20,11 @@ use crate::model::gate::{Disposition, Verdict};
 use crate::model::pipeline::{
     Fact, Failure, FindingRow, Links, Overall, Report, ReportKey, RunId, StepReport, StepStatus,
 };
+use crate::model::rollout::{Verdict as Rollout, WorkloadReport};
 use crate::render::comment::{self, Platform};
 use crate::render::scan_summary;
+
+pub mod github_deployment;
 
 use super::Ctx;
 use super::scan::ScanOutcome;
@@ -492,7 +495,6 @@ pub fn build_step(o: &super::build::BuildOutcome, duration: Duration) -> StepRep
 /// The PR comment's row for `deploy`: the URL when healthy; otherwise each failed
 /// workload's reason, Warning events and log tail, and what the rollback did.
 pub fn deploy_step(o: &super::deploy::DeployOutcome, duration: Duration) -> StepReport {
-    use crate::model::rollout::Verdict as Rollout;
     let r = &o.report;
     let healthy = r.verdict == Rollout::Healthy;
     let mut step = StepReport::new(
@@ -531,30 +533,18 @@ pub fn deploy_step(o: &super::deploy::DeployOutcome, duration: Duration) -> Step
     if healthy {
         return step;
     }
+    step.failure = Some(rollout_failure(&r.workloads));
+    step
+}
+
+/// What the failed workloads tell: each one's reason (with what its rollback did), its
+/// Warning events and its log tail.
+fn rollout_failure(workloads: &[WorkloadReport]) -> Failure {
     let mut reasons = Vec::new();
     let mut events = Vec::new();
     let mut logs = Vec::new();
-    for w in r.workloads.iter().filter(|w| w.verdict.is_failure()) {
-        let mut reason = format!(
-            "{}/{}: {}",
-            w.kind,
-            w.name,
-            w.reason.as_deref().unwrap_or(w.verdict.as_str())
-        );
-        if let Some(rb) = &w.rollback {
-            reason.push_str(&match (rb.verdict, rb.to_revision) {
-                (Rollout::Healthy, Some(rev)) => {
-                    format!("; rolled back to revision {rev}, healthy")
-                }
-                (Rollout::Healthy, None) => "; rolled back, healthy".to_string(),
-                (_, _) => format!(
-                    "; rollback {}: {}",
-                    rb.verdict.as_str(),
-                    rb.reason.as_deref().unwrap_or("")
-                ),
-            });
-        }
-        reasons.push(reason);
+    for w in workloads.iter().filter(|w| w.verdict.is_failure()) {
+        reasons.push(failed_reason(w));
         events.extend(
             w.events
                 .iter()
@@ -573,12 +563,33 @@ pub fn deploy_step(o: &super::deploy::DeployOutcome, duration: Duration) -> Step
             logs.extend(l.lines.iter().cloned());
         }
     }
-    step.failure = Some(Failure {
+    Failure {
         reason: reasons.join("\n"),
         events,
         logs,
-    });
-    step
+    }
+}
+
+/// `Kind/name: why`, and what the rollback did.
+fn failed_reason(w: &WorkloadReport) -> String {
+    let mut reason = format!(
+        "{}/{}: {}",
+        w.kind,
+        w.name,
+        w.reason.as_deref().unwrap_or(w.verdict.as_str())
+    );
+    if let Some(rb) = &w.rollback {
+        reason.push_str(&match (rb.verdict, rb.to_revision) {
+            (Rollout::Healthy, Some(rev)) => format!("; rolled back to revision {rev}, healthy"),
+            (Rollout::Healthy, None) => "; rolled back, healthy".to_string(),
+            (_, _) => format!(
+                "; rollback {}: {}",
+                rb.verdict.as_str(),
+                rb.reason.as_deref().unwrap_or("")
+            ),
+        });
+    }
+    reason
 }
 
 #[cfg(test)]
