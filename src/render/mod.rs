@@ -5,6 +5,7 @@
 #[allow(clippy::indexing_slicing)]
 pub mod comment;
 // Ratchet (issue #12): expects invariants it sets up itself (static patterns, plain data that always serializes); indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
+pub mod build_summary;
 #[allow(clippy::expect_used, clippy::indexing_slicing)]
 pub mod manifests;
 pub mod markdown;
