@@ -297,10 +297,6 @@ async fn build_image(
         }
     );
     let req = request(s, plan, buildkit, &first, dockerfile_text);
-    let spec = ContextSpec {
-        dir: plan.context.clone(),
-        dockerfile: plan.dockerfile.clone(),
-    };
     let mut sink = LineSink {
         host: &ctx.host,
         buf: Vec::new(),
@@ -309,7 +305,34 @@ async fn build_image(
     if stream {
         ctx.host.group_start(&title);
     }
-    let built = match (&eng.addr, buildkit) {
+    let built = engine(ctx, shared, plan, &req, secrets, buildkit, &mut sink).await;
+    if !stream {
+        ctx.host.group_start(&title);
+    }
+    sink.flush();
+    ctx.host.group_end();
+    ctx.host.info(&built?);
+    let (image_id, size) = push::inspect(&eng.docker, &first).await?;
+    Ok((first, image_id, size))
+}
+
+/// The engine's build (BuildKit's session with the secrets and the registry credentials,
+/// or the classic builder): what the context sent, as a line for the log.
+async fn engine(
+    ctx: &Ctx,
+    shared: &Shared,
+    plan: &BuildPlan,
+    req: &BuildRequest,
+    secrets: HashMap<String, session::SecretBytes>,
+    buildkit: bool,
+    sink: &mut LineSink<'_>,
+) -> Result<String, DockerError> {
+    let eng = &shared.eng;
+    let spec = ContextSpec {
+        dir: plan.context.clone(),
+        dockerfile: plan.dockerfile.clone(),
+    };
+    match (&eng.addr, buildkit) {
         (Some(addr), true) => {
             let mut provide = session::Provide {
                 secrets,
@@ -321,7 +344,7 @@ async fn build_image(
                     (c.username.clone(), c.password.clone()),
                 );
             }
-            buildkit::build(addr, &spec, &req, provide, |l| sink.push(l))
+            buildkit::build(addr, &spec, req, provide, |l| sink.push(l))
                 .await
                 .map(|b| {
                     unused_secrets(ctx, &plan.secrets, &b.asked);
@@ -331,7 +354,7 @@ async fn build_image(
                     )
                 })
         }
-        _ => engine_build::build(&eng.docker, &spec, &req, |l| sink.push(l))
+        _ => engine_build::build(&eng.docker, &spec, req, |l| sink.push(l))
             .await
             .map(|p| {
                 format!(
@@ -339,15 +362,7 @@ async fn build_image(
                     p.files, p.bytes, p.excluded
                 )
             }),
-    };
-    if !stream {
-        ctx.host.group_start(&title);
     }
-    sink.flush();
-    ctx.host.group_end();
-    ctx.host.info(&built?);
-    let (image_id, size) = push::inspect(&eng.docker, &first).await?;
-    Ok((first, image_id, size))
 }
 
 /// What the engine is asked to build: BuildKit's inline cache when pushing, the default
