@@ -695,3 +695,49 @@ async fn run_compose_builds_scans_and_deploys_every_service_and_rolls_back_the_c
     let body = &mock.comments_on(7)[0].body;
     assert!(body.contains("rolled back: healthy"), "{body}");
 }
+
+/// `build --compose --dry-run`: one plan per service with `build:`, each with the
+/// service's context, target, build args (names only) and build secrets (ids only),
+/// pushed as PREFIX/SERVICE; without `--image-prefix` the built service is named.
+#[test]
+fn build_compose_plans_one_image_per_built_service() {
+    let d = tempfile::tempdir().unwrap();
+    let f = fixture("shop/compose.yaml");
+    let base = ["--compose", f.as_str(), "--dry-run"];
+    let missing = crate::support::fake_cluster::step_with("build", None, d.path(), &base);
+    assert_eq!(missing.code, 2, "{missing:?}");
+    assert!(
+        missing.stderr.contains("--image-prefix") && missing.stderr.contains("services."),
+        "{}",
+        missing.stderr
+    );
+    let mut args = base.to_vec();
+    args.extend(["--image-prefix", "registry.example.com/team"]);
+    let out = crate::support::fake_cluster::step_with("build", None, d.path(), &args);
+    assert_eq!(out.code, 0, "{out:?}");
+    let plans: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
+    let mut images: Vec<&str> = plans.iter().map(|p| p["image"].as_str().unwrap()).collect();
+    images.sort();
+    assert_eq!(
+        images,
+        [
+            "registry.example.com/team/api",
+            "registry.example.com/team/web",
+            "registry.example.com/team/worker"
+        ]
+    );
+    let web = plans
+        .iter()
+        .find(|p| p["image"] == "registry.example.com/team/web")
+        .unwrap();
+    assert_eq!(web["target"], "release", "{web}");
+    assert_eq!(web["build_args"], serde_json::json!(["VERSION"]), "{web}");
+    assert_eq!(web["secrets"], serde_json::json!(["api_key"]), "{web}");
+    assert!(
+        web["context"].as_str().unwrap().ends_with("shop/web"),
+        "{web}"
+    );
+    // The secret's value is never in the plan.
+    let secret = std::fs::read_to_string(fixture("shop/api_key.txt")).unwrap();
+    assert!(!out.stdout.contains(secret.trim()), "{}", out.stdout);
+}
