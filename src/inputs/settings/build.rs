@@ -379,6 +379,22 @@ impl BuildSettings {
         let Some(app) = crate::inputs::compose::settings::images(r, env)? else {
             return Ok(None);
         };
+        for other in [key::IMAGE, key::CONTEXT.key, key::FILE] {
+            if r.get(other).is_some_and(|v| {
+                !matches!(
+                    v.origin,
+                    crate::inputs::Origin::State(_) | crate::inputs::Origin::Default
+                )
+            }) {
+                return Err(InputError::Conflict(
+                    format!(
+                        "--compose and --{} both say what to build",
+                        other.name()
+                    ),
+                    "with --compose, each service's build: says it (context, dockerfile) and --image-prefix where it goes".into(),
+                ));
+            }
+        }
         let mut out = Vec::new();
         for b in app.builds {
             let at = format!("the Compose service `{}`", b.service);
