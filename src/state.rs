@@ -80,6 +80,16 @@ pub const FEEDS: &[(Step, &str, Step, &str)] = &[
     ),
     (Step::Scan, "image", Step::Build, "image-ref"),
     (Step::Deploy, "image", Step::Build, "image-ref"),
+    (Step::Scan, "images", Step::Build, "images"),
+    (Step::Deploy, "images", Step::Build, "images"),
+    // --compose: MySQL services point at the managed server infra made.
+    (Step::Deploy, "mysql-host", Step::Infra, "mysql-fqdn"),
+    (
+        Step::Deploy,
+        "mysql-password-secret",
+        Step::Infra,
+        "mysql-admin-secret",
+    ),
     (Step::Deploy, "kubeconfig", Step::Refer, "kubeconfig"),
     (
         Step::Deploy,

@@ -196,6 +196,11 @@ pub const OUTPUTS: &[OutputSpec] = &[
     ),
     o("size", Step::Build, "Image size in bytes"),
     o(
+        "images",
+        Step::Build,
+        "With --compose: every pushed image pinned by digest (REGISTRY/PREFIX/SERVICE@sha256:...), one a line, what scan and deploy use",
+    ),
+    o(
         "metadata",
         Step::Build,
         "Build result metadata as JSON, with docker/build-push-action's keys (containerimage.digest, containerimage.config.digest, image.name)",

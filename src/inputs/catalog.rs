@@ -244,7 +244,7 @@ const SCAN: &[Step] = &[Scan];
 /// Every step that signs in to Azure.
 const AZURE: &[Step] = &[Infra, Refer, Build, Scan, Deploy];
 const INFRA: &[Step] = &[Infra];
-const COMPOSE: &[Step] = &[Deploy];
+const COMPOSE: &[Step] = &[Build, Scan, Deploy];
 
 /// Every setting, in the order `--help` and the docs show them.
 pub const SETTINGS: &[Spec] = &[
@@ -1093,10 +1093,10 @@ pub const SETTINGS: &[Spec] = &[
     ),
     s(
         "images",
-        &[Deploy],
+        &[Scan, Deploy],
         Lines,
         None,
-        "More REF@DIGEST images to substitute in --manifests (one a line)",
+        "More REF@DIGEST images to substitute in --manifests (one a line); with --compose, the pinned images of the services (build's output)",
     ),
     s(
         "port",

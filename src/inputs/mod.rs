@@ -345,7 +345,8 @@ impl Resolved {
             let from_state = state
                 .and_then(|st| st.feed(step, spec.name))
                 .map(|(v, from)| Value {
-                    values: vec![v],
+                    // A list output (build's `images`) is one item a line.
+                    values: split(spec, &[v]),
                     origin: Origin::State(from),
                 });
             // A source whose value splits into nothing (`timeout = []` in the config file,

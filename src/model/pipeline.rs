@@ -245,6 +245,24 @@ pub struct Report {
     pub steps: Vec<StepReport>,
     #[serde(default)]
     pub links: Links,
+    /// `--compose`: one row per service, filled in by each step (image and digest by
+    /// build, findings by scan, rollout by deploy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceRow>,
+}
+
+/// What the steps did for one Compose service (a field a step did not fill stays `None`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceRow {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub findings: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<String>,
 }
 
 /// The overall state of a report.
@@ -256,6 +274,29 @@ pub enum Overall {
 }
 
 impl Report {
+    /// Merges a step's part of a service's row (what it left `None` is kept).
+    pub fn merge_service(&mut self, part: &ServiceRow) {
+        if !self.services.iter().any(|r| r.name == part.name) {
+            self.services.push(ServiceRow {
+                name: part.name.clone(),
+                ..Default::default()
+            });
+        }
+        let Some(row) = self.services.iter_mut().find(|r| r.name == part.name) else {
+            return;
+        };
+        for (mine, theirs) in [
+            (&mut row.image, &part.image),
+            (&mut row.digest, &part.digest),
+            (&mut row.findings, &part.findings),
+            (&mut row.rollout, &part.rollout),
+        ] {
+            if theirs.is_some() {
+                mine.clone_from(theirs);
+            }
+        }
+    }
+
     pub fn marker(&self) -> Marker {
         Marker::new(&self.key, self.run)
     }

@@ -19,7 +19,7 @@
 //! - **One wildcard certificate, distributed by ESO's Kubernetes provider**: a
 //!   ClusterSecretStore `wildcard-tls` reads only the Secret `wildcard-tls` in `cert-manager`
 //!   (a Role grants `get` on that one name), and `deploy --tls wildcard` puts an
-//!   ExternalSecret into each app namespace (`render::manifests::wildcard_copy`). Renewals reach every copy at the next refresh;
+//!   ExternalSecret into each app namespace (`plan::manifests::wildcard_copy`). Renewals reach every copy at the next refresh;
 //!   Let's Encrypt sees one certificate, not one per namespace (5 duplicates a week).
 //!   ClusterExternalSecret would push into namespaces chosen by label at `infra` time, but
 //!   app namespaces appear later, with `deploy`; its CRD is also not among the pinned ones.

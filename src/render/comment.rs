@@ -170,6 +170,32 @@ fn headline(report: &Report) -> (&'static str, String) {
     }
 }
 
+/// `--compose`: one row per service (image, digest, findings, rollout).
+fn services_table(md: &mut String, report: &Report, max: usize) {
+    if report.services.is_empty() {
+        return;
+    }
+    let cell = |v: &Option<String>, as_code: bool| match v {
+        Some(v) if as_code => code(&shorten(v, max)),
+        Some(v) => text(&shorten(v, max)),
+        None => "—".into(),
+    };
+    let _ = writeln!(md);
+    let _ = writeln!(md, "| Service | Image | Digest | Findings | Rollout |");
+    let _ = writeln!(md, "| --- | --- | --- | --- | --- |");
+    for r in &report.services {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} |",
+            text(&shorten(&r.name, max)),
+            cell(&r.image, true),
+            cell(&r.digest, true),
+            cell(&r.findings, false),
+            cell(&r.rollout, false)
+        );
+    }
+}
+
 fn render_with(report: &Report, platform: Platform, caps: &Caps) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "{}", report.marker().render());
@@ -198,6 +224,8 @@ fn render_with(report: &Report, platform: Platform, caps: &Caps) -> String {
             }
         );
     }
+
+    services_table(&mut md, report, caps.text);
 
     let mut cut = Cuts::default();
     for s in &report.steps {

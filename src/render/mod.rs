@@ -2,6 +2,7 @@
 //! snapshot-tested.
 
 pub mod comment;
+pub mod build_summary;
 pub mod manifests;
 pub mod markdown;
 pub mod refer_summary;

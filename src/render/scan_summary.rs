@@ -254,6 +254,52 @@ fn table(md: &mut String, report: &ScanReport, policy: &GatePolicy, findings: &[
     }
 }
 
+/// One image of a `--compose` scan, for the per-image table.
+pub struct ImageRow<'a> {
+    pub service: &'a str,
+    pub artifact: &'a str,
+    pub gate: &'a GateResult,
+}
+
+/// `--compose`: one gate over every image, and a row of counts per image (each image's
+/// own summary follows it).
+pub fn images_table(rows: &[ImageRow<'_>], gate: &GateResult) -> String {
+    let mut md = format!(
+        "### Scan of {} images: {}\n\n| service | image | critical | high | medium | low | unknown | counted | gate |\n|---|---|---:|---:|---:|---:|---:|---:|---|\n",
+        rows.len(),
+        gate.verdict.as_str()
+    );
+    for r in rows {
+        let t = &r.gate.total;
+        let _ = writeln!(
+            md,
+            "| {} | `{}` | {} | {} | {} | {} | {} | {} | {} |",
+            r.service,
+            r.artifact,
+            t.critical,
+            t.high,
+            t.medium,
+            t.low,
+            t.unknown,
+            r.gate.counted.total(),
+            r.gate.verdict.as_str()
+        );
+    }
+    let t = &gate.total;
+    let _ = writeln!(
+        md,
+        "| **all** | | {} | {} | {} | {} | {} | {} | **{}** |",
+        t.critical,
+        t.high,
+        t.medium,
+        t.low,
+        t.unknown,
+        gate.counted.total(),
+        gate.verdict.as_str()
+    );
+    md
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

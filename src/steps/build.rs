@@ -16,6 +16,7 @@ use crate::host::{Host, Level, Location};
 use crate::inputs::InputError;
 use crate::inputs::settings::{BuildSettings, Builder, CacheTo, SecretSource};
 use crate::plan::build::{BuildPlan, RegistryAuthPlan};
+use crate::render::build_summary::Row as SummaryRow;
 use crate::secret::Secret;
 
 use super::Ctx;
@@ -32,18 +33,23 @@ pub struct BuildOutcome {
     /// The ACR refresh token the Entra exchange gave (scan pulls with it), never printed.
     #[serde(skip)]
     pub acr_refresh_token: Option<Secret>,
+    /// With `--compose`: the service it was built for.
+    pub service: Option<String>,
 }
 
-/// Hands engine lines to the host in batches (one stop-commands block per batch).
+/// Hands engine lines to the host in batches (one stop-commands block per batch); with
+/// several images building at once, the whole log is handed over in one group when its
+/// build ends, so the builds' lines do not interleave.
 struct LineSink<'a> {
     host: &'a Host,
     buf: Vec<String>,
+    stream: bool,
 }
 
 impl LineSink<'_> {
     fn push(&mut self, line: &str) {
         self.buf.push(line.to_string());
-        if self.buf.len() >= 20 {
+        if self.stream && self.buf.len() >= 20 {
             self.flush();
         }
     }
@@ -55,7 +61,7 @@ impl LineSink<'_> {
 }
 
 /// Wall time of the build step's phases (the run benchmark splits build from push).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 struct Phases {
     sign_in: f64,
     build: f64,
@@ -86,32 +92,87 @@ pub fn plan(ctx: &Ctx, s: &BuildSettings) -> BuildPlan {
     BuildPlan::new(s, &ctx.ci, &created, &workspace, false)
 }
 
+/// How many images the engine builds at once with `--compose`: builds overlap (one
+/// waits on the registry while another compiles) without swamping the engine.
+const PARALLEL_BUILDS: usize = 3;
+
+/// What every image of one build step shares: the engine connection and the registry
+/// sign-in (one Entra exchange for all of them).
+struct Shared {
+    eng: docker::Engine,
+    signed_in: Option<(Option<RegistryCredentials>, RegistryAuth)>,
+    sign_in: f64,
+}
+
+/// Builds and pushes every image (one without `--compose`, one per service with it):
+/// one engine connection and one sign-in, the images built a few at a time.
 /// `entra_token`: the Entra access token for ACR (`None`: Docker config credentials).
 pub async fn execute(
     ctx: &Ctx,
-    s: &BuildSettings,
-    plan: &BuildPlan,
+    builds: &[(BuildSettings, BuildPlan)],
     entra_token: Option<Secret>,
-) -> Result<BuildOutcome, Error> {
+) -> Result<Vec<BuildOutcome>, Error> {
+    use futures::StreamExt;
+    let Some((first_s, first_plan)) = builds.first() else {
+        return Ok(Vec::new());
+    };
     if let Some(t) = &entra_token {
         ctx.host.mask(t);
     }
-    let dockerfile_text = crate::fsx::read_to_string(
-        &s.dockerfile,
-        "Dockerfile",
-        crate::fsx::Follow::No,
-        crate::fsx::MEDIUM,
-    )
-    .map_err(InputError::from)?;
-
-    let builder = match (s.builder, ctx.env.get("DOCKER_BUILDKIT")) {
-        (Builder::Auto, Some(v)) if !v.is_empty() => docker_buildkit(v)?,
-        (b, _) => b,
-    };
     let eng = docker::connect(&docker::EngineEnv::from_env(|k| {
         ctx.env.get(k).map(str::to_string)
     }))
     .await?;
+    // Sign in before building: a refused exchange fails in seconds, not after the build,
+    // and BuildKit's session needs the credentials for cache and base images.
+    let t = std::time::Instant::now();
+    let signed_in = if first_plan.push {
+        let acr = acr_for(ctx, first_s, first_plan);
+        Some(sign_in(ctx, first_s, &acr, first_plan.auth, entra_token.as_ref()).await?)
+    } else {
+        None
+    };
+    let shared = Shared {
+        eng,
+        signed_in,
+        sign_in: t.elapsed().as_secs_f64(),
+    };
+    let stream = builds.len() == 1;
+    let results: Vec<Result<(BuildOutcome, Phases, bool), Error>> =
+        futures::stream::iter(builds.iter())
+            .map(|(s, p)| build_and_push(ctx, &shared, s, p, stream))
+            .buffered(PARALLEL_BUILDS)
+            .collect()
+            .await;
+    let mut done = Vec::new();
+    for r in results {
+        done.push(r?);
+    }
+    publish(ctx, builds, &done)?;
+    Ok(done.into_iter().map(|(o, ..)| o).collect())
+}
+
+fn acr_for(ctx: &Ctx, s: &BuildSettings, plan: &BuildPlan) -> Acr {
+    Acr::new(
+        ctx.http.clone(),
+        &plan.registry,
+        &acr::base_url_for(&plan.registry),
+    )
+    .insecure(s.registry_insecure)
+}
+
+/// BuildKit or the classic builder, as asked and as the engine can; build secrets need
+/// BuildKit.
+fn choose_builder(
+    eng: &docker::Engine,
+    s: &BuildSettings,
+    plan: &BuildPlan,
+    env_value: Option<&str>,
+) -> Result<bool, Error> {
+    let builder = match (s.builder, env_value) {
+        (Builder::Auto, Some(v)) if !v.is_empty() => docker_buildkit(v)?,
+        (b, _) => b,
+    };
     let buildkit = match builder {
         Builder::Auto => eng.buildkit && eng.addr.is_some(),
         Builder::BuildKit if eng.buildkit && eng.addr.is_some() => true,
@@ -144,8 +205,80 @@ pub async fn execute(
         }
         .into());
     }
+    Ok(buildkit)
+}
+
+/// One image: built, tagged, pushed and verified. Returns whether BuildKit built it.
+async fn build_and_push(
+    ctx: &Ctx,
+    shared: &Shared,
+    s: &BuildSettings,
+    plan: &BuildPlan,
+    stream: bool,
+) -> Result<(BuildOutcome, Phases, bool), Error> {
+    let buildkit = choose_builder(&shared.eng, s, plan, ctx.env.get("DOCKER_BUILDKIT"))?;
+    let mut phases = Phases {
+        sign_in: shared.sign_in,
+        ..Phases::default()
+    };
+    let t = std::time::Instant::now();
+    let (first, image_id, size) = build_image(ctx, shared, s, plan, buildkit, stream).await?;
+    phases.build = t.elapsed().as_secs_f64();
+    let engine = &shared.eng.docker;
+    for t in plan.tags.iter().skip(1) {
+        push::tag(engine, &image_id, &plan.image, t).await?;
+    }
+    let mut digest = None;
+    let acr_refresh_token = match &shared.signed_in {
+        Some((_, RegistryAuth::AcrRefreshToken(t))) => Some(t.clone()),
+        _ => None,
+    };
+    if let Some((creds, auth)) = &shared.signed_in {
+        let t = std::time::Instant::now();
+        let d = push_image(ctx, engine, plan, creds.as_ref(), &first, stream).await?;
+        let acr = acr_for(ctx, s, plan);
+        for t in &plan.tags {
+            acr.verify(&s.image.repository, t, &d, auth).await?;
+        }
+        ctx.host.info(&format!(
+            "verified: {} serves {} at {d}",
+            plan.registry,
+            plan.tags.join(", ")
+        ));
+        digest = Some(format!("{}@{d}", plan.image));
+        phases.push = t.elapsed().as_secs_f64();
+    }
+    ctx.host
+        .info(&format!("timing of {}: {}", plan.image, phases.describe()));
+    let outcome = BuildOutcome {
+        image: plan.image.clone(),
+        image_id,
+        digest,
+        references: plan.references.clone(),
+        size,
+        acr_refresh_token,
+        service: s.service.clone(),
+    };
+    Ok((outcome, phases, buildkit))
+}
+
+/// The engine build of one image: (first reference, image ID, size).
+async fn build_image(
+    ctx: &Ctx,
+    shared: &Shared,
+    s: &BuildSettings,
+    plan: &BuildPlan,
+    buildkit: bool,
+    stream: bool,
+) -> Result<(String, String, u64), Error> {
+    let dockerfile_text = crate::fsx::read_to_string(
+        &s.dockerfile,
+        "Dockerfile",
+        crate::fsx::Follow::No,
+        crate::fsx::MEDIUM,
+    )
+    .map_err(InputError::from)?;
     let secrets = read_secrets(ctx, s)?;
-    let engine = &eng.docker;
     let Some(first) = plan.references.first().cloned() else {
         return Err(InputError::Missing(
             "no tag to build the image with".into(),
@@ -153,20 +286,94 @@ pub async fn execute(
         )
         .into());
     };
-
-    // Sign in before building: a refused exchange fails in seconds, not after the build,
-    // and BuildKit's session needs the credentials for cache and base images.
-    let registry = plan.registry.clone();
-    let acr = Acr::new(ctx.http.clone(), &registry, &acr::base_url_for(&registry))
-        .insecure(s.registry_insecure);
-    let mut phases = Phases::default();
-    let t = std::time::Instant::now();
-    let signed_in = if plan.push {
-        Some(sign_in(ctx, s, &acr, plan.auth, entra_token.as_ref()).await?)
-    } else {
-        None
+    let eng = &shared.eng;
+    let title = format!(
+        "Build {first} ({}, {})",
+        eng.name,
+        if buildkit {
+            "BuildKit"
+        } else {
+            "classic builder"
+        }
+    );
+    let req = request(s, plan, buildkit, &first, dockerfile_text);
+    let mut sink = LineSink {
+        host: &ctx.host,
+        buf: Vec::new(),
+        stream,
     };
+    if stream {
+        ctx.host.group_start(&title);
+    }
+    let built = engine(ctx, shared, plan, &req, secrets, buildkit, &mut sink).await;
+    if !stream {
+        ctx.host.group_start(&title);
+    }
+    sink.flush();
+    ctx.host.group_end();
+    ctx.host.info(&built?);
+    let (image_id, size) = push::inspect(&eng.docker, &first).await?;
+    Ok((first, image_id, size))
+}
 
+/// The engine's build (BuildKit's session with the secrets and the registry credentials,
+/// or the classic builder): what the context sent, as a line for the log.
+async fn engine(
+    ctx: &Ctx,
+    shared: &Shared,
+    plan: &BuildPlan,
+    req: &BuildRequest,
+    secrets: HashMap<String, session::SecretBytes>,
+    buildkit: bool,
+    sink: &mut LineSink<'_>,
+) -> Result<String, DockerError> {
+    let eng = &shared.eng;
+    let spec = ContextSpec {
+        dir: plan.context.clone(),
+        dockerfile: plan.dockerfile.clone(),
+    };
+    match (&eng.addr, buildkit) {
+        (Some(addr), true) => {
+            let mut provide = session::Provide {
+                secrets,
+                ..Default::default()
+            };
+            if let Some((Some(c), _)) = &shared.signed_in {
+                provide.credentials.insert(
+                    plan.registry.clone(),
+                    (c.username.clone(), c.password.clone()),
+                );
+            }
+            buildkit::build(addr, &spec, req, provide, |l| sink.push(l))
+                .await
+                .map(|b| {
+                    unused_secrets(ctx, &plan.secrets, &b.asked);
+                    format!(
+                        "context: the Dockerfile reads {} files ({} entries excluded by .dockerignore); {} new or changed files ({} bytes) sent to the engine",
+                        b.sent.files.len(), b.sent.excluded.len(), b.sent.files_sent, b.sent.bytes_sent
+                    )
+                })
+        }
+        _ => engine_build::build(&eng.docker, &spec, req, |l| sink.push(l))
+            .await
+            .map(|p| {
+                format!(
+                    "context: {} files, {} bytes sent, {} entries excluded by .dockerignore",
+                    p.files, p.bytes, p.excluded
+                )
+            }),
+    }
+}
+
+/// What the engine is asked to build: BuildKit's inline cache when pushing, the default
+/// cache source dropped for the classic builder.
+fn request(
+    s: &BuildSettings,
+    plan: &BuildPlan,
+    buildkit: bool,
+    first: &str,
+    dockerfile_text: String,
+) -> BuildRequest {
     let mut build_args: HashMap<String, String> = s.build_args.clone().into_iter().collect();
     let mut cache_from = plan.cache_from.clone();
     if buildkit && plan.push && plan.cache_to == CacheTo::Inline && !s.no_cache {
@@ -177,17 +384,8 @@ pub async fn execute(
     if !buildkit && plan.cache_from_default {
         cache_from.clear();
     }
-    ctx.host.group_start(&format!(
-        "Build {first} ({}, {})",
-        eng.name,
-        if buildkit {
-            "BuildKit"
-        } else {
-            "classic builder"
-        }
-    ));
-    let req = BuildRequest {
-        tag: first.clone(),
+    BuildRequest {
+        tag: first.to_string(),
         build_args,
         labels: plan.labels.clone().into_iter().collect(),
         target: s.target.clone(),
@@ -196,150 +394,112 @@ pub async fn execute(
         no_cache: s.no_cache,
         dockerfile_display: plan.dockerfile_display.clone(),
         dockerfile_text,
-    };
-    let spec = ContextSpec {
-        dir: plan.context.clone(),
-        dockerfile: plan.dockerfile.clone(),
-    };
+    }
+}
+
+/// Pushes every tag; returns the digest the registry gave (a tag pushed as another
+/// digest is a warning).
+async fn push_image(
+    ctx: &Ctx,
+    engine: &bollard::Docker,
+    plan: &BuildPlan,
+    creds: Option<&RegistryCredentials>,
+    first: &str,
+    stream: bool,
+) -> Result<String, Error> {
     let mut sink = LineSink {
         host: &ctx.host,
         buf: Vec::new(),
+        stream,
     };
-    phases.sign_in = t.elapsed().as_secs_f64();
-    let t = std::time::Instant::now();
-    let built = match (&eng.addr, buildkit) {
-        (Some(addr), true) => {
-            let mut provide = session::Provide {
-                secrets,
-                ..Default::default()
-            };
-            if let Some((Some(c), _)) = &signed_in {
-                provide
-                    .credentials
-                    .insert(registry.clone(), (c.username.clone(), c.password.clone()));
+    let title = format!("Push {}", plan.image);
+    if stream {
+        ctx.host.group_start(&title);
+    }
+    let mut pushed: Option<String> = None;
+    let mut result = Ok(());
+    for t in &plan.tags {
+        let r = push::push(engine, &plan.registry, &plan.image, t, creds, |l| {
+            sink.push(l)
+        })
+        .await;
+        match r {
+            Ok(p) => {
+                if let Some(prev) = &pushed
+                    && *prev != p.digest
+                {
+                    ctx.host.annotate(
+                        Level::Warning,
+                        &format!(
+                            "{}:{t} was pushed as {}, other tags as {prev}",
+                            plan.image, p.digest
+                        ),
+                        &Location::default(),
+                    );
+                }
+                pushed.get_or_insert(p.digest);
             }
-            buildkit::build(addr, &spec, &req, provide, |l| sink.push(l))
-                .await
-                .map(|b| {
-                    unused_secrets(ctx, &plan.secrets, &b.asked);
-                    format!(
-                        "context: the Dockerfile reads {} files ({} entries excluded by .dockerignore); {} new or changed files ({} bytes) sent to the engine",
-                        b.sent.files.len(), b.sent.excluded.len(), b.sent.files_sent, b.sent.bytes_sent
-                    )
-                })
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
         }
-        _ => engine_build::build(engine, &spec, &req, |l| sink.push(l))
-            .await
-            .map(|p| {
-                format!(
-                    "context: {} files, {} bytes sent, {} entries excluded by .dockerignore",
-                    p.files, p.bytes, p.excluded
-                )
-            }),
-    };
+    }
+    if !stream {
+        ctx.host.group_start(&title);
+    }
     sink.flush();
     ctx.host.group_end();
-    phases.build = t.elapsed().as_secs_f64();
-    ctx.host.info(&built?);
-    let (image_id, size) = push::inspect(engine, &first).await?;
-    for t in plan.tags.iter().skip(1) {
-        push::tag(engine, &image_id, &plan.image, t).await?;
-    }
+    result?;
+    Ok(pushed.ok_or(DockerError::NoDigest {
+        reference: first.to_string(),
+    })?)
+}
 
-    let mut digest = None;
-    let acr_refresh_token = match &signed_in {
-        Some((_, RegistryAuth::AcrRefreshToken(t))) => Some(t.clone()),
-        _ => None,
+/// The step's outputs (one image: as docker/build-push-action; `--compose`: every image
+/// pinned by digest, one a line, in `images`) and the job summary, a row per image.
+fn publish(
+    ctx: &Ctx,
+    builds: &[(BuildSettings, BuildPlan)],
+    done: &[(BuildOutcome, Phases, bool)],
+) -> Result<(), Error> {
+    let Some((s, plan)) = builds.first() else {
+        return Ok(());
     };
-    if let Some((creds, auth)) = signed_in {
-        let t = std::time::Instant::now();
-        ctx.host.group_start(&format!("Push {}", plan.image));
-        let mut pushed: Option<String> = None;
-        let mut result = Ok(());
-        for t in &plan.tags {
-            let mut sink = LineSink {
-                host: &ctx.host,
-                buf: Vec::new(),
-            };
-            let r = push::push(engine, &registry, &plan.image, t, creds.as_ref(), |l| {
-                sink.push(l)
-            })
-            .await;
-            sink.flush();
-            match r {
-                Ok(p) => {
-                    if let Some(prev) = &pushed
-                        && *prev != p.digest
-                    {
-                        ctx.host.annotate(
-                            Level::Warning,
-                            &format!(
-                                "{}:{t} was pushed as {}, other tags as {prev}",
-                                plan.image, p.digest
-                            ),
-                            &Location::default(),
-                        );
-                    }
-                    pushed.get_or_insert(p.digest);
-                }
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-        ctx.host.group_end();
-        result?;
-        let d = pushed.ok_or(DockerError::NoDigest {
-            reference: first.clone(),
-        })?;
-        let repo = &s.image.repository;
-        for t in &plan.tags {
-            acr.verify(repo, t, &d, &auth).await?;
-        }
-        ctx.host.info(&format!(
-            "verified: {registry} serves {} at {d}",
-            plan.tags.join(", ")
-        ));
-        digest = Some(format!("{}@{d}", plan.image));
-        phases.push = t.elapsed().as_secs_f64();
-    }
-
-    let outcome = BuildOutcome {
-        image: plan.image.clone(),
-        image_id,
-        digest,
-        references: plan.references.clone(),
-        size,
-        acr_refresh_token,
+    let compose = s.service.is_some();
+    let outputs = match done {
+        [(o, ..)] if !compose => crate::host::outputs::build_outputs(
+            &o.image,
+            &o.image_id,
+            o.digest.as_deref(),
+            &o.references,
+            o.size,
+        ),
+        _ => vec![(
+            "images",
+            done.iter()
+                .filter_map(|(o, ..)| o.digest.clone())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )],
     };
-    let outputs = super::outputs::build_outputs(
-        &outcome.image,
-        &outcome.image_id,
-        outcome.digest.as_deref(),
-        &outcome.references,
-        outcome.size,
-    );
     ctx.publish(&outputs, s.outputs_file.as_deref())?;
-    ctx.host.info(&format!("timing: {}", phases.describe()));
-    let md = format!(
-        "### Image built{}\n\n| | |\n|---|---|\n| image | `{}` |\n| digest | `{}` |\n| tags | {} |\n| size | {} MB |\n",
-        if plan.push { " and pushed" } else { "" },
-        outcome.image,
-        outcome.digest.as_deref().unwrap_or("(not pushed)"),
-        plan.tags
-            .iter()
-            .map(|t| format!("`{t}`"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        outcome.size / 1_000_000
-    ) + &format!(
-        "| builder | {} |\n| time | {} |\n",
-        if buildkit { "BuildKit" } else { "classic" },
-        phases.describe()
-    );
+    let rows: Vec<SummaryRow> = done
+        .iter()
+        .zip(builds)
+        .map(|((o, phases, buildkit), (_, p))| SummaryRow {
+            service: o.service.clone(),
+            image: o.image.clone(),
+            digest: o.digest.clone(),
+            tags: p.tags.clone(),
+            size: o.size,
+            builder: if *buildkit { "BuildKit" } else { "classic" },
+            time: phases.describe(),
+        })
+        .collect();
+    let md = crate::render::build_summary::markdown(plan.push, &rows);
     ctx.host.summary("build", &md)?;
-    Ok(outcome)
+    Ok(())
 }
 
 /// The values of `--secret`, read now and masked on the host at once.

@@ -22,8 +22,6 @@ use jiff::civil::Date;
 use crate::clients::http::Http;
 use crate::env::Env;
 use crate::error::Error;
-// `super::outputs::build_outputs` in build.rs (the list moved to the host room).
-pub(crate) use crate::host::outputs;
 use crate::host::{Host, write_outputs_file};
 use crate::inputs::ci::CiContext;
 
@@ -77,7 +75,7 @@ impl Ctx {
     ) -> Result<(), Error> {
         for (k, v) in outputs {
             debug_assert!(
-                outputs::find(k).is_some(),
+                crate::host::outputs::find(k).is_some(),
                 "output `{k}` is not declared in src/host/outputs.rs (action.yml is generated from it)"
             );
             self.host.set_output(k, v)?;

@@ -20,7 +20,7 @@ use crate::inputs::settings::{
     ReferSettings, ReportSettings, ScanInput, ScanSettings,
 };
 use crate::inputs::{ConfigFile, Flags, InputError, Resolved, key};
-use crate::model::pipeline::{Fact, Report, StepReport, StepStatus};
+use crate::model::pipeline::{Fact, Report, ServiceRow, StepReport, StepStatus};
 use crate::model::step::EarlierOutputs;
 use crate::plan::build::{BuildPlan, RegistryAuthPlan};
 use crate::plan::deploy::DeployPlan;
@@ -302,6 +302,8 @@ struct Finished {
     acr_password: Option<Secret>,
     app: Option<String>,
     late: Option<Error>,
+    /// `--compose`: this step's part of each service's row in the PR comment.
+    services: Vec<ServiceRow>,
 }
 
 impl Finished {
@@ -312,6 +314,7 @@ impl Finished {
             acr_password: None,
             app: None,
             late: None,
+            services: Vec::new(),
         }
     }
 }
@@ -332,8 +335,11 @@ enum InfraRun {
 enum Planned {
     Infra(InfraRun),
     Refer(ReferSettings, ReferPlan),
-    Build(BuildSettings, AzureSettings, BuildPlan),
+    /// One image, or one per Compose service with `build:`.
+    Build(Vec<(BuildSettings, BuildPlan)>, AzureSettings),
     Scan(ScanSettings, scan::Prepared),
+    /// `--compose`: one scan per image, one gate.
+    ScanEach(Vec<(ScanSettings, scan::Prepared)>),
     Deploy(DeploySettings, DeployPlan),
 }
 
@@ -345,8 +351,9 @@ impl Planned {
         match self {
             Planned::Infra(_) => false,
             Planned::Refer(s, _) => s.dry_run,
-            Planned::Build(s, ..) => s.dry_run,
+            Planned::Build(b, _) => b.first().is_some_and(|(s, _)| s.dry_run),
             Planned::Scan(s, _) => s.dry_run,
+            Planned::ScanEach(each) => each.first().is_some_and(|(s, _)| s.dry_run),
             Planned::Deploy(s, _) => s.dry_run,
         }
     }
@@ -360,8 +367,14 @@ impl Planned {
                 InfraRun::Arm(s, None) => serde_json::to_string_pretty(s),
             },
             Planned::Refer(_, p) => serde_json::to_string_pretty(p),
-            Planned::Build(_, _, p) => serde_json::to_string_pretty(p),
+            Planned::Build(b, _) => match b.as_slice() {
+                [(s, p)] if s.service.is_none() => serde_json::to_string_pretty(p),
+                b => serde_json::to_string_pretty(&b.iter().map(|(_, p)| p).collect::<Vec<_>>()),
+            },
             Planned::Scan(_, p) => serde_json::to_string_pretty(&p.plan),
+            Planned::ScanEach(each) => {
+                serde_json::to_string_pretty(&each.iter().map(|(_, p)| &p.plan).collect::<Vec<_>>())
+            }
             Planned::Deploy(_, p) => serde_json::to_string_pretty(p),
         }
     }
@@ -399,6 +412,11 @@ impl Pipeline<'_> {
             .collect();
         if r.is_ok() {
             self.state.record(step, &published);
+        }
+        if let Ok(Some(f)) = &r {
+            for part in &f.services {
+                self.report.merge_service(part);
+            }
         }
         self.report.set_step(row);
         self.state.report = Some(self.report.clone());
@@ -461,28 +479,26 @@ impl Pipeline<'_> {
                     report::refer_step(&o, started.elapsed()),
                 ))
             }
-            Planned::Build(s, azure, mut plan) => {
-                // Build exchanges the Entra token once; its ACR refresh token is what scan
-                // pulls with (the Entra token is never sent a second time).
-                let token = acr_token(ctx, &s, &azure).await?;
+            Planned::Build(mut builds, azure) => {
+                // Build exchanges the Entra token once (for every image); its ACR refresh
+                // token is what scan pulls with (the Entra token is never sent a second time).
+                let token = match builds.first() {
+                    Some((s, _)) => acr_token(ctx, s, &azure).await?,
+                    None => None,
+                };
                 if token.is_some() {
-                    plan.auth = Some(RegistryAuthPlan::AcrExchange);
+                    for (_, plan) in &mut builds {
+                        plan.auth = Some(RegistryAuthPlan::AcrExchange);
+                    }
                 }
-                let o = build::execute(ctx, &s, &plan, token).await?;
+                let o = build::execute(ctx, &builds, token).await?;
                 let mut f = Finished::new(Exit::Ok, report::build_step(&o, started.elapsed()));
-                f.acr_password = o.acr_refresh_token;
+                f.acr_password = o.iter().find_map(|o| o.acr_refresh_token.clone());
+                f.services = report::build_services(&o);
                 Ok(f)
             }
             Planned::Scan(mut s, prepared) => {
-                if let (ScanInput::Image(image), None) = (&s.input, &s.trivy.password) {
-                    s.trivy.password = match &self.acr_password {
-                        Some(p) => Some(p.clone()),
-                        None => acr_password_for_scan(ctx, r, image).await?,
-                    };
-                    if s.trivy.password.is_some() && s.trivy.username.is_none() {
-                        s.trivy.username = Some(acr::NULL_GUID.to_string());
-                    }
-                }
+                self.registry_password(&mut s, r).await?;
                 let o = scan::execute(ctx, &s, prepared).await?;
                 let uploaded = report::upload_sarif(ctx, self.rs, &o.sarif_path).await?;
                 let mut row = report::scan_step(&o, started.elapsed());
@@ -491,9 +507,36 @@ impl Pipeline<'_> {
                 f.app = Some(report::app_from_image(&o.artifact));
                 Ok(f)
             }
+            Planned::ScanEach(mut each) => {
+                for (s, _) in &mut each {
+                    self.registry_password(s, r).await?;
+                }
+                let (o, per_image) = scan::execute_each(ctx, each).await?;
+                let uploaded = report::upload_sarif(ctx, self.rs, &o.sarif_path).await?;
+                let mut row = report::scan_step_each(&o, &per_image, started.elapsed());
+                row.facts.push(report::sarif_fact(&uploaded));
+                let mut f = Finished::new(o.exit, row);
+                f.services = report::scan_services(&per_image);
+                Ok(f)
+            }
             Planned::Deploy(s, plan) => self.deploy(&s, &plan, started).await,
         };
         finished.map(Some)
+    }
+
+    /// Trivy pulls an image with build's ACR refresh token, or one exchanged now (ACR
+    /// login servers only).
+    async fn registry_password(&self, s: &mut ScanSettings, r: &Resolved) -> Result<(), Error> {
+        if let (ScanInput::Image(image), None) = (&s.input, &s.trivy.password) {
+            s.trivy.password = match &self.acr_password {
+                Some(p) => Some(p.clone()),
+                None => acr_password_for_scan(self.ctx, r, image).await?,
+            };
+            if s.trivy.password.is_some() && s.trivy.username.is_none() {
+                s.trivy.username = Some(acr::NULL_GUID.to_string());
+            }
+        }
+        Ok(())
     }
 
     async fn deploy(
@@ -526,6 +569,9 @@ impl Pipeline<'_> {
         }
         let mut f = Finished::new(o.exit, row);
         f.late = late;
+        if s.compose.is_some() {
+            f.services = report::deploy_services(&o);
+        }
         Ok(f)
     }
 }
@@ -554,12 +600,29 @@ fn plan(ctx: &Ctx, step: Step, r: &Resolved) -> Result<Planned, Error> {
             Planned::Refer(s, plan)
         }
         Step::Build => {
-            let s = BuildSettings::resolve(r, &ctx.env)?;
+            let settings = match BuildSettings::resolve_compose(r, &ctx.env)? {
+                Some(each) => each,
+                None => vec![BuildSettings::resolve(r, &ctx.env)?],
+            };
             let azure = AzureSettings::resolve(r, &ctx.env)?;
-            let plan = build::plan(ctx, &s);
-            Planned::Build(s, azure, plan)
+            let builds = settings
+                .into_iter()
+                .map(|s| {
+                    let plan = build::plan(ctx, &s);
+                    (s, plan)
+                })
+                .collect();
+            Planned::Build(builds, azure)
         }
         Step::Scan => {
+            if let Some(each) = ScanSettings::resolve_compose(r, &ctx.env)? {
+                let mut planned = Vec::new();
+                for s in each {
+                    let prepared = scan::plan(ctx, &s)?;
+                    planned.push((s, prepared));
+                }
+                return Ok(Planned::ScanEach(planned));
+            }
             let s = ScanSettings::resolve(r, &ctx.env)?;
             let prepared = scan::plan(ctx, &s)?;
             Planned::Scan(s, prepared)

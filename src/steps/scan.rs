@@ -48,11 +48,164 @@ pub fn plan(ctx: &Ctx, s: &ScanSettings) -> Result<Prepared, Error> {
     Ok(Prepared { plan, ignores })
 }
 
+/// One scan: Trivy (or the given report), the gate, the SARIF, the summary, the outputs.
 pub async fn execute(
     ctx: &Ctx,
     s: &ScanSettings,
     prepared: Prepared,
 ) -> Result<ScanOutcome, Error> {
+    let (o, report_path, plan) = scan_one(ctx, s, prepared).await?;
+    ctx.host.summary("scan", &o.summary)?;
+    say_verdict(ctx, &o.gate, &o.policy, &o.artifact);
+    publish(ctx, s, &plan.sarif, &o.gate, &o.category, &report_path)?;
+    Ok(o)
+}
+
+/// `scan --compose`: every image scanned once (one Trivy run each, one after the other:
+/// Trivy is CPU-bound), one SARIF file holding one run per image (each with its own
+/// `automationDetails` category), ONE gate over all of them, per-image counts in the
+/// summary. `sarif` is where the combined SARIF goes.
+pub async fn execute_each(
+    ctx: &Ctx,
+    each: Vec<(ScanSettings, Prepared)>,
+) -> Result<(ScanOutcome, Vec<(String, ScanOutcome)>), Error> {
+    let Some(first) = each.first().map(|(s, _)| s.clone()) else {
+        return Err(InputError::Missing(
+            "no image to scan".into(),
+            "a Compose service with `image:` or `build:`".into(),
+        )
+        .into());
+    };
+    let mut done = Vec::new();
+    let mut sarifs = Vec::new();
+    for (s, mut prepared) in each {
+        let service = s.service.clone().unwrap_or_default();
+        prepared.plan.sarif = per_image(&first.sarif, &service);
+        let (o, _, plan) = scan_one(ctx, &s, prepared).await?;
+        say_verdict(ctx, &o.gate, &o.policy, &o.artifact);
+        sarifs.push(plan.sarif.clone());
+        done.push((service, o));
+    }
+    merge_sarif(&first.sarif, &sarifs)?;
+    let gate = combined_gate(done.iter().map(|(_, o)| &o.gate));
+    let per_image: Vec<scan_summary::ImageRow<'_>> = done
+        .iter()
+        .map(|(svc, o)| scan_summary::ImageRow {
+            service: svc,
+            artifact: &o.artifact,
+            gate: &o.gate,
+        })
+        .collect();
+    let mut summary = scan_summary::images_table(&per_image, &gate);
+    for (_, o) in &done {
+        summary.push('\n');
+        summary.push_str(&o.summary);
+    }
+    ctx.host.summary("scan", &summary)?;
+    let categories: Vec<&str> = done.iter().map(|(_, o)| o.category.as_str()).collect();
+    publish(
+        ctx,
+        &first,
+        &first.sarif,
+        &gate,
+        &categories.join(","),
+        Path::new(""),
+    )?;
+    let exit = if gate.verdict == Verdict::Fail {
+        Exit::Refused
+    } else {
+        Exit::Ok
+    };
+    let (_, head) = done.first().ok_or_else(|| {
+        InputError::Missing("no image to scan".into(), "a Compose service".into())
+    })?;
+    let overall = ScanOutcome {
+        report: head.report.clone(),
+        gate,
+        summary,
+        sarif_path: first.sarif.clone(),
+        category: categories.join(","),
+        exit,
+        artifact: format!("{} images", done.len()),
+        policy: head.policy.clone(),
+    };
+    Ok((overall, done))
+}
+
+/// `dir/trivy.sarif` -> `dir/trivy.SERVICE.sarif`.
+fn per_image(sarif: &Path, service: &str) -> PathBuf {
+    let stem = sarif
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "trivy".into());
+    sarif.with_file_name(format!("{stem}.{service}.sarif"))
+}
+
+/// One SARIF log with every image's run (each keeps its own category).
+fn merge_sarif(out: &Path, parts: &[PathBuf]) -> Result<(), Error> {
+    let mut runs = Vec::new();
+    let mut head: Option<serde_json::Value> = None;
+    for p in parts {
+        let text = crate::fsx::read_to_string(p, "SARIF", crate::fsx::Follow::No, 64 << 20)
+            .map_err(InputError::from)?;
+        let mut v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            InputError::invalid(p.display().to_string(), e.to_string(), "the SARIF we wrote")
+        })?;
+        if let Some(r) = v.get_mut("runs").and_then(|r| r.as_array_mut()) {
+            runs.append(r);
+        }
+        head.get_or_insert(v);
+    }
+    let mut log = head.unwrap_or_else(|| serde_json::json!({"version": "2.1.0"}));
+    if let Some(o) = log.as_object_mut() {
+        o.insert("runs".into(), serde_json::Value::Array(runs));
+    }
+    let bytes = serde_json::to_vec(&log)
+        .map_err(|e| InputError::invalid(out.display().to_string(), e.to_string(), "SARIF"))?;
+    crate::fsx::write(out, "the SARIF file", &bytes, 0o644).map_err(InputError::Fs)?;
+    Ok(())
+}
+
+/// One verdict over every image: the worst of theirs, the counts summed.
+fn combined_gate<'a>(gates: impl Iterator<Item = &'a GateResult>) -> GateResult {
+    let mut all = GateResult {
+        verdict: Verdict::Pass,
+        total: Default::default(),
+        counted: Default::default(),
+        ignored: 0,
+        unfixed_skipped: 0,
+        expired_ignores: Vec::new(),
+    };
+    let rank = |v: Verdict| match v {
+        Verdict::Pass => 0,
+        Verdict::ReportOnly => 1,
+        Verdict::Fail => 2,
+    };
+    for g in gates {
+        if rank(g.verdict) > rank(all.verdict) {
+            all.verdict = g.verdict;
+        }
+        for (a, b) in [(&mut all.total, &g.total), (&mut all.counted, &g.counted)] {
+            a.critical += b.critical;
+            a.high += b.high;
+            a.medium += b.medium;
+            a.low += b.low;
+            a.unknown += b.unknown;
+        }
+        all.ignored += g.ignored;
+        all.unfixed_skipped += g.unfixed_skipped;
+        all.expired_ignores
+            .extend(g.expired_ignores.iter().cloned());
+    }
+    all
+}
+
+/// Trivy, the gate, the SARIF and the summary of one artifact (published by the caller).
+async fn scan_one(
+    ctx: &Ctx,
+    s: &ScanSettings,
+    prepared: Prepared,
+) -> Result<(ScanOutcome, PathBuf, ScanPlan), Error> {
     let Prepared { plan, ignores } = prepared;
     if let Some(p) = &s.trivy.password {
         ctx.host.mask(p);
@@ -103,17 +256,12 @@ pub async fn execute(
             sarif_omitted: rendered.omitted,
         },
     );
-    ctx.host.summary("scan", &summary)?;
-
-    say_verdict(ctx, &gate, &policy, &artifact);
-    publish(ctx, s, &plan, &gate, &rendered.category, &report_path)?;
-
     let exit = if gate.verdict == Verdict::Fail {
         Exit::Refused
     } else {
         Exit::Ok
     };
-    Ok(ScanOutcome {
+    let o = ScanOutcome {
         report,
         gate,
         summary,
@@ -122,7 +270,8 @@ pub async fn execute(
         exit,
         artifact,
         policy,
-    })
+    };
+    Ok((o, report_path, plan))
 }
 
 /// Writes the SARIF next to its final path and renames it into place; when it is over
@@ -263,7 +412,7 @@ fn say_verdict(ctx: &Ctx, gate: &GateResult, policy: &GatePolicy, artifact: &str
 fn publish(
     ctx: &Ctx,
     s: &ScanSettings,
-    plan: &ScanPlan,
+    sarif: &Path,
     gate: &GateResult,
     category: &str,
     report_path: &Path,
@@ -277,7 +426,7 @@ fn publish(
         ("medium", gate.total.medium.to_string()),
         ("low", gate.total.low.to_string()),
         ("unknown", gate.total.unknown.to_string()),
-        ("sarif", plan.sarif.display().to_string()),
+        ("sarif", sarif.display().to_string()),
         ("sarif-category", category.to_string()),
         ("report", report_path.display().to_string()),
     ];

@@ -465,3 +465,279 @@ fn an_ambiguous_public_service_is_asked_for_and_udp_is_not_public() {
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("UDP"), "{}", out.stderr);
 }
+
+/// The three-service fixture copied into `dir` (so a test can change it), with the Trivy
+/// fixture image loaded into the engine (the web is built from it: no pulls).
+fn three_services(dir: &Path) -> PathBuf {
+    let app = dir.join("three");
+    let src = Path::new(&fixture("three")).to_path_buf();
+    for sub in ["", "web", "api", "worker"] {
+        std::fs::create_dir_all(app.join(sub)).unwrap();
+        for e in std::fs::read_dir(src.join(sub)).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_file() {
+                std::fs::copy(e.path(), app.join(sub).join(e.file_name())).unwrap();
+            }
+        }
+    }
+    let out = Command::new("docker")
+        .args([
+            "load",
+            "-i",
+            crate::support::tools::trivy_fixture()
+                .join("image.tar")
+                .to_str()
+                .unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "docker load failed");
+    app.join("compose.yaml")
+}
+
+/// `run --compose` end to end: three services built by the real engine (BuildKit,
+/// concurrently, one sign-in), pushed to the token-auth registry, each scanned once by
+/// the real Trivy (one SARIF run per image, one gate), deployed by digest on the fake
+/// cluster; the PR comment has a row per service. Then a service that crashes is rolled
+/// back alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_compose_builds_scans_and_deploys_every_service_and_rolls_back_the_crashing_one() {
+    use crate::run::{aks_backend, github_env, say, strings};
+    use crate::support::acr_token_service::entra_token;
+    use crate::support::github::GitHubMock;
+    use crate::support::registry::{PUSHER, Registry, TENANT};
+    use crate::support::tools::{trivy, trivy_cache};
+
+    let mock = GitHubMock::start().await;
+    let reg = Registry::start().await;
+    let cluster = FakeCluster::start(0.05);
+    let dir = tempfile::tempdir().unwrap();
+    let compose = three_services(dir.path());
+    let cache = trivy_cache();
+    let prefix = format!("{}/shop", reg.addr);
+    let mut env = github_env(&mock, dir.path());
+    env.push(("AZURE_ACCESS_TOKEN".into(), entra_token(TENANT, PUSHER)));
+    let args = |compose: &Path, extra: &[&str]| {
+        let mut a = strings(&[
+            "run",
+            "--compose",
+            compose.to_str().unwrap(),
+            "--image-prefix",
+            &prefix,
+            "--app",
+            "shop",
+            "--kubeconfig",
+            cluster.kubeconfig.to_str().unwrap(),
+            "--namespace",
+            "shop",
+            "--timeout",
+            "60s",
+            "--replicas",
+            "1",
+            "--trivy-path",
+            trivy().to_str().unwrap(),
+            "--trivy-cache-dir",
+            cache.path().to_str().unwrap(),
+            "--skip-db-update",
+            "--offline-scan",
+            "--registry-insecure",
+            "--acr-hosts",
+            &reg.addr,
+            "--fail-on-findings",
+            "false",
+            "--sarif-wait",
+            "30s",
+            "--outputs-file",
+            dir.path().join("outputs.json").to_str().unwrap(),
+        ]);
+        a.extend(strings(extra));
+        a
+    };
+    let out = aks_backend(args(&compose, &[]), env.clone(), dir.path()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", say(&out));
+
+    // Every built image pushed as PREFIX/SERVICE and deployed by that digest.
+    let o: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("outputs.json")).unwrap())
+            .unwrap();
+    let first_images = o["images"].as_str().unwrap().to_string();
+    let images: Vec<&str> = first_images.lines().collect();
+    assert_eq!(images.len(), 3, "{o}");
+    let deployed: Vec<(String, String)> = cluster
+        .objects("deployments.apps", "shop")
+        .iter()
+        .map(|d| {
+            (
+                d["metadata"]["name"].as_str().unwrap().to_string(),
+                d["spec"]["template"]["spec"]["containers"][0]["image"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(deployed.len(), 3, "{deployed:?}");
+    for (name, image) in &deployed {
+        assert!(
+            image.starts_with(&format!("{prefix}/{name}@sha256:")),
+            "{name}: {image}"
+        );
+        assert!(
+            images.contains(&image.as_str()),
+            "{image} not in {images:?}"
+        );
+    }
+    // One Entra exchange for the three pushes and the three pulls.
+    assert_eq!(reg.tokens.log.lock().unwrap().exchanges, 1);
+    // One gate over the three images: the web (from the fixture) has its findings.
+    assert_eq!(o["gate"], "report-only", "{o}");
+    assert_eq!(o["critical"], "4", "{o}");
+    // One SARIF upload with one run per image, each its own category.
+    let sarifs = mock.with(|s| s.sarifs.clone());
+    assert_eq!(sarifs.len(), 1);
+    let runs = sarifs[0].sarif["runs"].as_array().unwrap();
+    let mut ids: Vec<&str> = runs
+        .iter()
+        .map(|r| r["automationDetails"]["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    // The comment names every service with its digest and its findings.
+    let comments = mock.comments_on(7);
+    assert_eq!(comments.len(), 1, "{}", say(&out));
+    let body = &comments[0].body;
+    for (name, image) in &deployed {
+        assert!(
+            body.contains(image.as_str()),
+            "{name} digest missing from\n{body}"
+        );
+        assert!(
+            body.contains(&format!("{name} findings")),
+            "{name} missing from\n{body}"
+        );
+    }
+    let summary = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    assert!(
+        summary.contains("| web |") && summary.contains("| worker |"),
+        "{summary}"
+    );
+
+    // The worker now runs an image that crashes: it alone fails and is rolled back.
+    let crashing = dir.path().join("three/crash.yaml");
+    let (_, worker) = deployed.iter().find(|(n, _)| n == "worker").unwrap();
+    let digest = worker.split_once('@').unwrap().1;
+    std::fs::write(
+        &crashing,
+        format!(
+            "services:\n  worker:\n    image: {}/team/crashes@{digest}\n    command: [\"work\"]\n",
+            reg.addr
+        ),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&compose).unwrap().replace(
+        "  worker:\n    build: ./worker\n    command: [\"work\"]\n",
+        "",
+    );
+    std::fs::write(&compose, text).unwrap();
+    std::fs::rename(&crashing, dir.path().join("three/compose.override.yaml")).unwrap();
+    let over = dir.path().join("three/compose.override.yaml");
+    let bad = aks_backend(
+        args(
+            &compose,
+            &[
+                "--compose",
+                over.to_str().unwrap(),
+                "--steps",
+                "deploy",
+                "--images",
+                &first_images,
+            ],
+        ),
+        env,
+        dir.path(),
+    )
+    .await;
+    assert_eq!(bad.status.code(), Some(1), "{}", say(&bad));
+    let report = std::fs::read_to_string(dir.path().join("outputs.json")).unwrap();
+    let o: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(o["rollout"], "failed", "{o}");
+    assert_eq!(o["rolled-back"], "true", "{o}");
+    let r: Value = serde_json::from_str(o["deploy-report"].as_str().unwrap()).unwrap();
+    let ws = r["workloads"].as_array().unwrap();
+    let w = ws.iter().find(|w| w["name"] == "worker").unwrap();
+    assert_eq!(w["verdict"], "failed", "{w}");
+    assert_eq!(w["rollback"]["verdict"], "healthy", "{w}");
+    // The others did not change and stay as they were; only the worker went back.
+    for (name, image) in deployed.iter().filter(|(n, _)| n != "worker") {
+        let w = ws.iter().find(|w| w["name"] == name.as_str()).unwrap();
+        assert!(w["rollback"].is_null(), "{w}");
+        assert_eq!(w["verdict"], "healthy", "{w}");
+        let d = cluster
+            .objects("deployments.apps", "shop")
+            .into_iter()
+            .find(|d| d["metadata"]["name"] == name.as_str())
+            .unwrap();
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["image"],
+            image.as_str()
+        );
+    }
+    let d = cluster
+        .objects("deployments.apps", "shop")
+        .into_iter()
+        .find(|d| d["metadata"]["name"] == "worker")
+        .unwrap();
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        worker.as_str()
+    );
+    let body = &mock.comments_on(7)[0].body;
+    assert!(body.contains("rolled back: healthy"), "{body}");
+}
+
+/// `build --compose --dry-run`: one plan per service with `build:`, each with the
+/// service's context, target, build args (names only) and build secrets (ids only),
+/// pushed as PREFIX/SERVICE; without `--image-prefix` the built service is named.
+#[test]
+fn build_compose_plans_one_image_per_built_service() {
+    let d = tempfile::tempdir().unwrap();
+    let f = fixture("shop/compose.yaml");
+    let base = ["--compose", f.as_str(), "--dry-run"];
+    let missing = crate::support::fake_cluster::step_with("build", None, d.path(), &base);
+    assert_eq!(missing.code, 2, "{missing:?}");
+    assert!(
+        missing.stderr.contains("--image-prefix") && missing.stderr.contains("services."),
+        "{}",
+        missing.stderr
+    );
+    let mut args = base.to_vec();
+    args.extend(["--image-prefix", "registry.example.com/team"]);
+    let out = crate::support::fake_cluster::step_with("build", None, d.path(), &args);
+    assert_eq!(out.code, 0, "{out:?}");
+    let plans: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
+    let mut images: Vec<&str> = plans.iter().map(|p| p["image"].as_str().unwrap()).collect();
+    images.sort();
+    assert_eq!(
+        images,
+        [
+            "registry.example.com/team/api",
+            "registry.example.com/team/web",
+            "registry.example.com/team/worker"
+        ]
+    );
+    let web = plans
+        .iter()
+        .find(|p| p["image"] == "registry.example.com/team/web")
+        .unwrap();
+    assert_eq!(web["target"], "release", "{web}");
+    assert_eq!(web["build_args"], serde_json::json!(["VERSION"]), "{web}");
+    assert_eq!(web["secrets"], serde_json::json!(["api_key"]), "{web}");
+    assert!(
+        web["context"].as_str().unwrap().ends_with("shop/web"),
+        "{web}"
+    );
+    // The secret's value is never in the plan.
+    let secret = std::fs::read_to_string(fixture("shop/api_key.txt")).unwrap();
+    assert!(!out.stdout.contains(secret.trim()), "{}", out.stdout);
+}

@@ -89,6 +89,7 @@ fn base(run: u64) -> Report {
             ),
             summary: Some("https://github.com/octo/api/actions/runs/99".into()),
         },
+        services: Vec::new(),
     }
 }
 

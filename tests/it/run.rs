@@ -15,7 +15,7 @@ use crate::support::tools::{bin, trivy, trivy_cache, trivy_fixture};
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
-fn github_env(mock: &GitHubMock, dir: &Path) -> Vec<(String, String)> {
+pub(crate) fn github_env(mock: &GitHubMock, dir: &Path) -> Vec<(String, String)> {
     let event = dir.join("event.json");
     std::fs::write(
         &event,
@@ -59,7 +59,11 @@ fn github_env(mock: &GitHubMock, dir: &Path) -> Vec<(String, String)> {
     .collect()
 }
 
-async fn aks_backend(args: Vec<String>, env: Vec<(String, String)>, cwd: &Path) -> Output {
+pub(crate) async fn aks_backend(
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    cwd: &Path,
+) -> Output {
     let cwd = cwd.to_path_buf();
     tokio::task::spawn_blocking(move || {
         std::process::Command::new(bin())
@@ -74,7 +78,7 @@ async fn aks_backend(args: Vec<String>, env: Vec<(String, String)>, cwd: &Path) 
     .unwrap()
 }
 
-fn say(o: &Output) -> String {
+pub(crate) fn say(o: &Output) -> String {
     format!(
         "exit {:?}\nstdout:\n{}\nstderr:\n{}",
         o.status.code(),
@@ -112,7 +116,7 @@ fn deployed_image(cluster: &FakeCluster, ns: &str) -> String {
         .to_string()
 }
 
-fn strings(v: &[&str]) -> Vec<String> {
+pub(crate) fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 

@@ -11,8 +11,8 @@ use serde_json::{Map, Value};
 use super::interpolate;
 use super::load::Project;
 use super::{
-    Build, ComposeApp, ConfigFile, Port, Probe, ProbeAction, Replaced, SecretFile, Service,
-    StatefulVolume,
+    Build, BuildSecret, BuildSecretFrom, ComposeApp, ConfigFile, Port, Probe, ProbeAction,
+    Replaced, SecretFile, Service, StatefulVolume,
 };
 use crate::fsx::{self, Follow};
 use crate::inputs::settings::{Autoscaling, Component, is_dns_label};
@@ -145,7 +145,7 @@ fn image_base(image: &str) -> String {
     last.split(':').next().unwrap_or(last).to_ascii_lowercase()
 }
 
-fn is_mysql(image: &str) -> bool {
+pub(crate) fn is_mysql(image: &str) -> bool {
     matches!(
         image_base(image).as_str(),
         "mysql" | "mariadb" | "mysql-server" | "percona"
@@ -469,7 +469,10 @@ fn service(
 
     // --- image ---
     let x = s.get("x-aks-backend").and_then(Value::as_object);
-    let build = s.get("build").map(|b| build_spec(b, &p.dir));
+    let build = s
+        .get("build")
+        .map(|b| build_spec(b, &p.dir, top_secrets, at))
+        .transpose()?;
     let image = if build.is_some() {
         let prefix = o.image_prefix.ok_or_else(|| {
             err(
@@ -918,43 +921,97 @@ fn mentions_host(v: &str, host: &str) -> bool {
         .any(|w| w == host)
 }
 
-fn build_spec(b: &Value, dir: &Path) -> Build {
-    match b {
-        Value::String(c) => Build {
-            context: dir.join(c),
-            dockerfile: None,
-            target: None,
-            args: Vec::new(),
-        },
-        Value::Object(m) => Build {
-            context: dir.join(m.get("context").and_then(Value::as_str).unwrap_or(".")),
-            dockerfile: m
-                .get("dockerfile")
-                .and_then(Value::as_str)
-                .map(String::from),
-            target: m.get("target").and_then(Value::as_str).map(String::from),
-            args: m
-                .get("args")
-                .and_then(Value::as_object)
-                .map(|a| {
-                    a.iter()
-                        .map(|(k, v)| {
-                            (
-                                k.clone(),
-                                v.as_str().map_or_else(|| v.to_string(), String::from),
-                            )
-                        })
-                        .collect()
+/// A service's `build:` (short syntax: the context), with its build secrets read from
+/// the top-level `secrets` (`file:` relative to the project, or `environment:`).
+pub(crate) fn build_spec(
+    b: &Value,
+    dir: &Path,
+    top_secrets: &Map<String, Value>,
+    at: &str,
+) -> Result<Build, MapError> {
+    let empty = Map::new();
+    let (context, m) = match b {
+        Value::String(c) => (dir.join(c), &empty),
+        Value::Object(m) => (
+            dir.join(m.get("context").and_then(Value::as_str).unwrap_or(".")),
+            m,
+        ),
+        _ => (dir.to_path_buf(), &empty),
+    };
+    let args = m
+        .get("args")
+        .map(|a| match a {
+            Value::Object(a) => a
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().map_or_else(|| v.to_string(), String::from),
+                    )
                 })
-                .unwrap_or_default(),
-        },
-        _ => Build {
-            context: dir.to_path_buf(),
-            dockerfile: None,
-            target: None,
-            args: Vec::new(),
-        },
+                .collect(),
+            Value::Array(a) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, v)) => (k.to_string(), v.to_string()),
+                    None => (kv.to_string(), String::new()),
+                })
+                .collect(),
+            _ => Vec::new(),
+        })
+        .unwrap_or_default();
+    let mut secrets = Vec::new();
+    for v in m
+        .get("secrets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (source, target) = match v {
+            Value::String(n) => (n.clone(), None),
+            Value::Object(o) => (
+                o.get("source")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                o.get("target").and_then(Value::as_str).map(String::from),
+            ),
+            _ => continue,
+        };
+        let top = top_secrets.get(&source).and_then(Value::as_object);
+        let from = match (
+            top.and_then(|t| t.get("file")).and_then(Value::as_str),
+            top.and_then(|t| t.get("environment"))
+                .and_then(Value::as_str),
+        ) {
+            (Some(f), _) => BuildSecretFrom::File(dir.join(f)),
+            (None, Some(e)) => BuildSecretFrom::Env(e.to_string()),
+            (None, None) => {
+                return Err(err(
+                    format!("{at}.build.secrets"),
+                    format!(
+                        "build secret `{source}` is not declared under the top-level `secrets` with `file:` or `environment:`"
+                    ),
+                    "a top-level secret with `file: PATH` or `environment: VAR`",
+                ));
+            }
+        };
+        secrets.push(BuildSecret {
+            id: target.unwrap_or(source),
+            from,
+        });
     }
+    Ok(Build {
+        context,
+        dockerfile: m
+            .get("dockerfile")
+            .and_then(Value::as_str)
+            .map(String::from),
+        target: m.get("target").and_then(Value::as_str).map(String::from),
+        args,
+        secrets,
+    })
 }
 
 /// (type, source, target) of a service volume, short or long syntax.

@@ -86,6 +86,22 @@ pub struct Build {
     pub dockerfile: Option<String>,
     pub target: Option<String>,
     pub args: Vec<(String, String)>,
+    /// `build.secrets`: what `RUN --mount=type=secret,id=ID` reads.
+    pub secrets: Vec<BuildSecret>,
+}
+
+/// One build secret: its id in the Dockerfile and where its value comes from.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct BuildSecret {
+    pub id: String,
+    pub from: BuildSecretFrom,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BuildSecretFrom {
+    File(PathBuf),
+    Env(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

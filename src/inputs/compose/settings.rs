@@ -49,7 +49,8 @@ pub fn resolve(r: &Resolved, env: &Env) -> Result<Option<ComposeApp>, InputError
             key::MYSQL_HOST,
         ] {
             if let Some((_, input)) = r.one(name)
-                && r.get(name).is_some_and(|v| v.origin != Origin::Default)
+                && r.get(name)
+                    .is_some_and(|v| !matches!(v.origin, Origin::Default | Origin::State(_)))
             {
                 return Err(InputError::invalid(
                     input,
@@ -144,4 +145,80 @@ pub fn resolve(r: &Resolved, env: &Env) -> Result<Option<ComposeApp>, InputError
         ));
     }
     Ok(Some(app))
+}
+
+/// A service `build --compose` builds, pushed as `PREFIX/SERVICE`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceBuild {
+    pub service: String,
+    pub build: super::Build,
+    /// `--image-prefix` + `/` + the service name.
+    pub image: String,
+}
+
+/// The images of a Compose application: those it builds, and those it deploys as given
+/// (`image:`; MySQL/MariaDB services are not deployed, so not among them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ComposeImages {
+    pub builds: Vec<ServiceBuild>,
+    /// (service, image as written).
+    pub pulled: Vec<(String, String)>,
+}
+
+/// `None` without `--compose`. Only what `build` and `scan` need: the files loaded
+/// (schema, interpolation, profiles) and each active service's image or build.
+pub fn images(r: &Resolved, env: &Env) -> Result<Option<ComposeImages>, InputError> {
+    let files = r.list(key::COMPOSE);
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let input = r.one(key::COMPOSE).map(|(_, i)| i).unwrap_or_default();
+    let paths: Vec<_> = files.iter().map(|f| env.resolve_path(f)).collect();
+    let profiles = r.list(key::COMPOSE_PROFILE);
+    let project = load::load(&paths, &profiles, env).map_err(|e| load_error(&input, e))?;
+    let file = project
+        .files
+        .last()
+        .map(|f| f.display().to_string())
+        .unwrap_or_default();
+    let empty = serde_json::Map::new();
+    let top_secrets = project
+        .doc
+        .get("secrets")
+        .and_then(serde_json::Value::as_object)
+        .unwrap_or(&empty);
+    let prefix = r.string(key::IMAGE_PREFIX);
+    let mut out = ComposeImages::default();
+    let services = project
+        .doc
+        .get("services")
+        .and_then(serde_json::Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    for (name, s) in &services {
+        let at = format!("{file}: services.{name}");
+        match (
+            s.get("build"),
+            s.get("image").and_then(serde_json::Value::as_str),
+        ) {
+            (Some(b), _) => {
+                let Some(prefix) = prefix.as_deref() else {
+                    return Err(InputError::invalid(
+                        format!("{at}.build"),
+                        format!("`{name}` is built but the registry path is unknown"),
+                        "--image-prefix REGISTRY/PATH (images are pushed as PREFIX/SERVICE)",
+                    ));
+                };
+                let build = map::build_spec(b, &project.dir, top_secrets, &at)?;
+                out.builds.push(ServiceBuild {
+                    service: name.clone(),
+                    build,
+                    image: format!("{}/{name}", prefix.trim_end_matches('/')),
+                });
+            }
+            (None, Some(i)) if !map::is_mysql(i) => out.pulled.push((name.clone(), i.to_string())),
+            _ => {}
+        }
+    }
+    Ok(Some(out))
 }

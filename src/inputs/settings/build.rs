@@ -102,6 +102,8 @@ pub enum CacheTo {
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct BuildSettings {
+    /// With `--compose`: the service this image is built for.
+    pub service: Option<String>,
     pub context: PathBuf,
     pub dockerfile: PathBuf,
     pub image: ImageName,
@@ -263,6 +265,19 @@ impl BuildSettings {
                 img
             }
         };
+        Self::common(r, env, context, dockerfile, image)
+    }
+
+    /// Everything but the context, the Dockerfile and the image: shared by the images of
+    /// a `--compose` build.
+    fn common(
+        r: &Resolved,
+        env: &Env,
+        context: PathBuf,
+        dockerfile: PathBuf,
+        image: ImageName,
+    ) -> Result<Self, InputError> {
+        let push = r.bool(key::PUSH)?;
         let tags = r.list(key::TAG);
         for t in &tags {
             if !valid_tag(t) {
@@ -332,6 +347,7 @@ impl BuildSettings {
             }
         };
         Ok(BuildSettings {
+            service: None,
             context,
             dockerfile,
             image,
@@ -352,6 +368,111 @@ impl BuildSettings {
             outputs_file: r.path(env, key::OUTPUTS_FILE),
             dry_run: r.bool(key::DRY_RUN)?,
         })
+    }
+}
+
+impl BuildSettings {
+    /// `build --compose`: one image per service with `build:`, each with the service's
+    /// context, Dockerfile, args, target and secrets over the shared settings (tags,
+    /// labels, builder, push); `None` without `--compose`.
+    pub fn resolve_compose(r: &Resolved, env: &Env) -> Result<Option<Vec<Self>>, InputError> {
+        let Some(app) = crate::inputs::compose::settings::images(r, env)? else {
+            return Ok(None);
+        };
+        for other in [key::IMAGE, key::CONTEXT.key, key::FILE] {
+            if r.get(other).is_some_and(|v| {
+                !matches!(
+                    v.origin,
+                    crate::inputs::Origin::State(_) | crate::inputs::Origin::Default
+                )
+            }) {
+                return Err(InputError::Conflict(
+                    format!(
+                        "--compose and --{} both say what to build",
+                        other.name()
+                    ),
+                    "with --compose, each service's build: says it (context, dockerfile) and --image-prefix where it goes".into(),
+                ));
+            }
+        }
+        let mut out = Vec::new();
+        for b in app.builds {
+            let at = format!("the Compose service `{}`", b.service);
+            let context = b.build.context.clone();
+            if !context.is_dir() {
+                return Err(InputError::invalid(
+                    format!("{at} (build.context)"),
+                    format!("{} is not a directory", context.display()),
+                    "the build context directory, relative to the Compose file",
+                ));
+            }
+            let context = context.canonicalize().unwrap_or(context);
+            let dockerfile = context.join(b.build.dockerfile.as_deref().unwrap_or("Dockerfile"));
+            if !dockerfile.is_file() {
+                return Err(InputError::invalid(
+                    format!("{at} (build.dockerfile)"),
+                    format!("{} is not a file", dockerfile.display()),
+                    "a Dockerfile in the context, or build.dockerfile naming one",
+                ));
+            }
+            let dockerfile = dockerfile.canonicalize().unwrap_or(dockerfile);
+            let image = ImageName::parse(&b.image)
+                .filter(|i| !i.registry.is_empty() && i.tag.is_none())
+                .ok_or_else(|| {
+                    InputError::invalid(
+                        r.input(key::IMAGE_PREFIX),
+                        format!("`{}` is not an image name to push to", b.image),
+                        "REGISTRY/PATH in lowercase (images are pushed as PREFIX/SERVICE)",
+                    )
+                })?;
+            let mut s = Self::common(r, env, context, dockerfile, image)?;
+            s.service = Some(b.service.clone());
+            s.build_args.extend(b.build.args.iter().cloned());
+            if b.build.target.is_some() {
+                s.target = b.build.target.clone();
+            }
+            for sec in &b.build.secrets {
+                let source = match &sec.from {
+                    crate::inputs::compose::BuildSecretFrom::File(p) => {
+                        if !p.is_file() {
+                            return Err(InputError::invalid(
+                                format!("{at} (build.secrets)"),
+                                format!(
+                                    "the secret `{}` reads {}, which is not a file",
+                                    sec.id,
+                                    p.display()
+                                ),
+                                "a top-level secret whose `file:` exists",
+                            ));
+                        }
+                        SecretSource::File(p.clone())
+                    }
+                    crate::inputs::compose::BuildSecretFrom::Env(v) => {
+                        if env.get(v).is_none() {
+                            return Err(InputError::invalid(
+                                format!("{at} (build.secrets)"),
+                                format!("the secret `{}` reads ${v}, which is not set", sec.id),
+                                "the variable set in the step's environment",
+                            ));
+                        }
+                        SecretSource::Env(v.clone())
+                    }
+                };
+                s.secrets.retain(|x| x.id != sec.id);
+                s.secrets.push(SecretSpec {
+                    id: sec.id.clone(),
+                    source,
+                });
+            }
+            out.push(s);
+        }
+        if out.is_empty() {
+            return Err(InputError::Missing(
+                "no Compose service has `build:`".into(),
+                "give a service a build: section, or leave out the build step (--steps)".into(),
+            ));
+        }
+        Ok(Some(out))
     }
 }
 

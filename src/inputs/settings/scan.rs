@@ -40,6 +40,8 @@ pub struct TrivySettings {
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ScanSettings {
+    /// With `--compose`: the service whose image this is.
+    pub service: Option<String>,
     pub input: ScanInput,
     pub sarif: PathBuf,
     pub report: Option<PathBuf>,
@@ -170,6 +172,11 @@ impl ScanSettings {
             }
         };
 
+        Self::with_input(r, env, input)
+    }
+
+    /// Everything but what is scanned.
+    fn with_input(r: &Resolved, env: &Env, input: ScanInput) -> Result<Self, InputError> {
         let sev_input = r
             .get(key::SEVERITY)
             .map(|v| v.origin.describe(key::SEVERITY.name()))
@@ -222,6 +229,7 @@ impl ScanSettings {
             .unwrap_or_else(|| env.cache_home().join("aks-backend").join("trivy-cache"));
         let password = r.string(key::REGISTRY_PASSWORD).map(Secret::new);
         Ok(ScanSettings {
+            service: None,
             input,
             sarif: r.file(env, key::SARIF),
             report: r.path(env, key::REPORT),
@@ -255,5 +263,63 @@ impl ScanSettings {
             outputs_file: r.path(env, key::OUTPUTS_FILE),
             dry_run: r.bool(key::DRY_RUN)?,
         })
+    }
+}
+
+impl ScanSettings {
+    /// `scan --compose`: one scan per image the app deploys, the built ones pinned by
+    /// build's `images` output (or `--images`), the others as their `image:` names them;
+    /// `None` without `--compose`.
+    pub fn resolve_compose(r: &Resolved, env: &Env) -> Result<Option<Vec<Self>>, InputError> {
+        use crate::model::image_ref::ImageRef;
+        let Some(app) = crate::inputs::compose::settings::images(r, env)? else {
+            return Ok(None);
+        };
+        let input = r.input(key::IMAGES);
+        let mut pinned = Vec::new();
+        for v in r.list(key::IMAGES) {
+            pinned.push(ImageRef::parse(&v).map_err(|e| {
+                InputError::invalid(
+                    &input,
+                    e.to_string(),
+                    "REPOSITORY@sha256:DIGEST, one a line",
+                )
+            })?);
+        }
+        let pin = |image: &str| -> Option<String> {
+            let canon = ImageRef::parse(image).ok()?.canonical_repository();
+            pinned
+                .iter()
+                .find(|p| p.canonical_repository() == canon)
+                .map(|p| p.to_string())
+        };
+        let mut targets = Vec::new();
+        for b in &app.builds {
+            let image = pin(&b.image).ok_or_else(|| {
+                InputError::Missing(
+                    format!("no digest for `{}` (the Compose service `{}` is built)", b.image, b.service),
+                    "run build --compose first (its `images` output), or give --images REPOSITORY@sha256:DIGEST".into(),
+                )
+            })?;
+            targets.push((b.service.clone(), image));
+        }
+        for (service, image) in &app.pulled {
+            let image = match pin(image) {
+                Some(p) => p,
+                None => scan_image(&format!("the Compose service `{service}` (image)"), image)?,
+            };
+            targets.push((service.clone(), image));
+        }
+        let mut out = Vec::new();
+        for (service, image) in targets {
+            let mut s = Self::with_input(r, env, ScanInput::Image(image))?;
+            s.category = Some(match &s.category {
+                Some(c) => format!("{c}/{service}"),
+                None => format!("compose/{service}"),
+            });
+            s.service = Some(service);
+            out.push(s);
+        }
+        Ok(Some(out))
     }
 }

@@ -18,7 +18,8 @@ use crate::inputs::settings::ReportSettings;
 use crate::model::Severity;
 use crate::model::gate::{Disposition, Verdict};
 use crate::model::pipeline::{
-    Fact, Failure, FindingRow, Links, Overall, Report, ReportKey, RunId, StepReport, StepStatus,
+    Fact, Failure, FindingRow, Links, Overall, Report, ReportKey, RunId, ServiceRow, StepReport,
+    StepStatus,
 };
 use crate::model::rollout::{Verdict as Rollout, WorkloadReport};
 use crate::render::comment::{self, Platform};
@@ -81,6 +82,7 @@ pub fn new_report(ctx: &Ctx, s: &ReportSettings, default_app: &str) -> Report {
         commit: ci.commit.clone(),
         steps: Vec::new(),
         links,
+        services: Vec::new(),
     }
 }
 
@@ -95,6 +97,97 @@ pub fn app_from_image(image: &str) -> String {
     } else {
         name.to_string()
     }
+}
+
+/// `--compose`: build's part of each service's row (image and digest).
+pub fn build_services(built: &[super::build::BuildOutcome]) -> Vec<ServiceRow> {
+    built
+        .iter()
+        .filter_map(|o| {
+            Some(ServiceRow {
+                name: o.service.clone()?,
+                image: Some(o.image.clone()),
+                digest: o
+                    .digest
+                    .as_deref()
+                    .and_then(|d| d.rsplit_once('@'))
+                    .map(|(_, d)| d.to_string()),
+                ..Default::default()
+            })
+        })
+        .collect()
+}
+
+/// `--compose`: scan's part (the findings, and the image for services not built).
+pub fn scan_services(each: &[(String, ScanOutcome)]) -> Vec<ServiceRow> {
+    each.iter()
+        .map(|(name, o)| {
+            let (image, digest) = match o.artifact.rsplit_once('@') {
+                Some((i, d)) => (i.to_string(), Some(d.to_string())),
+                None => (o.artifact.clone(), None),
+            };
+            let findings = match o.gate.total.total() {
+                0 => "none".to_string(),
+                _ => o.gate.total.describe(),
+            };
+            ServiceRow {
+                name: name.clone(),
+                image: Some(image),
+                digest,
+                findings: Some(findings),
+                rollout: None,
+            }
+        })
+        .collect()
+}
+
+/// `--compose`: deploy's part (each workload's rollout, and what its rollback did).
+pub fn deploy_services(o: &super::deploy::DeployOutcome) -> Vec<ServiceRow> {
+    o.report
+        .workloads
+        .iter()
+        .map(|w| {
+            let mut rollout = w.verdict.as_str().to_string();
+            if let Some(r) = &w.rollback {
+                rollout = format!("{rollout}, rolled back: {}", r.verdict.as_str());
+            }
+            ServiceRow {
+                name: w.name.clone(),
+                rollout: Some(rollout),
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
+/// `scan --compose`'s row: one gate over every image, and per image (service) what was
+/// scanned and its findings; the counted findings of every image, most severe first.
+pub fn scan_step_each(
+    all: &ScanOutcome,
+    each: &[(String, ScanOutcome)],
+    duration: Duration,
+) -> StepReport {
+    let mut step = scan_step(all, duration);
+    step.facts.clear();
+    step.findings.clear();
+    for (service, o) in each {
+        step.facts
+            .push(Fact::code(service.as_str(), o.artifact.clone()));
+        step.facts.push(Fact::text(
+            format!("{service} findings"),
+            format!("{} ({})", o.gate.total.describe(), o.gate.verdict.as_str()),
+        ));
+        step.findings.extend(scan_step(o, duration).findings);
+    }
+    step.facts
+        .push(Fact::text("findings", all.gate.total.describe()));
+    let verdict = match all.gate.verdict {
+        Verdict::Pass => "passed".to_string(),
+        Verdict::Fail => format!("failed: {} count", all.gate.counted.describe()),
+        Verdict::ReportOnly => format!("report only: {} would count", all.gate.counted.describe()),
+    };
+    step.facts.push(Fact::strong("gate", verdict));
+    step
 }
 
 /// The scan's row: findings by severity, the gate verdict, and the findings that
@@ -479,16 +572,23 @@ pub fn refer_step(o: &super::refer::ReferOutcome, duration: Duration) -> StepRep
     step
 }
 
-/// The PR comment's row for `build`.
-pub fn build_step(o: &super::build::BuildOutcome, duration: Duration) -> StepReport {
+/// The PR comment's row for `build`: the pinned image and its size; with `--compose`, one
+/// such pair per service.
+pub fn build_step(built: &[super::build::BuildOutcome], duration: Duration) -> StepReport {
     let mut step = StepReport::new("build", StepStatus::Ok);
     step.duration_ms = Some(duration.as_millis() as u64);
-    match &o.digest {
-        Some(d) => step.facts.push(Fact::code("", d.clone())),
-        None => step.facts.push(Fact::code("", o.image.clone())),
+    for o in built {
+        let label = o.service.clone().unwrap_or_default();
+        match &o.digest {
+            Some(d) => step.facts.push(Fact::code(&label, d.clone())),
+            None => step.facts.push(Fact::code(&label, o.image.clone())),
+        }
+        let size = format!("{:.1} MB", o.size as f64 / 1e6);
+        match &o.service {
+            Some(svc) => step.facts.push(Fact::text(format!("{svc} size"), size)),
+            None => step.facts.push(Fact::text("size", size)),
+        }
     }
-    step.facts
-        .push(Fact::text("size", format!("{:.1} MB", o.size as f64 / 1e6)));
     step
 }
 
