@@ -2,7 +2,7 @@
 //! and an optional `exp:YYYY-MM-DD` after which the entry no longer applies.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use jiff::civil::Date;
 
@@ -31,6 +31,16 @@ impl IgnoreList {
             Err(e) if e.is_not_found() && !required => Ok(Self::default()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Several files read as one, in order, the way trivy-action's `trivyignores` joins
+    /// them into one file for Trivy: a later entry for the same ID wins.
+    pub fn load_all(paths: &[PathBuf], required: bool) -> Result<Self, InputError> {
+        let mut all = Self::default();
+        for p in paths {
+            all.entries.extend(Self::load(p, required)?.entries);
+        }
+        Ok(all)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, InputError> {
