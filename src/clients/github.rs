@@ -1,6 +1,10 @@
 //! GitHub's REST API, through octocrab: the sticky pull-request comment, SARIF uploads
 //! to code scanning, and (optionally) Deployments.
 //!
+//! Octocrab's typed routes where it has them (comments, `code_scannings().upload_sarif` /
+//! `get_sarif`, `repos().deployments()` and their statuses); a raw route only for the
+//! comment update: octocrab's `update_comment` sends POST where GitHub documents PATCH.
+//!
 //! The base URL comes from the caller (`GITHUB_API_URL`; tests point it at a loopback
 //! mock). Secondary rate limits (403/429 with `retry-after` or `x-ratelimit-reset`)
 //! are retried by octocrab's rate-limit policy; a plain 403 is not retried, because
@@ -18,6 +22,7 @@ use std::time::Duration;
 use base64::prelude::{BASE64_STANDARD, Engine as _};
 use octocrab::Octocrab;
 use octocrab::models::issues::Comment;
+use octocrab::models::repos::DeploymentStatusState;
 use octocrab::service::middleware::retry::{RateLimitMetrics, RetryConfig};
 
 use crate::clients::http::Limits;
@@ -443,19 +448,19 @@ impl GitHub {
         commit_sha: &str,
         git_ref: &str,
     ) -> Result<String, GitHubError> {
-        let body = serde_json::json!({
-            "commit_sha": commit_sha,
-            "ref": git_ref,
-            "sarif": gzip_base64(sarif),
-            "tool_name": "aks-backend",
-        });
-        #[derive(serde::Deserialize)]
-        struct Receipt {
-            id: String,
-        }
-        let r: Result<Receipt, _> = self
+        let body = octocrab::models::code_scannings::UploadSarif {
+            commit_sha: commit_sha.to_string(),
+            ref_field: git_ref.to_string(),
+            sarif: gzip_base64(sarif),
+            checkout_uri: None,
+            started_at: None,
+            tool_name: Some("aks-backend".to_string()),
+            validate: None,
+        };
+        let r = self
             .crab
-            .post(self.route("/code-scanning/sarifs"), Some(&body))
+            .code_scannings(&self.owner, &self.repo)
+            .upload_sarif(&body)
             .await;
         match r {
             Ok(r) => Ok(r.id),
@@ -476,22 +481,14 @@ impl GitHub {
         id: &str,
         polling: Polling,
     ) -> Result<SarifState, GitHubError> {
-        #[derive(serde::Deserialize)]
-        struct Status {
-            processing_status: String,
-            #[serde(default)]
-            errors: Option<Vec<String>>,
-        }
         let started = tokio::time::Instant::now();
         let mut interval = polling.first;
         loop {
             tokio::time::sleep(interval).await;
-            let s: Status = self
+            let s = self
                 .crab
-                .get(
-                    self.route(&format!("/code-scanning/sarifs/{id}")),
-                    None::<&()>,
-                )
+                .code_scannings(&self.owner, &self.repo)
+                .get_sarif(id)
                 .await
                 .map_err(|e| match classify("checking the SARIF upload", e) {
                     GitHubError::ReadOnly { message, .. } => {
@@ -525,31 +522,20 @@ impl GitHub {
         environment: &str,
         description: &str,
     ) -> Result<u64, GitHubError> {
-        let body = serde_json::json!({
-            "ref": git_ref,
-            "environment": environment,
-            "description": description,
-            "auto_merge": false,
-            "required_contexts": [],
-            "transient_environment": false,
-        });
-        #[derive(serde::Deserialize)]
-        struct Created {
-            id: Option<u64>,
-            message: Option<String>,
-        }
-        let c: Created = self
+        let created = self
             .crab
-            .post(self.route("/deployments"), Some(&body))
+            .repos(&self.owner, &self.repo)
+            .deployments()
+            .create(git_ref)
+            .environment(environment)
+            .description(description)
+            .auto_merge(false)
+            .required_contexts(Vec::<String>::new())
+            .transient_environment(false)
+            .send()
             .await
             .map_err(|e| classify("creating the deployment", e))?;
-        c.id.ok_or_else(|| GitHubError::Api {
-            what: "creating the deployment",
-            status: 202,
-            message: c
-                .message
-                .unwrap_or_else(|| "no deployment was created".into()),
-        })
+        Ok(created.id.into_inner())
     }
 
     /// Sets a deployment's state (`in_progress`, `success`, `failure`) and URLs.
@@ -560,19 +546,23 @@ impl GitHub {
         environment_url: Option<&str>,
         log_url: Option<&str>,
     ) -> Result<(), GitHubError> {
-        let mut body = serde_json::json!({ "state": state, "auto_inactive": true });
+        let state: DeploymentStatusState = serde_json::from_value(state.into()).map_err(|_| {
+            GitHubError::Config(format!("`{state}` is not a deployment status state"))
+        })?;
+        let deployments = self.crab.repos(&self.owner, &self.repo);
+        let mut status = deployments
+            .deployments()
+            .statuses(id)
+            .create(state)
+            .auto_inactive(true);
         if let Some(u) = environment_url {
-            body["environment_url"] = u.into();
+            status = status.environment_url(u);
         }
         if let Some(u) = log_url {
-            body["log_url"] = u.into();
+            status = status.log_url(u);
         }
-        let _: serde_json::Value = self
-            .crab
-            .post(
-                self.route(&format!("/deployments/{id}/statuses")),
-                Some(&body),
-            )
+        status
+            .send()
             .await
             .map_err(|e| classify("setting the deployment status", e))?;
         Ok(())

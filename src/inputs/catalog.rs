@@ -442,7 +442,7 @@ pub const SETTINGS: &[Spec] = &[
         SCAN,
         List,
         Some(".trivyignore"),
-        "Ignore file: finding IDs, with optional exp:YYYY-MM-DD (one file today)",
+        "Ignore files (one or more, read as one): finding IDs, with optional exp:YYYY-MM-DD",
     ).input_name_is("trivyignores").file().labelled("Trivy ignore files"),
     s(
         "category",

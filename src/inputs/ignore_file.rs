@@ -1,7 +1,7 @@
 //! Reading `.trivyignore` from the workspace (the list and its rule are
 //! `model::ignore`, which does no I/O).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::fsx;
 use crate::model::ignore::IgnoreList;
@@ -22,5 +22,15 @@ impl IgnoreList {
             Err(e) if e.is_not_found() && !required => Ok(Self::default()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Several files read as one, in order (`trivyignores`): a later entry for the same
+    /// ID wins.
+    pub fn load_all(paths: &[PathBuf], required: bool) -> Result<Self, InputError> {
+        let mut all = Self::default();
+        for p in paths {
+            all.extend(Self::load(p, required)?);
+        }
+        Ok(all)
     }
 }

@@ -18,6 +18,11 @@ pub fn boolean(input: &str, v: &str) -> Result<bool, InputError> {
 
 /// `90s`, `10m`, `1h30m`, `2m30s`, or a bare number of seconds. A duration too long
 /// to count (past u64 seconds) is an error, never a wrap-around.
+///
+/// Our own parser, not jiff's `friendly` duration format: jiff also accepts spelled-out
+/// units (`10 minutes`), fractions (`1.5h`), signs, days and ISO 8601 (`PT1H`), and not a
+/// bare number of seconds; the grammar here is the one action.yml, task.json and the docs
+/// promise, and anything else must be a bad-input error naming the setting.
 pub fn duration(input: &str, v: &str) -> Result<Duration, InputError> {
     let bad = || {
         InputError::invalid(
@@ -145,28 +150,15 @@ pub fn number_in(input: &str, v: &str, min: u64, max: u64) -> Result<u64, InputE
     }
 }
 
-/// The candidate closest to `word` by edit distance, if it is close enough to be a typo.
+/// The candidate closest to `word` by edit distance (strsim's Levenshtein over chars, the
+/// crate clap's own suggestions use), if it is close enough to be a typo.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     candidates
         .into_iter()
-        .map(|c| (levenshtein(word, c), c))
+        .map(|c| (strsim::levenshtein(word, c), c))
         .filter(|(d, c)| *d <= 2.max(c.len() / 4))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c.to_string())
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

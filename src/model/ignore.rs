@@ -31,6 +31,12 @@ pub enum IgnoreMatch {
 }
 
 impl IgnoreList {
+    /// Adds a later file's entries: a later entry for the same ID wins, the way
+    /// trivy-action's `trivyignores` joins several files into one for Trivy.
+    pub fn extend(&mut self, later: Self) {
+        self.entries.extend(later.entries);
+    }
+
     pub fn parse(path: &Path, text: &str) -> Result<Self, BadExpiry> {
         let mut entries = HashMap::new();
         for (n, line) in text.lines().enumerate() {

@@ -2,6 +2,12 @@
 //! are by digest and substitution matches by repository: a registry with a port
 //! (`host:5000/team/api`) must not be mistaken for a tag, and `nginx` is
 //! `docker.io/library/nginx`.
+//!
+//! Our own grammar, not `oci-spec`'s `distribution::Reference` (not in the dependency tree,
+//! and it would bring its builder and derive crates): that type normalises as it parses
+//! (`nginx` becomes `docker.io/library/nginx`), while the repository here stays as written
+//! (substitution matches manifests by what the user wrote) and each error names what is
+//! wrong (digest, name or tag) for the input's message.
 
 use std::fmt;
 

@@ -33,7 +33,7 @@ pub struct ScanPlan {
     pub severities: BTreeSet<Severity>,
     pub ignore_unfixed: bool,
     pub fail_on_findings: bool,
-    pub trivyignore: PathBuf,
+    pub trivyignores: Vec<PathBuf>,
 }
 
 impl ScanPlan {
@@ -94,7 +94,7 @@ impl ScanPlan {
             severities: s.severities.clone(),
             ignore_unfixed: s.ignore_unfixed,
             fail_on_findings: s.fail_on_findings,
-            trivyignore: s.trivyignore.clone(),
+            trivyignores: s.trivyignores.clone(),
         })
     }
 }

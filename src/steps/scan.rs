@@ -44,7 +44,7 @@ pub struct Prepared {
 /// Everything that can be wrong with the input is checked here, before Trivy runs.
 pub fn plan(ctx: &Ctx, s: &ScanSettings) -> Result<Prepared, Error> {
     let plan = ScanPlan::new(s, &ctx.env)?;
-    let ignores = IgnoreList::load(&s.trivyignore, s.trivyignore_required)?;
+    let ignores = IgnoreList::load_all(&s.trivyignores, s.trivyignore_required)?;
     Ok(Prepared { plan, ignores })
 }
 
@@ -235,7 +235,10 @@ async fn scan_one(
     };
     let gate = policy.evaluate(&report);
 
-    let ignore_display = s.trivyignore.display().to_string();
+    let ignore_display = (s.trivyignores.iter())
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
     let sarif_ctx = SarifContext {
         artifact: &artifact,
         category: s.category.as_deref(),

@@ -251,6 +251,18 @@ fn table() -> Vec<Row> {
         r(build(&["--image", "r.io/a..b"]), "--image"),
         r(build(&["--image", "r.io/a@sha256:00"]), "--image"),
         r(build(&["--image", "r.io/api", "--tag=-bad"]), "--tag"),
+        // One platform per build: the engine's image store holds one (issue 14 item 4).
+        r(
+            build(&[
+                "--image",
+                "r.io/api",
+                "--platform",
+                "linux/amd64",
+                "--platform",
+                "linux/arm64",
+            ]),
+            "one platform is supported",
+        ),
         r(
             build(&["--image", "r.io/api", "--builder", "kaniko"]),
             "--builder",
@@ -372,6 +384,12 @@ fn table() -> Vec<Row> {
         ),
         row(&["deploy", "--not-a-flag"], "--not-a-flag"),
         // --- CI inputs (INPUT_*) ---
+        env_row(
+            &["build", "--dry-run", "--image", "r.io/api"],
+            "INPUT_PLATFORMS",
+            "linux/amd64,linux/arm64",
+            "one platform is supported",
+        ),
         env_row(
             &["deploy", "--dry-run", "--image", img],
             "INPUT_REPLICAS",

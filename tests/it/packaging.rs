@@ -793,6 +793,18 @@ impl Resolver {
         base: &str,
         path_env: Option<&str>,
     ) -> (i32, String, String, String) {
+        self.run_on(r#ref, base, path_env, Some("X64"))
+    }
+
+    /// As [`Resolver::run`] on a runner of `arch` (`RUNNER_ARCH`; `None`: not set, so the
+    /// resolver falls back to `uname -m`).
+    fn run_on(
+        &self,
+        r#ref: &str,
+        base: &str,
+        path_env: Option<&str>,
+        arch: Option<&str>,
+    ) -> (i32, String, String, String) {
         let out_file = self.dir.path().join("github-output");
         let _ = std::fs::remove_file(&out_file);
         let mut cmd = Command::new("bash");
@@ -807,8 +819,10 @@ impl Resolver {
             .env("RUNNER_TOOL_CACHE", self.tool_cache())
             .env("RUNNER_TEMP", self.dir.path())
             .env("RUNNER_OS", "Linux")
-            .env("RUNNER_ARCH", "X64")
             .env("GITHUB_OUTPUT", &out_file);
+        if let Some(arch) = arch {
+            cmd.env("RUNNER_ARCH", arch);
+        }
         let o = cmd.output().unwrap();
         (
             o.status.code().unwrap_or(-1),
@@ -866,6 +880,90 @@ fn resolver_downloads_a_verified_release_into_the_tool_cache_and_reuses_it() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("does not match the manifest"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
+
+/// Issue 14: the release has an x86_64 and an aarch64 asset; the resolver picks the one of
+/// the runner's architecture (`RUNNER_ARCH` X64/ARM64, else `uname -m`), verified by its own
+/// sha256, into its own tool cache directory.
+#[test]
+fn resolver_picks_the_asset_of_the_runners_architecture() {
+    const ARM_TARGET: &str = "aarch64-unknown-linux-musl";
+    const ARM_ASSET: &str = "aks-backend-aarch64-unknown-linux-musl";
+    let server = ReleaseServer::start();
+    let x86 = release_asset();
+    let arm = b"#!/bin/sh\necho \"aks-backend 0.0.0-aarch64\"\n".to_vec();
+    server.put("v7.4.0", ASSET, x86.clone());
+    server.put("v7.4.0", ARM_ASSET, arm.clone());
+    let r = Resolver::new("v7.4.0", &[("v7.4.0", &sha256_hex(&x86))]);
+    let mut m = json_file(&r.manifest);
+    m["releases"]["v7.4.0"][ARM_TARGET] = json!({"asset": ARM_ASSET, "sha256": sha256_hex(&arm)});
+    std::fs::write(&r.manifest, m.to_string()).unwrap();
+
+    let (code, path, err, _) = r.run_on("v7.4.0", &server.base, None, Some("ARM64"));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        Path::new(&path),
+        r.tool_cache().join("aks-backend/7.4.0/aarch64/aks-backend")
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), arm);
+    assert_eq!(
+        server.hits().last().unwrap(),
+        &format!("/assets/v7.4.0/{ARM_ASSET}")
+    );
+
+    let (code, path, err, _) = r.run_on("v7.4.0", &server.base, None, Some("X64"));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        Path::new(&path),
+        r.tool_cache().join("aks-backend/7.4.0/x86_64/aks-backend")
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), x86);
+
+    // No RUNNER_ARCH (another CI, a laptop): `uname -m` decides; from the cache now.
+    let machine = Command::new("uname").arg("-m").output().unwrap();
+    let machine = String::from_utf8_lossy(&machine.stdout).trim().to_string();
+    let (code, path, err, _) = r.run_on("v7.4.0", &server.base, None, None);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("from the tool cache"), "{err}");
+    assert_eq!(
+        Path::new(&path),
+        r.tool_cache()
+            .join(format!("aks-backend/7.4.0/{machine}/aks-backend"))
+    );
+    assert_eq!(server.hits().len(), 4);
+
+    // An ARM64 runner with a manifest that has no aarch64 asset builds from source.
+    let r = Resolver::new("v7.4.0", &[("v7.4.0", &sha256_hex(&x86))]);
+    let (code, _, err, _) = r.run_on("v7.4.0", &server.base, Some("/usr/bin:/bin"), Some("ARM64"));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("building from source"), "{err}");
+}
+
+/// The release builds both assets with scripts/release/build (cargo zigbuild) using the
+/// cross tools scripts/setup-test-tools pins, and scripts/test runs the aarch64 one under qemu.
+#[test]
+fn release_builds_both_architectures_with_the_pinned_cross_tools() {
+    let wf = std::fs::read_to_string(root().join(".github/workflows/release.yml")).unwrap();
+    let setup = std::fs::read_to_string(root().join("scripts/setup-test-tools")).unwrap();
+    let build = std::fs::read_to_string(root().join("scripts/release/build")).unwrap();
+    let test = std::fs::read_to_string(root().join("scripts/test")).unwrap();
+    let pin = |name: &str| {
+        setup
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} is not pinned in scripts/setup-test-tools"))
+            .to_string()
+    };
+    let (zig, zigbuild) = (pin("ZIGLANG_VERSION"), pin("ZIGBUILD_VERSION"));
+    assert!(
+        wf.contains(&format!("ziglang=={zig} cargo-zigbuild=={zigbuild}")),
+        "release.yml installs other cross tools than scripts/setup-test-tools"
+    );
+    assert!(wf.contains("scripts/release/build --out out"));
+    assert!(build.contains("x86_64-unknown-linux-musl aarch64-unknown-linux-musl"));
+    assert!(build.contains("cargo zigbuild --release --locked"));
+    assert!(test.contains("--target aarch64-unknown-linux-musl"));
+    assert!(test.contains("scripts/release/smoke \"$aarch64_bin\""));
 }
 
 /// What `scripts/release/update-manifest` records as the release's `source_sha256`:

@@ -288,6 +288,69 @@ fn trivyignore_with_expiry_is_honoured_and_marked_in_sarif() {
     assert_eq!(suppressed, 5);
 }
 
+/// Issue 14: `trivyignores` takes several files (trivy-action's list input; the CLI's
+/// repeatable `--trivyignore`), read as one; each named file must exist.
+#[test]
+fn several_ignore_files_from_the_cli_and_the_action_input_are_read_as_one() {
+    let s = Scan::new();
+    std::fs::write(
+        s.path("a.ignore"),
+        "CVE-2099-0001 exp:2099-01-01\nCVE-2099-0004\n",
+    )
+    .unwrap();
+    std::fs::write(
+        s.path("b.ignore"),
+        "aws-access-key-id\naws-secret-access-key\nCVE-2099-0003 exp:2020-01-01\n",
+    )
+    .unwrap();
+    let report = fixture_report();
+    let suppressed = |s: &Scan| {
+        sarif(&s.path("out.sarif"))["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r.get("suppressions").is_some())
+            .count()
+    };
+    let sev = ["--severity", "HIGH,CRITICAL"];
+    let cli = s.run(
+        &["--trivy-report", &report],
+        &[
+            &sev[..],
+            &["--trivyignore", "a.ignore", "--trivyignore", "b.ignore"],
+        ]
+        .concat(),
+    );
+    assert_eq!(cli.exit, Exit::Refused, "{}", cli.log);
+    assert_eq!(s.outputs()["counted"], "1", "{}", cli.log);
+    assert!(cli.log.contains("expired ignore entries"), "{}", cli.log);
+    assert_eq!(suppressed(&s), 5);
+
+    for list in ["a.ignore\nb.ignore\n", "a.ignore, b.ignore"] {
+        std::fs::remove_file(s.path("out.sarif")).unwrap();
+        let gh_out = s.path("github-output");
+        let action = s.run_env(
+            &["--trivy-report", &report],
+            &sev,
+            &[
+                ("GITHUB_ACTIONS", "true"),
+                ("GITHUB_OUTPUT", gh_out.to_str().unwrap()),
+                ("INPUT_TRIVYIGNORES", list),
+            ],
+        );
+        assert_eq!(action.exit, Exit::Refused, "{list:?}: {}", action.log);
+        assert_eq!(s.outputs()["counted"], "1", "{list:?}: {}", action.log);
+        assert_eq!(suppressed(&s), 5, "{list:?}");
+    }
+
+    let missing = s.run(
+        &["--trivy-report", &report],
+        &["--trivyignore", "a.ignore", "--trivyignore", "nope.ignore"],
+    );
+    assert_eq!(missing.exit, Exit::BadInput, "{}", missing.log);
+    assert!(missing.log.contains("nope.ignore"), "{}", missing.log);
+}
+
 #[test]
 fn config_file_and_ci_inputs_feed_the_same_settings() {
     let s = Scan::new();

@@ -4,6 +4,11 @@
 //! Credential helpers (`credHelpers.<registry>`, else `credsStore`) are run the way the
 //! docker CLI runs them: `docker-credential-<name> get` with the registry on stdin,
 //! `{"Username", "Secret"}` on stdout (`<token>` as the user: an identity token).
+//!
+//! Our own reader, not the `docker_credential` crate (not in the dependency tree): that crate
+//! finds the file through the process's `DOCKER_CONFIG`/`HOME` and reads it unbounded, while
+//! this one takes both from the run's environment (what the tests inject), reads through
+//! `fsx` (size limit, errors naming the file) and keeps secrets in [`Secret`] from the start.
 
 use std::path::{Path, PathBuf};
 

@@ -48,8 +48,10 @@ pub struct ScanSettings {
     pub severities: BTreeSet<Severity>,
     pub ignore_unfixed: bool,
     pub fail_on_findings: bool,
-    pub trivyignore: PathBuf,
-    /// The ignore file was named explicitly (then it must exist).
+    /// The ignore files, read as one in this order (trivy-action's `trivyignores`
+    /// concatenates them); the default `.trivyignore` alone when none is named.
+    pub trivyignores: Vec<PathBuf>,
+    /// The ignore files were named explicitly (then each must exist).
     pub trivyignore_required: bool,
     pub category: Option<String>,
     pub summary_top: usize,
@@ -236,9 +238,13 @@ impl ScanSettings {
             severities,
             ignore_unfixed: r.bool(key::IGNORE_UNFIXED)?,
             fail_on_findings: r.bool(key::FAIL_ON_FINDINGS)?,
-            trivyignore: match r.single(key::TRIVYIGNORE, "ignore file")? {
-                Some(f) => env.resolve_path(&f),
-                None => r.file(env, key::TRIVYIGNORE),
+            trivyignores: if trivyignore_required {
+                r.list(key::TRIVYIGNORE)
+                    .iter()
+                    .map(|f| env.resolve_path(f))
+                    .collect()
+            } else {
+                vec![r.file(env, key::TRIVYIGNORE)]
             },
             trivyignore_required,
             category: r.string(key::CATEGORY),

@@ -597,7 +597,7 @@ async fn sarif_status(
 
 async fn create_deployment(
     State(app): State<App>,
-    Path((_owner, _repo)): Path<(String, String)>,
+    Path((owner, repo)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
     let v = match parse_json(&app, &body) {
@@ -612,16 +612,34 @@ async fn create_deployment(
         s.deployments.push(v.clone());
         s.deployments.len() as u64
     };
-    (
-        StatusCode::CREATED,
-        axum::Json(json!({"id": id, "ref": v["ref"], "environment": v["environment"]})),
-    )
-        .into_response()
+    // The whole object, as GitHub answers (octocrab's typed route reads it).
+    let u = &app.url;
+    let deployment = json!({
+        "url": format!("{u}/repos/{owner}/{repo}/deployments/{id}"),
+        "id": id,
+        "node_id": format!("DE_{id}"),
+        "sha": "0123456789abcdef0123456789abcdef01234567",
+        "ref": v["ref"],
+        "task": v.get("task").cloned().unwrap_or_else(|| "deploy".into()),
+        "payload": v.get("payload").cloned().unwrap_or_else(|| json!({})),
+        "original_environment": v["environment"],
+        "environment": v["environment"],
+        "description": v["description"],
+        "creator": null,
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+        "statuses_url": format!("{u}/repos/{owner}/{repo}/deployments/{id}/statuses"),
+        "repository_url": format!("{u}/repos/{owner}/{repo}"),
+        "transient_environment": v["transient_environment"],
+        "production_environment": false,
+    });
+    app.check_response("#/components/schemas/deployment", &deployment);
+    (StatusCode::CREATED, axum::Json(deployment)).into_response()
 }
 
 async fn create_deployment_status(
     State(app): State<App>,
-    Path((_owner, _repo, id)): Path<(String, String, u64)>,
+    Path((owner, repo, id)): Path<(String, String, u64)>,
     body: Bytes,
 ) -> Response {
     let v = match parse_json(&app, &body) {
@@ -640,9 +658,23 @@ async fn create_deployment_status(
         .unwrap()
         .deployment_statuses
         .push((id, v.clone()));
-    (
-        StatusCode::CREATED,
-        axum::Json(json!({"id": 1, "state": v["state"]})),
-    )
-        .into_response()
+    let u = &app.url;
+    let status = json!({
+        "url": format!("{u}/repos/{owner}/{repo}/deployments/{id}/statuses/1"),
+        "id": 1,
+        "node_id": "DES_1",
+        "state": v["state"],
+        "creator": null,
+        "description": v.get("description").cloned().unwrap_or_else(|| "".into()),
+        "environment": v.get("environment").cloned().unwrap_or_else(|| "".into()),
+        "target_url": "",
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+        "deployment_url": format!("{u}/repos/{owner}/{repo}/deployments/{id}"),
+        "repository_url": format!("{u}/repos/{owner}/{repo}"),
+        "environment_url": v.get("environment_url").cloned().unwrap_or_else(|| "".into()),
+        "log_url": v.get("log_url").cloned().unwrap_or_else(|| "".into()),
+    });
+    app.check_response("#/components/schemas/deployment-status", &status);
+    (StatusCode::CREATED, axum::Json(status)).into_response()
 }
