@@ -473,9 +473,7 @@ const MAX_STEP_FN_LINES: usize = 80;
 const KNOWN_LONG: &[(&str, &str)] = &[
     ("src/steps/build.rs", "execute"),
     ("src/steps/report.rs", "deploy_step"),
-    // infra and its cluster phase landed beside the rule, not under it: split next.
-    ("src/steps/infra.rs", "preflight"),
-    ("src/steps/infra.rs", "run"),
+    // The cluster phase landed beside the rule, not under it: split next.
     ("src/steps/infra_cluster.rs", "cluster_phase"),
 ];
 
