@@ -96,5 +96,35 @@ pub fn catalog_json() -> Value {
         "settings": settings,
         "outputs": outs,
         "exit_codes": exits,
+        "infra_roles": infra_roles(),
     })
+}
+
+/// infra's roles, read from the template of representative settings (the DNS zone in
+/// another resource group, so every assignment shows): what the identity running infra
+/// needs, and the assignments the template makes.
+fn infra_roles() -> Value {
+    use crate::inputs::settings::InfraSettings;
+    use crate::inputs::{Flags, Resolved};
+    use crate::plan::infra::{InfraPlan, roles};
+    let env = crate::env::Env::from_pairs::<&str, &str>([], "/");
+    let mut f = Flags::new();
+    for (k, v) in [
+        ("name-prefix", "docs"),
+        ("resource-group", "rg-shared"),
+        ("dns-zone", "example.com"),
+        ("dns-zone-resource-group", "rg-dns"),
+        ("dry-run", "true"),
+    ] {
+        f.entry(k.to_string()).or_default().push(v.to_string());
+    }
+    let r = Resolved::resolve(Step::Infra, &f, &env, None, None);
+    let plan = InfraSettings::resolve(&r, &env).and_then(|s| InfraPlan::new(&s));
+    match plan {
+        Ok(plan) => {
+            let a = roles::assignments(&plan.template, &plan.names);
+            json!({"needs": roles::needs(&a), "assignments": a})
+        }
+        Err(e) => json!({"error": e.to_string()}),
+    }
 }

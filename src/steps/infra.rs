@@ -22,7 +22,10 @@ use crate::error::Error;
 use crate::inputs::settings::{AddonSettings, InfraSettings};
 use crate::model::pipeline::{Fact, StepReport, StepStatus};
 use crate::model::whatif::{Change, ChangeKind};
-use crate::plan::infra::{DEPLOYER_PARAMETER, InfraPlan, PASSWORD_PARAMETER};
+use crate::plan::infra::{
+    DEPLOYER_PARAMETER, GATEWAY_EXISTS_PARAMETER, InfraPlan, NSG_EXISTS_PARAMETER,
+    PASSWORD_PARAMETER, template,
+};
 use crate::render::markdown;
 use crate::render::whatif;
 use crate::secret::Secret;
@@ -49,24 +52,12 @@ pub async fn run(
     addons: Option<AddonSettings>,
 ) -> Result<Option<InfraOutcome>, Error> {
     let plan = InfraPlan::new(s)?;
-    if let Some(p) = &s.template_out {
-        crate::fsx::write(
-            p,
-            "the ARM template",
-            plan.template_text().as_bytes(),
-            0o644,
-        )
-        .map_err(crate::host::HostError::from)?;
-        ctx.host
-            .info(&format!("ARM template written to {}", p.display()));
-    }
+    write_template(ctx, s, &plan)?;
     let Some(subscription) = s.subscription_id.clone() else {
         // Only --dry-run gets here (the settings require a subscription otherwise).
         let json = serde_json::to_string_pretty(&plan).expect("the plan serializes");
         ctx.host.print_data(&json);
-        if let Some(a) = &addons {
-            ctx.host.print_data(&crate::plan::addons::plan(a).render());
-        }
+        print_addons_plan(ctx, &addons);
         return Ok(None);
     };
     if let Some(secret) = &s.azure.client_secret {
@@ -74,49 +65,20 @@ pub async fn run(
     }
     let cred = Credential::from_settings(&s.azure, &ctx.env, &ctx.http, &ctx.host)?;
     let arm = Arm::new(&ctx.http, &s.azure.arm_endpoint, &cred, &subscription);
-
-    ctx.host.group_start("Sign in to Azure");
-    let token = arm.token().await;
-    if token.is_ok() {
-        ctx.host
-            .info(&format!("signed in with {}", cred.kind().name()));
-    }
-    ctx.host.group_end();
-    let deployer = object_id(&token?);
+    let deployer = sign_in(ctx, &cred, &arm).await?;
 
     ctx.host.group_start("Pre-flight");
     let r = preflight(s, &plan, &arm).await;
     ctx.host.group_end();
-    r?;
+    let existing = r?;
 
     let password = password(ctx, s, &plan, &arm).await?;
-    let parameters = json!({
-        PASSWORD_PARAMETER: {"value": password.expose()},
-        DEPLOYER_PARAMETER: {"value": deployer.clone().unwrap_or_default()},
-    });
-    if deployer.is_none() {
-        ctx.host.info("the signed-in identity's object ID is not in its token: grant it Key Vault Secrets Officer on the vault yourself so re-runs can read the MySQL password");
-    }
-
-    ctx.host.group_start("What-if");
-    let r = deployments::what_if(
-        &arm,
-        &s.resource_group,
-        &plan.deployment,
-        &plan.template,
-        &parameters,
-    )
-    .await;
-    ctx.host.group_end();
-    let changes = r?;
-    ctx.host.untrusted(&whatif::log_lines(&changes));
+    let parameters = parameters(ctx, &plan, &password, deployer.as_deref(), &existing);
+    let changes = what_if(ctx, s, &plan, &arm, &parameters).await?;
     let what_if_md = whatif::markdown(&plan.deployment, &s.resource_group, &changes);
-
     if s.dry_run {
         ctx.host.summary("infra", &what_if_md)?;
-        if let Some(a) = &addons {
-            ctx.host.print_data(&crate::plan::addons::plan(a).render());
-        }
+        print_addons_plan(ctx, &addons);
         return Ok(Some(InfraOutcome {
             cluster: None,
             changes,
@@ -125,56 +87,20 @@ pub async fn run(
             summary: what_if_md,
         }));
     }
-
-    ctx.host
-        .group_start(&format!("Deploy {} (incremental)", plan.deployment));
-    let progress = |o: &Operation| {
-        ctx.host.untrusted(&[format!(
-            "{:<10} {} {}",
-            o.state, o.resource_type, o.resource
-        )]);
-    };
-    let tags: serde_json::Map<String, Value> =
-        s.tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-    let r = deployments::deploy(
-        &arm,
-        &s.resource_group,
-        &plan.deployment,
-        &plan.template,
-        &parameters,
-        &Value::Object(tags),
-        &progress,
-    )
-    .await;
-    ctx.host.group_end();
-    let deployed = r?;
-
+    let deployed = deploy(ctx, s, &plan, &arm, &parameters).await?;
     let outputs = outputs(s, &plan, &subscription, &deployed.outputs);
     ctx.host.group_start("Kubeconfig to Key Vault");
     let r = kubeconfig_to_vault(ctx, s, &plan, &arm).await;
     ctx.host.group_end();
     let kubeconfig = r?;
-
+    // The deployment's outputs are published before the cluster phase: a failure there
+    // still leaves the application pipeline what it needs.
     let pairs: Vec<(&str, String)> = outputs
         .iter()
         .map(|(k, v)| (k.as_str(), v.clone()))
         .collect();
-    // The deployment's outputs are published before the cluster phase: a failure there
-    // still leaves the application pipeline what it needs.
     ctx.publish(&pairs, s.outputs_file.as_deref())?;
-
-    let cluster = match addons {
-        Some(mut a) => {
-            a.fill_from_arm(&outputs);
-            let client =
-                kube_client::connect_text("the new AKS cluster's kubeconfig", kubeconfig.expose())
-                    .await?;
-            let o = infra_cluster::cluster_phase(ctx, &client, &a).await?;
-            Some(o)
-        }
-        None => None,
-    };
-
+    let cluster = cluster_phase(ctx, addons, &outputs, &kubeconfig).await?;
     let mut summary = format!("{what_if_md}\n{}", outputs_table(&outputs));
     if let Some(o) = &cluster {
         summary.push('\n');
@@ -188,6 +114,144 @@ pub async fn run(
         outputs,
         summary,
     }))
+}
+
+fn write_template(ctx: &Ctx, s: &InfraSettings, plan: &InfraPlan) -> Result<(), Error> {
+    if let Some(p) = &s.template_out {
+        crate::fsx::write(
+            p,
+            "the ARM template",
+            plan.template_text().as_bytes(),
+            0o644,
+        )
+        .map_err(crate::host::HostError::from)?;
+        ctx.host
+            .info(&format!("ARM template written to {}", p.display()));
+    }
+    Ok(())
+}
+
+fn print_addons_plan(ctx: &Ctx, addons: &Option<AddonSettings>) {
+    if let Some(a) = addons {
+        ctx.host.print_data(&crate::plan::addons::plan(a).render());
+    }
+}
+
+/// Signs in; the signed-in identity's object ID (the token's `oid`), when it has one.
+async fn sign_in(ctx: &Ctx, cred: &Credential<'_>, arm: &Arm<'_>) -> Result<Option<String>, Error> {
+    ctx.host.group_start("Sign in to Azure");
+    let token = arm.token().await;
+    if token.is_ok() {
+        ctx.host
+            .info(&format!("signed in with {}", cred.kind().name()));
+    }
+    ctx.host.group_end();
+    Ok(object_id(&token?))
+}
+
+/// The deployment's parameters: the password (a `secureString`), the deployer's object
+/// ID, and what exists already (see `plan::infra::template` on re-runs).
+fn parameters(
+    ctx: &Ctx,
+    plan: &InfraPlan,
+    password: &Secret,
+    deployer: Option<&str>,
+    existing: &Existing,
+) -> Value {
+    if deployer.is_none() {
+        ctx.host.info(&format!(
+            "the signed-in identity's object ID is not in its token (no `oid` claim), so the template cannot give it Key Vault Secrets Officer on {}: grant it yourself (`az role assignment create --role \"Key Vault Secrets Officer\" --assignee <its client ID> --scope <the vault's ID>`), or re-runs cannot read the MySQL password and the kubeconfig cannot be stored",
+            plan.names.key_vault
+        ));
+    }
+    if existing.gateway {
+        ctx.host.info(&format!(
+            "Application Gateway {} exists: AGIC owns its listeners, pools and rules, the deployment leaves it as it is",
+            plan.names.gateway
+        ));
+    }
+    if existing.nsg {
+        ctx.host.info(&format!(
+            "NSG {} exists: only its infra rules are written, rules others added (deploy's HTTPS rule) stay",
+            plan.names.gateway_nsg
+        ));
+    }
+    json!({
+        PASSWORD_PARAMETER: {"value": password.expose()},
+        DEPLOYER_PARAMETER: {"value": deployer.unwrap_or_default()},
+        GATEWAY_EXISTS_PARAMETER: {"value": existing.gateway},
+        NSG_EXISTS_PARAMETER: {"value": existing.nsg},
+    })
+}
+
+async fn what_if(
+    ctx: &Ctx,
+    s: &InfraSettings,
+    plan: &InfraPlan,
+    arm: &Arm<'_>,
+    parameters: &Value,
+) -> Result<Vec<Change>, Error> {
+    ctx.host.group_start("What-if");
+    let r = deployments::what_if(
+        arm,
+        &s.resource_group,
+        &plan.deployment,
+        &plan.template,
+        parameters,
+    )
+    .await;
+    ctx.host.group_end();
+    let changes = r?;
+    ctx.host.untrusted(&whatif::log_lines(&changes));
+    Ok(changes)
+}
+
+async fn deploy(
+    ctx: &Ctx,
+    s: &InfraSettings,
+    plan: &InfraPlan,
+    arm: &Arm<'_>,
+    parameters: &Value,
+) -> Result<deployments::Deployed, Error> {
+    ctx.host
+        .group_start(&format!("Deploy {} (incremental)", plan.deployment));
+    let progress = |o: &Operation| {
+        ctx.host.untrusted(&[format!(
+            "{:<10} {} {}",
+            o.state, o.resource_type, o.resource
+        )]);
+    };
+    let tags: serde_json::Map<String, Value> =
+        s.tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    let r = deployments::deploy(
+        arm,
+        &s.resource_group,
+        &plan.deployment,
+        &plan.template,
+        parameters,
+        &Value::Object(tags),
+        &progress,
+    )
+    .await;
+    ctx.host.group_end();
+    Ok(r?)
+}
+
+/// With `infra-phases` holding `cluster`: the cluster phase on the new cluster, with the
+/// deployment's outputs filling what the user did not give.
+async fn cluster_phase(
+    ctx: &Ctx,
+    addons: Option<AddonSettings>,
+    outputs: &[(String, String)],
+    kubeconfig: &Secret,
+) -> Result<Option<infra_cluster::InfraOutcome>, Error> {
+    let Some(mut a) = addons else {
+        return Ok(None);
+    };
+    a.fill_from_arm(outputs);
+    let client =
+        kube_client::connect_text("the new AKS cluster's kubeconfig", kubeconfig.expose()).await?;
+    Ok(Some(infra_cluster::cluster_phase(ctx, &client, &a).await?))
 }
 
 /// The `oid` claim of an ARM token: the object ID of the signed-in identity.
@@ -215,19 +279,59 @@ const NEEDED: &[(&str, &str)] = &[
     ),
 ];
 
-async fn preflight(s: &InfraSettings, plan: &InfraPlan, arm: &Arm<'_>) -> Result<(), Error> {
-    let mut problems: Vec<(String, String)> = Vec::new();
+/// A pre-flight problem: what is wrong, and the fix.
+type Problem = (String, String);
+
+/// What exists already, for the resources whose parts others own after the first run.
+#[derive(Clone, Copy, Debug, Default)]
+struct Existing {
+    gateway: bool,
+    nsg: bool,
+}
+
+/// Every problem at once (one line each, exit 2), then what exists already.
+async fn preflight(s: &InfraSettings, plan: &InfraPlan, arm: &Arm<'_>) -> Result<Existing, Error> {
     let rg_path = arm.rg_path(&s.resource_group);
     if !deployments::exists(arm, &rg_path, deployments::GROUPS_API, "the resource group").await? {
-        problems.push((
+        let problems = vec![(
             format!("resource group `{}` does not exist", s.resource_group),
             format!(
                 "create it (`az group create -n {} -l {}`) and grant the infra identity Contributor and User Access Administrator (or Owner) on it",
                 s.resource_group, s.location
             ),
-        ));
+        )];
         return Err(AzureError::Preflight { problems }.into());
     }
+    let mut problems = permission_problems(s, arm).await?;
+    problems.extend(zone_problem(s, arm).await?);
+    problems.extend(name_problems(s, plan, arm).await?);
+    problems.extend(vm_size_problem(s, arm).await?);
+    if !problems.is_empty() {
+        return Err(AzureError::Preflight { problems }.into());
+    }
+    let n = &plan.names;
+    let network =
+        |kind: &str, name: &str| format!("{rg_path}/providers/Microsoft.Network/{kind}/{name}");
+    Ok(Existing {
+        gateway: deployments::exists(
+            arm,
+            &network("applicationGateways", &n.gateway),
+            template::API_NETWORK,
+            "the Application Gateway",
+        )
+        .await?,
+        nsg: deployments::exists(
+            arm,
+            &network("networkSecurityGroups", &n.gateway_nsg),
+            template::API_NETWORK,
+            "the gateway NSG",
+        )
+        .await?,
+    })
+}
+
+async fn permission_problems(s: &InfraSettings, arm: &Arm<'_>) -> Result<Vec<Problem>, Error> {
+    let mut problems = Vec::new();
     let mut groups = vec![(s.resource_group.clone(), NEEDED)];
     if s.dns_zone_resource_group != s.resource_group {
         groups.push((s.dns_zone_resource_group.clone(), &NEEDED[2..]));
@@ -243,17 +347,30 @@ async fn preflight(s: &InfraSettings, plan: &InfraPlan, arm: &Arm<'_>) -> Result
             }
         }
     }
+    Ok(problems)
+}
+
+async fn zone_problem(s: &InfraSettings, arm: &Arm<'_>) -> Result<Option<Problem>, Error> {
     match dns::zone(arm, &s.dns_zone_resource_group, &s.dns_zone).await {
-        Ok(_) => {}
-        Err(AzureError::NotFound { .. }) => problems.push((
+        Ok(_) => Ok(None),
+        Err(AzureError::NotFound { .. }) => Ok(Some((
             format!(
                 "DNS zone `{}` does not exist in resource group `{}` (infra never creates it)",
                 s.dns_zone, s.dns_zone_resource_group
             ),
             "create the zone and delegate it at your registrar, or pass --dns-zone / --dns-zone-resource-group of an existing one".into(),
-        )),
-        Err(e) => return Err(e.into()),
+        ))),
+        Err(e) => Err(e.into()),
     }
+}
+
+/// Global names (ACR, Key Vault, MySQL) that someone else holds.
+async fn name_problems(
+    s: &InfraSettings,
+    plan: &InfraPlan,
+    arm: &Arm<'_>,
+) -> Result<Vec<Problem>, Error> {
+    let rg_path = arm.rg_path(&s.resource_group);
     let n = &plan.names;
     let global = [
         (
@@ -275,6 +392,7 @@ async fn preflight(s: &InfraSettings, plan: &InfraPlan, arm: &Arm<'_>) -> Result
             deployments::MYSQL_API,
         ),
     ];
+    let mut problems = Vec::new();
     for (kind, name, provider, api) in global {
         let path = format!("{rg_path}/providers/{kind}/{name}");
         // Ours already (a re-run): nothing to check.
@@ -291,44 +409,40 @@ async fn preflight(s: &InfraSettings, plan: &InfraPlan, arm: &Arm<'_>) -> Result
             ));
         }
     }
-    match deployments::vm_size_in_zone(arm, &s.location, &s.node_vm_size, &s.zone).await? {
-        SkuVerdict::Ok => {}
-        SkuVerdict::UnknownSize => problems.push((
-            format!(
-                "VM size `{}` is not offered in {}",
-                s.node_vm_size, s.location
-            ),
-            "pass --node-vm-size with a size the region offers (`az vm list-skus -l REGION`)"
-                .into(),
-        )),
-        SkuVerdict::NoZone(zones) => problems.push((
-            format!(
-                "VM size `{}` is not offered in zone {} of {} (zones: {})",
-                s.node_vm_size,
-                s.zone,
-                s.location,
-                if zones.is_empty() {
-                    "none".into()
-                } else {
-                    zones.join(", ")
-                }
-            ),
-            "pass another --zone or --node-vm-size".into(),
-        )),
-        SkuVerdict::Restricted(why) => problems.push((
-            format!(
-                "VM size `{}` is restricted for this subscription in zone {} of {} ({why})",
-                s.node_vm_size, s.zone, s.location
-            ),
-            "pass another --node-vm-size or --zone, or ask Azure support to lift the restriction"
-                .into(),
-        )),
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(AzureError::Preflight { problems }.into())
-    }
+    Ok(problems)
+}
+
+async fn vm_size_problem(s: &InfraSettings, arm: &Arm<'_>) -> Result<Option<Problem>, Error> {
+    let size = &s.node_vm_size;
+    let (zone, location) = (&s.zone, &s.location);
+    Ok(
+        match deployments::vm_size_in_zone(arm, location, size, zone).await? {
+            SkuVerdict::Ok => None,
+            SkuVerdict::UnknownSize => Some((
+                format!("VM size `{size}` is not offered in {location}"),
+                "pass --node-vm-size with a size the region offers (`az vm list-skus -l REGION`)"
+                    .into(),
+            )),
+            SkuVerdict::NoZone(zones) => Some((
+                format!(
+                    "VM size `{size}` is not offered in zone {zone} of {location} (zones: {})",
+                    if zones.is_empty() {
+                        "none".into()
+                    } else {
+                        zones.join(", ")
+                    }
+                ),
+                "pass another --zone or --node-vm-size".into(),
+            )),
+            SkuVerdict::Restricted(why) => Some((
+                format!(
+                    "VM size `{size}` is restricted for this subscription in zone {zone} of {location} ({why})"
+                ),
+                "pass another --node-vm-size or --zone, or ask Azure support to lift the restriction"
+                    .into(),
+            )),
+        },
+    )
 }
 
 /// The MySQL admin password: the one already in Key Vault (a re-run must not reset the

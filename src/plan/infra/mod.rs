@@ -4,6 +4,7 @@
 //! given. The password is a `secureString` parameter and never part of the plan.
 
 pub mod names;
+pub mod roles;
 pub mod template;
 
 use serde_json::Value;
@@ -15,6 +16,10 @@ pub use names::Names;
 /// Parameter names of the template.
 pub const PASSWORD_PARAMETER: &str = "mysqlAdminPassword";
 pub const DEPLOYER_PARAMETER: &str = "deployerPrincipalId";
+/// `true` on a re-run when the Application Gateway exists: its resource is skipped.
+pub const GATEWAY_EXISTS_PARAMETER: &str = "gatewayExists";
+/// `true` on a re-run when the gateway NSG exists: only its rules are written.
+pub const NSG_EXISTS_PARAMETER: &str = "gatewayNsgExists";
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct InfraPlan {
@@ -164,7 +169,7 @@ mod tests {
         let res = plan.template["resources"].as_array().unwrap();
         let nsg = res.iter().find(|r| r["name"] == "shop-appgw-nsg").unwrap();
         assert_eq!(
-            nsg["properties"]["securityRules"][0]["properties"]["sourceAddressPrefix"],
+            nsg["resources"][0]["properties"]["sourceAddressPrefix"],
             "*"
         );
         let aks = res.iter().find(|r| r["name"] == "shop-aks").unwrap();

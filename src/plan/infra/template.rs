@@ -16,7 +16,29 @@
 //! - `guid(...)`, `resourceGroup()`: stable role-assignment names, and
 //!   `extensionResourceId(...)` to depend on one;
 //! - `subscription()`: the Key Vault's tenant;
-//! - `not(empty(...))`: the deployer's Key Vault role only when the deployer is known.
+//! - `not(empty(...))`: the deployer's Key Vault role only when the deployer is known;
+//!   `not(parameters(...))`: the gateway and its NSG only when they do not exist yet.
+//!
+//! Re-runs and what others own. An ARM PUT replaces a resource's whole body, and
+//! incremental mode only means "resources not in the template are left alone", not
+//! "properties not in the template are left alone". Two resources have parts that are
+//! not ours after the first run:
+//!
+//! - the Application Gateway: the AGIC add-on rewrites its listeners, backend pools,
+//!   HTTP settings, probes and rules from the cluster's Ingresses. Re-PUTting our
+//!   placeholder configuration would cut traffic until AGIC's next sync. So the step
+//!   GETs the gateway first and passes `gatewayExists`; the resource carries
+//!   `condition: not(parameters('gatewayExists'))` (ARM's conditional deployment, the
+//!   pattern Microsoft's AGIC guidance and Terraform's `ignore_changes` serve): it is
+//!   created once and afterwards not in the deployment at all (what-if: Ignore).
+//!   Changing the gateway's SKU or capacity later is AGIC-safe only by hand (`az
+//!   network application-gateway update`), never by re-deploying our placeholder.
+//! - the gateway NSG: `deploy` adds its HTTPS rule (`aks-backend-https`) with the
+//!   security-rules API. A PUT of the NSG with a `securityRules` list would delete it.
+//!   So the NSG itself is created once (`gatewayNsgExists`, same condition) and our
+//!   rules are its child `securityRules` resources, deployed on every run: a changed
+//!   `--allow-cidr` still reaches Azure as a Modify of our rule, and rules others added
+//!   stay. (ARM's `condition` does not cascade to nested child resources.)
 //!
 //! TLS to MySQL: the flexible server's `require_secure_transport` is ON by default and
 //! the template does not turn it off.
@@ -26,6 +48,7 @@ use std::net::Ipv4Addr;
 use serde_json::{Map, Value, json};
 
 use super::names::Names;
+use super::{GATEWAY_EXISTS_PARAMETER, NSG_EXISTS_PARAMETER};
 use crate::inputs::settings::InfraSettings;
 
 pub const SCHEMA: &str =
@@ -136,7 +159,9 @@ pub fn mysql_tier(sku: &str) -> &'static str {
     }
 }
 
-fn gateway_rules(s: &InfraSettings) -> Value {
+/// The gateway NSG's rules as child resources of the NSG (`securityRules`), each
+/// depending on the NSG (`nsg_id`, an expression).
+fn gateway_rules(s: &InfraSettings, nsg_id: &str) -> Value {
     let mut https = json!({
         "name": "AllowHttpsInbound",
         "properties": {
@@ -155,7 +180,7 @@ fn gateway_rules(s: &InfraSettings) -> Value {
     } else {
         https["properties"]["sourceAddressPrefixes"] = json!(s.allow_cidrs);
     }
-    json!([
+    let rules = json!([
         https,
         {
             "name": "AllowGatewayManagerInbound",
@@ -185,7 +210,22 @@ fn gateway_rules(s: &InfraSettings) -> Value {
                 "direction": "Inbound",
             }
         },
-    ])
+    ]);
+    let child = |mut r: Value| {
+        r["type"] = json!("securityRules");
+        r["apiVersion"] = json!(API_NETWORK);
+        r["dependsOn"] = json!([nsg_id]);
+        r
+    };
+    Value::Array(
+        rules
+            .as_array()
+            .into_iter()
+            .flatten()
+            .cloned()
+            .map(child)
+            .collect(),
+    )
 }
 
 /// The whole template.
@@ -250,13 +290,17 @@ pub fn template(s: &InfraSettings, n: &Names) -> Value {
                 "retentionInDays": s.log_retention_days,
             },
         }),
+        // Created once; its rules are child resources, deployed on every run, so a
+        // re-run never PUTs the NSG's rule list and rules `deploy` added stay.
         json!({
             "type": "Microsoft.Network/networkSecurityGroups",
             "apiVersion": API_NETWORK,
+            "condition": format!("[not(parameters('{NSG_EXISTS_PARAMETER}'))]"),
             "name": n.gateway_nsg,
             "location": loc,
             "tags": tags,
-            "properties": {"securityRules": gateway_rules(s)},
+            "properties": {"securityRules": []},
+            "resources": gateway_rules(s, &format!("[{}]", rid("Microsoft.Network/networkSecurityGroups", &[&n.gateway_nsg]))),
         }),
         json!({
             "type": "Microsoft.Network/networkSecurityGroups",
@@ -305,9 +349,11 @@ pub fn template(s: &InfraSettings, n: &Names) -> Value {
                 "publicIPAddressVersion": "IPv4",
             },
         }),
+        // Created once: afterwards AGIC owns its listeners, pools, settings and rules.
         json!({
             "type": "Microsoft.Network/applicationGateways",
             "apiVersion": API_NETWORK,
+            "condition": format!("[not(parameters('{GATEWAY_EXISTS_PARAMETER}'))]"),
             "name": n.gateway,
             "location": loc,
             "tags": tags,
@@ -657,6 +703,16 @@ pub fn template(s: &InfraSettings, n: &Names) -> Value {
             "mysqlAdminPassword": {
                 "type": "securestring",
                 "metadata": {"description": "Generated by aks-backend, kept in Key Vault; never in this file"},
+            },
+            GATEWAY_EXISTS_PARAMETER: {
+                "type": "bool",
+                "defaultValue": false,
+                "metadata": {"description": "The Application Gateway exists (AGIC owns its configuration): leave it as it is"},
+            },
+            NSG_EXISTS_PARAMETER: {
+                "type": "bool",
+                "defaultValue": false,
+                "metadata": {"description": "The gateway NSG exists: keep its rule list (deploy adds rules); only this template's rules are written"},
             },
             "deployerPrincipalId": {
                 "type": "string",

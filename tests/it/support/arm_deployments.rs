@@ -73,6 +73,11 @@ pub struct Data {
     /// What listClusterUserCredential answers (default: a kubeconfig for a made-up
     /// server carrying `PLANTED_KUBE_TOKEN`); a test points it at the fake cluster.
     pub kubeconfig: Option<String>,
+    /// The registry's `loginServer` (default `NAME.azurecr.io`); a test points it at
+    /// the loopback registry.
+    pub acr_login_server: Option<String>,
+    /// DNS A records written through ARM: `zone/name` -> the record set.
+    pub records: BTreeMap<String, Value>,
 }
 
 #[derive(Clone, Debug)]
@@ -332,11 +337,17 @@ fn collect(
         spec(&schema)
             .check("#", r)
             .map_err(|e| format!("resource {} breaks its schema: {e}", r["name"]))?;
-        if let Some(c) = r.get("condition") {
-            let c = arm_template::eval(c, &ev, used)?;
-            if c == json!(false) {
-                continue;
-            }
+        // A false condition skips the resource but not its nested children: ARM's
+        // `condition` does not cascade.
+        let skipped = match r.get("condition") {
+            Some(c) => arm_template::eval(c, &ev, used)? == json!(false),
+            None => false,
+        };
+        if skipped {
+            let name = arm_template::eval(&r["name"], &ev, used)?;
+            let name = name.as_str().ok_or("a name that is not a string")?;
+            children(&ev, rg, kind, name, r.get("resources"), out, used)?;
+            continue;
         }
         if kind == "Microsoft.Resources/deployments" {
             let target = r["resourceGroup"].as_str().unwrap_or(rg).to_string();
@@ -388,7 +399,7 @@ fn collect(
             }
         }
         let mut parent = r.clone();
-        let children = parent.as_object_mut().and_then(|o| o.remove("resources"));
+        let nested = parent.as_object_mut().and_then(|o| o.remove("resources"));
         out.push((
             id,
             kind.to_string(),
@@ -397,43 +408,51 @@ fn collect(
             Value::Object(desired),
             parent,
         ));
-        // Child resources: `type` and `name` relative to the parent.
-        for c in children
-            .as_ref()
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let mut full = c.clone();
-            full["type"] = json!(format!("{kind}/{}", c["type"].as_str().unwrap_or_default()));
-            full["name"] = json!(format!("{name}/{}", c["name"].as_str().unwrap_or_default()));
-            let body = arm_template::eval(&full, &ev, used)?;
-            let ckind = full["type"].as_str().unwrap().to_string();
-            let cname = full["name"].as_str().unwrap().to_string();
-            let cid = resource_id(rg, &ckind, &cname, None);
-            let mut desired = serde_json::Map::new();
-            for k in [
-                "location",
-                "tags",
-                "sku",
-                "identity",
-                "properties",
-                "zones",
-                "kind",
-            ] {
-                if let Some(v) = body.get(k) {
-                    desired.insert(k.into(), v.clone());
-                }
+        children(&ev, rg, kind, &name, nested.as_ref(), out, used)?;
+    }
+    Ok(())
+}
+
+/// Child resources: `type` and `name` relative to the parent.
+fn children(
+    ev: &Eval,
+    rg: &str,
+    kind: &str,
+    name: &str,
+    nested: Option<&Value>,
+    out: &mut Planned,
+    used: &mut Vec<String>,
+) -> Result<(), String> {
+    for c in nested.and_then(Value::as_array).into_iter().flatten() {
+        let mut full = c.clone();
+        full["type"] = json!(format!("{kind}/{}", c["type"].as_str().unwrap_or_default()));
+        full["name"] = json!(format!("{name}/{}", c["name"].as_str().unwrap_or_default()));
+        let body = arm_template::eval(&full, ev, used)?;
+        let ckind = full["type"].as_str().unwrap().to_string();
+        let cname = full["name"].as_str().unwrap().to_string();
+        let cid = resource_id(rg, &ckind, &cname, None);
+        let mut desired = serde_json::Map::new();
+        for k in [
+            "location",
+            "tags",
+            "sku",
+            "identity",
+            "properties",
+            "zones",
+            "kind",
+        ] {
+            if let Some(v) = body.get(k) {
+                desired.insert(k.into(), v.clone());
             }
-            out.push((
-                cid,
-                ckind,
-                cname,
-                rg.to_string(),
-                Value::Object(desired),
-                full,
-            ));
         }
+        out.push((
+            cid,
+            ckind,
+            cname,
+            rg.to_string(),
+            Value::Object(desired),
+            full,
+        ));
     }
     Ok(())
 }
@@ -689,7 +708,15 @@ fn advance(d: &mut Data, key: &str, vault_url: &str) {
             d.secrets
                 .insert(name.rsplit('/').next().unwrap().to_string(), v.to_string());
         }
-        let full = enrich(&kind, &id, &name, &desired, vault_url);
+        let mut full = enrich(&kind, &id, &name, &desired, vault_url);
+        if kind == "Microsoft.ContainerRegistry/registries"
+            && let Some(server) = &d.acr_login_server
+        {
+            full["properties"]["loginServer"] = json!(server);
+        }
+        if kind == "Microsoft.Network/networkSecurityGroups/securityRules" {
+            nsg_rule_into_parent(d, &id, &desired);
+        }
         d.resources.insert(
             id.to_ascii_lowercase(),
             Stored {
@@ -714,6 +741,27 @@ fn advance(d: &mut Data, key: &str, vault_url: &str) {
         dep.state = "Succeeded".into();
     }
     d.deployments.insert(key.to_string(), dep);
+}
+
+/// A security rule is also part of its NSG's `securityRules` (as a GET of the NSG shows
+/// it); a PUT of the NSG with its own list replaces them all.
+fn nsg_rule_into_parent(d: &mut Data, rule_id: &str, desired: &Value) {
+    let Some((parent, name)) = rule_id.rsplit_once("/securityRules/") else {
+        return;
+    };
+    let Some(nsg) = d.resources.get_mut(&parent.to_ascii_lowercase()) else {
+        return;
+    };
+    let rule = json!({"name": name, "properties": desired["properties"]});
+    for body in [&mut nsg.desired, &mut nsg.full] {
+        let list = &mut body["properties"]["securityRules"];
+        if !list.is_array() {
+            *list = json!([]);
+        }
+        let list = list.as_array_mut().unwrap();
+        list.retain(|r| r["name"] != name);
+        list.push(rule.clone());
+    }
 }
 
 fn params_of(dep: &Dep) -> Value {
@@ -961,6 +1009,29 @@ async fn handle(
             &json!({"value": [{"actions": p.0, "notActions": p.1}]}),
         );
     }
+    // `deploy`'s gateway NSG rule (SecurityRules_CreateOrUpdate) and its poll.
+    if lower.contains("/providers/microsoft.network/networksecuritygroups/")
+        && lower.contains("/securityrules/")
+    {
+        return security_rule(&state, method, &path, &body);
+    }
+    // `deploy`'s A record (RecordSets_CreateOrUpdate).
+    if lower.contains("/providers/microsoft.network/dnszones/")
+        && segs.len() == 10
+        && segs[8] == "A"
+        && method == Method::PUT
+    {
+        let b: Value = serde_json::from_slice(&body).unwrap_or_default();
+        if !b["properties"]["ARecords"].is_array() || !b["properties"]["TTL"].is_number() {
+            return violation(&state, format!("an A record PUT without ARecords/TTL: {b}"));
+        }
+        let key = format!("{}/{}", segs[7], segs[9]);
+        let mut d = state.data.lock().unwrap();
+        let existed = d.records.insert(key, b.clone()).is_some();
+        let mut v = json!({"id": path, "name": segs[9], "type": "Microsoft.Network/dnszones/A", "etag": "e1", "properties": b["properties"]});
+        v["properties"]["fqdn"] = json!(format!("{}.{}.", segs[9], segs[7]));
+        return reply(if existed { 200 } else { 201 }, &v);
+    }
     if lower.contains("/providers/microsoft.network/dnszones/") {
         let zone = segs[7].to_string();
         let has = state
@@ -1043,6 +1114,60 @@ async fn handle(
         };
     }
     violation(&state, format!("unknown ARM call {method} {path}"))
+}
+
+/// PUT or GET of one NSG rule through the network API: stored as the child resource and
+/// merged into the NSG, as Azure does.
+fn security_rule(state: &MockState, method: Method, path: &str, body: &Bytes) -> Response {
+    let mut d = state.data.lock().unwrap();
+    let key = path.to_ascii_lowercase();
+    if method == Method::GET {
+        return match d.resources.get(&key) {
+            Some(r) => reply(200, &r.full),
+            None => err(404, "NotFound", "no such rule"),
+        };
+    }
+    if method != Method::PUT {
+        drop(d);
+        return violation(state, format!("unknown NSG rule call {method} {path}"));
+    }
+    let b: Value = serde_json::from_slice(body).unwrap_or_default();
+    let p = &b["properties"];
+    for k in ["protocol", "access", "direction", "priority"] {
+        if p[k].is_null() {
+            drop(d);
+            return violation(state, format!("NSG rule PUT without properties.{k}"));
+        }
+    }
+    let Some((parent, name)) = path.rsplit_once("/securityRules/") else {
+        drop(d);
+        return violation(state, format!("NSG rule path {path}"));
+    };
+    if !d.resources.contains_key(&parent.to_ascii_lowercase()) {
+        return err(
+            404,
+            "ResourceNotFound",
+            &format!("The Resource '{parent}' was not found."),
+        );
+    }
+    let desired = json!({"properties": p});
+    let mut full = desired.clone();
+    full["properties"]["provisioningState"] = json!("Succeeded");
+    full["id"] = json!(path);
+    full["name"] = json!(name);
+    full["type"] = json!("Microsoft.Network/networkSecurityGroups/securityRules");
+    let existed = d.resources.contains_key(&key);
+    nsg_rule_into_parent(&mut d, path, &desired);
+    d.resources.insert(
+        key,
+        Stored {
+            id: path.to_string(),
+            kind: "Microsoft.Network/networkSecurityGroups/securityRules".into(),
+            desired,
+            full: full.clone(),
+        },
+    );
+    reply(if existed { 200 } else { 201 }, &full)
 }
 
 pub const PLANTED_KUBE_TOKEN: &str = "kube-token-planted-4d5e6f";

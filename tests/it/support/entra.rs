@@ -47,6 +47,22 @@ impl TokenBook {
         token
     }
 
+    /// A JWT-shaped token carrying `oid` (the signed-in identity's object ID), as Entra
+    /// issues them; recorded like [`TokenBook::issue`]'s.
+    pub fn issue_with_oid(&self, scope: &str, lifetime: Duration, oid: &str) -> String {
+        let claims = json!({"aud": scope.trim_end_matches("/.default"), "oid": oid, "tid": TENANT, "uti": uuid::Uuid::new_v4().simple().to_string()});
+        let token = format!(
+            "{}.{}.c2lnbmF0dXJl",
+            b64(&json!({"alg": "RS256", "typ": "JWT"})),
+            b64(&claims)
+        );
+        self.tokens.lock().unwrap().insert(
+            token.clone(),
+            (scope.to_string(), Instant::now() + lifetime),
+        );
+        token
+    }
+
     /// `Ok` when `bearer` was issued for `scope` and has not expired.
     pub fn check(&self, headers: &HeaderMap, scope: &str) -> Result<(), String> {
         let h = headers
@@ -81,6 +97,8 @@ pub struct EntraConfig {
     pub oidc_lifetime: i64,
     /// How many of the first ID tokens are minted already expired.
     pub expired_oidc_first: u32,
+    /// Access tokens carry this `oid` claim (the app's object ID) when set.
+    pub object_id: Option<String>,
 }
 
 impl Default for EntraConfig {
@@ -94,6 +112,7 @@ impl Default for EntraConfig {
             token_lifetime: Duration::from_secs(3599),
             oidc_lifetime: 300,
             expired_oidc_first: 0,
+            object_id: None,
         }
     }
 }
@@ -407,7 +426,12 @@ fn token(state: &EntraState, path: &str, headers: &HeaderMap, body: &[u8]) -> Re
         }
     }
     state.scopes.lock().unwrap().push(form["scope"].clone());
-    let access_token = state.book.issue(&form["scope"], cfg.token_lifetime);
+    let access_token = match &cfg.object_id {
+        Some(oid) => state
+            .book
+            .issue_with_oid(&form["scope"], cfg.token_lifetime, oid),
+        None => state.book.issue(&form["scope"], cfg.token_lifetime),
+    };
     json_response(
         StatusCode::OK,
         json!({"token_type": "Bearer", "expires_in": cfg.token_lifetime.as_secs(), "ext_expires_in": cfg.token_lifetime.as_secs(), "access_token": access_token}),
