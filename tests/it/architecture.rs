@@ -476,7 +476,6 @@ const KNOWN_LONG: &[(&str, &str)] = &[
     // infra and its cluster phase landed beside the rule, not under it: split next.
     ("src/steps/infra.rs", "preflight"),
     ("src/steps/infra.rs", "run"),
-    ("src/steps/infra_cluster.rs", "cluster_phase"),
 ];
 
 /// Every `fn` in the text with its line count, from its signature to the closing brace
