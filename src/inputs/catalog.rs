@@ -871,6 +871,21 @@ pub const SETTINGS: &[Spec] = &[
     )
     .labelled("External Secrets version"),
     s(
+        "cert-manager-chart-digest",
+        &[Infra],
+        Value,
+        None,
+        "sha256:… digest the cert-manager chart archive must have (Flux HelmChart status.artifact.digest; infra prints the digest it saw); a mismatch installs nothing",
+    ),
+    s(
+        "external-secrets-chart-digest",
+        &[Infra],
+        Value,
+        None,
+        "sha256:… digest the External Secrets chart archive must have (Flux HelmChart status.artifact.digest; infra prints the digest it saw); a mismatch installs nothing",
+    )
+    .labelled("External Secrets chart digest"),
+    s(
         "dns-zone",
         &[Infra, Refer, Deploy],
         Value,

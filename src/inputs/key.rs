@@ -72,6 +72,7 @@ pub const CACHE_FROM: Key = key("cache-from");
 pub const CACHE_TO: Defaulted = defaulted("cache-to", "inline");
 pub const CAPABILITIES_ADD: Key = key("capabilities-add");
 pub const CATEGORY: Key = key("category");
+pub const CERT_MANAGER_CHART_DIGEST: Key = key("cert-manager-chart-digest");
 pub const CERT_MANAGER_CLIENT_ID: Key = key("cert-manager-client-id");
 pub const CERT_MANAGER_VERSION: Defaulted = defaulted("cert-manager-version", "v1.21.1");
 pub const CLIENT_ID: Key = key("client-id");
@@ -96,6 +97,7 @@ pub const DRY_RUN: Defaulted = defaulted("dry-run", "false");
 pub const ENV: Key = key("env");
 pub const ENVIRONMENT: Defaulted = defaulted("environment", "AzureCloud");
 pub const ESO_CLIENT_ID: Key = key("eso-client-id");
+pub const EXTERNAL_SECRETS_CHART_DIGEST: Key = key("external-secrets-chart-digest");
 pub const EXTERNAL_SECRETS_VERSION: Defaulted = defaulted("external-secrets-version", "2.9.0");
 pub const FAIL_ON_FINDINGS: Defaulted = defaulted("fail-on-findings", "true");
 pub const FILE: Key = key("file");
@@ -234,6 +236,7 @@ const ALL: &[Key] = &[
     CACHE_TO.key,
     CAPABILITIES_ADD,
     CATEGORY,
+    CERT_MANAGER_CHART_DIGEST,
     CERT_MANAGER_CLIENT_ID,
     CERT_MANAGER_VERSION.key,
     CLIENT_ID,
@@ -258,6 +261,7 @@ const ALL: &[Key] = &[
     ENV,
     ENVIRONMENT.key,
     ESO_CLIENT_ID,
+    EXTERNAL_SECRETS_CHART_DIGEST,
     EXTERNAL_SECRETS_VERSION.key,
     FAIL_ON_FINDINGS.key,
     FILE,

@@ -8,3 +8,8 @@ pub const SECRET: &str = "wildcard-tls";
 pub const STORE: &str = "wildcard-tls";
 /// Where cert-manager keeps the certificate.
 pub const NAMESPACE: &str = "cert-manager";
+/// The label that lets a namespace read the wildcard copy: the store's
+/// `spec.conditions` admit only namespaces carrying it (`deploy --tls wildcard` sets it
+/// on the namespaces it creates; an admin labels an existing one), so no other namespace
+/// can pull the wildcard key.
+pub const NAMESPACE_LABEL: (&str, &str) = ("aks-backend.io/wildcard-tls", "true");

@@ -11,6 +11,14 @@
 //!   are applied by helm-controller, server-side, inside the cluster. Versions are pinned;
 //!   changing one is an upgrade. Sources and releases live in `flux-system` (the extension's
 //!   namespace) and never reference another namespace's source.
+//! - **Pinned by version and digest**: a HelmRepository cannot pin a digest, so we apply our
+//!   own `HelmChart` (source.toolkit.fluxcd.io/v1, exact `version`) first, wait until
+//!   source-controller has fetched it, and compare its `status.artifact.digest` (the sha256
+//!   of the chart archive it stored; `status.artifact.revision` is the chart version) with
+//!   `--cert-manager-chart-digest` / `--external-secrets-chart-digest` when given. Only a
+//!   match (or no pin: the digest seen is reported so it can be pinned) lets the
+//!   `HelmRelease`s be applied, and they install exactly that artifact (`spec.chartRef` →
+//!   our HelmChart, never a chart helm-controller would fetch on its own).
 //! - **DNS-01 on Azure DNS by default**: the gateway NSG opens only 443, and Let's Encrypt's
 //!   HTTP-01 always dials port 80. cert-manager signs in to Azure DNS with workload identity
 //!   (pod label + `managedIdentity.clientID`; a ClusterIssuer may use ambient credentials).
@@ -58,6 +66,8 @@ const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "aks-backend")
 /// Something the step waits for after applying.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Wait {
+    /// Our HelmChart fetched (Ready, with an artifact), its digest then checked.
+    Chart(ChartPin),
     /// A HelmRelease Ready, then these Deployments Available in `namespace`.
     Release {
         name: String,
@@ -78,6 +88,7 @@ impl Wait {
     /// The object waited on, as people name it: `ClusterIssuer letsencrypt`.
     pub fn object(&self) -> String {
         match self {
+            Wait::Chart(c) => format!("HelmChart {FLUX_NAMESPACE}/{}", c.name),
             Wait::Release { name, .. } => format!("HelmRelease {FLUX_NAMESPACE}/{name}"),
             Wait::Issuer { name } => format!("ClusterIssuer {name}"),
             Wait::Store { name } => format!("ClusterSecretStore {name}"),
@@ -87,6 +98,16 @@ impl Wait {
 
     pub fn describe(&self) -> String {
         match self {
+            Wait::Chart(c) => format!(
+                "HelmChart {FLUX_NAMESPACE}/{} ({} {}) fetched, digest {}",
+                c.name,
+                c.chart,
+                c.version,
+                match &c.digest {
+                    Some(d) => format!("must be {d}"),
+                    None => format!("reported (pin it with --{})", c.input),
+                }
+            ),
             Wait::Release {
                 name,
                 chart,
@@ -102,6 +123,17 @@ impl Wait {
     }
 }
 
+/// A chart as we pin it: our HelmChart `name` in flux-system, the exact version, and the
+/// digest its archive must have (when the user pinned one; `input` names that setting).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ChartPin {
+    pub name: String,
+    pub chart: String,
+    pub version: String,
+    pub digest: Option<String>,
+    pub input: &'static str,
+}
+
 /// The wildcard DNS record to create, when asked.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct WildcardRecord {
@@ -113,7 +145,11 @@ pub struct WildcardRecord {
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct AddonPlan {
-    /// Applied first: namespaces, chart sources and releases.
+    /// Applied first: namespaces, chart repositories and our HelmCharts.
+    pub sources: Vec<Value>,
+    /// The HelmCharts to wait for and check (all [`Wait::Chart`]).
+    pub source_waits: Vec<Wait>,
+    /// Applied once every chart is checked: the releases (chartRef → our HelmChart).
     pub install: Vec<Value>,
     pub install_waits: Vec<Wait>,
     /// Applied once the charts' CRDs are served: issuers, stores, certificate.
@@ -147,7 +183,30 @@ fn helm_repository(name: &str, url: &str, oci: bool) -> Value {
     })
 }
 
-fn helm_release(name: &str, repo: &str, version: &str, target: &str, values: Value) -> Value {
+/// One HelmChart per chart version (`cert-manager-v1.21.1`): an upgrade makes a new one,
+/// and the release keeps the old, checked artifact until the new one is checked too.
+fn chart_object_name(chart: &str, version: &str) -> String {
+    format!("{chart}-{}", version.to_ascii_lowercase().replace('+', "-"))
+}
+
+/// Our HelmChart: source-controller fetches exactly `version` and reports the archive's
+/// digest; the release installs this artifact and no other.
+fn helm_chart(pin: &ChartPin, repo: &str) -> Value {
+    json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "HelmChart",
+        "metadata": meta(&pin.name, Some(FLUX_NAMESPACE)),
+        "spec": {
+            "chart": pin.chart,
+            "version": pin.version,
+            "interval": "1h",
+            "reconcileStrategy": "ChartVersion",
+            "sourceRef": {"kind": "HelmRepository", "name": repo},
+        }
+    })
+}
+
+fn helm_release(name: &str, chart_ref: &str, target: &str, values: Value) -> Value {
     json!({
         "apiVersion": "helm.toolkit.fluxcd.io/v2",
         "kind": "HelmRelease",
@@ -156,11 +215,7 @@ fn helm_release(name: &str, repo: &str, version: &str, target: &str, values: Val
             "interval": "1h",
             "releaseName": name,
             "targetNamespace": target,
-            "chart": {"spec": {
-                "chart": name,
-                "version": version,
-                "sourceRef": {"kind": "HelmRepository", "name": repo, "namespace": FLUX_NAMESPACE},
-            }},
+            "chartRef": {"kind": "HelmChart", "name": chart_ref, "namespace": FLUX_NAMESPACE},
             "install": {"crds": "CreateReplace", "createNamespace": false,
                         "remediation": {"retries": 3}},
             "upgrade": {"crds": "CreateReplace", "remediation": {"retries": 3}},
@@ -264,7 +319,12 @@ fn wildcard(s: &AddonSettings) -> Vec<Value> {
             "apiVersion": "external-secrets.io/v1",
             "kind": "ClusterSecretStore",
             "metadata": meta(WILDCARD_STORE, None),
-            "spec": {"provider": {"kubernetes": {
+            "spec": {
+              // Only namespaces `deploy --tls wildcard` made (or an admin labelled) may
+              // read the wildcard key through this store.
+              "conditions": [{"namespaceSelector": {"matchLabels": {
+                  crate::model::wildcard::NAMESPACE_LABEL.0: crate::model::wildcard::NAMESPACE_LABEL.1}}}],
+              "provider": {"kubernetes": {
                 "remoteNamespace": CERT_MANAGER_NAMESPACE,
                 "server": {"caProvider": {"type": "ConfigMap", "name": "kube-root-ca.crt",
                                           "key": "ca.crt", "namespace": CERT_MANAGER_NAMESPACE}},
@@ -302,25 +362,38 @@ pub fn plan(s: &AddonSettings) -> AddonPlan {
             "annotations": service_account_annotations(&s.eso_client_id, tenant),
         },
     });
-    let install = vec![
+    let pins = [
+        ChartPin {
+            name: chart_object_name("cert-manager", &s.versions.cert_manager),
+            chart: "cert-manager".into(),
+            version: s.versions.cert_manager.clone(),
+            digest: s.versions.cert_manager_digest.clone(),
+            input: "cert-manager-chart-digest",
+        },
+        ChartPin {
+            name: chart_object_name("external-secrets", &s.versions.external_secrets),
+            chart: "external-secrets".into(),
+            version: s.versions.external_secrets.clone(),
+            digest: s.versions.external_secrets_digest.clone(),
+            input: "external-secrets-chart-digest",
+        },
+    ];
+    let sources = vec![
         namespace(CERT_MANAGER_NAMESPACE),
         namespace(ESO_NAMESPACE),
         helm_repository("jetstack", CERT_MANAGER_REPO, true),
         helm_repository("external-secrets", ESO_REPO, false),
+        helm_chart(&pins[0], "jetstack"),
+        helm_chart(&pins[1], "external-secrets"),
+    ];
+    let install = vec![
         helm_release(
             "cert-manager",
-            "jetstack",
-            &s.versions.cert_manager,
+            &pins[0].name,
             CERT_MANAGER_NAMESPACE,
             cert_manager_values,
         ),
-        helm_release(
-            "external-secrets",
-            "external-secrets",
-            &s.versions.external_secrets,
-            ESO_NAMESPACE,
-            eso_values,
-        ),
+        helm_release("external-secrets", &pins[1].name, ESO_NAMESPACE, eso_values),
     ];
     let install_waits = vec![
         Wait::Release {
@@ -370,6 +443,8 @@ pub fn plan(s: &AddonSettings) -> AddonPlan {
         _ => None,
     };
     AddonPlan {
+        sources,
+        source_waits: pins.into_iter().map(Wait::Chart).collect(),
         install,
         install_waits,
         configure,
@@ -380,7 +455,10 @@ pub fn plan(s: &AddonSettings) -> AddonPlan {
 
 impl AddonPlan {
     pub fn objects(&self) -> impl Iterator<Item = &Value> {
-        self.install.iter().chain(&self.configure)
+        self.sources
+            .iter()
+            .chain(&self.install)
+            .chain(&self.configure)
     }
 
     /// What `--dry-run` prints: every object as YAML, then the waits.
@@ -391,7 +469,8 @@ impl AddonPlan {
             out.push_str(&serde_norway::to_string(o).unwrap_or_default());
         }
         out.push_str("# then wait for:\n");
-        for w in self.install_waits.iter().chain(&self.configure_waits) {
+        let waits = self.source_waits.iter().chain(&self.install_waits);
+        for w in waits.chain(&self.configure_waits) {
             out.push_str(&format!("#   {}\n", w.describe()));
         }
         if let Some(r) = &self.dns_record {
@@ -425,6 +504,8 @@ pub mod tests {
             versions: AddonVersions {
                 cert_manager: "v1.21.1".into(),
                 external_secrets: "2.9.0".into(),
+                cert_manager_digest: None,
+                external_secrets_digest: None,
             },
             gateway_ip: None,
             kubeconfig: None,

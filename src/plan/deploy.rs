@@ -174,13 +174,25 @@ impl DeployPlan {
         if let Some(app) = &s.compose {
             warnings.extend(app.all_warnings());
         }
+        let mut ns_labels = BTreeMap::from([(
+            pod_security::ENFORCE_LABEL.to_string(),
+            s.pod_security.as_str().to_string(),
+        )]);
+        if matches!(
+            &s.source,
+            ManifestSource::Generated {
+                wildcard_tls: true,
+                ..
+            }
+        ) {
+            // The wildcard store serves only namespaces with this label.
+            let (k, v) = crate::model::wildcard::NAMESPACE_LABEL;
+            ns_labels.insert(k.to_string(), v.to_string());
+        }
         let mut actions = vec![
             Action::EnsureNamespace {
                 name: s.namespace.clone(),
-                labels: BTreeMap::from([(
-                    pod_security::ENFORCE_LABEL.to_string(),
-                    s.pod_security.as_str().to_string(),
-                )]),
+                labels: ns_labels,
             },
             Action::AccessReview,
             Action::DryRun,

@@ -113,6 +113,25 @@ fn fresh_install_is_ready_a_rerun_changes_nothing_and_a_new_pinned_version_upgra
         "WorkloadIdentity"
     );
 
+    // Each release installs our checked HelmChart's artifact; the digest seen is printed.
+    let hr = get(
+        &c,
+        "/apis/helm.toolkit.fluxcd.io/v2/namespaces/flux-system/helmreleases/cert-manager",
+    );
+    assert_eq!(hr["spec"]["chartRef"]["kind"], "HelmChart", "{hr}");
+    assert_eq!(
+        hr["spec"]["chartRef"]["name"], "cert-manager-v1.21.0",
+        "{hr}"
+    );
+    assert!(hr["spec"]["chart"].is_null(), "{hr}");
+    let digest = chart_digest("oci://quay.io/jetstack/charts", "cert-manager", "v1.21.0");
+    assert!(
+        out.stderr.contains(&format!(
+            "cert-manager v1.21.0 digest {digest} (not pinned: pin it with --cert-manager-chart-digest {digest})"
+        )),
+        "{out:?}"
+    );
+
     let again = infra(&c, &["--cert-manager-version", "v1.21.0"]);
     assert_eq!(again.code, 0, "{again:?}");
     assert!(
@@ -128,7 +147,10 @@ fn fresh_install_is_ready_a_rerun_changes_nothing_and_a_new_pinned_version_upgra
             .contains("HelmRelease flux-system/cert-manager configured")
             && upgraded
                 .stderr
-                .contains("cluster ready: 1 object(s) changed"),
+                .contains("HelmChart flux-system/cert-manager-v1.21.1 created")
+            && upgraded
+                .stderr
+                .contains("cluster ready: 2 object(s) changed"),
         "{upgraded:?}"
     );
     let hr = get(
@@ -149,13 +171,109 @@ fn fresh_install_is_ready_a_rerun_changes_nothing_and_a_new_pinned_version_upgra
     );
 }
 
+/// The fake source-controller's artifact digest for a chart (deterministic, as a real
+/// chart archive's is): sha256 of `URL/CHART:VERSION`.
+fn chart_digest(url: &str, chart: &str, version: &str) -> String {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(format!("{url}/{chart}:{version}").as_bytes());
+    format!(
+        "sha256:{}",
+        hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+#[test]
+fn a_pinned_chart_digest_that_matches_installs_and_a_rerun_changes_nothing() {
+    let c = FakeCluster::start_with(SCALE, &["--bare"]);
+    let cm = chart_digest("oci://quay.io/jetstack/charts", "cert-manager", "v1.21.1");
+    let eso = chart_digest(
+        "https://charts.external-secrets.io",
+        "external-secrets",
+        "2.9.0",
+    );
+    let pins = [
+        "--cert-manager-chart-digest",
+        cm.as_str(),
+        "--external-secrets-chart-digest",
+        eso.as_str(),
+    ];
+    let out = infra(&c, &pins);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains(&format!(
+            "cert-manager v1.21.1 digest {cm} (matches the pin)"
+        )),
+        "{out:?}"
+    );
+    let chart = get(
+        &c,
+        "/apis/source.toolkit.fluxcd.io/v1/namespaces/flux-system/helmcharts/cert-manager-v1.21.1",
+    );
+    assert_eq!(
+        chart["status"]["artifact"]["digest"],
+        cm.as_str(),
+        "{chart}"
+    );
+    assert_eq!(
+        chart["status"]["artifact"]["revision"], "v1.21.1",
+        "{chart}"
+    );
+    let hr = get(
+        &c,
+        "/apis/helm.toolkit.fluxcd.io/v2/namespaces/flux-system/helmreleases/external-secrets",
+    );
+    assert!(ready(&hr), "{hr}");
+    assert_eq!(
+        hr["status"]["lastAttemptedRevisionDigest"],
+        eso.as_str(),
+        "{hr}"
+    );
+    let again = infra(&c, &pins);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(
+        again.stderr.contains("cluster ready: 0 object(s) changed"),
+        "{again:?}"
+    );
+}
+
+#[test]
+fn a_chart_digest_mismatch_is_exit_3_naming_both_and_installs_nothing() {
+    let c = FakeCluster::start_with(SCALE, &["--bare"]);
+    let pinned = format!("sha256:{}", "ab".repeat(32));
+    let seen = chart_digest("oci://quay.io/jetstack/charts", "cert-manager", "v1.21.1");
+    let out = infra(&c, &["--cert-manager-chart-digest", &pinned]);
+    assert_eq!(out.code, 3, "{out:?}");
+    for words in [
+        "HelmChart flux-system/cert-manager-v1.21.1: chart cert-manager v1.21.1 has digest",
+        seen.as_str(),
+        &format!("but --cert-manager-chart-digest pins {pinned}"),
+        "no release was installed",
+    ] {
+        assert!(out.stderr.contains(words), "{words}: {out:?}");
+    }
+    let releases = get(
+        &c,
+        "/apis/helm.toolkit.fluxcd.io/v2/namespaces/flux-system/helmreleases",
+    );
+    assert_eq!(
+        releases["items"].as_array().map(Vec::len),
+        Some(0),
+        "{releases}"
+    );
+    assert!(c.objects("deployments.apps", "cert-manager").is_empty());
+    // A malformed pin is bad input, before the cluster is touched.
+    let bad = infra(&c, &["--cert-manager-chart-digest", "sha256:abc"]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("is not a chart digest"), "{bad:?}");
+}
+
 #[test]
 fn a_chart_version_the_repository_lacks_fails_in_source_controllers_words() {
     let c = FakeCluster::start_with(SCALE, &["--bare"]);
     let out = infra(&c, &["--external-secrets-version", "9.9.9"]);
     assert_eq!(out.code, 3, "{out:?}");
     for words in [
-        "HelmRelease flux-system/external-secrets is not ready",
+        "HelmChart flux-system/external-secrets-9.9.9 is not ready",
         "no 'external-secrets' chart with version matching '9.9.9' found",
         "hint: check the chart version",
     ] {
@@ -183,7 +301,7 @@ fn a_refused_acme_account_fails_in_lets_encrypts_words() {
 fn dns01_forbidden_is_reported_with_the_warning_that_names_the_missing_role() {
     let c = FakeCluster::start_with(SCALE, &["--bare"]);
     c.fault(json!({"operators": ["dns01-forbidden"]}));
-    let out = infra(&c, &["--wildcard", "true", "--timeout", "8s"]);
+    let out = infra(&c, &["--wildcard", "true", "--timeout", "12s"]);
     assert_eq!(out.code, 3, "{out:?}");
     for words in [
         "Certificate cert-manager/wildcard-tls was not ready within",
@@ -199,7 +317,7 @@ fn dns01_forbidden_is_reported_with_the_warning_that_names_the_missing_role() {
 fn key_vault_403_is_reported_with_the_stores_own_message() {
     let c = FakeCluster::start_with(SCALE, &["--bare"]);
     c.fault(json!({"operators": ["keyvault-forbidden"]}));
-    let out = infra(&c, &["--timeout", "8s"]);
+    let out = infra(&c, &["--timeout", "12s"]);
     assert_eq!(out.code, 3, "{out:?}");
     for words in [
         "ClusterSecretStore azure-keyvault was not ready within",
@@ -263,7 +381,47 @@ fn deploys_into_two_namespaces_share_the_one_wildcard_certificate_and_read_key_v
             .decode(db["data"]["DB_PASSWORD"].as_str().unwrap_or_default())
             .unwrap_or_default();
         assert_eq!(password, b"fake-mysql-admin-password", "{db}");
+        let namespace = get(&c, &format!("/api/v1/namespaces/{ns}"));
+        assert_eq!(
+            namespace["metadata"]["labels"]["aks-backend.io/wildcard-tls"], "true",
+            "deploy --tls wildcard labels the namespace it creates: {namespace}"
+        );
     }
+    // A namespace without the label cannot read the wildcard key through the store.
+    c.http(
+        "POST",
+        "/api/v1/namespaces",
+        Some(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "intruder"}})),
+    );
+    let copy = aks_backend::plan::manifests::wildcard_copy("intruder");
+    c.http(
+        "POST",
+        "/apis/external-secrets.io/v1/namespaces/intruder/externalsecrets",
+        Some(&copy),
+    );
+    let status = || {
+        get(
+            &c,
+            "/apis/external-secrets.io/v1/namespaces/intruder/externalsecrets/wildcard-tls",
+        )["status"]["conditions"][0]
+            .clone()
+    };
+    for _ in 0..100 {
+        if status()["status"].is_string() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let refused = status();
+    assert_eq!(refused["status"], "False", "{refused}");
+    assert!(
+        refused["message"].as_str().unwrap_or_default().contains(
+            "using cluster store \"wildcard-tls\" is not allowed from namespace \"intruder\""
+        ),
+        "{refused}"
+    );
+    let secret = get(&c, "/api/v1/namespaces/intruder/secrets/wildcard-tls");
+    assert!(secret["data"].is_null(), "no copy: {secret}");
 }
 
 #[test]
@@ -358,6 +516,8 @@ fn every_planned_custom_object_validates_against_its_crd_schema() {
         versions: AddonVersions {
             cert_manager: "v1.21.1".into(),
             external_secrets: "2.9.0".into(),
+            cert_manager_digest: Some(format!("sha256:{}", "ab".repeat(32))),
+            external_secrets_digest: None,
         },
         gateway_ip: None,
         kubeconfig: None,
@@ -378,6 +538,11 @@ fn every_planned_custom_object_validates_against_its_crd_schema() {
             "source.toolkit.fluxcd.io/v1",
             "HelmRepository",
             "source.toolkit.fluxcd.io_helmrepositories.yaml",
+        ),
+        (
+            "source.toolkit.fluxcd.io/v1",
+            "HelmChart",
+            "source.toolkit.fluxcd.io_helmcharts.yaml",
         ),
         (
             "cert-manager.io/v1",
@@ -423,8 +588,8 @@ fn every_planned_custom_object_validates_against_its_crd_schema() {
         );
         checked += 1;
     }
-    // 2 sources, 2 releases, 2 issuers, 2 stores, the certificate, the copy.
-    assert_eq!(checked, 10);
+    // 2 repositories, 2 charts, 2 releases, 2 issuers, 2 stores, the certificate, the copy.
+    assert_eq!(checked, 12);
 }
 
 #[test]
@@ -487,4 +652,121 @@ fn a_crashing_controller_fails_in_seconds_with_its_pods_words() {
     ] {
         assert!(out.stderr.contains(words), "{words}: {out:?}");
     }
+}
+
+/// `infra_args` with some flags' values replaced.
+fn with_values(mut args: Vec<String>, pairs: &[(&str, &str)]) -> Vec<String> {
+    for (flag, value) in pairs {
+        let i = args.iter().position(|a| a == flag).unwrap();
+        args[i + 1] = value.to_string();
+    }
+    args
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wildcard_dns_record_points_the_zone_at_the_gateway_through_arm() {
+    use crate::support::arm::{ArmMock, SUBSCRIPTION};
+    use crate::support::azure::World;
+    use crate::support::entra::{self, EntraConfig};
+    let w = World::new(EntraConfig::default()).await;
+    w.arm.add_zone("rg-dns", "example.com", Value::Null);
+    let c = FakeCluster::start_with(SCALE, &["--bare"]);
+    let mut args = vec![
+        "infra".to_string(),
+        "--kubeconfig".into(),
+        c.kubeconfig.display().to_string(),
+    ];
+    args.extend(with_values(
+        infra_args(&[
+            "--wildcard",
+            "true",
+            "--wildcard-dns-record",
+            "true",
+            "--gateway-public-ip",
+            "20.50.60.70",
+            "--client-id",
+            entra::CLIENT_ID,
+            "--authority-host",
+            &w.entra.url,
+            "--arm-endpoint",
+            &w.arm.url,
+        ]),
+        &[
+            ("--subscription-id", SUBSCRIPTION),
+            ("--tenant-id", entra::TENANT),
+        ],
+    ));
+    let mut env = w.base_env();
+    env.push(("INPUT_CLIENT_SECRET".into(), entra::CLIENT_SECRET.into()));
+    let run = |args: Vec<String>, env: Vec<(String, String)>| {
+        let w = &w;
+        async move {
+            let out = w.run(&args, &env).await;
+            let (stdout, stderr) = crate::support::azure::text(&out);
+            (crate::support::azure::code(&out), stdout, stderr)
+        }
+    };
+    let (code, _, stderr) = run(args.clone(), env.clone()).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("DNS: * A 20.50.60.70 in zone example.com (created)"),
+        "{stderr}"
+    );
+    let id = format!(
+        "{}/providers/Microsoft.Network/dnszones/example.com/A/*",
+        ArmMock::rg_id("rg-dns")
+    )
+    .to_ascii_lowercase();
+    let record = w
+        .arm
+        .with(|d| d.resources.get(&id).map(|(_, b, _)| b.clone()))
+        .unwrap_or_else(|| panic!("no record {id}: {:?}", w.arm.calls()));
+    assert_eq!(record["name"], "*", "{record}");
+    assert_eq!(
+        record["properties"]["ARecords"],
+        json!([{"ipv4Address": "20.50.60.70"}]),
+        "{record}"
+    );
+    assert_eq!(record["properties"]["fqdn"], "*.example.com.", "{record}");
+    // A re-run finds it and writes the same record (nothing new in the zone).
+    let (code, _, stderr) = run(args, env).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("DNS: * A 20.50.60.70 in zone example.com (updated)"),
+        "{stderr}"
+    );
+    // Every request body matched the DNS spec; the client secret never reached the logs.
+    w.assert_valid();
+    assert!(!stderr.contains(entra::CLIENT_SECRET));
+}
+
+#[test]
+fn missing_permissions_are_one_exit_2_list_before_anything_is_applied() {
+    let c = FakeCluster::start_with(SCALE, &["--bare"]);
+    c.fault(json!({"deny": [
+        {"verb": "create", "group": "cert-manager.io", "resource": "clusterissuers"},
+        {"verb": "patch", "group": "external-secrets.io", "resource": "clustersecretstores"},
+        {"verb": "create", "group": "source.toolkit.fluxcd.io", "resource": "helmcharts",
+         "namespace": "flux-system"},
+        {"verb": "create", "group": "", "resource": "namespaces"},
+    ]}));
+    let out = infra(&c, &[]);
+    assert_eq!(out.code, 2, "{out:?}");
+    for words in [
+        "the cluster phase may not do everything it needs",
+        "create clusterissuers.cert-manager.io cluster-wide",
+        "patch clustersecretstores.external-secrets.io cluster-wide",
+        "create helmcharts.source.toolkit.fluxcd.io in namespace flux-system",
+        "create namespaces cluster-wide",
+        "hint: nothing was changed",
+        "cluster-admin",
+    ] {
+        assert!(out.stderr.contains(words), "{words}: {out:?}");
+    }
+    assert!(!out.stderr.contains("created"), "nothing applied: {out:?}");
+    let repos = get(
+        &c,
+        "/apis/source.toolkit.fluxcd.io/v1/namespaces/flux-system/helmrepositories",
+    );
+    assert_eq!(repos["items"].as_array().map(Vec::len), Some(0), "{repos}");
 }

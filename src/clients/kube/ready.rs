@@ -29,6 +29,7 @@ pub enum Judgement {
 /// How the kinds we wait on report readiness.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Waited {
+    HelmChart,
     HelmRelease,
     ClusterIssuer,
     ClusterSecretStore,
@@ -38,6 +39,7 @@ pub enum Waited {
 impl Waited {
     pub fn kind(self) -> &'static str {
         match self {
+            Waited::HelmChart => "HelmChart",
             Waited::HelmRelease => "HelmRelease",
             Waited::ClusterIssuer => "ClusterIssuer",
             Waited::ClusterSecretStore => "ClusterSecretStore",
@@ -47,6 +49,7 @@ impl Waited {
 
     pub fn resource(self) -> ApiResource {
         let (group, version, plural) = match self {
+            Waited::HelmChart => ("source.toolkit.fluxcd.io", "v1", "helmcharts"),
             Waited::HelmRelease => ("helm.toolkit.fluxcd.io", "v2", "helmreleases"),
             Waited::ClusterIssuer => ("cert-manager.io", "v1", "clusterissuers"),
             Waited::ClusterSecretStore => ("external-secrets.io", "v1", "clustersecretstores"),
@@ -58,8 +61,9 @@ impl Waited {
         )
     }
 
-    /// Ready=True at the current generation is done. A HelmRelease or ClusterIssuer that
-    /// says False has failed (a missing chart, a refused ACME account do not heal); a
+    /// Ready=True at the current generation is done. A HelmChart, HelmRelease or
+    /// ClusterIssuer that says False has failed (a missing chart, a refused ACME account do
+    /// not heal); a
     /// store or certificate that says False is still waited for, since Azure role
     /// assignments take minutes to reach Key Vault and Azure DNS.
     pub fn judge(self, obj: &Value) -> Judgement {
@@ -77,7 +81,13 @@ impl Waited {
         };
         match ready.status.as_str() {
             "True" if current => Judgement::Ready,
-            "False" if current && matches!(self, Waited::HelmRelease | Waited::ClusterIssuer) => {
+            "False"
+                if current
+                    && matches!(
+                        self,
+                        Waited::HelmChart | Waited::HelmRelease | Waited::ClusterIssuer
+                    ) =>
+            {
                 Judgement::Failed
             }
             _ => Judgement::Pending,
@@ -86,6 +96,11 @@ impl Waited {
 
     fn hint(self) -> &'static str {
         match self {
+            Waited::HelmChart => {
+                "check the chart version (--cert-manager-version / --external-secrets-version: it \
+                 must exist in the chart repository) and that the cluster reaches the repository; \
+                 `kubectl -n flux-system describe helmchart NAME` shows source-controller's view"
+            }
             Waited::HelmRelease => {
                 "check the chart version (--cert-manager-version / --external-secrets-version: it \
                  must exist in the chart repository) and that the cluster reaches the repository; \
@@ -135,6 +150,21 @@ pub fn condition(obj: &Value) -> Option<Ready> {
     })
 }
 
+/// A chart whose archive is not the pinned one.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{object}: chart {chart} {version} has digest {seen}, but --{input} pins {pinned}; \
+     no release was installed"
+)]
+pub struct DigestMismatch {
+    pub object: String,
+    pub chart: String,
+    pub version: String,
+    pub seen: String,
+    pub pinned: String,
+    pub input: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AddonError {
     #[error("{object} is not ready: {}{}", last.message, events_text(events))]
@@ -160,6 +190,11 @@ pub enum AddonError {
         reason: String,
         events: Vec<EventLine>,
     },
+    #[error("{0}")]
+    DigestMismatch(Box<DigestMismatch>),
+    #[error("the cluster phase may not do everything it needs:{}",
+        denied.iter().map(|d| format!("\n  - {d}")).collect::<String>())]
+    AccessDenied { denied: Vec<String> },
     #[error(transparent)]
     Kube(#[from] KubeError),
 }
@@ -183,6 +218,7 @@ impl Diagnostic for AddonError {
     fn exit(&self) -> Exit {
         match self {
             AddonError::Kube(e) => e.exit(),
+            AddonError::AccessDenied { .. } => Exit::BadInput,
             _ => Exit::External,
         }
     }
@@ -195,6 +231,20 @@ impl Diagnostic for AddonError {
             AddonError::Workload { .. } => Some(
                 "the chart's pods did not start: see the events and `kubectl -n NAMESPACE \
                  describe pods`"
+                    .into(),
+            ),
+            AddonError::DigestMismatch(m) => Some(format!(
+                "nothing was installed from that chart. The repository serves a different \
+                 archive for this version than the one pinned: find out why (a re-published \
+                 chart, a mirror) before trusting it, then pin the new digest with --{} or \
+                 change the version",
+                m.input
+            )),
+            AddonError::AccessDenied { .. } => Some(
+                "nothing was changed; the cluster phase installs cluster-wide objects (namespaces, \
+                 ClusterIssuers, ClusterSecretStores): run it as a cluster admin (on AKS the \
+                 Azure Kubernetes Service RBAC Cluster Admin role, or a ClusterRoleBinding to \
+                 cluster-admin)"
                     .into(),
             ),
             AddonError::Kube(e) => e.hint(),

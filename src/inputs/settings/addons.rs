@@ -16,6 +16,10 @@ pub struct AddonVersions {
     pub cert_manager: String,
     /// `2.9.0` style.
     pub external_secrets: String,
+    /// `sha256:…` the cert-manager chart archive must have (Flux HelmChart
+    /// `status.artifact.digest`); none: the digest seen is reported, not checked.
+    pub cert_manager_digest: Option<String>,
+    pub external_secrets_digest: Option<String>,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -104,6 +108,31 @@ fn version(r: &Resolved, name: key::Defaulted, leading_v: bool) -> Result<String
         ));
     }
     Ok(v.to_string())
+}
+
+/// An optional chart digest: `sha256:` and 64 lowercase hex digits (what source-controller
+/// reports in a HelmChart's `status.artifact.digest`).
+fn digest(r: &Resolved, name: key::Key) -> Result<Option<String>, InputError> {
+    let Some(v) = r.string(name).map(|v| v.trim().to_string()) else {
+        return Ok(None);
+    };
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let hex = v.strip_prefix("sha256:").unwrap_or("");
+    if hex.len() != 64
+        || !hex
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    {
+        return Err(InputError::invalid(
+            input_of(r, name),
+            format!("`{v}` is not a chart digest"),
+            "sha256: and 64 lowercase hex digits, as infra prints for the chart it saw \
+             (the HelmChart's status.artifact.digest)",
+        ));
+    }
+    Ok(Some(v))
 }
 
 /// `https://NAME.vault.azure.net` (any sovereign cloud's vault suffix is accepted).
@@ -255,6 +284,8 @@ impl AddonSettings {
         let versions = AddonVersions {
             cert_manager: version(r, key::CERT_MANAGER_VERSION, true)?,
             external_secrets: version(r, key::EXTERNAL_SECRETS_VERSION, false)?,
+            cert_manager_digest: digest(r, key::CERT_MANAGER_CHART_DIGEST)?,
+            external_secrets_digest: digest(r, key::EXTERNAL_SECRETS_CHART_DIGEST)?,
         };
         let wildcard = r.bool(key::WILDCARD)?;
         let wildcard_dns_record = r.bool(key::WILDCARD_DNS_RECORD)?;

@@ -21,6 +21,8 @@ ExternalSecrets whose issuer or store is not stored are treated as if they were 
 """
 
 import base64
+import hashlib
+import re
 import time
 
 from . import crds
@@ -70,6 +72,24 @@ ACME_REFUSED = ("Failed to register ACME account: 400 urn:ietf:params:acme:error
                 "account :: contact email has forbidden domain \"example.com\"")
 
 
+def chart_digest(url, chart, version):
+    """The digest of a fake chart archive: sha256 of `url/chart:version`, the same on every run (a test can pin it)."""
+    return "sha256:" + hashlib.sha256(f"{url}/{chart}:{version}".encode()).hexdigest()
+
+
+def _selects(selector, labels):
+    """A metav1.LabelSelector against a label set (matchLabels and matchExpressions, ANDed)."""
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for e in selector.get("matchExpressions") or []:
+        key, op, values = e.get("key"), e.get("operator"), e.get("values") or []
+        ok = {"In": key in labels and labels[key] in values, "NotIn": labels.get(key) not in values,
+              "Exists": key in labels, "DoesNotExist": key not in labels}.get(op, False)
+        if not ok:
+            return False
+    return True
+
+
 def _conditions(obj):
     return (obj.get("status") or {}).get("conditions") or []
 
@@ -107,6 +127,9 @@ class Operators:
         return self.api.store.peek(CRD, None, crd_name) is not None
 
     def sync(self):
+        if self._served(HELM_CHART.key):
+            for chart_obj in self.api.store.list(HELM_CHART)[0]:
+                self._helm_chart(chart_obj)
         if self._served(HELM_RELEASE.key):
             for release in self.api.store.list(HELM_RELEASE)[0]:
                 self._helm_release(release)
@@ -164,12 +187,86 @@ class Operators:
 
     # -- Flux ------------------------------------------------------------------------------------
 
-    def _helm_release(self, release):
+    def _helm_chart(self, chart_obj):
+        """source-controller: fetch the chart at `spec.version` from its HelmRepository into an artifact."""
+        meta, spec = chart_obj["metadata"], chart_obj.get("spec") or {}
+        generation = meta.get("generation", 1)
+        status = chart_obj.get("status") or {}
+        if status.get("observedGeneration") == generation and _conditions(chart_obj) \
+                and _conditions(chart_obj)[0].get("status") != "Unknown":
+            return
+        if self._since(chart_obj) < FETCH:
+            return self._ready(HELM_CHART, chart_obj, "Unknown", "Progressing", "reconciliation in progress",
+                               "source-controller")
+        chart, version = spec.get("chart", ""), spec.get("version", "*")
+        source = spec.get("sourceRef") or {}
+        repo = self.api.store.get(HELM_REPOSITORY, meta["namespace"], source.get("name", ""))
+        if repo is None:
+            return self._chart_failed(chart_obj, "SourceUnavailable",
+                                      f"failed to get source: HelmRepository.source.toolkit.fluxcd.io "
+                                      f"\"{source.get('name')}\" not found")
+        if not is_ready(repo):
+            self._ready(HELM_REPOSITORY, repo, "True", "Succeeded",
+                        "Helm repository is Ready" if (repo.get("spec") or {}).get("type") == "oci"
+                        else f"stored artifact: revision 'sha256:{abs(hash(repo['spec'].get('url'))):x}'",
+                        "source-controller")
+        url = ((repo.get("spec") or {}).get("url") or "").rstrip("/")
+        versions, contents = CHARTS.get((url, chart), (set(), None))
+        if contents is None:
+            return self._chart_failed(chart_obj, "InvalidChartReference",
+                                      f"invalid chart reference: failed to get chart version for remote "
+                                      f"reference: chart \"{chart}\" not found in {url} repository")
+        if version not in versions:
+            return self._chart_failed(chart_obj, "InvalidChartReference",
+                                      f"invalid chart reference: failed to get chart version for remote "
+                                      f"reference: no '{chart}' chart with version matching '{version}' found")
+        digest = chart_digest(url, chart, version)
+        path = f"helmchart/{meta['namespace']}/{meta['name']}/{chart}-{version}.tgz"
+        artifact = {"digest": digest, "revision": version, "path": path, "size": 1024,
+                    "url": f"http://source-controller.flux-system.svc.cluster.local./{path}",
+                    "lastUpdateTime": timestamp()}
+        self._ready(HELM_CHART, chart_obj, "True", "ChartPullSucceeded",
+                    f"pulled '{chart}' chart with version '{version}'", "source-controller",
+                    {"artifact": artifact, "observedChartName": chart, "url": artifact["url"],
+                     "observedSourceArtifactRevision": (repo.get("status") or {}).get("artifact", {}).get("revision",
+                                                                                                         "")})
+
+    def _chart_failed(self, chart_obj, reason, message):
+        self._ready(HELM_CHART, chart_obj, "False", reason, message, "source-controller")
+        self._warn_once(chart_obj, reason, message, "source-controller")
+
+    def _release_chart(self, release):
+        """The HelmChart a release installs: `spec.chartRef` (kind HelmChart), or the one helm-controller makes
+        for `spec.chart` (`<source namespace>-<release name>`). (HelmChart object, error message or None)."""
         meta, spec = release["metadata"], release.get("spec") or {}
+        ref = spec.get("chartRef")
+        if ref is not None:
+            ns = ref.get("namespace") or meta["namespace"]
+            if ref.get("kind") != "HelmChart":
+                return None, f"chartRef kind {ref.get('kind')} is not simulated"
+            chart_obj = self.api.store.get(HELM_CHART, ns, ref.get("name", ""))
+            if chart_obj is None:
+                return None, (f"could not get HelmChart object: helmcharts.source.toolkit.fluxcd.io "
+                              f"\"{ref.get('name')}\" not found")
+            return chart_obj, None
         chart_spec = ((spec.get("chart") or {}).get("spec")) or {}
-        chart, version = chart_spec.get("chart", ""), chart_spec.get("version", "*")
         source = chart_spec.get("sourceRef") or {}
         source_ns = source.get("namespace") or meta["namespace"]
+        name = f"{source_ns}-{meta['name']}"
+        self._upsert(HELM_CHART, source_ns,
+                     {"apiVersion": HELM_CHART.api_version, "kind": "HelmChart",
+                      "metadata": {"name": name, "namespace": source_ns},
+                      "spec": {"chart": chart_spec.get("chart", ""), "version": chart_spec.get("version", "*"),
+                               "interval": spec.get("interval", "10m"),
+                               "sourceRef": {"kind": "HelmRepository", "name": source.get("name")}}},
+                     "helm-controller")
+        chart_obj = self.api.store.get(HELM_CHART, source_ns, name)
+        if chart_obj is not None and _conditions(chart_obj) == []:
+            self._helm_chart(chart_obj)
+        return self.api.store.get(HELM_CHART, source_ns, name), None
+
+    def _helm_release(self, release):
+        meta, spec = release["metadata"], release.get("spec") or {}
         target_ns = spec.get("targetNamespace") or meta["namespace"]
         generation = meta.get("generation", 1)
         status = release.get("status") or {}
@@ -179,38 +276,29 @@ class Operators:
             self._ready(HELM_RELEASE, release, "Unknown", "Progressing", "Reconciliation in progress",
                         "helm-controller")
             return
-        chart_name = f"{source_ns}-{meta['name']}"
-        repo = self.api.store.get(HELM_REPOSITORY, source_ns, source.get("name", ""))
-        if repo is None:
-            message = (f"HelmChart '{source_ns}/{chart_name}' is not ready: failed to get source: "
-                       f"HelmRepository.source.toolkit.fluxcd.io \"{source.get('name')}\" not found")
-            return self._release_failed(release, "ArtifactFailed", message)
-        if not is_ready(repo):
-            self._ready(HELM_REPOSITORY, repo, "True", "Succeeded",
-                        "Helm repository is Ready" if (repo.get("spec") or {}).get("type") == "oci"
-                        else f"stored artifact: revision 'sha256:{abs(hash(repo['spec'].get('url'))):x}'",
-                        "source-controller")
-        url = ((repo.get("spec") or {}).get("url") or "").rstrip("/")
-        versions, contents = CHARTS.get((url, chart), (set(), None))
+        chart_obj, error = self._release_chart(release)
+        if error is not None:
+            return self._release_failed(release, "ArtifactFailed", error)
+        chart_meta = chart_obj["metadata"]
+        chart_ready = next((c for c in _conditions(chart_obj) if c.get("type") == "Ready"), None)
+        if chart_ready is None or chart_ready.get("status") == "Unknown":
+            return
+        if chart_ready.get("status") != "True":
+            return self._release_failed(release, "ArtifactFailed",
+                                        f"HelmChart '{chart_meta['namespace']}/{chart_meta['name']}' is not ready: "
+                                        f"{chart_ready.get('message', '')}")
+        # The release installs the artifact the HelmChart holds, nothing else.
+        artifact = (chart_obj.get("status") or {}).get("artifact") or {}
+        chart, version = (chart_obj.get("spec") or {}).get("chart", ""), artifact.get("revision", "")
+        repo = self.api.store.get(HELM_REPOSITORY, chart_meta["namespace"],
+                                  ((chart_obj.get("spec") or {}).get("sourceRef") or {}).get("name", ""))
+        url = (((repo or {}).get("spec") or {}).get("url") or "").rstrip("/")
+        _, contents = CHARTS.get((url, chart), (set(), None))
         if contents is None:
-            return self._release_failed(release, "ArtifactFailed",
-                                        f"HelmChart '{source_ns}/{chart_name}' is not ready: invalid chart reference: "
-                                        f"failed to get chart version for remote reference: chart \"{chart}\" "
-                                        f"not found in {url} repository")
-        if version not in versions:
-            return self._release_failed(release, "ArtifactFailed",
-                                        f"HelmChart '{source_ns}/{chart_name}' is not ready: invalid chart reference: "
-                                        f"failed to get chart version for remote reference: no '{chart}' chart "
-                                        f"with version matching '{version}' found")
-        self._upsert(HELM_CHART, source_ns,
-                     {"apiVersion": HELM_CHART.api_version, "kind": "HelmChart",
-                      "metadata": {"name": chart_name, "namespace": source_ns},
-                      "spec": {"chart": chart, "version": version, "interval": spec.get("interval", "10m"),
-                               "sourceRef": {"kind": "HelmRepository", "name": source.get("name")}}},
-                     "helm-controller")
+            return
         history = status.get("history") or []
         upgrading = bool(history)
-        installed_key = (meta["uid"], generation, "installed")
+        installed_key = (meta["uid"], generation, "installed", artifact.get("digest"))
         if installed_key not in self.first_seen:
             if not self.api.store.namespace_exists(target_ns):
                 if not (spec.get("install") or {}).get("createNamespace"):
@@ -228,7 +316,8 @@ class Operators:
             self._ready(HELM_RELEASE, release, "Unknown", "Progressing",
                         "Running 'upgrade' action with timeout of 5m0s" if upgrading
                         else "Running 'install' action with timeout of 5m0s", "helm-controller",
-                        {"lastAttemptedRevision": version, "lastAttemptedGeneration": generation})
+                        {"lastAttemptedRevision": version, "lastAttemptedGeneration": generation,
+                         "lastAttemptedRevisionDigest": artifact.get("digest", "")})
             return
         pending = [name for name, _, _ in contents["deployments"]
                    if not self._available(target_ns, name)]
@@ -245,6 +334,7 @@ class Operators:
         self._ready(HELM_RELEASE, release, "True", "UpgradeSucceeded" if upgrading else "InstallSucceeded",
                     message, "helm-controller",
                     {"history": history[:5], "lastAttemptedRevision": version,
+                     "lastAttemptedRevisionDigest": artifact.get("digest", ""),
                      "lastAttemptedGeneration": generation, "lastAttemptedReleaseAction": action})
         self.recorder.record(release, "Normal", "UpgradeSucceeded" if upgrading else "InstallSucceeded", message,
                              "helm-controller")
@@ -454,6 +544,9 @@ class Operators:
         if store is None and self.api.store.bare:
             return self._es_failed(external, f"could not get ClusterSecretStore \"{ref.get('name')}\", "
                                              f"ClusterSecretStore.external-secrets.io \"{ref.get('name')}\" not found")
+        if store is not None and not self._store_admits(store, meta["namespace"]):
+            return self._es_failed(external, f"using cluster store \"{ref.get('name')}\" is not allowed from "
+                                             f"namespace \"{meta['namespace']}\": denied by spec.condition")
         if store is not None and not is_ready(store):
             return self._es_failed(external, f"could not get provider client: ClusterSecretStore "
                                              f"\"{ref.get('name')}\" is not ready")
@@ -488,6 +581,24 @@ class Operators:
                 (external.get("status") or {}).get("binding") != status["binding"]:
             status["refreshTime"] = timestamp()
         self._set_status(EXTERNAL_SECRET, external, status, "external-secrets")
+
+    def _store_admits(self, store, namespace):
+        """ESO's ClusterSecretStore `spec.conditions`: none admits every namespace; else any condition whose
+        namespaceSelector matches the namespace's labels, or that names it, or whose regex matches it."""
+        conditions = (store.get("spec") or {}).get("conditions")
+        if not conditions:
+            return True
+        ns = self.api.store.get(NAMESPACE, None, namespace) or {}
+        labels = (ns.get("metadata") or {}).get("labels") or {}
+        for condition in conditions:
+            selector = condition.get("namespaceSelector")
+            if selector is not None and _selects(selector, labels):
+                return True
+            if namespace in (condition.get("namespaces") or []):
+                return True
+            if any(re.search(r, namespace) for r in condition.get("namespaceRegexes") or []):
+                return True
+        return False
 
     def _es_failed(self, external, message):
         self._set_status(EXTERNAL_SECRET, external,
