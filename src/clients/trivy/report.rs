@@ -146,8 +146,11 @@ fn top_level<R: Read>(
             Some(b'"') if first => {}
             Some(b',') if !first => {
                 w.pos += 1;
-                if w.peek()? != Some(b'"') {
-                    return Err(w.unexpected("key must be a string"));
+                match w.peek()? {
+                    Some(b'"') => {}
+                    // Found by fuzzing: the end after a `,` is a truncated report.
+                    None => return Err(w.truncated()),
+                    Some(_) => return Err(w.unexpected("key must be a string")),
                 }
             }
             Some(b'}') => break,
@@ -318,7 +321,9 @@ impl<'p, R: Read> Window<'p, R> {
     /// Line and column (serde_json's: bytes since the last newline) just after `at`
     /// bytes of the window.
     fn position(&self, at: usize) -> (usize, usize) {
-        let before = &self.buf[..at];
+        // Never past the window, whatever a caller asks: an error's place must not panic.
+        let at = at.min(self.buf.len());
+        let before = self.buf.get(..at).unwrap_or_default();
         match before.iter().rposition(|b| *b == b'\n') {
             Some(i) => (
                 self.line + before.iter().filter(|b| **b == b'\n').count(),
@@ -717,6 +722,18 @@ mod tests {
         assert!(matches!(e, ReportError::Schema { .. }));
         let e = p(r#"{"Results":[]}"#).unwrap_err();
         assert!(e.to_string().contains("missing"));
+    }
+
+    /// Found by `cargo fuzz` (trivy_report): a report that ends after a `,` between keys
+    /// panicked placing the error one byte past the window; it is a truncated report.
+    #[test]
+    fn a_report_ending_after_a_comma_between_keys_is_truncated() {
+        let e =
+            p("\u{FEFF}{\"Sc_emaVersion\":2,\"ArtifactName\":\"a|b @x\",\"RetmaVersion\":2,   ")
+                .unwrap_err();
+        assert!(matches!(e, ReportError::Truncated { .. }), "{e}");
+        let e = p("{\"SchemaVersion\":2,").unwrap_err();
+        assert!(matches!(e, ReportError::Truncated { .. }), "{e}");
     }
 
     /// Issue 13 item 11: a BOM made the report "invalid JSON".
