@@ -68,6 +68,9 @@ pub struct Host {
     color: bool,
     masks: Mutex<Vec<String>>,
     outputs: Mutex<BTreeMap<String, String>>,
+    /// Every `set_output`, in order: what one step published, even a value an earlier
+    /// step had already set (refer re-publishing infra's registry).
+    output_log: Mutex<Vec<(String, String)>>,
 }
 
 impl Host {
@@ -101,6 +104,7 @@ impl Host {
             color,
             masks: Mutex::new(Vec::new()),
             outputs: Mutex::new(BTreeMap::new()),
+            output_log: Mutex::new(Vec::new()),
         }
     }
 
@@ -314,6 +318,10 @@ impl Host {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(name.to_string(), value.to_string());
+        self.output_log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((name.to_string(), value.to_string()));
         match self.kind {
             HostKind::GitHubActions => {
                 if let Some(path) = &self.github_output {
@@ -336,6 +344,24 @@ impl Host {
             HostKind::Local => {}
         }
         Ok(())
+    }
+
+    /// A mark for [`Host::outputs_since`].
+    pub fn output_mark(&self) -> usize {
+        self.output_log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    /// The outputs set since `mark` (the last value of each name).
+    pub fn outputs_since(&self, mark: usize) -> BTreeMap<String, String> {
+        let log = self.output_log.lock().unwrap_or_else(|e| e.into_inner());
+        log.get(mark..)
+            .unwrap_or_default()
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Every output set so far.

@@ -7,7 +7,6 @@
 //! prints one timing breakdown: each step's wall time, and within them the time spent
 //! waiting on other programs (engine, registry, Trivy, cluster) versus our own work.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::clients::acr::{self, Acr};
@@ -386,7 +385,7 @@ impl Pipeline<'_> {
     async fn one(&mut self, step: Step, resolved: &Resolved) -> Result<Exit, Error> {
         let ctx = self.ctx;
         let started = Instant::now();
-        let before = ctx.host.outputs();
+        let mark = ctx.host.output_mark();
         let mut r = self.plan_and_execute(step, resolved).await;
         let row = match &mut r {
             Ok(Some(f)) => {
@@ -405,11 +404,7 @@ impl Pipeline<'_> {
             Ok(Some(f)) => f.late.take(),
             _ => None,
         };
-        let after = ctx.host.outputs();
-        let published: BTreeMap<String, String> = after
-            .into_iter()
-            .filter(|(k, v)| before.get(k) != Some(v))
-            .collect();
+        let published = ctx.host.outputs_since(mark);
         if r.is_ok() {
             self.state.record(step, &published);
         }

@@ -561,14 +561,18 @@ fn say(o: &Output) -> String {
 /// infra stored in Key Vault and points the DNS record at the gateway's IP and opens the
 /// gateway NSG. A second `infra` then leaves deploy's NSG rule alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "WIP: infra and refer pass; build exchanges the infra sign-in's Entra token (tenant entra::TENANT) at the loopback registry, whose token service trusts support::registry::TENANT only"]
 async fn infra_run_chains_infra_refer_build_scan_deploy_through_the_state() {
-    use crate::support::acr_token_service::entra_token;
-    use crate::support::registry::{PUSHER, Registry, TENANT as ACR_TENANT};
+    use crate::support::registry::Registry;
     use crate::support::tools::{trivy, trivy_cache, trivy_fixture};
 
-    let w = W::new().await;
-    let reg = Registry::start().await;
+    // One sign-in for every step: the registry (an ACR) trusts the Entra mock's tenant and
+    // grants AcrPush to the identity it signs in.
+    let w = W::with(EntraConfig {
+        object_id: Some(DEPLOYER_OID.into()),
+        ..Default::default()
+    })
+    .await;
+    let reg = Registry::start_trusting(entra::TENANT, &[DEPLOYER_OID]).await;
     let cluster =
         tokio::task::spawn_blocking(|| crate::support::fake_cluster::FakeCluster::start(0.05))
             .await
@@ -630,12 +634,17 @@ async fn infra_run_chains_infra_refer_build_scan_deploy_through_the_state() {
     args[0] = "run".into();
     let env = vec![
         ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
-        ("AZURE_ACCESS_TOKEN".into(), entra_token(ACR_TENANT, PUSHER)),
         ("INPUT_SETTLE_SECONDS".into(), "1".into()),
         ("INPUT_MIN_READY_SECONDS".into(), "0".into()),
     ];
     let o = w.command(args, env).await;
-    assert_eq!(code(&o), 0, "{}", say(&o));
+    assert_eq!(
+        code(&o),
+        0,
+        "{}\nstate: {}",
+        say(&o),
+        std::fs::read_to_string(w.path("state.json")).unwrap_or_default()
+    );
 
     let out = w.outputs();
     // refer read the deployment infra made: its registry, cluster and vault.

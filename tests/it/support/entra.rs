@@ -50,7 +50,11 @@ impl TokenBook {
     /// A JWT-shaped token carrying `oid` (the signed-in identity's object ID), as Entra
     /// issues them; recorded like [`TokenBook::issue`]'s.
     pub fn issue_with_oid(&self, scope: &str, lifetime: Duration, oid: &str) -> String {
-        let claims = json!({"aud": scope.trim_end_matches("/.default"), "oid": oid, "tid": TENANT, "uti": uuid::Uuid::new_v4().simple().to_string()});
+        let now = jiff::Timestamp::now().as_second();
+        let exp = now + i64::try_from(lifetime.as_secs()).unwrap_or(3600);
+        let claims = json!({"aud": scope.trim_end_matches("/.default"), "oid": oid, "tid": TENANT,
+            "iss": format!("https://sts.windows.net/{TENANT}/"), "nbf": now - 60, "exp": exp,
+            "uti": uuid::Uuid::new_v4().simple().to_string()});
         let token = format!(
             "{}.{}.c2lnbmF0dXJl",
             b64(&json!({"alg": "RS256", "typ": "JWT"})),

@@ -38,8 +38,14 @@ impl Registry {
     /// A registry whose token service accepts Entra tokens of [`TENANT`] and grants
     /// AcrPush to [`PUSHER`] only.
     pub async fn start() -> Registry {
+        Registry::start_trusting(TENANT, &[PUSHER]).await
+    }
+
+    /// A registry whose token service accepts Entra tokens of `tenant` and grants AcrPush
+    /// to `pushers` (e.g. the identity the Entra mock signs in).
+    pub async fn start_trusting(tenant: &str, pushers: &[&str]) -> Registry {
         let addr = format!("127.0.0.1:{}", free_port());
-        let tokens = TokenService::start(&addr, TENANT, &[PUSHER]).await;
+        let tokens = TokenService::start(&addr, tenant, pushers).await;
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("root.pem"), &tokens.cert_pem).unwrap();
         let config = format!(
