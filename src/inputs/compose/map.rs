@@ -637,23 +637,7 @@ fn service(
 
     // --- secrets ---
     let mut secret_files = Vec::new();
-    for v in s
-        .get("secrets")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let (source, target) = match v {
-            Value::String(n) => (n.clone(), None),
-            Value::Object(m) => (
-                m.get("source")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
-                m.get("target").and_then(Value::as_str).map(String::from),
-            ),
-            _ => continue,
-        };
+    for (source, target) in secret_refs(s.get("secrets")) {
         let Some(top) = top_secrets.get(&source) else {
             return Err(err(
                 format!("{at}.secrets"),
@@ -962,23 +946,7 @@ pub(crate) fn build_spec(
         })
         .unwrap_or_default();
     let mut secrets = Vec::new();
-    for v in m
-        .get("secrets")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let (source, target) = match v {
-            Value::String(n) => (n.clone(), None),
-            Value::Object(o) => (
-                o.get("source")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
-                o.get("target").and_then(Value::as_str).map(String::from),
-            ),
-            _ => continue,
-        };
+    for (source, target) in secret_refs(m.get("secrets")) {
         let top = top_secrets.get(&source).and_then(Value::as_object);
         let from = match (
             top.and_then(|t| t.get("file")).and_then(Value::as_str),
@@ -1366,6 +1334,26 @@ fn bytes(v: &Value) -> Option<String> {
         "g" => format!("{n}Gi"),
         _ => return None,
     })
+}
+
+/// A service's `secrets:` entries, short (`- name`) or long (`- source: name, target: path`)
+/// syntax, as (source, target).
+fn secret_refs(list: Option<&Value>) -> Vec<(String, Option<String>)> {
+    list.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| match v {
+            Value::String(n) => Some((n.clone(), None)),
+            Value::Object(m) => Some((
+                m.get("source")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                m.get("target").and_then(Value::as_str).map(String::from),
+            )),
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]
