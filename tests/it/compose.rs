@@ -416,6 +416,63 @@ fn a_compose_app_deploys_and_a_crashing_service_rolls_back_alone() {
     }
 }
 
+/// Every service changes and one crashes: the others are tracked to their own verdict
+/// (healthy, not cancelled) and only the crashing one is rolled back, so a new build of a
+/// whole app keeps its good services.
+#[test]
+fn when_every_service_changes_only_the_crashing_one_rolls_back() {
+    let c = FakeCluster::start(0.05);
+    let app = c.dir.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    let compose = app.join("compose.yaml");
+    let write = |d: &str, worker: &str| {
+        std::fs::write(
+            &compose,
+            format!(
+                "services:\n  api:\n    image: registry.example.com/team/api@{d}\n    ports: [\"8080:8080\"]\n  web:\n    image: registry.example.com/team/web@{d}\n    expose: [\"3000\"]\n  worker:\n    image: registry.example.com/team/{worker}@{d}\n    command: [\"work\"]\n"
+            ),
+        )
+        .unwrap();
+    };
+    write(D1, "worker");
+    let path = compose.display().to_string();
+    let base = [
+        "--compose",
+        path.as_str(),
+        "--namespace",
+        "shop",
+        "--timeout",
+        "60s",
+        "--replicas",
+        "1",
+    ];
+    let ok = c.deploy(&base);
+    assert_eq!(ok.code, 0, "{ok:?}");
+
+    write(D2, "crashes");
+    let bad = c.deploy(&base);
+    assert_eq!(bad.code, 1, "{bad:?}");
+    let ws = bad.report()["workloads"].as_array().unwrap().clone();
+    let worker = ws.iter().find(|w| w["name"] == "worker").unwrap();
+    assert_eq!(worker["verdict"], "failed", "{worker}");
+    assert_eq!(worker["rollback"]["verdict"], "healthy", "{worker}");
+    for name in ["api", "web"] {
+        let w = ws.iter().find(|w| w["name"] == name).unwrap();
+        assert_eq!(w["verdict"], "healthy", "{w}");
+        assert!(w["rollback"].is_null(), "{w}");
+    }
+    // The new api and web stay: they run D2.
+    for d in c.objects("deployments.apps", "shop") {
+        let image = d["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        if d["metadata"]["name"] != "worker" {
+            assert!(image.ends_with(D2), "{image}");
+        }
+    }
+}
+
 /// Several services publishing ports and none named: which one is public is asked, not
 /// guessed; `--public` settles it, and a UDP port is not what the gateway can serve.
 #[test]

@@ -63,6 +63,10 @@ pub struct Tracker {
     events: Store<Event>,
     changes: mpsc::Receiver<()>,
     tasks: Vec<JoinHandle<()>>,
+    /// Workloads that are separate components (`--component`, `--compose`): one failing
+    /// does not cancel the others, which are tracked to their own verdict, so only the
+    /// failing ones are rolled back.
+    independent: bool,
 }
 
 impl Drop for Tracker {
@@ -164,7 +168,13 @@ impl Tracker {
             events,
             changes: rx,
             tasks,
+            independent: false,
         }
+    }
+
+    /// See [`Tracker::independent`]: a failure no longer cancels the other workloads.
+    pub fn track_independently(&mut self) {
+        self.independent = true;
     }
 
     async fn ready(&self, deadline: Instant) -> bool {
@@ -300,7 +310,7 @@ impl Tracker {
     }
 
     /// Tracks every workload until all are done, one fails (the others are then
-    /// cancelled), or the deadline passes. `progress` gets a line per workload every
+    /// cancelled, unless they are independent components), or the deadline passes. `progress` gets a line per workload every
     /// `every`. With `settle`, a Deployment, StatefulSet or DaemonSet is healthy only
     /// after its new pods stayed up for the settle window past Available (see
     /// `settle`); `None` (a rollback to a revision that ran before) judges at Available.
@@ -411,7 +421,7 @@ impl Tracker {
                 }
             }
             let timed_out = Instant::now() >= deadline;
-            if failed || timed_out || done.iter().all(Option::is_some) {
+            if (failed && !self.independent) || timed_out || done.iter().all(Option::is_some) {
                 for (i, w) in workloads.iter().enumerate() {
                     if done[i].is_none() {
                         let (_, revision, new_pods, related_uids) = self.assess(w, &policy);

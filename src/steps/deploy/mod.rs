@@ -146,6 +146,10 @@ pub async fn execute(
         .filter_map(|t| WorkloadKind::of(&t.resource.group, &t.resource.kind))
         .collect();
     let mut tracker = Tracker::start(&client, ns, &kinds);
+    // Separate components (`--component`, `--compose`) scale, fail and roll back alone.
+    if matches!(&s.source, ManifestSource::Generated { components, .. } if components.len() > 1) {
+        tracker.track_independently();
+    }
     let applied = apply::run(ctx, &client, &pre.targets, &pre.changes).await?;
     let outcomes = track::wait(ctx, &mut tracker, &applied.watched, s).await;
     let verify = has(plan, |a| matches!(a, Action::VerifyDigests));
