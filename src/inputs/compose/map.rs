@@ -396,47 +396,23 @@ fn service(
 ) -> Result<Service, MapError> {
     let mut notes = Vec::new();
     // --- what would weaken the cluster ---
+    let set = |k: &str| {
+        s.get(k)
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+    };
+    let host = |k: &str| s.get(k).and_then(Value::as_str) == Some("host");
     let weak: Vec<(&str, bool)> = vec![
         (
             "privileged",
             s.get("privileged") == Some(&Value::Bool(true)),
         ),
-        (
-            "cap_add",
-            s.get("cap_add")
-                .and_then(Value::as_array)
-                .is_some_and(|a| !a.is_empty()),
-        ),
-        (
-            "network_mode",
-            s.get("network_mode")
-                .and_then(Value::as_str)
-                .is_some_and(|m| m == "host"),
-        ),
-        (
-            "pid",
-            s.get("pid")
-                .and_then(Value::as_str)
-                .is_some_and(|m| m == "host"),
-        ),
-        (
-            "ipc",
-            s.get("ipc")
-                .and_then(Value::as_str)
-                .is_some_and(|m| m == "host"),
-        ),
-        (
-            "devices",
-            s.get("devices")
-                .and_then(Value::as_array)
-                .is_some_and(|a| !a.is_empty()),
-        ),
-        (
-            "security_opt",
-            s.get("security_opt")
-                .and_then(Value::as_array)
-                .is_some_and(|a| !a.is_empty()),
-        ),
+        ("cap_add", set("cap_add")),
+        ("network_mode", host("network_mode")),
+        ("pid", host("pid")),
+        ("ipc", host("ipc")),
+        ("devices", set("devices")),
+        ("security_opt", set("security_opt")),
     ];
     for (key, present) in weak {
         if !present {
