@@ -67,9 +67,9 @@ pub struct Host {
     temp_dir: PathBuf,
     color: bool,
     masks: Mutex<Vec<String>>,
-    outputs: Mutex<BTreeMap<String, String>>,
-    /// Every `set_output`, in order: what one step published, even a value an earlier
-    /// step had already set (refer re-publishing infra's registry).
+    /// Every `set_output`, in order: the outputs so far are its last value per name, and
+    /// what one step published is what it added (even a value an earlier step had
+    /// already set, as refer re-publishing infra's registry).
     output_log: Mutex<Vec<(String, String)>>,
 }
 
@@ -103,7 +103,6 @@ impl Host {
             temp_dir: env.temp_dir(),
             color,
             masks: Mutex::new(Vec::new()),
-            outputs: Mutex::new(BTreeMap::new()),
             output_log: Mutex::new(Vec::new()),
         }
     }
@@ -314,10 +313,6 @@ impl Host {
     /// A step output. GitHub: `$GITHUB_OUTPUT` (multi-line safe); Azure Pipelines: an
     /// output variable; local: remembered for `--outputs-file` only.
     pub fn set_output(&self, name: &str, value: &str) -> Result<(), HostError> {
-        self.outputs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_string(), value.to_string());
         self.output_log
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -366,10 +361,7 @@ impl Host {
 
     /// Every output set so far.
     pub fn outputs(&self) -> BTreeMap<String, String> {
-        self.outputs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.outputs_since(0)
     }
 
     /// Markdown for the job summary (GitHub), the build summary (Azure Pipelines), or
