@@ -12,7 +12,7 @@ use crate::clients::github::GitHubError;
 use crate::clients::kube::KubeError;
 use crate::clients::kube::ready::AddonError;
 use crate::clients::trivy::TrivyError;
-use crate::clients::trivy::report::ReportError;
+use crate::clients::trivy::results::ResultsError;
 use crate::host::HostError;
 use crate::inputs::InputError;
 use crate::plan::manifests::ManifestError;
@@ -29,7 +29,7 @@ pub enum Error {
     #[error(transparent)]
     Trivy(#[from] TrivyError),
     #[error(transparent)]
-    Report(#[from] ReportError),
+    Results(#[from] ResultsError),
     #[error(transparent)]
     GitHub(#[from] GitHubError),
     #[error(transparent)]
@@ -56,7 +56,7 @@ impl Error {
             Error::Input(e) => e,
             Error::Host(e) => e,
             Error::Trivy(e) => e,
-            Error::Report(e) => e,
+            Error::Results(e) => e,
             Error::GitHub(e) => e,
             Error::AzureDevOps(e) => e,
             Error::Kube(e) => e,

@@ -1,4 +1,4 @@
-//! The state file: what the earlier steps of this job published, and the report so far.
+//! The state file: what the earlier steps of this job published, and the summary so far.
 //!
 //! `run` does refer -> build -> scan -> deploy in one process; used as four separate
 //! workflow steps, each step reads the earlier ones' outputs from this file (default under
@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::fsx::{self, FsError};
 use crate::model::diagnostic::{Diagnostic, Exit};
-use crate::model::pipeline::Report;
+use crate::model::pipeline::Summary;
 use crate::model::step::{EarlierOutputs, Step};
 
 /// The state file could not be read (bad input, exit 2) or written.
@@ -52,7 +52,9 @@ pub struct State {
     pub outputs: BTreeMap<String, BTreeMap<String, String>>,
     /// The pipeline report the PR comment shows.
     #[serde(default)]
-    pub report: Option<Report>,
+    // The file keeps its old key, so a state file written by an earlier release still reads.
+    #[serde(rename = "report")]
+    pub summary: Option<Summary>,
 }
 
 /// Which setting of a later step an earlier step's output feeds.

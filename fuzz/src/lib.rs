@@ -35,10 +35,10 @@ fn text(data: &[u8]) -> Option<&str> {
 
 /// A Trivy JSON report, then everything derived from it (gate, SARIF, summary).
 pub fn trivy_report(data: &[u8]) {
-    use aks_backend::clients::trivy::report;
+    use aks_backend::clients::trivy::results;
     use aks_backend::model::gate::GatePolicy;
     use aks_backend::render::{sarif, scan_summary};
-    let Ok(r) = report::parse(Path::new("report.json"), data) else {
+    let Ok(r) = results::parse(Path::new("report.json"), data) else {
         return;
     };
     let policy = GatePolicy {

@@ -178,7 +178,7 @@ impl Finding {
 
 /// Everything one Trivy report said, in our model.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
-pub struct ScanReport {
+pub struct ScanFindings {
     pub artifact_name: String,
     pub artifact_type: String,
     pub targets: Vec<Target>,
@@ -188,7 +188,7 @@ pub struct ScanReport {
     rule_index: HashMap<String, u32>,
 }
 
-impl ScanReport {
+impl ScanFindings {
     // `f.rule` is an index this report's builder handed out into `rules`.
     #[allow(clippy::indexing_slicing)]
     pub fn rule(&self, f: &Finding) -> &Rule {

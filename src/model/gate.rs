@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use jiff::civil::Date;
 
-use super::findings::{Finding, ScanReport, Severity, SeverityCounts};
+use super::findings::{Finding, ScanFindings, Severity, SeverityCounts};
 use super::ignore::{IgnoreList, IgnoreMatch};
 
 #[derive(Clone, Debug)]
@@ -64,7 +64,7 @@ pub struct GateResult {
 }
 
 impl GatePolicy {
-    pub fn disposition(&self, report: &ScanReport, f: &Finding) -> Disposition {
+    pub fn disposition(&self, report: &ScanFindings, f: &Finding) -> Disposition {
         let rule = report.rule(f);
         if let Some(IgnoreMatch::Ignored { until }) = self.ignores.check(&rule.id, self.today) {
             return Disposition::Ignored { until };
@@ -78,7 +78,7 @@ impl GatePolicy {
         Disposition::Counts
     }
 
-    pub fn evaluate(&self, report: &ScanReport) -> GateResult {
+    pub fn evaluate(&self, report: &ScanFindings) -> GateResult {
         let mut total = SeverityCounts::default();
         let mut counted = SeverityCounts::default();
         let mut ignored = 0;

@@ -1,5 +1,5 @@
 //! The domain model: findings from one scan, the ignore list and the gate. Pure data
-//! and pure functions; no I/O (Trivy's report file is read by `clients::trivy::report`).
+//! and pure functions; no I/O (Trivy's report file is read by `clients::trivy::results`).
 
 pub mod diagnostic;
 pub mod findings;
@@ -20,4 +20,4 @@ pub mod whatif;
 pub mod wildcard;
 pub mod workload_kind;
 
-pub use findings::{Finding, FindingKind, Rule, ScanReport, Severity, SeverityCounts, Target};
+pub use findings::{Finding, FindingKind, Rule, ScanFindings, Severity, SeverityCounts, Target};

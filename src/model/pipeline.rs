@@ -1,4 +1,4 @@
-//! The report of one pipeline run: what each step did, for the pull-request comment,
+//! The summary of one pipeline run: what each step did, for the pull-request comment,
 //! the job summary and the state file between separate steps.
 //!
 //! It is plain data (Serialize + Deserialize) so `run` can keep it in a state file, and
@@ -8,15 +8,15 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Which comment a report belongs to: one per (workflow, job, app).
+/// Which comment a summary belongs to: one per (workflow, job, app).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReportKey {
+pub struct SummaryKey {
     pub workflow: String,
     pub job: String,
     pub app: String,
 }
 
-impl ReportKey {
+impl SummaryKey {
     /// `workflow/job/app`, each part percent-encoded so the key is one token and
     /// cannot close the HTML comment it lives in.
     pub fn encoded(&self) -> String {
@@ -59,7 +59,7 @@ impl std::fmt::Display for RunId {
 /// The hidden first line of every comment we own.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Marker {
-    /// [`ReportKey::encoded`].
+    /// [`SummaryKey::encoded`].
     pub key: String,
     pub run: RunId,
 }
@@ -67,7 +67,7 @@ pub struct Marker {
 const MARKER_PREFIX: &str = "<!-- aks-backend:v1 ";
 
 impl Marker {
-    pub fn new(key: &ReportKey, run: RunId) -> Self {
+    pub fn new(key: &SummaryKey, run: RunId) -> Self {
         Marker {
             key: key.encoded(),
             run,
@@ -197,7 +197,7 @@ pub struct FindingRow {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StepReport {
+pub struct StepSummary {
     /// `refer`, `build`, `scan`, `deploy`.
     pub name: String,
     pub status: StepStatus,
@@ -212,9 +212,9 @@ pub struct StepReport {
     pub findings: Vec<FindingRow>,
 }
 
-impl StepReport {
+impl StepSummary {
     pub fn new(name: impl Into<String>, status: StepStatus) -> Self {
-        StepReport {
+        StepSummary {
             name: name.into(),
             status,
             duration_ms: None,
@@ -237,12 +237,12 @@ pub struct Links {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Report {
-    pub key: ReportKey,
+pub struct Summary {
+    pub key: SummaryKey,
     pub run: RunId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
-    pub steps: Vec<StepReport>,
+    pub steps: Vec<StepSummary>,
     #[serde(default)]
     pub links: Links,
     /// `--compose`: one row per service, filled in by each step (image and digest by
@@ -265,7 +265,7 @@ pub struct ServiceRow {
     pub rollout: Option<String>,
 }
 
-/// The overall state of a report.
+/// The overall state of a summary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Overall {
     Failed,
@@ -273,7 +273,7 @@ pub enum Overall {
     Ok,
 }
 
-impl Report {
+impl Summary {
     /// Merges a step's part of a service's row (what it left `None` is kept).
     pub fn merge_service(&mut self, part: &ServiceRow) {
         if !self.services.iter().any(|r| r.name == part.name) {
@@ -316,7 +316,7 @@ impl Report {
     }
 
     /// Replaces the step with the same name, or appends it.
-    pub fn set_step(&mut self, step: StepReport) {
+    pub fn set_step(&mut self, step: StepSummary) {
         match self.steps.iter_mut().find(|s| s.name == step.name) {
             Some(s) => *s = step,
             None => self.steps.push(step),
@@ -330,7 +330,7 @@ mod tests {
 
     #[test]
     fn marker_round_trips_and_cannot_be_broken_by_names() {
-        let key = ReportKey {
+        let key = SummaryKey {
             workflow: "CI --> deploy".into(),
             job: "build/scan".into(),
             app: "api".into(),
@@ -375,8 +375,8 @@ mod tests {
 
     #[test]
     fn report_round_trips_through_json() {
-        let mut r = Report::default();
-        let mut s = StepReport::new("deploy", StepStatus::Failed);
+        let mut r = Summary::default();
+        let mut s = StepSummary::new("deploy", StepStatus::Failed);
         s.facts.push(Fact::link(
             "URL",
             "api.example.com",
@@ -389,7 +389,7 @@ mod tests {
         });
         r.set_step(s);
         let json = serde_json::to_string(&r).unwrap();
-        let back: Report = serde_json::from_str(&json).unwrap();
+        let back: Summary = serde_json::from_str(&json).unwrap();
         assert_eq!(back, r);
         assert_eq!(r.overall(), Overall::Failed);
     }

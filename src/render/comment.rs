@@ -14,7 +14,7 @@
 
 use std::fmt::Write;
 
-use crate::model::pipeline::{Fact, FactStyle, FindingRow, Overall, Report, StepStatus};
+use crate::model::pipeline::{Fact, FactStyle, FindingRow, Overall, StepStatus, Summary};
 use crate::render::markdown::{code, code_block, largest_fitting, link, shorten, text};
 
 /// GitHub's limit for an issue or pull-request comment body.
@@ -64,9 +64,9 @@ struct Caps {
 
 /// Renders `report` for `platform`, within `max_chars` (normally
 /// [`Platform::max_chars`]).
-pub fn render(report: &Report, platform: Platform, max_chars: usize) -> String {
-    let most = |f: fn(&crate::model::pipeline::StepReport) -> usize| {
-        report.steps.iter().map(f).max().unwrap_or(0)
+pub fn render(summary: &Summary, platform: Platform, max_chars: usize) -> String {
+    let most = |f: fn(&crate::model::pipeline::StepSummary) -> usize| {
+        summary.steps.iter().map(f).max().unwrap_or(0)
     };
     let full = Caps {
         findings: most(|s| s.findings.len()),
@@ -74,10 +74,10 @@ pub fn render(report: &Report, platform: Platform, max_chars: usize) -> String {
         events: most(|s| s.failure.as_ref().map_or(0, |f| f.events.len())),
         text: MAX_TEXT,
     };
-    let fits = |c: &Caps| length(&render_with(report, platform, c)) <= max_chars;
+    let fits = |c: &Caps| length(&render_with(summary, platform, c)) <= max_chars;
     let mut caps = full;
     if fits(&caps) {
-        return render_with(report, platform, &caps);
+        return render_with(summary, platform, &caps);
     }
     // Cut the lists in order of how little they are missed: findings are all in the
     // Security tab anyway, then old log lines, then old events.
@@ -96,12 +96,12 @@ pub fn render(report: &Report, platform: Platform, max_chars: usize) -> String {
     if !fits(&caps) {
         caps.text = largest_fitting(MAX_TEXT, |n| fits(&Caps { text: n, ..caps }));
     }
-    let body = render_with(report, platform, &caps);
+    let body = render_with(summary, platform, &caps);
     if length(&body) <= max_chars {
         return body;
     }
     // Only reachable with absurd reports (thousands of steps): the marker and a note.
-    let mut out = report.marker().render();
+    let mut out = summary.marker().render();
     out.push('\n');
     let _ = writeln!(
         out,
@@ -154,12 +154,12 @@ fn fact(f: &Fact, max: usize) -> String {
     }
 }
 
-fn headline(report: &Report) -> (&'static str, String) {
-    match report.overall() {
+fn headline(summary: &Summary) -> (&'static str, String) {
+    match summary.overall() {
         Overall::Ok => ("✅", "all steps passed".into()),
         Overall::InProgress => ("🔄", "in progress".into()),
         Overall::Failed => {
-            let failed: Vec<&str> = report
+            let failed: Vec<&str> = summary
                 .steps
                 .iter()
                 .filter(|s| s.status == StepStatus::Failed)
@@ -171,8 +171,8 @@ fn headline(report: &Report) -> (&'static str, String) {
 }
 
 /// `--compose`: one row per service (image, digest, findings, rollout).
-fn services_table(md: &mut String, report: &Report, max: usize) {
-    if report.services.is_empty() {
+fn services_table(md: &mut String, summary: &Summary, max: usize) {
+    if summary.services.is_empty() {
         return;
     }
     let cell = |v: &Option<String>, as_code: bool| match v {
@@ -183,7 +183,7 @@ fn services_table(md: &mut String, report: &Report, max: usize) {
     let _ = writeln!(md);
     let _ = writeln!(md, "| Service | Image | Digest | Findings | Rollout |");
     let _ = writeln!(md, "| --- | --- | --- | --- | --- |");
-    for r in &report.services {
+    for r in &summary.services {
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {} |",
@@ -196,20 +196,20 @@ fn services_table(md: &mut String, report: &Report, max: usize) {
     }
 }
 
-fn render_with(report: &Report, platform: Platform, caps: &Caps) -> String {
+fn render_with(summary: &Summary, platform: Platform, caps: &Caps) -> String {
     let mut md = String::new();
-    let _ = writeln!(md, "{}", report.marker().render());
-    let (icon, head) = headline(report);
+    let _ = writeln!(md, "{}", summary.marker().render());
+    let (icon, head) = headline(summary);
     let _ = writeln!(
         md,
         "### {icon} aks-backend: {} — {}",
-        code(&shorten(&report.key.app, 200)),
+        code(&shorten(&summary.key.app, 200)),
         text(&head)
     );
     let _ = writeln!(md);
     let _ = writeln!(md, "| Step | Status | Duration | Details |");
     let _ = writeln!(md, "| --- | --- | ---: | --- |");
-    for s in &report.steps {
+    for s in &summary.steps {
         let facts: Vec<String> = s.facts.iter().map(|f| fact(f, caps.text)).collect();
         let _ = writeln!(
             md,
@@ -225,10 +225,10 @@ fn render_with(report: &Report, platform: Platform, caps: &Caps) -> String {
         );
     }
 
-    services_table(&mut md, report, caps.text);
+    services_table(&mut md, summary, caps.text);
 
     let mut cut = Cuts::default();
-    for s in &report.steps {
+    for s in &summary.steps {
         let Some(f) = &s.failure else { continue };
         let _ = writeln!(md);
         let _ = writeln!(md, "#### ❌ {} failed", text(&s.name));
@@ -239,7 +239,7 @@ fn render_with(report: &Report, platform: Platform, caps: &Caps) -> String {
         folded_lines(&mut md, "Log lines", &f.logs, caps.logs, &mut cut.logs);
     }
 
-    for s in report.steps.iter().filter(|s| !s.findings.is_empty()) {
+    for s in summary.steps.iter().filter(|s| !s.findings.is_empty()) {
         let kept = s
             .findings
             .get(..s.findings.len().min(caps.findings))
@@ -275,18 +275,21 @@ fn render_with(report: &Report, platform: Platform, caps: &Caps) -> String {
     }
 
     let mut links = Vec::new();
-    if let Some(u) = &report.links.run {
-        let label = if report.run.number > 0 {
-            format!("Run {}, attempt {}", report.run.number, report.run.attempt)
+    if let Some(u) = &summary.links.run {
+        let label = if summary.run.number > 0 {
+            format!(
+                "Run {}, attempt {}",
+                summary.run.number, summary.run.attempt
+            )
         } else {
             "Run".to_string()
         };
         links.push(link(&label, u));
     }
-    if let Some(u) = &report.links.security {
+    if let Some(u) = &summary.links.security {
         links.push(link("Security tab", u));
     }
-    if let Some(u) = &report.links.summary {
+    if let Some(u) = &summary.links.summary {
         links.push(link("Job summary", u));
     }
     if !links.is_empty() {

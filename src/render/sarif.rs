@@ -23,7 +23,7 @@ use serde_sarif::sarif::{
 use sha2::{Digest, Sha256};
 
 use crate::model::gate::{Disposition, GatePolicy};
-use crate::model::{Finding, FindingKind, Rule, ScanReport, Severity, Target};
+use crate::model::{Finding, FindingKind, Rule, ScanFindings, Severity, Target};
 
 /// GitHub code scanning: results per run.
 pub const GITHUB_MAX_RESULTS: usize = 25_000;
@@ -58,7 +58,7 @@ pub struct Rendered {
 /// severe). Results are serialized one at a time, so memory stays flat however many
 /// findings there are. `policy` marks ignored findings as suppressed.
 pub fn render<W: Write>(
-    report: &ScanReport,
+    report: &ScanFindings,
     policy: &GatePolicy,
     ctx: &SarifContext<'_>,
     max_results: usize,
@@ -311,7 +311,7 @@ fn descriptor(rule: &Rule, class: &str) -> ReportingDescriptor {
 }
 
 /// The finding's stable fingerprint: 32 hex digits.
-fn fingerprint(report: &ScanReport, f: &Finding, uri: &str) -> [u8; 32] {
+fn fingerprint(report: &ScanFindings, f: &Finding, uri: &str) -> [u8; 32] {
     let rule = report.rule(f);
     let target = report.target(f);
     let mut h = Sha256::new();
@@ -335,7 +335,7 @@ fn fingerprint(report: &ScanReport, f: &Finding, uri: &str) -> [u8; 32] {
 }
 
 /// Where a finding is, without tag or digest.
-fn location_uri<'a>(report: &'a ScanReport, f: &'a Finding, stable: &'a str) -> &'a str {
+fn location_uri<'a>(report: &'a ScanFindings, f: &'a Finding, stable: &'a str) -> &'a str {
     let target = report.target(f);
     let path = match target.class.as_str() {
         "os-pkgs" => stable,
@@ -362,7 +362,7 @@ fn stable_target(target: &Target, stable: &str) -> String {
 
 /// The result's message text, written straight into the JSON string.
 struct MessageText<'a> {
-    report: &'a ScanReport,
+    report: &'a ScanFindings,
     f: &'a Finding,
     target_name: &'a str,
 }
@@ -515,7 +515,7 @@ struct SuppressionOut {
 #[allow(clippy::too_many_arguments)]
 fn write_result<W: Write>(
     w: &mut W,
-    report: &ScanReport,
+    report: &ScanFindings,
     policy: &GatePolicy,
     ctx: &SarifContext<'_>,
     stable: &str,
@@ -655,7 +655,7 @@ mod tests {
 
     /// The result as serde_sarif builds it: what `write_result` must match byte for byte.
     fn sarif_result(
-        report: &ScanReport,
+        report: &ScanFindings,
         policy: &GatePolicy,
         ctx: &SarifContext<'_>,
         stable: &str,
@@ -736,7 +736,7 @@ mod tests {
 
     #[test]
     fn streamed_results_match_serde_sarif() {
-        let report = crate::clients::trivy::report::parse(
+        let report = crate::clients::trivy::results::parse(
             std::path::Path::new("r.json"),
             br#"{"SchemaVersion":2,"ArtifactName":"reg.io/api:1.2","Results":[
               {"Target":"reg.io/api:1.2 (debian 12.5)","Class":"os-pkgs","Type":"debian",

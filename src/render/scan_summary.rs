@@ -9,7 +9,7 @@
 use std::fmt::Write;
 
 use crate::model::gate::{Disposition, GatePolicy, GateResult, Verdict};
-use crate::model::{Finding, FindingKind, ScanReport, Severity};
+use crate::model::{Finding, FindingKind, ScanFindings, Severity};
 use crate::render::markdown::{
     GITHUB_SUMMARY_MAX_BYTES, code, largest_fitting, link, shorten, text,
 };
@@ -72,7 +72,7 @@ pub fn verdict_line(gate: &GateResult, policy: &GatePolicy) -> String {
 }
 
 pub fn render(
-    report: &ScanReport,
+    report: &ScanFindings,
     policy: &GatePolicy,
     gate: &GateResult,
     ctx: &SummaryContext<'_>,
@@ -83,7 +83,7 @@ pub fn render(
 /// [`render`] within `max_bytes`: the number of findings shown is the largest that
 /// fits.
 pub fn render_within(
-    report: &ScanReport,
+    report: &ScanFindings,
     policy: &GatePolicy,
     gate: &GateResult,
     ctx: &SummaryContext<'_>,
@@ -103,7 +103,7 @@ pub fn render_within(
 
 /// The summary showing at most `shown` findings (the most severe).
 fn render_with(
-    report: &ScanReport,
+    report: &ScanFindings,
     policy: &GatePolicy,
     gate: &GateResult,
     ctx: &SummaryContext<'_>,
@@ -215,7 +215,7 @@ fn render_with(
     md
 }
 
-fn table(md: &mut String, report: &ScanReport, policy: &GatePolicy, findings: &[&Finding]) {
+fn table(md: &mut String, report: &ScanFindings, policy: &GatePolicy, findings: &[&Finding]) {
     let _ = writeln!(
         md,
         "| Severity | ID | Package / file | Installed | Fixed in | Title |"
@@ -307,7 +307,7 @@ mod tests {
 
     /// A Trivy report of `n` findings, each with a `title_len`-character title and a
     /// hostile PrimaryURL and package name.
-    fn report(n: usize, title_len: usize) -> ScanReport {
+    fn report(n: usize, title_len: usize) -> ScanFindings {
         let vulns: Vec<serde_json::Value> = (0..n)
             .map(|i| {
                 serde_json::json!({
@@ -327,7 +327,7 @@ mod tests {
             "ArtifactType": "container_image",
             "Results": [{"Target": "app", "Class": "os-pkgs", "Type": "debian", "Vulnerabilities": vulns}],
         });
-        crate::clients::trivy::report::parse(
+        crate::clients::trivy::results::parse(
             std::path::Path::new("r.json"),
             json.to_string().as_bytes(),
         )

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use crate::clients::acr::{self, Acr, RegistryAuth};
 use crate::clients::docker::build::{self as engine_build, BuildRequest};
 use crate::clients::docker::buildkit::{self, session};
-use crate::clients::docker::config::{self as docker_config, Found};
+use crate::clients::docker::config::{self as docker_config, ConfigCredential};
 use crate::clients::docker::context::ContextSpec;
 use crate::clients::docker::push::{self, RegistryCredentials};
 use crate::clients::docker::{self, DockerError};
@@ -571,10 +571,10 @@ async fn sign_in(
                 docker_config::config_path(ctx.env.get("DOCKER_CONFIG"), ctx.env.get("HOME"));
             let found = match &path {
                 Some(p) => docker_config::lookup(p, acr.registry())?,
-                None => Found::None,
+                None => ConfigCredential::None,
             };
             match found {
-                Found::Credentials(c) => {
+                ConfigCredential::Credentials(c) => {
                     ctx.host.mask(&c.password);
                     let auth = RegistryAuth::Basic {
                         username: c.username.clone(),
@@ -582,21 +582,22 @@ async fn sign_in(
                     };
                     Ok((Some(c), auth))
                 }
-                Found::Helper(h) => match docker_config::from_helper(&h, acr.registry())? {
-                    Some(c) => {
-                        ctx.host.mask(&c.password);
-                        ctx.host.info(&format!(
-                            "signed in to {} with credentials from docker-credential-{h}",
-                            acr.registry()
-                        ));
-                        let auth = RegistryAuth::Basic {
-                            username: c.username.clone(),
-                            password: c.password.clone(),
-                        };
-                        Ok((Some(c), auth))
-                    }
-                    None => {
-                        ctx.host.annotate(
+                ConfigCredential::Helper(h) => {
+                    match docker_config::from_helper(&h, acr.registry())? {
+                        Some(c) => {
+                            ctx.host.mask(&c.password);
+                            ctx.host.info(&format!(
+                                "signed in to {} with credentials from docker-credential-{h}",
+                                acr.registry()
+                            ));
+                            let auth = RegistryAuth::Basic {
+                                username: c.username.clone(),
+                                password: c.password.clone(),
+                            };
+                            Ok((Some(c), auth))
+                        }
+                        None => {
+                            ctx.host.annotate(
                             Level::Warning,
                             &format!(
                                 "docker-credential-{h} has no credentials for {}; pushing without credentials",
@@ -604,10 +605,11 @@ async fn sign_in(
                             ),
                             &Location::default(),
                         );
-                        Ok((None, RegistryAuth::Anonymous))
+                            Ok((None, RegistryAuth::Anonymous))
+                        }
                     }
-                },
-                Found::None => Ok((None, RegistryAuth::Anonymous)),
+                }
+                ConfigCredential::None => Ok((None, RegistryAuth::Anonymous)),
             }
         }
     }

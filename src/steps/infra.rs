@@ -20,7 +20,7 @@ use crate::clients::azure::{Arm, AzureError, Credential, aks, dns, keyvault};
 use crate::clients::kube as kube_client;
 use crate::error::Error;
 use crate::inputs::settings::{AddonSettings, InfraSettings};
-use crate::model::pipeline::{Fact, StepReport, StepStatus};
+use crate::model::pipeline::{Fact, StepStatus, StepSummary};
 use crate::model::whatif::{Change, ChangeKind};
 use crate::plan::infra::{
     DEPLOYER_PARAMETER, GATEWAY_EXISTS_PARAMETER, InfraPlan, NSG_EXISTS_PARAMETER,
@@ -626,8 +626,8 @@ fn outputs_table(outputs: &[(String, String)]) -> String {
 }
 
 /// The PR comment's row: the what-if headline and the resources that change.
-pub fn report_row(o: &InfraOutcome, duration: std::time::Duration) -> StepReport {
-    let mut step = StepReport::new("infra", StepStatus::Ok);
+pub fn report_row(o: &InfraOutcome, duration: std::time::Duration) -> StepSummary {
+    let mut step = StepSummary::new("infra", StepStatus::Ok);
     step.duration_ms = Some(duration.as_millis() as u64);
     let verb = if o.deployed { "deployed" } else { "what-if" };
     step.facts

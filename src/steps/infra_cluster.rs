@@ -23,7 +23,7 @@ use crate::clients::kube::workloads::WorkloadKind;
 use crate::clients::kube::{self as kube_client, KubeError};
 use crate::error::{Error, Exit};
 use crate::inputs::settings::AddonSettings;
-use crate::model::pipeline::{Fact, StepReport, StepStatus};
+use crate::model::pipeline::{Fact, StepStatus, StepSummary};
 use crate::model::rollout::Verdict;
 use crate::plan::addons::{self, AddonPlan, ChartPin, Wait};
 
@@ -522,8 +522,8 @@ pub fn summary(o: &InfraOutcome) -> String {
 }
 
 /// The report row (PR comment): the installed versions and the readiness states.
-pub fn step_row(o: &InfraOutcome, took: Duration) -> StepReport {
-    let mut row = StepReport::new("infra", StepStatus::Ok);
+pub fn step_row(o: &InfraOutcome, took: Duration) -> StepSummary {
+    let mut row = StepSummary::new("infra", StepStatus::Ok);
     row.duration_ms = Some(took.as_millis() as u64);
     for (chart, version) in &o.versions {
         row.facts.push(Fact::code(chart.clone(), version.clone()));

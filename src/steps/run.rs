@@ -16,10 +16,10 @@ use crate::error::{Error, Exit};
 use crate::inputs::catalog::Step;
 use crate::inputs::settings::{
     AddonSettings, AzureSettings, BuildSettings, DeploySettings, InfraSettings, NetSettings, Phase,
-    ReferSettings, ReportSettings, ScanInput, ScanSettings,
+    PublishSettings, ReferSettings, ScanInput, ScanSettings,
 };
 use crate::inputs::{ConfigFile, Flags, InputError, Resolved, key};
-use crate::model::pipeline::{Fact, Report, ServiceRow, StepReport, StepStatus};
+use crate::model::pipeline::{Fact, ServiceRow, StepStatus, StepSummary, Summary};
 use crate::model::step::EarlierOutputs;
 use crate::plan::build::{BuildPlan, RegistryAuthPlan};
 use crate::plan::deploy::DeployPlan;
@@ -27,8 +27,8 @@ use crate::plan::refer::ReferPlan;
 use crate::secret::Secret;
 use crate::state::State;
 
-use super::report::github_deployment;
-use super::{Ctx, build, deploy, infra, infra_cluster, refer, report, scan};
+use super::publish::github_deployment;
+use super::{Ctx, build, deploy, infra, infra_cluster, publish, refer, scan};
 
 /// What the CLI hands over: the command line's values and the config file.
 pub struct Inputs<'a> {
@@ -56,9 +56,9 @@ pub fn state_path(ctx: &Ctx, r: &Resolved) -> std::path::PathBuf {
 }
 
 /// The report to add this step's row to: the state's, when it is for the same app.
-fn report_for(ctx: &Ctx, rs: &ReportSettings, state: &State, app: &str) -> Report {
-    let fresh = report::new_report(ctx, rs, app);
-    match &state.report {
+fn report_for(ctx: &Ctx, rs: &PublishSettings, state: &State, app: &str) -> Summary {
+    let fresh = publish::new_summary(ctx, rs, app);
+    match &state.summary {
         Some(r) if r.key == fresh.key && r.run == fresh.run => r.clone(),
         _ => fresh,
     }
@@ -70,7 +70,7 @@ fn app_name(r: &Resolved, ctx: &Ctx) -> String {
         return a;
     }
     if let Some(i) = r.string(key::IMAGE) {
-        return report::app_from_image(&i);
+        return publish::app_from_image(&i);
     }
     ctx.env
         .cwd()
@@ -97,13 +97,13 @@ pub async fn single(ctx: &Ctx, step: Step, inputs: &Inputs<'_>) -> Result<Exit, 
     let path = state_path(ctx, &bare);
     let state = State::load(&path)?;
     let resolved = inputs.resolve(ctx, step, Some(&state));
-    let rs = ReportSettings::resolve(&resolved, &ctx.env)?;
-    let report = report_for(ctx, &rs, &state, &app_name(&resolved, ctx));
+    let rs = PublishSettings::resolve(&resolved, &ctx.env)?;
+    let summary = report_for(ctx, &rs, &state, &app_name(&resolved, ctx));
     let mut pipeline = Pipeline {
         ctx,
         rs: &rs,
         state,
-        report,
+        summary,
         path,
         acr_password: None,
     };
@@ -124,25 +124,25 @@ pub async fn all(ctx: &Ctx, inputs: &Inputs<'_>) -> Result<Exit, Error> {
     let bare = inputs.resolve(ctx, Step::Scan, None);
     configure_http(ctx, &bare)?;
     let wanted = wanted_steps(&bare)?;
-    let rs = ReportSettings::resolve(&bare, &ctx.env)?;
-    let mut report = report::new_report(ctx, &rs, &app_name(&bare, ctx));
+    let rs = PublishSettings::resolve(&bare, &ctx.env)?;
+    let mut summary = publish::new_summary(ctx, &rs, &app_name(&bare, ctx));
     for step in Step::ALL {
         // infra is not part of the app pipeline: its row only when it was asked for.
         if step == Step::Infra && !wanted.contains(&step) {
             continue;
         }
-        let mut row = StepReport::new(step.name(), StepStatus::Pending);
+        let mut row = StepSummary::new(step.name(), StepStatus::Pending);
         if !wanted.contains(&step) {
             row.status = StepStatus::Skipped;
         }
-        report.set_step(row);
+        summary.set_step(row);
     }
     let mut pipeline = Pipeline {
         ctx,
         rs: &rs,
         // A run starts a fresh state: earlier runs' outputs must not leak in.
         state: State::default(),
-        report,
+        summary,
         path: state_path(ctx, &bare),
         acr_password: None,
     };
@@ -168,9 +168,9 @@ impl Pipeline<'_> {
             let resolved = inputs.resolve(ctx, step, Some(&self.state));
             if let Some(why) = skip_reason(step, &resolved) {
                 ctx.host.info(&format!("{}: skipped ({why})", step.name()));
-                let mut row = StepReport::new(step.name(), StepStatus::Skipped);
+                let mut row = StepSummary::new(step.name(), StepStatus::Skipped);
                 row.facts.push(Fact::text("", why));
-                self.report.set_step(row);
+                self.summary.set_step(row);
                 timings.push(Timing {
                     step,
                     wall: Duration::ZERO,
@@ -285,9 +285,9 @@ fn cpu_seconds() -> Option<(f64, f64)> {
 /// obtained (which `scan` reuses to pull the image it pushed).
 struct Pipeline<'a> {
     ctx: &'a Ctx,
-    rs: &'a ReportSettings,
+    rs: &'a PublishSettings,
     state: State,
-    report: Report,
+    summary: Summary,
     path: std::path::PathBuf,
     acr_password: Option<Secret>,
 }
@@ -297,7 +297,7 @@ struct Pipeline<'a> {
 /// came after the work was done (returned once the report is published).
 struct Finished {
     exit: Exit,
-    row: StepReport,
+    row: StepSummary,
     acr_password: Option<Secret>,
     app: Option<String>,
     late: Option<Error>,
@@ -306,7 +306,7 @@ struct Finished {
 }
 
 impl Finished {
-    fn new(exit: Exit, row: StepReport) -> Self {
+    fn new(exit: Exit, row: StepSummary) -> Self {
         Finished {
             exit,
             row,
@@ -393,12 +393,12 @@ impl Pipeline<'_> {
                     && resolved.string(key::APP).is_none()
                     && resolved.string(key::IMAGE).is_none()
                 {
-                    self.report.key.app = app.clone();
+                    self.summary.key.app = app.clone();
                 }
                 f.row.clone()
             }
             Ok(None) => return Ok(Exit::Ok),
-            Err(e) => report::failed_step(step.name(), e, started.elapsed()),
+            Err(e) => publish::failed_row(step.name(), e, started.elapsed()),
         };
         let late = match &mut r {
             Ok(Some(f)) => f.late.take(),
@@ -410,13 +410,13 @@ impl Pipeline<'_> {
         }
         if let Ok(Some(f)) = &r {
             for part in &f.services {
-                self.report.merge_service(part);
+                self.summary.merge_service(part);
             }
         }
-        self.report.set_step(row);
-        self.state.report = Some(self.report.clone());
+        self.summary.set_step(row);
+        self.state.summary = Some(self.summary.clone());
         self.state.save(&self.path)?;
-        report::publish(ctx, self.rs, &self.report).await;
+        publish::summary(ctx, self.rs, &self.summary).await;
         if let Some(e) = late {
             return Err(e);
         }
@@ -471,7 +471,7 @@ impl Pipeline<'_> {
                 let o = refer::execute(ctx, &s, &plan).await?;
                 Ok(Finished::new(
                     Exit::Ok,
-                    report::refer_step(&o, started.elapsed()),
+                    publish::refer_row(&o, started.elapsed()),
                 ))
             }
             Planned::Build(mut builds, azure) => {
@@ -487,19 +487,19 @@ impl Pipeline<'_> {
                     }
                 }
                 let o = build::execute(ctx, &builds, token).await?;
-                let mut f = Finished::new(Exit::Ok, report::build_step(&o, started.elapsed()));
+                let mut f = Finished::new(Exit::Ok, publish::build_row(&o, started.elapsed()));
                 f.acr_password = o.iter().find_map(|o| o.acr_refresh_token.clone());
-                f.services = report::build_services(&o);
+                f.services = publish::build_services(&o);
                 Ok(f)
             }
             Planned::Scan(mut s, prepared) => {
                 self.registry_password(&mut s, r).await?;
                 let o = scan::execute(ctx, &s, prepared).await?;
-                let uploaded = report::upload_sarif(ctx, self.rs, &o.sarif_path).await?;
-                let mut row = report::scan_step(&o, started.elapsed());
-                row.facts.push(report::sarif_fact(&uploaded));
+                let uploaded = publish::upload_sarif(ctx, self.rs, &o.sarif_path).await?;
+                let mut row = publish::scan_row(&o, started.elapsed());
+                row.facts.push(publish::sarif_fact(&uploaded));
                 let mut f = Finished::new(o.exit, row);
-                f.app = Some(report::app_from_image(&o.artifact));
+                f.app = Some(publish::app_from_image(&o.artifact));
                 Ok(f)
             }
             Planned::ScanEach(mut each) => {
@@ -507,11 +507,11 @@ impl Pipeline<'_> {
                     self.registry_password(s, r).await?;
                 }
                 let (o, per_image) = scan::execute_each(ctx, each).await?;
-                let uploaded = report::upload_sarif(ctx, self.rs, &o.sarif_path).await?;
-                let mut row = report::scan_step_each(&o, &per_image, started.elapsed());
-                row.facts.push(report::sarif_fact(&uploaded));
+                let uploaded = publish::upload_sarif(ctx, self.rs, &o.sarif_path).await?;
+                let mut row = publish::scan_row_each(&o, &per_image, started.elapsed());
+                row.facts.push(publish::sarif_fact(&uploaded));
                 let mut f = Finished::new(o.exit, row);
-                f.services = report::scan_services(&per_image);
+                f.services = publish::scan_services(&per_image);
                 Ok(f)
             }
             Planned::Deploy(s, plan) => self.deploy(&s, &plan, started).await,
@@ -550,9 +550,9 @@ impl Pipeline<'_> {
         // and the error, and `one` returns the error once all is published.
         let mut o = result?;
         let late = o.error.take();
-        let mut row = report::deploy_step(&o, started.elapsed());
+        let mut row = publish::deploy_row(&o, started.elapsed());
         if let Some(e) = late.as_ref() {
-            let f = report::failed_step("deploy", e, started.elapsed()).failure;
+            let f = publish::failed_row("deploy", e, started.elapsed()).failure;
             row.status = StepStatus::Failed;
             row.failure = match (row.failure.take(), f) {
                 (Some(mut mine), Some(f)) => {
@@ -565,7 +565,7 @@ impl Pipeline<'_> {
         let mut f = Finished::new(o.exit, row);
         f.late = late;
         if s.compose.is_some() {
-            f.services = report::deploy_services(&o);
+            f.services = publish::deploy_services(&o);
         }
         Ok(f)
     }

@@ -4,13 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use crate::clients::trivy::install::{self, Located};
-use crate::clients::trivy::report;
+use crate::clients::trivy::results;
 use crate::clients::trivy::run::{self, RegistryAuth};
 use crate::error::{Error, Exit};
 use crate::host::{Level, Location};
 use crate::inputs::InputError;
 use crate::inputs::settings::ScanSettings;
-use crate::model::ScanReport;
+use crate::model::ScanFindings;
 use crate::model::gate::{GatePolicy, GateResult, Verdict};
 use crate::model::ignore::IgnoreList;
 use crate::plan::scan::{ScanPlan, TrivyRun};
@@ -22,7 +22,7 @@ use super::{Ctx, Group};
 /// What the scan produced, for `run` and the PR comment.
 #[derive(Debug)]
 pub struct ScanOutcome {
-    pub report: ScanReport,
+    pub report: ScanFindings,
     pub gate: GateResult,
     pub summary: String,
     pub sarif_path: std::path::PathBuf,
@@ -227,7 +227,7 @@ async fn scan_one(
         None => None,
     };
 
-    let report = report::read(&report_path)?;
+    let report = results::read(&report_path)?;
     let artifact = if plan.artifact.is_empty() {
         report.artifact_name.clone()
     } else {
@@ -281,7 +281,7 @@ async fn scan_one(
 /// GitHub's size limit, writes it again with the least severe quarter left out.
 fn write_sarif(
     path: &std::path::Path,
-    report: &ScanReport,
+    report: &ScanFindings,
     policy: &GatePolicy,
     ctx: &SarifContext<'_>,
 ) -> Result<sarif::Rendered, Error> {

@@ -20,7 +20,7 @@ use crate::secret::Secret;
 
 /// What the config file says about `registry`.
 #[derive(Debug)]
-pub enum Found {
+pub enum ConfigCredential {
     Credentials(RegistryCredentials),
     /// Served by `docker-credential-<helper>` (see [`from_helper`]).
     Helper(String),
@@ -35,11 +35,11 @@ pub fn config_path(docker_config: Option<&str>, home: Option<&str>) -> Option<Pa
 }
 
 /// Looks `registry` up in the config file at `path` (a missing file is no credentials).
-pub fn lookup(path: &Path, registry: &str) -> Result<Found, DockerError> {
+pub fn lookup(path: &Path, registry: &str) -> Result<ConfigCredential, DockerError> {
     use crate::fsx;
     let text = match fsx::read_to_string(path, "Docker config", fsx::Follow::Yes, fsx::MEDIUM) {
         Ok(t) => t,
-        Err(e) if e.is_not_found() => return Ok(Found::None),
+        Err(e) if e.is_not_found() => return Ok(ConfigCredential::None),
         Err(e) => {
             return Err(DockerError::Config {
                 path: path.to_path_buf(),
@@ -51,7 +51,7 @@ pub fn lookup(path: &Path, registry: &str) -> Result<Found, DockerError> {
 }
 
 /// What the config file text says about `registry` (`path` only names it in errors).
-pub fn parse(path: &Path, text: &str, registry: &str) -> Result<Found, DockerError> {
+pub fn parse(path: &Path, text: &str, registry: &str) -> Result<ConfigCredential, DockerError> {
     let bad = |message: String| DockerError::Config {
         path: path.to_path_buf(),
         message,
@@ -71,7 +71,7 @@ pub fn parse(path: &Path, text: &str, registry: &str) -> Result<Found, DockerErr
                     .get("username")
                     .and_then(|u| u.as_str())
                     .unwrap_or("00000000-0000-0000-0000-000000000000");
-                return Ok(Found::Credentials(RegistryCredentials {
+                return Ok(ConfigCredential::Credentials(RegistryCredentials {
                     username: user.to_string(),
                     password: Secret::new(tok),
                 }));
@@ -85,7 +85,7 @@ pub fn parse(path: &Path, text: &str, registry: &str) -> Result<Found, DockerErr
                 let (u, p) = raw
                     .split_once(':')
                     .ok_or_else(|| bad(format!("auths.{k}.auth is not user:password")))?;
-                return Ok(Found::Credentials(RegistryCredentials {
+                return Ok(ConfigCredential::Credentials(RegistryCredentials {
                     username: u.to_string(),
                     password: Secret::new(p),
                 }));
@@ -94,7 +94,7 @@ pub fn parse(path: &Path, text: &str, registry: &str) -> Result<Found, DockerErr
                 e.get("username").and_then(|u| u.as_str()),
                 e.get("password").and_then(|p| p.as_str()),
             ) {
-                return Ok(Found::Credentials(RegistryCredentials {
+                return Ok(ConfigCredential::Credentials(RegistryCredentials {
                     username: u.to_string(),
                     password: Secret::new(p),
                 }));
@@ -106,12 +106,12 @@ pub fn parse(path: &Path, text: &str, registry: &str) -> Result<Found, DockerErr
         .and_then(|h| h.get(registry))
         .and_then(|h| h.as_str())
     {
-        return Ok(Found::Helper(h.to_string()));
+        return Ok(ConfigCredential::Helper(h.to_string()));
     }
     if let Some(h) = v.get("credsStore").and_then(|h| h.as_str()) {
-        return Ok(Found::Helper(h.to_string()));
+        return Ok(ConfigCredential::Helper(h.to_string()));
     }
-    Ok(Found::None)
+    Ok(ConfigCredential::None)
 }
 
 /// Asks `docker-credential-<helper>` for `registry`'s credentials. "Not found" (the
@@ -185,18 +185,23 @@ mod tests {
             r#"{"auths":{"reg.example":{"auth":"dXNlcjpwYTpzcw=="},"https://other.example":{"identitytoken":"tok"}},"credHelpers":{"h.example":"ecr-login"}}"#,
         )
         .unwrap();
-        let Found::Credentials(c) = lookup(&p, "reg.example").unwrap() else {
+        let ConfigCredential::Credentials(c) = lookup(&p, "reg.example").unwrap() else {
             panic!()
         };
         assert_eq!(
             (c.username.as_str(), c.password.expose()),
             ("user", "pa:ss")
         );
-        let Found::Credentials(c) = lookup(&p, "other.example").unwrap() else {
+        let ConfigCredential::Credentials(c) = lookup(&p, "other.example").unwrap() else {
             panic!()
         };
         assert_eq!(c.password.expose(), "tok");
-        assert!(matches!(lookup(&p, "h.example").unwrap(), Found::Helper(h) if h == "ecr-login"));
-        assert!(matches!(lookup(&p, "none.example").unwrap(), Found::None));
+        assert!(
+            matches!(lookup(&p, "h.example").unwrap(), ConfigCredential::Helper(h) if h == "ecr-login")
+        );
+        assert!(matches!(
+            lookup(&p, "none.example").unwrap(),
+            ConfigCredential::None
+        ));
     }
 }

@@ -9,7 +9,7 @@ pub mod install;
 pub mod pins;
 // Ratchet (issue #12): expects invariants it sets up itself; indexes lengths it checked. Remove as it is rewritten.
 #[allow(clippy::expect_used, clippy::indexing_slicing)]
-pub mod report;
+pub mod results;
 pub mod run;
 
 use std::path::PathBuf;

@@ -11,8 +11,8 @@ mod deploy;
 #[allow(clippy::indexing_slicing, clippy::expect_used)]
 mod infra;
 mod net;
+mod publish;
 mod refer;
-mod report;
 mod scan;
 
 pub use addons::{AddonSettings, AddonVersions};
@@ -25,6 +25,6 @@ pub use deploy::{
 };
 pub use infra::{DEFAULT_DEPLOYMENT, InfraSettings, Phase, phases as infra_phases};
 pub use net::NetSettings;
+pub use publish::PublishSettings;
 pub use refer::{Infra, ReferSettings};
-pub use report::ReportSettings;
 pub use scan::{ScanInput, ScanSettings, TrivySettings, severities};

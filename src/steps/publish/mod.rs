@@ -1,7 +1,7 @@
 //! Publishing the report where people look: the pull-request comment (GitHub) or
 //! thread (Azure DevOps), and the SARIF (GitHub code scanning, or the
 //! `CodeAnalysisLogs` build artifact). Any step — and `run` after each step — calls
-//! [`publish`] with the [`Report`] so far.
+//! [`summary`] with the [`Summary`] so far.
 //!
 //! Reporting never fails a pipeline because the token cannot write (fork pull
 //! requests, Dependabot, missing permissions): it says so in one line and falls back
@@ -14,12 +14,12 @@ use crate::clients::azure_devops::{AzureDevOps, ThreadUpsert};
 use crate::clients::github::{GitHub, GitHubError, Polling, SarifState, Upsert};
 use crate::error::Error;
 use crate::host::{HostKind, Level, Location};
-use crate::inputs::settings::ReportSettings;
+use crate::inputs::settings::PublishSettings;
 use crate::model::Severity;
 use crate::model::gate::{Disposition, Verdict};
 use crate::model::pipeline::{
-    Fact, Failure, FindingRow, Links, Overall, Report, ReportKey, RunId, ServiceRow, StepReport,
-    StepStatus,
+    Fact, Failure, FindingRow, Links, Overall, RunId, ServiceRow, StepStatus, StepSummary, Summary,
+    SummaryKey,
 };
 use crate::model::rollout::{Verdict as Rollout, WorkloadReport};
 use crate::render::comment::{self, Platform};
@@ -32,7 +32,7 @@ use super::scan::ScanOutcome;
 
 /// A report for this run, with no steps yet: key, run, commit and links from the CI
 /// context.
-pub fn new_report(ctx: &Ctx, s: &ReportSettings, default_app: &str) -> Report {
+pub fn new_summary(ctx: &Ctx, s: &PublishSettings, default_app: &str) -> Summary {
     let ci = &ctx.ci;
     let run = match ci.host {
         HostKind::GitHubActions => RunId {
@@ -72,8 +72,8 @@ pub fn new_report(ctx: &Ctx, s: &ReportSettings, default_app: &str) -> Report {
         }
         HostKind::Local => {}
     }
-    Report {
-        key: ReportKey {
+    Summary {
+        key: SummaryKey {
             workflow: ci.workflow.clone().unwrap_or_else(|| "local".into()),
             job: ci.job.clone().unwrap_or_else(|| "job".into()),
             app: s.app.clone().unwrap_or_else(|| default_app.to_string()),
@@ -162,12 +162,12 @@ pub fn deploy_services(o: &super::deploy::DeployOutcome) -> Vec<ServiceRow> {
 
 /// `scan --compose`'s row: one gate over every image, and per image (service) what was
 /// scanned and its findings; the counted findings of every image, most severe first.
-pub fn scan_step_each(
+pub fn scan_row_each(
     all: &ScanOutcome,
     each: &[(String, ScanOutcome)],
     duration: Duration,
-) -> StepReport {
-    let mut step = scan_step(all, duration);
+) -> StepSummary {
+    let mut step = scan_row(all, duration);
     step.facts.clear();
     step.findings.clear();
     for (service, o) in each {
@@ -177,7 +177,7 @@ pub fn scan_step_each(
             format!("{service} findings"),
             format!("{} ({})", o.gate.total.describe(), o.gate.verdict.as_str()),
         ));
-        step.findings.extend(scan_step(o, duration).findings);
+        step.findings.extend(scan_row(o, duration).findings);
     }
     step.facts
         .push(Fact::text("findings", all.gate.total.describe()));
@@ -192,12 +192,12 @@ pub fn scan_step_each(
 
 /// The scan's row: findings by severity, the gate verdict, and the findings that
 /// count (most severe first).
-pub fn scan_step(o: &ScanOutcome, duration: Duration) -> StepReport {
+pub fn scan_row(o: &ScanOutcome, duration: Duration) -> StepSummary {
     let status = match o.gate.verdict {
         Verdict::Fail => StepStatus::Failed,
         _ => StepStatus::Ok,
     };
-    let mut step = StepReport::new("scan", status);
+    let mut step = StepSummary::new("scan", status);
     step.duration_ms = Some(duration.as_millis() as u64);
     step.facts.push(Fact::code("", o.artifact.clone()));
     step.facts
@@ -249,8 +249,8 @@ pub fn scan_step(o: &ScanOutcome, duration: Duration) -> StepReport {
 }
 
 /// A step that ended in an error (Trivy crashed, the registry refused): its row.
-pub fn failed_step(name: &str, e: &Error, duration: Duration) -> StepReport {
-    let mut step = StepReport::new(name, StepStatus::Failed);
+pub fn failed_row(name: &str, e: &Error, duration: Duration) -> StepSummary {
+    let mut step = StepSummary::new(name, StepStatus::Failed);
     step.duration_ms = Some(duration.as_millis() as u64);
     let mut reason = e.to_string();
     if let Some(h) = e.hint() {
@@ -277,13 +277,13 @@ pub enum Published {
 
 /// Updates the pull-request comment (or thread) with `report`. Never fails: a
 /// problem is one clear line plus the job summary.
-pub async fn publish(ctx: &Ctx, s: &ReportSettings, report: &Report) -> Published {
+pub async fn summary(ctx: &Ctx, s: &PublishSettings, summary: &Summary) -> Published {
     if !s.comment {
         return Published::Skipped("comment is false");
     }
     match ctx.ci.host {
-        HostKind::GitHubActions => publish_github(ctx, s, report).await,
-        HostKind::AzurePipelines => publish_azure(ctx, s, report).await,
+        HostKind::GitHubActions => publish_github(ctx, s, summary).await,
+        HostKind::AzurePipelines => publish_azure(ctx, s, summary).await,
         HostKind::Local => Published::Skipped("not on a CI host"),
     }
 }
@@ -324,11 +324,11 @@ fn fall_back(ctx: &Ctx, why: String, body: &str) -> Published {
     Published::FellBack(why)
 }
 
-async fn publish_github(ctx: &Ctx, s: &ReportSettings, report: &Report) -> Published {
+async fn publish_github(ctx: &Ctx, s: &PublishSettings, summary: &Summary) -> Published {
     let Some(pr) = ctx.ci.pr_number else {
         return Published::Skipped("no pull request");
     };
-    let body = comment::render(report, Platform::GitHub, Platform::GitHub.max_chars());
+    let body = comment::render(summary, Platform::GitHub, Platform::GitHub.max_chars());
     if let Some(why) = read_only_reason(ctx) {
         return fall_back(ctx, why.into(), &body);
     }
@@ -346,12 +346,12 @@ async fn publish_github(ctx: &Ctx, s: &ReportSettings, report: &Report) -> Publi
         Ok(g) => g,
         Err(e) => return fall_back(ctx, e.to_string(), &body),
     };
-    match gh.upsert_comment(pr, &report.marker(), &body).await {
+    match gh.upsert_comment(pr, &summary.marker(), &body).await {
         Ok(u) => {
             if let Upsert::NewerExists { run, .. } = &u {
                 ctx.host.info(&format!(
                     "PR comment left alone: run {run} already reported (this is run {})",
-                    report.run
+                    summary.run
                 ));
             }
             Published::GitHub(u)
@@ -365,7 +365,7 @@ async fn publish_github(ctx: &Ctx, s: &ReportSettings, report: &Report) -> Publi
     }
 }
 
-async fn publish_azure(ctx: &Ctx, s: &ReportSettings, report: &Report) -> Published {
+async fn publish_azure(ctx: &Ctx, s: &PublishSettings, summary: &Summary) -> Published {
     let env = &ctx.env;
     let Some(pr) = env
         .get("SYSTEM_PULLREQUEST_PULLREQUESTID")
@@ -374,7 +374,7 @@ async fn publish_azure(ctx: &Ctx, s: &ReportSettings, report: &Report) -> Publis
         return Published::Skipped("no pull request");
     };
     let body = comment::render(
-        report,
+        summary,
         Platform::AzureDevOps,
         Platform::AzureDevOps.max_chars(),
     );
@@ -396,8 +396,11 @@ async fn publish_azure(ctx: &Ctx, s: &ReportSettings, report: &Report) -> Publis
     };
     ctx.host.mask(token);
     let ado = AzureDevOps::new(ctx.http.clone(), &collection, project, repo, token.clone());
-    let failed = report.overall() == Overall::Failed;
-    let result = match ado.upsert_thread(pr, &report.marker(), &body, failed).await {
+    let failed = summary.overall() == Overall::Failed;
+    let result = match ado
+        .upsert_thread(pr, &summary.marker(), &body, failed)
+        .await
+    {
         Ok(u @ ThreadUpsert::NewerExists { .. }) => return Published::AzureDevOps(u),
         Ok(u) => Published::AzureDevOps(u),
         Err(e) if e.is_permission() => return fall_back(ctx, e.to_string(), &body),
@@ -407,7 +410,7 @@ async fn publish_azure(ctx: &Ctx, s: &ReportSettings, report: &Report) -> Publis
         }
     };
     if s.pr_status {
-        let (state, description) = match report.overall() {
+        let (state, description) = match summary.overall() {
             Overall::Failed => ("failed", "aks-backend: a step failed"),
             Overall::InProgress => ("pending", "aks-backend: in progress"),
             Overall::Ok => ("succeeded", "aks-backend: all steps passed"),
@@ -415,10 +418,10 @@ async fn publish_azure(ctx: &Ctx, s: &ReportSettings, report: &Report) -> Publis
         if let Err(e) = ado
             .set_status(
                 pr,
-                &report.key.app,
+                &summary.key.app,
                 state,
                 description,
-                report.links.run.as_deref(),
+                summary.links.run.as_deref(),
             )
             .await
         {
@@ -453,7 +456,7 @@ pub enum SarifUploaded {
 /// when `sarif-upload-required` is true.
 pub async fn upload_sarif(
     ctx: &Ctx,
-    s: &ReportSettings,
+    s: &PublishSettings,
     path: &std::path::Path,
 ) -> Result<SarifUploaded, Error> {
     if !s.upload_sarif {
@@ -479,7 +482,7 @@ pub async fn upload_sarif(
 
 async fn upload_github(
     ctx: &Ctx,
-    s: &ReportSettings,
+    s: &PublishSettings,
     path: &std::path::Path,
 ) -> Result<SarifState, Error> {
     let ci = &ctx.ci;
@@ -551,8 +554,8 @@ pub fn sarif_fact(uploaded: &SarifUploaded) -> Fact {
 }
 
 /// The PR comment's row for `refer`.
-pub fn refer_step(o: &super::refer::ReferOutcome, duration: Duration) -> StepReport {
-    let mut step = StepReport::new("refer", StepStatus::Ok);
+pub fn refer_row(o: &super::refer::ReferOutcome, duration: Duration) -> StepSummary {
+    let mut step = StepSummary::new("refer", StepStatus::Ok);
     step.duration_ms = Some(duration.as_millis() as u64);
     let get = |k: &str| {
         o.outputs
@@ -574,8 +577,8 @@ pub fn refer_step(o: &super::refer::ReferOutcome, duration: Duration) -> StepRep
 
 /// The PR comment's row for `build`: the pinned image and its size; with `--compose`, one
 /// such pair per service.
-pub fn build_step(built: &[super::build::BuildOutcome], duration: Duration) -> StepReport {
-    let mut step = StepReport::new("build", StepStatus::Ok);
+pub fn build_row(built: &[super::build::BuildOutcome], duration: Duration) -> StepSummary {
+    let mut step = StepSummary::new("build", StepStatus::Ok);
     step.duration_ms = Some(duration.as_millis() as u64);
     for o in built {
         let label = o.service.clone().unwrap_or_default();
@@ -594,10 +597,10 @@ pub fn build_step(built: &[super::build::BuildOutcome], duration: Duration) -> S
 
 /// The PR comment's row for `deploy`: the URL when healthy; otherwise each failed
 /// workload's reason, Warning events and log tail, and what the rollback did.
-pub fn deploy_step(o: &super::deploy::DeployOutcome, duration: Duration) -> StepReport {
+pub fn deploy_row(o: &super::deploy::DeployOutcome, duration: Duration) -> StepSummary {
     let r = &o.report;
     let healthy = r.verdict == Rollout::Healthy;
-    let mut step = StepReport::new(
+    let mut step = StepSummary::new(
         "deploy",
         if healthy {
             StepStatus::Ok
@@ -727,7 +730,7 @@ mod tests {
             exit: crate::error::Exit::Ok,
             error: None,
         };
-        let step = deploy_step(&o, Duration::from_secs(1));
+        let step = deploy_row(&o, Duration::from_secs(1));
         assert!(step.failure.is_none());
         let fact = step
             .facts

@@ -1,4 +1,4 @@
-//! Trivy's JSON report (SchemaVersion 2) into [`ScanReport`].
+//! Trivy's JSON report (SchemaVersion 2) into [`ScanFindings`].
 //!
 //! The report is streamed: it is read in chunks, and each `Results[]` entry is
 //! deserialized with strings borrowed from the chunk, folded into the lean model, and
@@ -17,10 +17,10 @@ use serde::Deserialize;
 use serde::de::{DeserializeOwned, Deserializer, IgnoredAny, Visitor};
 
 use crate::model::diagnostic::{Diagnostic, Exit};
-use crate::model::findings::{Finding, FindingKind, Rule, ScanReport, Severity, Target};
+use crate::model::findings::{Finding, FindingKind, Rule, ScanFindings, Severity, Target};
 
 #[derive(Debug, thiserror::Error)]
-pub enum ReportError {
+pub enum ResultsError {
     #[error("cannot read Trivy report {path}: {source}")]
     Read {
         path: PathBuf,
@@ -45,44 +45,44 @@ pub enum ReportError {
     Fs(crate::fsx::FsError),
 }
 
-impl Diagnostic for ReportError {
+impl Diagnostic for ResultsError {
     fn exit(&self) -> Exit {
         Exit::BadInput
     }
 
     fn hint(&self) -> Option<String> {
         Some(match self {
-            ReportError::Read { .. } => "check the path given to --trivy-report".into(),
-            ReportError::Truncated { .. } => {
+            ResultsError::Read { .. } => "check the path given to --trivy-report".into(),
+            ResultsError::Truncated { .. } => {
                 "the file was cut off; re-run `trivy ... --format json --output FILE`".into()
             }
-            ReportError::Malformed { .. } => {
+            ResultsError::Malformed { .. } => {
                 "pass a report written by `trivy ... --format json` (not table or SARIF)".into()
             }
-            ReportError::Schema { .. } => {
+            ResultsError::Schema { .. } => {
                 "use Trivy 0.20 or newer, which writes SchemaVersion 2".into()
             }
-            ReportError::Fs(e) => return e.hint(),
+            ResultsError::Fs(e) => return e.hint(),
         })
     }
 }
 
 /// Reads and parses the report at `path`.
-pub fn read(path: &Path) -> Result<ScanReport, ReportError> {
+pub fn read(path: &Path) -> Result<ScanFindings, ResultsError> {
     use crate::fsx::{self, FsError};
     let fs_err = |e| match e {
-        FsError::Read { source, .. } => ReportError::Read {
+        FsError::Read { source, .. } => ResultsError::Read {
             path: path.to_path_buf(),
             source,
         },
-        other => ReportError::Fs(other),
+        other => ResultsError::Fs(other),
     };
     // A regular file, not followed through a symlink, no larger than the cap; then
     // streamed, so memory is the largest entry, not the file.
     let file = fsx::open(path, "Trivy report", fsx::Follow::No).map_err(fs_err)?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     if len > fsx::REPORT {
-        return Err(ReportError::Fs(FsError::TooLarge {
+        return Err(ResultsError::Fs(FsError::TooLarge {
             what: "Trivy report",
             path: path.to_path_buf(),
             limit: fsx::REPORT,
@@ -92,12 +92,12 @@ pub fn read(path: &Path) -> Result<ScanReport, ReportError> {
 }
 
 /// Parses report bytes; `path` is only used in errors.
-pub fn parse(path: &Path, bytes: &[u8]) -> Result<ScanReport, ReportError> {
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<ScanFindings, ResultsError> {
     parse_from(path, bytes)
 }
 
 /// Parses the report `src` yields, one chunk at a time; `path` is only used in errors.
-pub fn parse_from(path: &Path, src: impl Read) -> Result<ScanReport, ReportError> {
+pub fn parse_from(path: &Path, src: impl Read) -> Result<ScanFindings, ResultsError> {
     use std::io::BufRead;
     let mut src = std::io::BufReader::new(src);
     // A UTF-8 byte order mark (Windows editors, PowerShell) is no JSON error.
@@ -110,17 +110,17 @@ pub fn parse_from(path: &Path, src: impl Read) -> Result<ScanReport, ReportError
     parse_chunked(path, src, CHUNK)
 }
 
-fn parse_chunked(path: &Path, src: impl Read, chunk: usize) -> Result<ScanReport, ReportError> {
+fn parse_chunked(path: &Path, src: impl Read, chunk: usize) -> Result<ScanFindings, ResultsError> {
     let mut w = Window::new(path, src, chunk);
-    let mut report = ScanReport::default();
+    let mut report = ScanFindings::default();
     let schema = top_level(&mut w, &mut report)?;
     match schema {
         Some(2) => Ok(report),
-        Some(n) => Err(ReportError::Schema {
+        Some(n) => Err(ResultsError::Schema {
             path: path.to_path_buf(),
             found: n.to_string(),
         }),
-        None => Err(ReportError::Schema {
+        None => Err(ResultsError::Schema {
             path: path.to_path_buf(),
             found: "(missing)".into(),
         }),
@@ -130,8 +130,8 @@ fn parse_chunked(path: &Path, src: impl Read, chunk: usize) -> Result<ScanReport
 /// The top-level object, its `Results` entry by entry; returns `SchemaVersion`.
 fn top_level<R: Read>(
     w: &mut Window<'_, R>,
-    report: &mut ScanReport,
-) -> Result<Option<u64>, ReportError> {
+    report: &mut ScanFindings,
+) -> Result<Option<u64>, ResultsError> {
     if w.peek()? != Some(b'{') {
         // Not an object: serde_json says what it is instead (or where it breaks).
         w.value::<ReportObject>()?;
@@ -183,7 +183,7 @@ fn top_level<R: Read>(
 }
 
 /// `Results`: `null`, or an array of entries folded one at a time.
-fn results<R: Read>(w: &mut Window<'_, R>, report: &mut ScanReport) -> Result<(), ReportError> {
+fn results<R: Read>(w: &mut Window<'_, R>, report: &mut ScanFindings) -> Result<(), ResultsError> {
     if w.peek()? != Some(b'[') {
         // `null`, or serde_json's words for what else it is.
         w.value::<Option<Vec<IgnoredAny>>>()?;
@@ -259,7 +259,7 @@ impl<'p, R: Read> Window<'p, R> {
 
     /// Drops the parsed bytes and reads at least as many as are left (at least a chunk),
     /// so a value that does not fit is re-parsed only O(log n) times. False at the end.
-    fn more(&mut self) -> Result<bool, ReportError> {
+    fn more(&mut self) -> Result<bool, ResultsError> {
         if self.eof {
             return Ok(false);
         }
@@ -286,7 +286,7 @@ impl<'p, R: Read> Window<'p, R> {
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(source) => {
-                    return Err(ReportError::Read {
+                    return Err(ResultsError::Read {
                         path: self.path.to_path_buf(),
                         source,
                     });
@@ -298,7 +298,7 @@ impl<'p, R: Read> Window<'p, R> {
     }
 
     /// The next byte that is not JSON whitespace (not consumed), `None` at the end.
-    fn peek(&mut self) -> Result<Option<u8>, ReportError> {
+    fn peek(&mut self) -> Result<Option<u8>, ResultsError> {
         loop {
             match self.buf[self.pos..]
                 .iter()
@@ -333,9 +333,9 @@ impl<'p, R: Read> Window<'p, R> {
         }
     }
 
-    fn truncated(&self) -> ReportError {
+    fn truncated(&self) -> ResultsError {
         let (line, column) = self.position(self.buf.len());
-        ReportError::Truncated {
+        ResultsError::Truncated {
             path: self.path.to_path_buf(),
             line,
             column,
@@ -343,9 +343,9 @@ impl<'p, R: Read> Window<'p, R> {
     }
 
     /// The byte at `pos` is not what the grammar allows there.
-    fn unexpected(&self, message: &str) -> ReportError {
+    fn unexpected(&self, message: &str) -> ResultsError {
         let (line, column) = self.position(self.pos + 1);
-        ReportError::Malformed {
+        ResultsError::Malformed {
             path: self.path.to_path_buf(),
             line,
             column,
@@ -354,7 +354,7 @@ impl<'p, R: Read> Window<'p, R> {
     }
 
     /// serde_json's error on the value that starts at `pos`, placed in the file.
-    fn json_error(&self, e: serde_json::Error) -> ReportError {
+    fn json_error(&self, e: serde_json::Error) -> ResultsError {
         let (line, column) = self.position(self.pos);
         let (line, column) = if e.line() <= 1 {
             (line, column + e.column())
@@ -362,7 +362,7 @@ impl<'p, R: Read> Window<'p, R> {
             (line + e.line() - 1, e.column())
         };
         if e.is_eof() {
-            return ReportError::Truncated {
+            return ResultsError::Truncated {
                 path: self.path.to_path_buf(),
                 line,
                 column,
@@ -373,7 +373,7 @@ impl<'p, R: Read> Window<'p, R> {
             .rsplit_once(" at line ")
             .map(|(m, _)| m.to_string())
             .unwrap_or(full);
-        ReportError::Malformed {
+        ResultsError::Malformed {
             path: self.path.to_path_buf(),
             line,
             column,
@@ -389,7 +389,7 @@ impl<'p, R: Read> Window<'p, R> {
     fn parse_with(
         &mut self,
         mut parse: impl FnMut(&[u8], bool) -> Result<usize, serde_json::Error>,
-    ) -> Result<(), ReportError> {
+    ) -> Result<(), ResultsError> {
         loop {
             match parse(&self.buf[self.pos..], self.eof) {
                 Ok(n) if self.pos + n < self.buf.len() || self.eof => {
@@ -406,7 +406,7 @@ impl<'p, R: Read> Window<'p, R> {
     }
 
     /// One value of a type that owns its data.
-    fn value<T: DeserializeOwned>(&mut self) -> Result<T, ReportError> {
+    fn value<T: DeserializeOwned>(&mut self) -> Result<T, ResultsError> {
         let mut out = None;
         self.parse_with(|bytes, _| {
             let mut it = serde_json::Deserializer::from_slice(bytes).into_iter::<T>();
@@ -417,7 +417,7 @@ impl<'p, R: Read> Window<'p, R> {
     }
 
     /// One `Results[]` entry, with strings borrowed from the window, folded into `report`.
-    fn result(&mut self, report: &mut ScanReport) -> Result<(), ReportError> {
+    fn result(&mut self, report: &mut ScanFindings) -> Result<(), ResultsError> {
         self.parse_with(|bytes, last| {
             let mut it = serde_json::Deserializer::from_slice(bytes).into_iter::<RawResult>();
             let r = it.next().unwrap_or_else(end_of_input)?;
@@ -558,7 +558,7 @@ fn boxed(s: Option<S<'_>>) -> Option<Box<str>> {
         .map(|s| s.into_owned().into_boxed_str())
 }
 
-fn fold(report: &mut ScanReport, r: RawResult<'_>) {
+fn fold(report: &mut ScanFindings, r: RawResult<'_>) {
     if r.vulnerabilities.is_empty() && r.secrets.is_empty() && r.misconfigurations.is_empty() {
         return;
     }
@@ -688,7 +688,7 @@ fn cvss_v3(cvss: Option<&BTreeMap<S<'_>, RawCvss>>, source: Option<&str>) -> Opt
 mod tests {
     use super::*;
 
-    fn p(s: &str) -> Result<ScanReport, ReportError> {
+    fn p(s: &str) -> Result<ScanFindings, ResultsError> {
         parse(Path::new("r.json"), s.as_bytes())
     }
 
@@ -706,20 +706,20 @@ mod tests {
     #[test]
     fn truncated_names_where() {
         let e = p(r#"{"SchemaVersion":2,"Results":[{"Target":"#).unwrap_err();
-        assert!(matches!(e, ReportError::Truncated { line: 1, .. }), "{e}");
+        assert!(matches!(e, ResultsError::Truncated { line: 1, .. }), "{e}");
         assert!(e.to_string().contains("r.json"));
     }
 
     #[test]
     fn malformed_names_line_and_column() {
         let e = p("{\"SchemaVersion\":2,\n\"Results\": [}").unwrap_err();
-        assert!(matches!(e, ReportError::Malformed { line: 2, .. }), "{e}");
+        assert!(matches!(e, ResultsError::Malformed { line: 2, .. }), "{e}");
     }
 
     #[test]
     fn wrong_schema_is_refused() {
         let e = p(r#"{"SchemaVersion":1,"Results":[]}"#).unwrap_err();
-        assert!(matches!(e, ReportError::Schema { .. }));
+        assert!(matches!(e, ResultsError::Schema { .. }));
         let e = p(r#"{"Results":[]}"#).unwrap_err();
         assert!(e.to_string().contains("missing"));
     }
@@ -731,9 +731,9 @@ mod tests {
         let e =
             p("\u{FEFF}{\"Sc_emaVersion\":2,\"ArtifactName\":\"a|b @x\",\"RetmaVersion\":2,   ")
                 .unwrap_err();
-        assert!(matches!(e, ReportError::Truncated { .. }), "{e}");
+        assert!(matches!(e, ResultsError::Truncated { .. }), "{e}");
         let e = p("{\"SchemaVersion\":2,").unwrap_err();
-        assert!(matches!(e, ReportError::Truncated { .. }), "{e}");
+        assert!(matches!(e, ResultsError::Truncated { .. }), "{e}");
     }
 
     /// Issue 13 item 11: a BOM made the report "invalid JSON".
@@ -814,8 +814,8 @@ mod tests {
             for chunk in [1, 5, 64, 1 << 20] {
                 let e = parse_chunked(Path::new("r.json"), text.as_bytes(), chunk).unwrap_err();
                 let got = match &e {
-                    ReportError::Truncated { line, column, .. } => (*line, *column, true),
-                    ReportError::Malformed { line, column, .. } => (*line, *column, false),
+                    ResultsError::Truncated { line, column, .. } => (*line, *column, true),
+                    ResultsError::Malformed { line, column, .. } => (*line, *column, false),
                     other => panic!("case {i}, chunk {chunk}: {other}"),
                 };
                 if let Some(want) = want {
@@ -833,7 +833,7 @@ mod tests {
         let text = varied_report(4_000);
         assert!(text.len() > 2_000_000);
         let mut w = Window::new(Path::new("r.json"), text.as_bytes(), 4096);
-        let mut report = ScanReport::default();
+        let mut report = ScanFindings::default();
         assert_eq!(top_level(&mut w, &mut report).unwrap(), Some(2));
         assert_eq!(report.findings.len(), 12_000);
         assert!(w.buf.capacity() < 64 * 1024, "{}", w.buf.capacity());

@@ -8,7 +8,7 @@
 use crate::clients::github::{GitHub, GitHubError};
 use crate::error::Error;
 use crate::host::{HostKind, Level, Location};
-use crate::inputs::settings::ReportSettings;
+use crate::inputs::settings::PublishSettings;
 use crate::model::rollout::Verdict;
 
 use crate::steps::Ctx;
@@ -34,7 +34,7 @@ fn warn(ctx: &Ctx, what: &str, e: &GitHubError) {
 }
 
 /// Creates the deployment (`environment`, default the namespace) and marks it in progress.
-pub async fn start(ctx: &Ctx, s: &ReportSettings, namespace: &str) -> Option<Recorded> {
+pub async fn start(ctx: &Ctx, s: &PublishSettings, namespace: &str) -> Option<Recorded> {
     if !s.github_deployment {
         return None;
     }

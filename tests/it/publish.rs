@@ -9,20 +9,20 @@ use std::time::Duration;
 
 use aks_backend::clients::azure_devops::ThreadUpsert;
 use aks_backend::clients::github::{GitHub, Polling, SarifState, Upsert};
-use aks_backend::clients::trivy::report as trivy_report;
+use aks_backend::clients::trivy::results as trivy_report;
 use aks_backend::env::Env;
 use aks_backend::host::{Host, HostKind};
-use aks_backend::inputs::settings::ReportSettings;
+use aks_backend::inputs::settings::PublishSettings;
 use aks_backend::model::gate::GatePolicy;
 use aks_backend::model::ignore::IgnoreList;
 use aks_backend::model::pipeline::{
-    Fact, Failure, FindingRow, Marker, Report, ReportKey, RunId, StepReport, StepStatus,
+    Fact, Failure, FindingRow, Marker, RunId, StepStatus, StepSummary, Summary, SummaryKey,
 };
-use aks_backend::model::{ScanReport, Severity};
+use aks_backend::model::{ScanFindings, Severity};
 use aks_backend::render::comment::{self, Platform};
 use aks_backend::secret::Secret;
 use aks_backend::steps::Ctx;
-use aks_backend::steps::report::{self as reporting, Published, SarifUploaded};
+use aks_backend::steps::publish::{self as publishing, Published, SarifUploaded};
 use aks_backend::steps::scan::ScanOutcome;
 
 use crate::support::azure_devops::{AzureDevOpsMock, BUILD_SERVICE_ID, COLLEAGUE_ID};
@@ -38,7 +38,7 @@ fn today() -> jiff::civil::Date {
     jiff::civil::date(2026, 1, 2)
 }
 
-fn outcome(report: ScanReport, severities: &[Severity]) -> ScanOutcome {
+fn outcome(report: ScanFindings, severities: &[Severity]) -> ScanOutcome {
     let policy = GatePolicy {
         severities: severities.iter().copied().collect(),
         ignore_unfixed: false,
@@ -69,9 +69,9 @@ fn fixture_outcome() -> ScanOutcome {
     outcome(r, &Severity::DESCENDING)
 }
 
-fn base(run: u64) -> Report {
-    Report {
-        key: ReportKey {
+fn base(run: u64) -> Summary {
+    Summary {
+        key: SummaryKey {
             workflow: "CI".into(),
             job: "deploy".into(),
             app: "api".into(),
@@ -93,14 +93,14 @@ fn base(run: u64) -> Report {
     }
 }
 
-fn ok_step(name: &str, ms: u64, facts: Vec<Fact>) -> StepReport {
-    let mut s = StepReport::new(name, StepStatus::Ok);
+fn ok_step(name: &str, ms: u64, facts: Vec<Fact>) -> StepSummary {
+    let mut s = StepSummary::new(name, StepStatus::Ok);
     s.duration_ms = Some(ms);
     s.facts = facts;
     s
 }
 
-fn refer_build() -> Vec<StepReport> {
+fn refer_build() -> Vec<StepSummary> {
     vec![
         ok_step(
             "refer",
@@ -121,11 +121,11 @@ fn refer_build() -> Vec<StepReport> {
     ]
 }
 
-fn green_report() -> Report {
+fn green_report() -> Summary {
     let mut r = base(42);
     r.steps = refer_build();
-    r.steps.push(reporting::scan_step(
-        &outcome(ScanReport::default(), &Severity::DESCENDING),
+    r.steps.push(publishing::scan_row(
+        &outcome(ScanFindings::default(), &Severity::DESCENDING),
         Duration::from_millis(9_300),
     ));
     r.steps.push(ok_step(
@@ -140,18 +140,19 @@ fn green_report() -> Report {
     r
 }
 
-fn gate_failed_report() -> Report {
+fn gate_failed_report() -> Summary {
     let mut r = base(43);
     r.steps = refer_build();
-    r.steps.push(reporting::scan_step(
+    r.steps.push(publishing::scan_row(
         &fixture_outcome(),
         Duration::from_millis(12_800),
     ));
-    r.steps.push(StepReport::new("deploy", StepStatus::Skipped));
+    r.steps
+        .push(StepSummary::new("deploy", StepStatus::Skipped));
     r
 }
 
-fn rollout_failed_report() -> Report {
+fn rollout_failed_report() -> Summary {
     let mut r = base(44);
     r.steps = refer_build();
     r.steps.push(ok_step(
@@ -162,7 +163,7 @@ fn rollout_failed_report() -> Report {
             Fact::strong("gate", "passed"),
         ],
     ));
-    let mut d = StepReport::new("deploy", StepStatus::Failed);
+    let mut d = StepSummary::new("deploy", StepStatus::Failed);
     d.duration_ms = Some(300_000);
     d.failure = Some(Failure {
         reason: "rollout of deployment/api timed out: 0 of 2 pods ready; pod api-7d9f-x2k1 is in CrashLoopBackOff <img src=x onerror=alert(1)>".into(),
@@ -181,9 +182,9 @@ fn rollout_failed_report() -> Report {
     r
 }
 
-fn oversize_report(findings: usize, logs: usize) -> Report {
+fn oversize_report(findings: usize, logs: usize) -> Summary {
     let mut r = base(45);
-    let mut s = StepReport::new("scan", StepStatus::Failed);
+    let mut s = StepSummary::new("scan", StepStatus::Failed);
     s.duration_ms = Some(20_000);
     s.facts.push(Fact::strong(
         "gate",
@@ -296,7 +297,7 @@ fn oversize_reports_fit_both_platforms_and_say_what_was_cut() {
 #[test]
 fn report_survives_a_state_file() {
     let r = gate_failed_report();
-    let back: Report = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+    let back: Summary = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
     assert_eq!(back, r);
 }
 
@@ -404,8 +405,8 @@ fn github_job(mock: &GitHubMock, run: u64) -> Job {
     job_with(vars, dir, HostKind::GitHubActions)
 }
 
-fn settings(github_token: Option<&str>) -> ReportSettings {
-    ReportSettings {
+fn settings(github_token: Option<&str>) -> PublishSettings {
+    PublishSettings {
         github_token: github_token.map(Secret::new),
         azure_devops_token: None,
         comment: true,
@@ -426,10 +427,10 @@ fn ours(mock: &GitHubMock) -> Vec<(u64, RunId, String)> {
         .collect()
 }
 
-fn report_for(job: &Job, s: &ReportSettings, status: StepStatus) -> Report {
-    let mut r = reporting::new_report(&job.ctx, s, "api");
+fn report_for(job: &Job, s: &PublishSettings, status: StepStatus) -> Summary {
+    let mut r = publishing::new_summary(&job.ctx, s, "api");
     r.set_step(ok_step("refer", 1_000, vec![]));
-    r.set_step(StepReport::new("build", status));
+    r.set_step(StepSummary::new("build", status));
     r
 }
 
@@ -444,12 +445,12 @@ async fn github_comment_is_created_once_then_updated_across_pages() {
     }
     let s = settings(Some(&mock.token));
     let first = github_job(&mock, 10);
-    let p = reporting::publish(&first.ctx, &s, &report_for(&first, &s, StepStatus::Running)).await;
+    let p = publishing::summary(&first.ctx, &s, &report_for(&first, &s, StepStatus::Running)).await;
     let Published::GitHub(Upsert::Created { id }) = p else {
         panic!("{p:?}\n{}", first.out.text())
     };
     let second = github_job(&mock, 11);
-    let p = reporting::publish(&second.ctx, &s, &report_for(&second, &s, StepStatus::Ok)).await;
+    let p = publishing::summary(&second.ctx, &s, &report_for(&second, &s, StepStatus::Ok)).await;
     assert_eq!(
         p,
         Published::GitHub(Upsert::Updated { id }),
@@ -491,9 +492,9 @@ async fn github_an_older_run_never_overwrites_a_newer_one() {
     let mock = GitHubMock::start().await;
     let s = settings(Some(&mock.token));
     let newer = github_job(&mock, 20);
-    reporting::publish(&newer.ctx, &s, &report_for(&newer, &s, StepStatus::Ok)).await;
+    publishing::summary(&newer.ctx, &s, &report_for(&newer, &s, StepStatus::Ok)).await;
     let older = github_job(&mock, 19);
-    let p = reporting::publish(&older.ctx, &s, &report_for(&older, &s, StepStatus::Failed)).await;
+    let p = publishing::summary(&older.ctx, &s, &report_for(&older, &s, StepStatus::Failed)).await;
     assert!(
         matches!(p, Published::GitHub(Upsert::NewerExists { run, .. }) if run.number == 20),
         "{p:?}"
@@ -525,8 +526,8 @@ async fn github_two_runs_racing_leave_one_comment_holding_the_newer_run() {
             let ra = report_for(&a, &s, StepStatus::Failed);
             let rb = report_for(&b, &s, StepStatus::Ok);
             let (pa, pb) = tokio::join!(
-                reporting::publish(&a.ctx, &s, &ra),
-                reporting::publish(&b.ctx, &s, &rb)
+                publishing::summary(&a.ctx, &s, &ra),
+                publishing::summary(&b.ctx, &s, &rb)
             );
             let mine = ours(&mock);
             assert_eq!(
@@ -558,13 +559,13 @@ async fn github_a_strangers_comment_with_our_marker_never_stops_our_updates() {
     );
     let s = settings(Some(&mock.token));
     let first = github_job(&mock, 10);
-    let p = reporting::publish(&first.ctx, &s, &report_for(&first, &s, StepStatus::Ok)).await;
+    let p = publishing::summary(&first.ctx, &s, &report_for(&first, &s, StepStatus::Ok)).await;
     let Published::GitHub(Upsert::Created { id }) = p else {
         panic!("{p:?}\n{}", first.out.text())
     };
     assert_ne!(id, planted);
     let second = github_job(&mock, 11);
-    let p = reporting::publish(&second.ctx, &s, &report_for(&second, &s, StepStatus::Ok)).await;
+    let p = publishing::summary(&second.ctx, &s, &report_for(&second, &s, StepStatus::Ok)).await;
     assert_eq!(p, Published::GitHub(Upsert::Updated { id }));
     let comments = mock.comments_on(7);
     let stranger = comments.iter().find(|c| c.id == planted).unwrap();
@@ -586,7 +587,7 @@ async fn github_read_only_token_falls_back_to_the_summary_without_failing() {
     });
     let s = settings(Some("ghs_readonly"));
     let job = github_job(&mock, 30);
-    let p = reporting::publish(&job.ctx, &s, &report_for(&job, &s, StepStatus::Ok)).await;
+    let p = publishing::summary(&job.ctx, &s, &report_for(&job, &s, StepStatus::Ok)).await;
     assert!(
         matches!(&p, Published::FellBack(why) if why.contains("Resource not accessible by integration")),
         "{p:?}"
@@ -614,7 +615,7 @@ async fn github_fork_pull_requests_are_detected_before_any_request() {
     let vars = github_vars(&mock, 31, dir.path(), &event);
     let job = job_with(vars, dir, HostKind::GitHubActions);
     let s = settings(Some(&mock.token));
-    let p = reporting::publish(&job.ctx, &s, &report_for(&job, &s, StepStatus::Ok)).await;
+    let p = publishing::summary(&job.ctx, &s, &report_for(&job, &s, StepStatus::Ok)).await;
     assert!(
         matches!(&p, Published::FellBack(why) if why.contains("fork")),
         "{p:?}"
@@ -643,7 +644,7 @@ async fn github_without_a_pull_request_posts_nothing() {
     }
     let job = job_with(vars, dir, HostKind::GitHubActions);
     let s = settings(Some(&mock.token));
-    let p = reporting::publish(&job.ctx, &s, &report_for(&job, &s, StepStatus::Ok)).await;
+    let p = publishing::summary(&job.ctx, &s, &report_for(&job, &s, StepStatus::Ok)).await;
     assert_eq!(p, Published::Skipped("no pull request"));
     assert!(mock.with(|s| s.log.is_empty()));
 }
@@ -657,7 +658,7 @@ async fn github_secondary_rate_limits_are_waited_out() {
     });
     let s = settings(Some(&mock.token));
     let job = github_job(&mock, 40);
-    let p = reporting::publish(&job.ctx, &s, &report_for(&job, &s, StepStatus::Ok)).await;
+    let p = publishing::summary(&job.ctx, &s, &report_for(&job, &s, StepStatus::Ok)).await;
     assert!(
         matches!(p, Published::GitHub(Upsert::Created { .. })),
         "{p:?}"
@@ -674,7 +675,9 @@ async fn github_sarif_upload_uses_the_merge_ref_and_waits_for_processing() {
     let job = github_job(&mock, 50);
     let s = settings(Some(&mock.token));
     let sarif = tools::trivy_fixture().join("expected/image.sarif");
-    let r = reporting::upload_sarif(&job.ctx, &s, &sarif).await.unwrap();
+    let r = publishing::upload_sarif(&job.ctx, &s, &sarif)
+        .await
+        .unwrap();
     assert!(
         matches!(r, SarifUploaded::CodeScanning(SarifState::Complete { .. })),
         "{r:?}"
@@ -695,7 +698,9 @@ async fn github_code_scanning_refusal_warns_unless_required() {
     let job = github_job(&mock, 51);
     let mut s = settings(Some(&mock.token));
     let sarif = tools::trivy_fixture().join("expected/image.sarif");
-    let r = reporting::upload_sarif(&job.ctx, &s, &sarif).await.unwrap();
+    let r = publishing::upload_sarif(&job.ctx, &s, &sarif)
+        .await
+        .unwrap();
     assert!(
         matches!(&r, SarifUploaded::NotUploaded(m) if m.contains("Advanced Security must be enabled")),
         "{r:?}"
@@ -706,7 +711,7 @@ async fn github_code_scanning_refusal_warns_unless_required() {
         "{out}"
     );
     s.sarif_upload_required = true;
-    let e = reporting::upload_sarif(&job.ctx, &s, &sarif)
+    let e = publishing::upload_sarif(&job.ctx, &s, &sarif)
         .await
         .unwrap_err();
     assert_eq!(e.exit(), aks_backend::error::Exit::External);
@@ -791,8 +796,8 @@ fn azure_job(mock: &AzureDevOpsMock, build: u64) -> Job {
     job_with(vars, dir, HostKind::AzurePipelines)
 }
 
-fn azure_settings(token: &str) -> ReportSettings {
-    ReportSettings {
+fn azure_settings(token: &str) -> PublishSettings {
+    PublishSettings {
         azure_devops_token: Some(Secret::new(token)),
         pr_status: true,
         ..settings(None)
@@ -804,7 +809,7 @@ async fn azure_devops_one_thread_updated_in_place_with_status() {
     let mock = AzureDevOpsMock::start().await;
     let s = azure_settings(&mock.token);
     let first = azure_job(&mock, 100);
-    let p = reporting::publish(&first.ctx, &s, &report_for(&first, &s, StepStatus::Ok)).await;
+    let p = publishing::summary(&first.ctx, &s, &report_for(&first, &s, StepStatus::Ok)).await;
     let Published::AzureDevOps(ThreadUpsert::Created { thread }) = p else {
         panic!("{p:?}\n{}", first.out.text())
     };
@@ -816,7 +821,7 @@ async fn azure_devops_one_thread_updated_in_place_with_status() {
     );
 
     let second = azure_job(&mock, 101);
-    let p = reporting::publish(
+    let p = publishing::summary(
         &second.ctx,
         &s,
         &report_for(&second, &s, StepStatus::Failed),
@@ -830,7 +835,7 @@ async fn azure_devops_one_thread_updated_in_place_with_status() {
     assert!(content.starts_with("<!-- aks-backend:v1 key=CI/deploy/api run=101.1 -->"));
 
     let older = azure_job(&mock, 99);
-    let p = reporting::publish(&older.ctx, &s, &report_for(&older, &s, StepStatus::Ok)).await;
+    let p = publishing::summary(&older.ctx, &s, &report_for(&older, &s, StepStatus::Ok)).await;
     assert!(
         matches!(p, Published::AzureDevOps(ThreadUpsert::NewerExists { .. })),
         "{p:?}"
@@ -854,8 +859,8 @@ async fn azure_devops_racing_runs_and_throttling_leave_one_thread() {
         report_for(&b, &s, StepStatus::Ok),
     );
     let (pa, pb) = tokio::join!(
-        reporting::publish(&a.ctx, &s, &ra),
-        reporting::publish(&b.ctx, &s, &rb)
+        publishing::summary(&a.ctx, &s, &ra),
+        publishing::summary(&b.ctx, &s, &rb)
     );
     let threads = mock.live_threads();
     assert_eq!(threads.len(), 1, "{pa:?} {pb:?}");
@@ -880,13 +885,13 @@ async fn azure_devops_a_strangers_thread_with_our_marker_never_stops_our_updates
     );
     let s = azure_settings(&mock.token);
     let first = azure_job(&mock, 100);
-    let p = reporting::publish(&first.ctx, &s, &report_for(&first, &s, StepStatus::Ok)).await;
+    let p = publishing::summary(&first.ctx, &s, &report_for(&first, &s, StepStatus::Ok)).await;
     let Published::AzureDevOps(ThreadUpsert::Created { thread }) = p else {
         panic!("{p:?}\n{}", first.out.text())
     };
     assert_ne!(thread, planted);
     let second = azure_job(&mock, 101);
-    let p = reporting::publish(&second.ctx, &s, &report_for(&second, &s, StepStatus::Ok)).await;
+    let p = publishing::summary(&second.ctx, &s, &report_for(&second, &s, StepStatus::Ok)).await;
     assert_eq!(p, Published::AzureDevOps(ThreadUpsert::Updated { thread }));
     let threads = mock.live_threads();
     assert_eq!(threads.len(), 2, "the stranger's thread is left alone");
@@ -914,7 +919,7 @@ async fn azure_devops_without_permission_falls_back() {
     mock.with(|s| s.forbidden = true);
     let s = azure_settings(&mock.token);
     let job = azure_job(&mock, 300);
-    let p = reporting::publish(&job.ctx, &s, &report_for(&job, &s, StepStatus::Ok)).await;
+    let p = publishing::summary(&job.ctx, &s, &report_for(&job, &s, StepStatus::Ok)).await;
     assert!(
         matches!(&p, Published::FellBack(why) if why.contains("PullRequestContribute")),
         "{p:?}"
@@ -929,7 +934,7 @@ async fn azure_pipelines_publish_the_sarif_as_code_analysis_logs() {
     let mock = AzureDevOpsMock::start().await;
     let job = azure_job(&mock, 400);
     let s = azure_settings(&mock.token);
-    let r = reporting::upload_sarif(&job.ctx, &s, Path::new("/w/aks-backend.sarif"))
+    let r = publishing::upload_sarif(&job.ctx, &s, Path::new("/w/aks-backend.sarif"))
         .await
         .unwrap();
     assert_eq!(r, SarifUploaded::Artifact);

@@ -11,7 +11,7 @@ use crate::secret::Secret;
 pub const SARIF_WAIT: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(3600));
 
 #[derive(Clone, Debug, serde::Serialize)]
-pub struct ReportSettings {
+pub struct PublishSettings {
     /// `github-token`, else `GITHUB_TOKEN` from the environment.
     pub github_token: Option<Secret>,
     /// `azure-devops-token`, else `SYSTEM_ACCESSTOKEN`.
@@ -27,13 +27,13 @@ pub struct ReportSettings {
     pub app: Option<String>,
 }
 
-impl ReportSettings {
+impl PublishSettings {
     pub fn resolve(r: &Resolved, env: &Env) -> Result<Self, InputError> {
         let sarif_wait = {
             let (v, i) = r.value(key::SARIF_WAIT);
             parse::duration_in(&i, v, SARIF_WAIT.0, SARIF_WAIT.1)?
         };
-        Ok(ReportSettings {
+        Ok(PublishSettings {
             github_token: r
                 .string(key::GITHUB_TOKEN)
                 .or_else(|| env.get("GITHUB_TOKEN").map(String::from))
