@@ -61,6 +61,8 @@ pub(crate) fn failure(op: &str, resource: &str, resp: &http::Response) -> AzureE
 /// One call with a bearer token; JSON in, JSON out. `resource` is the ARM path (for
 /// errors); 404 becomes `NotFound` of `what`. ARM's POST `list*` actions
 /// (`listClusterUserCredential`) read and change nothing, so they are retried like a GET.
+// why: these are the parts of one HTTP request (method, URL, token, body, headers, what it is
+// for); a struct for them would be built at every call site only to be taken apart here.
 #[allow(clippy::too_many_arguments)]
 pub async fn call(
     http: &Http,

@@ -314,6 +314,8 @@ impl Tracker {
     /// `every`. With `settle`, a Deployment, StatefulSet or DaemonSet is healthy only
     /// after its new pods stayed up for the settle window past Available (see
     /// `settle`); `None` (a rollback to a revision that ran before) judges at Available.
+    // why: the deadline, restart limit, settle window and progress cadence are the caller's
+    // settings for this one wait, each used once; bundling them would only rename the list.
     #[allow(clippy::too_many_arguments)]
     pub async fn wait(
         &mut self,
