@@ -254,10 +254,14 @@ impl<'c> Arm<'c> {
                 });
             }
             let v = self.send_url(Method::GET, &u, None, op).await?;
-            if let Some(items) = v["value"].as_array() {
+            if let Some(items) = v.get("value").and_then(Value::as_array) {
                 out.extend(items.iter().cloned());
             }
-            if let Some(link) = v["nextLink"].as_str().filter(|l| !l.is_empty()) {
+            if let Some(link) = v
+                .get("nextLink")
+                .and_then(Value::as_str)
+                .filter(|l| !l.is_empty())
+            {
                 let link = Url::parse(link).map_err(|e| AzureError::Protocol {
                     op: op.into(),
                     message: format!("nextLink is not a URL: {e}"),
