@@ -961,7 +961,19 @@ fn release_builds_both_architectures_with_the_pinned_cross_tools() {
     );
     assert!(wf.contains("scripts/release/build --out out"));
     assert!(build.contains("x86_64-unknown-linux-musl aarch64-unknown-linux-musl"));
-    assert!(build.contains("cargo zigbuild --release --locked"));
+    // The release profile unless told otherwise; scripts/test's smoke binary is the
+    // cheaper cross-check profile, and the release workflow smoke-tests both real assets.
+    assert!(build.contains("profile=release\n"));
+    assert!(build.contains("cargo zigbuild --profile \"$profile\" --locked"));
+    assert!(test.contains("--profile cross-check"));
+    for asset in ["x86_64", "aarch64"] {
+        assert!(
+            wf.contains(&format!(
+                "scripts/release/smoke out/aks-backend-{asset}-unknown-linux-musl"
+            )),
+            "{asset} not smoke-tested before release"
+        );
+    }
     assert!(test.contains("--target aarch64-unknown-linux-musl"));
     assert!(test.contains("scripts/release/smoke \"$aarch64_bin\""));
 }
