@@ -880,6 +880,17 @@ async fn run_compose_ships_the_shop_with_its_override_file_proxy_secrets_and_the
     ] {
         assert!(log.contains(w), "{w} in {log}");
     }
+    // Four images, one Trivy DB opening: one `trivy server`, each scan its client.
+    assert_eq!(
+        log.matches("Trivy server at http://127.0.0.1:").count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(
+        log.matches(" --server=http://127.0.0.1:").count(),
+        4,
+        "{log}"
+    );
 
     let built = st.outputs()["images"].as_str().unwrap().to_string();
     let deployed = st.deployed();

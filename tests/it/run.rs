@@ -165,6 +165,12 @@ async fn run_builds_scans_and_deploys_the_pushed_digest_with_one_comment() {
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", say(&out));
+    // One image: Trivy on its own, no server.
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("--server="),
+        "{}",
+        say(&out)
+    );
 
     // One outputs file with every step's outputs; deploy ran the digest build pushed.
     let o: Value =

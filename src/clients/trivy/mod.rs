@@ -11,6 +11,7 @@ pub mod pins;
 #[allow(clippy::expect_used, clippy::indexing_slicing)]
 pub mod results;
 pub mod run;
+pub mod server;
 
 use std::path::PathBuf;
 

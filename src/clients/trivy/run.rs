@@ -35,6 +35,8 @@ pub struct RunOptions {
 pub struct RegistryAuth {
     pub username: Option<String>,
     pub password: Option<Secret>,
+    /// The token of the `trivy server` a client run asks (see [`super::server`]).
+    pub server_token: Option<Secret>,
 }
 
 /// The arguments of the one Trivy run (shown by `--dry-run`). Gate settings are *not*
@@ -146,6 +148,9 @@ async fn run_within(
     }
     if let Some(p) = &auth.password {
         cmd.env("TRIVY_PASSWORD", p.expose());
+    }
+    if let Some(t) = &auth.server_token {
+        cmd.env("TRIVY_TOKEN", t.expose());
     }
     // Its own process group, so a timeout ends Trivy and everything it started.
     #[cfg(unix)]
