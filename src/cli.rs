@@ -12,7 +12,7 @@ use crate::error::{Error, Exit};
 use crate::host::{Host, Level};
 use crate::inputs::catalog::{self, Kind, Step};
 use crate::inputs::ci::CiContext;
-use crate::inputs::{ConfigFile, Flags, Resolved};
+use crate::inputs::{ConfigFile, Flags, InputError, Resolved};
 use crate::steps::{self, Ctx};
 
 const ABOUT: &str = "Ship a backend web API to Azure Kubernetes Service from CI.";
@@ -148,12 +148,10 @@ pub fn completions(shell: &str) -> Vec<u8> {
 }
 
 /// `man`: the man page clap_mangen renders from [`command`] (sections of every step).
-pub fn man_page() -> Vec<u8> {
+pub fn man_page() -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
-    clap_mangen::Man::new(command())
-        .render(&mut out)
-        .expect("rendering into memory does not fail");
-    out
+    clap_mangen::Man::new(command()).render(&mut out)?;
+    Ok(out)
 }
 
 fn flags(m: &ArgMatches, step: Option<Step>) -> Flags {
@@ -194,15 +192,25 @@ pub fn run(args: Vec<OsString>, env: Env, host: Host) -> Exit {
     };
     match matches.subcommand() {
         Some(("completions", m)) => {
-            let shell = m.get_one::<String>("shell").expect("required");
+            // `shell` is a required argument: clap has refused the command line without it.
+            let shell = m.get_one::<String>("shell").map_or("bash", String::as_str);
             return write_stdout(&completions(shell));
         }
-        Some(("man", _)) => return write_stdout(&man_page()),
+        Some(("man", _)) => {
+            return match man_page() {
+                Ok(page) => write_stdout(&page),
+                Err(e) => {
+                    eprintln!("error: cannot render the man page: {e}");
+                    Exit::External
+                }
+            };
+        }
         _ => {}
     }
     if let Some(("internal", _)) = matches.subcommand() {
+        // The catalog is strings, numbers and string-keyed maps: it always serializes.
         let json = serde_json::to_string_pretty(&crate::internal::catalog_json())
-            .expect("the catalog serializes");
+            .unwrap_or_else(|e| format!("the catalog does not serialize: {e}"));
         host.print_data(&json);
         return Exit::Ok;
     }
@@ -234,6 +242,14 @@ pub fn run(args: Vec<OsString>, env: Env, host: Host) -> Exit {
     }
 }
 
+/// A subcommand clap let through that is not a step (it cannot: clap refuses it first).
+fn unknown_step(name: &str) -> InputError {
+    InputError::Missing(
+        format!("unknown step `{name}`"),
+        "one of infra, refer, build, scan, deploy, run".into(),
+    )
+}
+
 fn write_stdout(bytes: &[u8]) -> Exit {
     use std::io::Write;
     match std::io::stdout().lock().write_all(bytes) {
@@ -257,7 +273,10 @@ fn report_error(host: &Host, e: &Error) {
 }
 
 async fn dispatch(ctx: &Ctx, m: &ArgMatches) -> Result<Exit, Error> {
-    let (name, sub) = m.subcommand().expect("a subcommand is required");
+    // clap requires a subcommand and accepts only known ones.
+    let Some((name, sub)) = m.subcommand() else {
+        return Err(unknown_step("none").into());
+    };
     let config_path = m.get_one::<String>("config").map(std::path::PathBuf::from);
     let config = ConfigFile::load(&ctx.env, config_path.as_deref())?;
     let print = m.get_flag("print-settings") || sub.get_flag("print-settings");
@@ -271,7 +290,8 @@ async fn dispatch(ctx: &Ctx, m: &ArgMatches) -> Result<Exit, Error> {
                     (st.name(), r.describe())
                 })
                 .collect();
-            let json = serde_json::to_string_pretty(&all).expect("settings serialize");
+            let json = serde_json::to_string_pretty(&all)
+                .unwrap_or_else(|e| format!("the settings do not serialize: {e}"));
             ctx.host.print_data(&json);
             return Ok(Exit::Ok);
         }
@@ -284,14 +304,15 @@ async fn dispatch(ctx: &Ctx, m: &ArgMatches) -> Result<Exit, Error> {
     let step = *STEPS
         .iter()
         .find(|s| s.name() == name)
-        .expect("clap only accepts known subcommands");
+        .ok_or_else(|| unknown_step(name))?;
     let flags = flags(sub, Some(step));
     if print {
         let bare = Resolved::resolve(step, &flags, &ctx.env, config.as_ref(), None);
         let path = steps::run::state_path(ctx, &bare);
         let state = crate::state::State::load(&path)?;
         let resolved = Resolved::resolve(step, &flags, &ctx.env, config.as_ref(), Some(&state));
-        let json = serde_json::to_string_pretty(&resolved.describe()).expect("settings serialize");
+        let json = serde_json::to_string_pretty(&resolved.describe())
+            .unwrap_or_else(|e| format!("the settings do not serialize: {e}"));
         ctx.host.print_data(&json);
         return Ok(Exit::Ok);
     }
@@ -420,7 +441,7 @@ mod tests {
 
     #[test]
     fn man_page_renders() {
-        let man = String::from_utf8(man_page()).unwrap();
+        let man = String::from_utf8(man_page().unwrap()).unwrap();
         assert!(man.starts_with(".ie \\n(.g .ds Aq") || man.contains(".TH aks-backend"));
         insta::assert_snapshot!("man_page", man);
     }

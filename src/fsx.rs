@@ -307,7 +307,7 @@ impl TempFile {
     }
 
     /// The open temporary file (read and write).
-    // `persist` takes `self`: while there is a `TempFile`, its file is open.
+    // why: `persist` takes `self`: while there is a `TempFile`, its file is open.
     #[allow(clippy::expect_used)]
     pub fn file(&mut self) -> &mut File {
         self.file

@@ -5,8 +5,6 @@
 //! `steps` sequence the I/O through `clients` (one room per external system), and
 //! `render` + `host` report the result where people look.
 
-// Ratchet (issue #12): expects invariants it sets up itself (static patterns, plain data that always serializes). Remove as it is rewritten.
-#[allow(clippy::expect_used)]
 pub mod cli;
 pub mod clients;
 pub mod env;

@@ -591,6 +591,7 @@ fn winner(comments: &[Owned]) -> Option<&Owned> {
 }
 
 /// What the code-scanning API wants in `sarif`: gzip, then base64.
+#[allow(clippy::expect_used)] // why: gzip into a Vec<u8> writes to memory, which cannot fail
 pub fn gzip_base64(bytes: &[u8]) -> String {
     use std::io::Write;
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());

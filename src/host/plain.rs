@@ -58,23 +58,21 @@ fn strong(s: &str, color: bool) -> String {
 
 /// The cells of a `| a | b |` row (escaped `\|` stays inside its cell).
 fn table_row(line: &str) -> Option<Vec<String>> {
-    let t = line.trim();
-    if !(t.starts_with('|') && t.ends_with('|') && t.len() >= 2) {
-        return None;
-    }
-    let inner = &t[1..t.len() - 1];
-    let mut cells = vec![String::new()];
+    let inner = line.trim().strip_prefix('|')?.strip_suffix('|')?;
+    let mut cells = Vec::new();
+    let mut cell = String::new();
     let mut chars = inner.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
             '\\' if chars.peek() == Some(&'|') => {
-                cells.last_mut().expect("one cell").push_str("\\|");
+                cell.push_str("\\|");
                 chars.next();
             }
-            '|' => cells.push(String::new()),
-            c => cells.last_mut().expect("one cell").push(c),
+            '|' => cells.push(std::mem::take(&mut cell)),
+            c => cell.push(c),
         }
     }
+    cells.push(cell);
     Some(cells.into_iter().map(|c| c.trim().to_string()).collect())
 }
 
@@ -119,47 +117,49 @@ fn inline(s: &str, color: bool) -> String {
     let mut out = String::new();
     let chars: Vec<char> = s.chars().collect();
     let mut bold = false;
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            '\\' if chars.get(i + 1).is_some_and(|n| n.is_ascii_punctuation()) => {
-                out.push(chars[i + 1]);
-                i += 2;
-                continue;
+    // What is left to read; each turn consumes `used` chars of it.
+    let mut rest: &[char] = &chars;
+    while let Some((&c, tail)) = rest.split_first() {
+        let mut used = 1;
+        match (c, tail.first()) {
+            ('\\', Some(&n)) if n.is_ascii_punctuation() => {
+                out.push(n);
+                used = 2;
             }
-            '*' | '_' if chars.get(i + 1) == Some(&c) => {
+            ('*' | '_', Some(&n)) if n == c => {
                 bold = !bold;
                 if color {
                     out.push_str(if bold { BOLD } else { RESET });
                 }
-                i += 2;
-                continue;
+                used = 2;
             }
-            '`' => {}
-            '<' => match chars[i..].iter().position(|&x| x == '>') {
-                Some(end) if is_tag(&chars[i..i + end + 1]) => {
-                    if chars[i..i + end + 1].starts_with(&['<', 'b', 'r']) {
-                        out.push(' ');
+            ('`', _) => {}
+            ('<', _) => {
+                let tag = (rest.iter().position(|&x| x == '>'))
+                    .and_then(|end| rest.get(..=end))
+                    .filter(|t| is_tag(t));
+                match tag {
+                    Some(t) => {
+                        if t.starts_with(&['<', 'b', 'r']) {
+                            out.push(' ');
+                        }
+                        used = t.len();
                     }
-                    i += end + 1;
-                    continue;
+                    None => out.push(c),
                 }
-                _ => out.push(c),
-            },
-            '[' => match link(&chars[i..]) {
-                Some((text, url, used)) => {
+            }
+            ('[', _) => match link(rest) {
+                Some((text, url, n)) => {
                     out.push_str(&inline(&text, color));
                     out.push_str(&format!(" ({url})"));
-                    i += used;
-                    continue;
+                    used = n;
                 }
                 None => out.push(c),
             },
-            c if c.is_control() => {}
-            c => out.push(c),
+            (c, _) if c.is_control() => {}
+            (c, _) => out.push(c),
         }
-        i += 1;
+        rest = rest.get(used..).unwrap_or_default();
     }
     if bold && color {
         out.push_str(RESET);
@@ -186,11 +186,12 @@ fn link(c: &[char]) -> Option<(String, String, usize)> {
     if c.get(close + 1) != Some(&'(') {
         return None;
     }
-    let end = c[close + 2..].iter().position(|&x| x == ')')? + close + 2;
+    let after = c.get(close + 2..)?;
+    let len = after.iter().position(|&x| x == ')')?;
     Some((
-        c[1..close].iter().collect(),
-        c[close + 2..end].iter().collect(),
-        end + 1,
+        c.get(1..close)?.iter().collect(),
+        after.get(..len)?.iter().collect(),
+        close + 2 + len + 1,
     ))
 }
 

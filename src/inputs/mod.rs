@@ -10,8 +10,6 @@ pub mod ci;
 pub mod compose;
 mod ignore_file;
 pub mod key;
-// Ratchet (issue #12): indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
-#[allow(clippy::indexing_slicing)]
 pub mod parse;
 pub mod settings;
 

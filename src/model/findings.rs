@@ -189,13 +189,13 @@ pub struct ScanFindings {
 }
 
 impl ScanFindings {
-    // `f.rule` is an index this report's builder handed out into `rules`.
+    // why: `f.rule` is an index this report's builder handed out into `rules`.
     #[allow(clippy::indexing_slicing)]
     pub fn rule(&self, f: &Finding) -> &Rule {
         &self.rules[f.rule as usize]
     }
 
-    // `f.target` is an index this report's builder handed out into `targets`.
+    // why: `f.target` is an index this report's builder handed out into `targets`.
     #[allow(clippy::indexing_slicing)]
     pub fn target(&self, f: &Finding) -> &Target {
         &self.targets[f.target as usize]

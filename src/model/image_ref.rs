@@ -182,28 +182,13 @@ fn is_registry(r: &str) -> bool {
 
 /// `[a-z0-9]+` joined by `.`, `_`, `__` or one or more `-`.
 fn is_path_component(c: &str) -> bool {
-    let b = c.as_bytes();
-    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
-    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
-        return false;
-    }
-    let mut i = 0;
-    while i < b.len() {
-        if alnum(b[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < b.len() && !alnum(b[i]) {
-            i += 1;
-        }
-        let sep = &c[start..i];
-        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
-        if !ok {
-            return false;
-        }
-    }
-    true
+    let alnum = |x: char| x.is_ascii_lowercase() || x.is_ascii_digit();
+    // Starts and ends alphanumeric; every run of other characters between is a separator.
+    c.starts_with(alnum)
+        && c.ends_with(alnum)
+        && c.split(alnum)
+            .filter(|sep| !sep.is_empty())
+            .all(|sep| sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-'))
 }
 
 /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.

@@ -6,8 +6,6 @@ pub mod findings;
 pub mod gate;
 pub mod host_kind;
 pub mod ignore;
-// Ratchet (issue #12): indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
-#[allow(clippy::indexing_slicing)]
 pub mod image_ref;
 pub mod pipeline;
 pub mod pod_security;

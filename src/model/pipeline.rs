@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::findings::Severity;
+
 /// Which comment a summary belongs to: one per (workflow, job, app).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SummaryKey {
@@ -207,9 +209,22 @@ pub struct StepSummary {
     pub facts: Vec<Fact>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
-    /// The findings that count for the gate, most severe first.
+    /// The most severe of the findings that count for the gate, most severe first: at
+    /// most [`KEPT_FINDINGS`] (the state file and the comment need no more; every
+    /// finding is in the SARIF).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<FindingRow>,
+    /// How many findings count for the gate, kept or not.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub findings_counted: usize,
+}
+
+/// How many counted findings a step's summary keeps: more than a pull-request comment
+/// can show (GitHub's 65,536 characters hold about 400 rows).
+pub const KEPT_FINDINGS: usize = 500;
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl StepSummary {
@@ -221,7 +236,22 @@ impl StepSummary {
             facts: Vec::new(),
             failure: None,
             findings: Vec::new(),
+            findings_counted: 0,
         }
+    }
+
+    /// Keeps the [`KEPT_FINDINGS`] most severe of `rows` (most severe first, the order
+    /// among equals kept) out of `counted` findings that count (at least `rows.len()`).
+    pub fn keep_findings(&mut self, mut rows: Vec<FindingRow>, counted: usize) {
+        rows.sort_by_key(|r| std::cmp::Reverse(Severity::from_report(&r.severity)));
+        self.findings_counted = counted.max(rows.len());
+        rows.truncate(KEPT_FINDINGS);
+        self.findings = rows;
+    }
+
+    /// How many findings count for the gate (a summary from an older release kept them all).
+    pub fn counted(&self) -> usize {
+        self.findings_counted.max(self.findings.len())
     }
 }
 
@@ -327,6 +357,34 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row(severity: &str, id: usize) -> FindingRow {
+        FindingRow {
+            severity: severity.into(),
+            id: format!("CVE-{id}"),
+            url: None,
+            package: "p".into(),
+            installed: "1".into(),
+            fixed: None,
+            title: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_step_keeps_the_most_severe_findings_and_counts_them_all() {
+        let mut rows: Vec<FindingRow> = (0..KEPT_FINDINGS + 100).map(|i| row("LOW", i)).collect();
+        rows.push(row("CRITICAL", 9999));
+        let mut s = StepSummary::new("scan", StepStatus::Ok);
+        s.keep_findings(rows, 0);
+        assert_eq!(s.findings.len(), KEPT_FINDINGS);
+        assert_eq!(s.counted(), KEPT_FINDINGS + 101);
+        assert_eq!(s.findings[0].id, "CVE-9999", "most severe first");
+        assert_eq!(s.findings[1].id, "CVE-0", "equals keep their order");
+        // An older summary (no count) counts what it holds.
+        let old: StepSummary =
+            serde_json::from_str(r#"{"name":"scan","status":"ok","findings":[]}"#).unwrap();
+        assert_eq!(old.counted(), 0);
+    }
 
     #[test]
     fn marker_round_trips_and_cannot_be_broken_by_names() {

@@ -160,8 +160,10 @@ pub struct AddonPlan {
 
 fn meta(name: &str, namespace: Option<&str>) -> Value {
     let mut m = json!({"name": name, "labels": {MANAGED_BY.0: MANAGED_BY.1}});
-    if let Some(ns) = namespace {
-        m["namespace"] = json!(ns);
+    if let Some(ns) = namespace
+        && let Some(o) = m.as_object_mut()
+    {
+        o.insert("namespace".into(), json!(ns));
     }
     m
 }
@@ -172,8 +174,8 @@ fn namespace(name: &str) -> Value {
 
 fn helm_repository(name: &str, url: &str, oci: bool) -> Value {
     let mut spec = json!({"interval": "1h", "url": url});
-    if oci {
-        spec["type"] = json!("oci");
+    if oci && let Some(o) = spec.as_object_mut() {
+        o.insert("type".into(), json!("oci"));
     }
     json!({
         "apiVersion": "source.toolkit.fluxcd.io/v1",
@@ -226,8 +228,10 @@ fn helm_release(name: &str, chart_ref: &str, target: &str, values: Value) -> Val
 
 fn service_account_annotations(client_id: &str, tenant: Option<&str>) -> Value {
     let mut a = json!({WI_CLIENT: client_id});
-    if let Some(t) = tenant {
-        a[WI_TENANT] = json!(t);
+    if let Some(t) = tenant
+        && let Some(o) = a.as_object_mut()
+    {
+        o.insert(WI_TENANT.into(), json!(t));
     }
     a
 }
@@ -240,8 +244,10 @@ fn cluster_issuer(s: &AddonSettings, name: &str, server: &str) -> Value {
         "environment": "AzurePublicCloud",
         "managedIdentity": {"clientID": s.cert_manager_client_id},
     });
-    if let Some(t) = &s.tenant_id {
-        azure_dns["managedIdentity"]["tenantID"] = json!(t);
+    if let Some(t) = &s.tenant_id
+        && let Some(o) = (azure_dns.get_mut("managedIdentity")).and_then(Value::as_object_mut)
+    {
+        o.insert("tenantID".into(), json!(t));
     }
     let solvers = if s.http01 {
         // HTTP-01 for hosts (most specific selector wins in cert-manager: an empty one
@@ -273,8 +279,10 @@ fn key_vault_store(s: &AddonSettings) -> Value {
         "vaultUrl": s.key_vault_uri,
         "serviceAccountRef": {"name": ESO_SERVICE_ACCOUNT, "namespace": ESO_NAMESPACE},
     });
-    if let Some(t) = &s.tenant_id {
-        azurekv["tenantId"] = json!(t);
+    if let Some(t) = &s.tenant_id
+        && let Some(o) = azurekv.as_object_mut()
+    {
+        o.insert("tenantId".into(), json!(t));
     }
     json!({
         "apiVersion": "external-secrets.io/v1",

@@ -176,7 +176,12 @@ impl BuildPlan {
         } else {
             s.cache_from.clone()
         };
-        let mut labels = oci_labels(ci, &s.image.repository, &tags[0], created);
+        let mut labels = oci_labels(
+            ci,
+            &s.image.repository,
+            tags.first().map_or("", String::as_str),
+            created,
+        );
         labels.extend(s.labels.clone());
         let dockerfile_display = s
             .dockerfile

@@ -5,14 +5,20 @@
 
 use serde_json::{Value, json};
 
+use super::json::{extend, set};
 use crate::inputs::compose::{ComposeApp, Probe, ProbeAction, Service};
 use crate::model::text::strip_controls;
 
 const NAME_LABEL: &str = "app.kubernetes.io/name";
 
 fn find<'a>(objs: &'a mut [Value], kind: &str, name: &str) -> Option<&'a mut Value> {
-    objs.iter_mut()
-        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+    objs.iter_mut().find(|o| is(o, kind, name))
+}
+
+/// Whether `o` is the `kind` object named `name`.
+fn is(o: &Value, kind: &str, name: &str) -> bool {
+    o.get("kind").and_then(Value::as_str) == Some(kind)
+        && o.pointer("/metadata/name").and_then(Value::as_str) == Some(name)
 }
 
 /// Applies the Compose services to the generated `objs` (in place), adding the objects
@@ -75,19 +81,18 @@ pub fn finish(objs: &mut Vec<Value>, app: &ComposeApp, namespace: &str, secret_s
         let Some(d) = find(objs, "Deployment", n) else {
             continue;
         };
-        let c = &mut d["spec"]["template"]["spec"]["containers"][0];
-        container(c, s, mounts);
-        if !volumes.is_empty() {
-            let pod = &mut d["spec"]["template"]["spec"];
-            match pod["volumes"].as_array_mut() {
-                Some(vs) => vs.extend(volumes),
-                None => pod["volumes"] = Value::Array(volumes),
-            }
+        if let Some(c) = d.pointer_mut("/spec/template/spec/containers/0") {
+            container(c, s, mounts);
+        }
+        if !volumes.is_empty()
+            && let Some(pod) = d.pointer_mut("/spec/template/spec")
+        {
+            extend(pod, "volumes", volumes);
         }
         if !s.stateful.is_empty() {
             to_stateful_set(d, s);
             if let Some(h) = find(objs, "HorizontalPodAutoscaler", n) {
-                h["spec"]["scaleTargetRef"]["kind"] = json!("StatefulSet");
+                set(h, &["spec", "scaleTargetRef", "kind"], json!("StatefulSet"));
             }
         }
     }
@@ -123,13 +128,13 @@ fn port_name(i: usize, p: &crate::inputs::compose::Port) -> String {
 /// service without ports (a worker) has no Service and admits no traffic.
 fn service_ports(objs: &mut Vec<Value>, s: &Service) {
     let n = s.component.name.as_str();
-    if s.ports.is_empty() {
-        objs.retain(|o| !(o["kind"] == "Service" && o["metadata"]["name"] == n));
+    let Some(first) = s.ports.first() else {
+        objs.retain(|o| !is(o, "Service", n));
         if let Some(np) = find(objs, "NetworkPolicy", n) {
-            np["spec"]["ingress"] = json!([]);
+            set(np, &["spec", "ingress"], json!([]));
         }
         return;
-    }
+    };
     let ports: Vec<Value> = s
         .ports
         .iter()
@@ -137,19 +142,21 @@ fn service_ports(objs: &mut Vec<Value>, s: &Service) {
         .map(|(i, p)| json!({"name": port_name(i, p), "port": p.port, "targetPort": port_name(i, p), "protocol": p.protocol}))
         .collect();
     if let Some(svc) = find(objs, "Service", n) {
-        svc["spec"]["ports"] = Value::Array(ports);
+        set(svc, &["spec", "ports"], Value::Array(ports));
     }
-    if let Some(np) = find(objs, "NetworkPolicy", n) {
-        np["spec"]["ingress"][0]["ports"] = Value::Array(
-            s.ports
-                .iter()
-                .map(|p| json!({"port": p.port, "protocol": p.protocol}))
-                .collect(),
-        );
+    if let Some(rule) =
+        find(objs, "NetworkPolicy", n).and_then(|np| np.pointer_mut("/spec/ingress/0"))
+    {
+        let ports = (s.ports.iter())
+            .map(|p| json!({"port": p.port, "protocol": p.protocol}))
+            .collect();
+        set(rule, &["ports"], Value::Array(ports));
     }
-    if let Some(ing) = find(objs, "Ingress", n) {
-        ing["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"] =
-            json!({"number": s.ports[0].port});
+    if let Some(path) =
+        find(objs, "Ingress", n).and_then(|ing| ing.pointer_mut("/spec/rules/0/http/paths/0"))
+    {
+        let port = json!({"number": first.port});
+        set(path, &["backend", "service", "port"], port);
     }
 }
 
@@ -165,11 +172,15 @@ fn probe(p: &Probe, s: &Service) -> Value {
         }
         ProbeAction::Exec { command } => json!({"exec": {"command": command}}),
     };
-    v["periodSeconds"] = json!(p.period_seconds);
-    v["timeoutSeconds"] = json!(p.timeout_seconds);
-    v["failureThreshold"] = json!(p.failure_threshold);
+    set(&mut v, &["periodSeconds"], json!(p.period_seconds));
+    set(&mut v, &["timeoutSeconds"], json!(p.timeout_seconds));
+    set(&mut v, &["failureThreshold"], json!(p.failure_threshold));
     if p.initial_delay_seconds > 0 {
-        v["initialDelaySeconds"] = json!(p.initial_delay_seconds);
+        set(
+            &mut v,
+            &["initialDelaySeconds"],
+            json!(p.initial_delay_seconds),
+        );
     }
     v
 }
@@ -180,49 +191,46 @@ fn container(c: &mut Value, s: &Service, mounts: Vec<Value>) {
             m.remove("ports");
         }
     } else {
-        c["ports"] = Value::Array(
-            s.ports
-                .iter()
-                .enumerate()
-                .map(|(i, p)| json!({"name": port_name(i, p), "containerPort": p.port, "protocol": p.protocol}))
-                .collect(),
-        );
+        let ports = (s.ports.iter().enumerate())
+            .map(|(i, p)| json!({"name": port_name(i, p), "containerPort": p.port, "protocol": p.protocol}))
+            .collect();
+        set(c, &["ports"], Value::Array(ports));
     }
     if let Some(cmd) = &s.command {
-        c["command"] = json!(cmd);
+        set(c, &["command"], json!(cmd));
     }
     if let Some(args) = &s.args {
-        c["args"] = json!(args);
+        set(c, &["args"], json!(args));
     }
     if let Some(w) = &s.working_dir {
-        c["workingDir"] = json!(w);
+        set(c, &["workingDir"], json!(w));
     }
     if let Some(p) = &s.probe {
-        c["readinessProbe"] = probe(p, s);
-        c["livenessProbe"] = probe(p, s);
+        set(c, &["readinessProbe"], probe(p, s));
+        set(c, &["livenessProbe"], probe(p, s));
     }
     if s.read_only {
-        c["securityContext"]["readOnlyRootFilesystem"] = json!(true);
+        set(
+            c,
+            &["securityContext", "readOnlyRootFilesystem"],
+            json!(true),
+        );
     }
     if let Some((uid, gid)) = s.user {
-        c["securityContext"]["runAsUser"] = json!(uid);
+        set(c, &["securityContext", "runAsUser"], json!(uid));
         if let Some(g) = gid {
-            c["securityContext"]["runAsGroup"] = json!(g);
+            set(c, &["securityContext", "runAsGroup"], json!(g));
         }
     }
     if !mounts.is_empty() {
-        match c["volumeMounts"].as_array_mut() {
-            Some(m) => m.extend(mounts),
-            None => c["volumeMounts"] = Value::Array(mounts),
-        }
+        extend(c, "volumeMounts", mounts);
     }
 }
 
 /// The Deployment as a StatefulSet with one claim per named volume.
 fn to_stateful_set(d: &mut Value, s: &Service) {
-    d["kind"] = json!("StatefulSet");
-    let spec = &mut d["spec"];
-    if let Some(m) = spec.as_object_mut() {
+    set(d, &["kind"], json!("StatefulSet"));
+    if let Some(m) = d.get_mut("spec").and_then(Value::as_object_mut) {
         m.remove("strategy");
         m.insert("serviceName".into(), json!(s.component.name));
         m.insert("updateStrategy".into(), json!({"type": "RollingUpdate"}));
@@ -340,8 +348,10 @@ pub fn plan_markdown(app: &ComposeApp, files: &[String]) -> String {
 
 /// The file name of one object in `--render-dir`: `NN-kind-name.yaml`.
 pub fn file_name(i: usize, o: &Value) -> String {
-    let kind = o["kind"].as_str().unwrap_or("object").to_ascii_lowercase();
-    let name = o["metadata"]["name"].as_str().unwrap_or("unnamed");
+    let kind = (o.get("kind").and_then(Value::as_str))
+        .unwrap_or("object")
+        .to_ascii_lowercase();
+    let name = (o.pointer("/metadata/name").and_then(Value::as_str)).unwrap_or("unnamed");
     let safe: String = format!("{kind}-{name}")
         .chars()
         .map(|c| {

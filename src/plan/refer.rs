@@ -154,7 +154,7 @@ impl ReferPlan {
         }
     }
 
-    // `ReferPlan::new` plans a lookup for every `Infra`.
+    // why: `ReferPlan::new` plans a lookup for every `Infra`.
     #[allow(clippy::expect_used)]
     pub fn lookup(&self, infra: Infra) -> &Lookup {
         self.lookups

@@ -244,25 +244,25 @@ fn render_with(summary: &Summary, platform: Platform, caps: &Caps) -> String {
             .findings
             .get(..s.findings.len().min(caps.findings))
             .unwrap_or_default();
-        cut.findings.0 += s.findings.len() - kept.len();
-        cut.findings.1 += s.findings.len();
+        cut.findings.0 += s.counted() - kept.len();
+        cut.findings.1 += s.counted();
         let _ = writeln!(md);
         let _ = writeln!(
             md,
             "<details><summary>{} finding(s) count for the gate ({})</summary>",
-            s.findings.len(),
+            s.counted(),
             text(&s.name)
         );
         let _ = writeln!(md);
         if !kept.is_empty() {
             findings_table(&mut md, kept, caps.text);
         }
-        if kept.len() < s.findings.len() {
+        if kept.len() < s.counted() {
             let _ = writeln!(md);
             let _ = writeln!(
                 md,
                 "… {} more not shown here; every finding is in the SARIF and the Security tab.",
-                s.findings.len() - kept.len()
+                s.counted() - kept.len()
             );
         }
         let _ = writeln!(md);

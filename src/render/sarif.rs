@@ -10,7 +10,7 @@
 //! - GitHub's limits (25,000 results per run, 10 MB gzipped) are checked; when over,
 //!   the most severe findings are kept and the run says how many were left out.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::Write;
 
@@ -66,7 +66,7 @@ pub fn render<W: Write>(
 ) -> std::io::Result<Rendered> {
     let order: Vec<&Finding> = report.by_severity();
     let keep = order.len().min(max_results).min(GITHUB_MAX_RESULTS);
-    let kept = &order[..keep];
+    let kept = order.get(..keep).unwrap_or_default();
     let omitted = report.findings.len() - keep;
     let stable = stable_artifact(ctx.artifact);
     let category = ctx
@@ -74,44 +74,47 @@ pub fn render<W: Write>(
         .map(String::from)
         .unwrap_or_else(|| default_category(ctx.artifact));
 
-    // Only the rules the kept results use, in first-use order.
-    let mut rule_slot: Vec<Option<usize>> = vec![None; report.rules.len()];
+    // Only the rules the kept results use, in first-use order; `slots[i]` is the index
+    // of `kept[i]`'s rule among them.
+    let mut first_use: HashMap<u32, usize> = HashMap::new();
     let mut rules = Vec::new();
-    for f in kept {
-        rule_slot[f.rule as usize].get_or_insert_with(|| {
-            rules.push(descriptor(report.rule(f), &report.target(f).class));
-            rules.len() - 1
-        });
-    }
+    let slots: Vec<usize> = kept
+        .iter()
+        .map(|f| {
+            *first_use.entry(f.rule).or_insert_with(|| {
+                rules.push(descriptor(report.rule(f), &report.target(f).class));
+                rules.len() - 1
+            })
+        })
+        .collect();
     let skeleton = serde_json::to_string(&skeleton(ctx, &stable, &category, rules, omitted))?;
     // The run's empty `"results":[]` is where the streamed results go. A quote inside a
     // JSON string is escaped, so this exact text can only be the key itself.
     const MARK: &str = "\"results\":[]";
-    let at = skeleton
-        .find(MARK)
-        .expect("the skeleton has an empty results array")
-        + MARK.len()
-        - 1;
+    let (head, tail) = skeleton
+        .split_once(MARK)
+        .ok_or_else(|| std::io::Error::other("the SARIF skeleton has no empty results array"))?;
     let mut w = Counting {
         inner: std::io::BufWriter::with_capacity(256 * 1024, out),
         bytes: 0,
     };
-    w.write_all(&skeleton.as_bytes()[..at])?;
+    w.write_all(head.as_bytes())?;
+    w.write_all(b"\"results\":[")?;
     // Each target's name without tag or digest, once (not once per finding).
     let target_names: Vec<String> = report
         .targets
         .iter()
         .map(|t| stable_target(t, &stable))
         .collect();
-    for (i, f) in kept.iter().enumerate() {
+    for (i, (f, &slot)) in kept.iter().zip(&slots).enumerate() {
         if i > 0 {
             w.write_all(b",")?;
         }
-        let slot = rule_slot[f.rule as usize].expect("every kept rule has a slot");
-        let target_name = &target_names[f.target as usize];
+        let target_name = (target_names.get(f.target as usize)).map_or("", String::as_str);
         write_result(&mut w, report, policy, ctx, &stable, target_name, f, slot)?;
     }
-    w.write_all(&skeleton.as_bytes()[at..])?;
+    w.write_all(b"]")?;
+    w.write_all(tail.as_bytes())?;
     w.flush()?;
     Ok(Rendered {
         bytes: w.bytes,
@@ -208,6 +211,13 @@ fn level(s: Severity) -> ResultLevel {
     }
 }
 
+/// The level as the JSON value SARIF's `defaultConfiguration` holds.
+// why: a unit enum variant serializes to its name, it cannot fail.
+#[allow(clippy::expect_used)]
+fn level_value(s: Severity) -> serde_json::Value {
+    serde_json::to_value(level(s)).expect("level serializes")
+}
+
 fn rule_name(rule: &Rule, class: &str) -> &'static str {
     match (rule.kind, class) {
         (FindingKind::Vulnerability, "lang-pkgs") => "LanguageSpecificPackageVulnerability",
@@ -284,7 +294,7 @@ fn descriptor(rule: &Rule, class: &str) -> ReportingDescriptor {
         )
         .default_configuration(
             ReportingConfiguration::builder()
-                .level(serde_json::to_value(level(rule.severity)).expect("level serializes"))
+                .level(level_value(rule.severity))
                 .build(),
         )
         .help(
@@ -311,6 +321,8 @@ fn descriptor(rule: &Rule, class: &str) -> ReportingDescriptor {
 }
 
 /// The finding's stable fingerprint: 32 hex digits.
+// why: a SHA-256 digest has 32 bytes; its first 16 are exactly 32 hex digits.
+#[allow(clippy::expect_used, clippy::indexing_slicing)]
 fn fingerprint(report: &ScanFindings, f: &Finding, uri: &str) -> [u8; 32] {
     let rule = report.rule(f);
     let target = report.target(f);
@@ -332,6 +344,13 @@ fn fingerprint(report: &ScanFindings, f: &Finding, uri: &str) -> [u8; 32] {
     let mut out = [0u8; 32];
     hex::encode_to_slice(&h.finalize()[..16], &mut out).expect("16 bytes are 32 hex digits");
     out
+}
+
+/// Hex digits (and `:1`) as the text they are.
+// why: only ASCII bytes are passed (the fingerprint's hex digits).
+#[allow(clippy::expect_used)]
+fn ascii(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).expect("hex is ASCII")
 }
 
 /// Where a finding is, without tag or digest.
@@ -512,6 +531,7 @@ struct SuppressionOut {
 }
 
 /// Writes one result: no per-finding tree, only the strings that are not already there.
+// why: called once per finding in a hot loop; the arguments are the loop's borrowed state.
 #[allow(clippy::too_many_arguments)]
 fn write_result<W: Write>(
     w: &mut W,
@@ -573,8 +593,8 @@ fn write_result<W: Write>(
             }),
         },
         partial_fingerprints: Fingerprints {
-            finding: std::str::from_utf8(&fp).expect("hex is ASCII"),
-            line_hash: std::str::from_utf8(&line_hash).expect("hex is ASCII"),
+            finding: ascii(&fp),
+            line_hash: ascii(&line_hash),
         },
         rule_id: &rule.id,
         rule_index: slot,

@@ -30,7 +30,7 @@ pub fn render(ctx: &Ctx, plan: &DeployPlan, app: &ComposeApp, dir: &Path) -> Res
     let mut names = Vec::new();
     for (i, o) in plan.objects.iter().enumerate() {
         let name = compose::file_name(i, o);
-        let yaml = serde_norway::to_string(o).expect("objects serialize");
+        let yaml = serde_norway::to_string(o).map_err(|e| io(std::io::Error::other(e)))?;
         fsx::write(&dir.join(&name), "rendered object", yaml.as_bytes(), 0o644)
             .map_err(InputError::Fs)?;
         names.push(name);

@@ -55,7 +55,9 @@ pub async fn run(
     write_template(ctx, s, &plan)?;
     let Some(subscription) = s.subscription_id.clone() else {
         // Only --dry-run gets here (the settings require a subscription otherwise).
-        let json = serde_json::to_string_pretty(&plan).expect("the plan serializes");
+        // Plans are strings, numbers and string-keyed maps: they always serialize.
+        let json = serde_json::to_string_pretty(&plan)
+            .unwrap_or_else(|e| format!("the plan does not serialize: {e}"));
         ctx.host.print_data(&json);
         print_addons_plan(ctx, &addons);
         return Ok(None);
@@ -262,7 +264,7 @@ fn object_id(token: &Secret) -> Option<String> {
         .decode(payload.trim_end_matches('='))
         .ok()?;
     let v: Value = serde_json::from_slice(&bytes).ok()?;
-    let oid = v["oid"].as_str()?;
+    let oid = v.get("oid")?.as_str()?;
     uuid::Uuid::parse_str(oid).ok().map(|u| u.to_string())
 }
 
@@ -334,7 +336,10 @@ async fn permission_problems(s: &InfraSettings, arm: &Arm<'_>) -> Result<Vec<Pro
     let mut problems = Vec::new();
     let mut groups = vec![(s.resource_group.clone(), NEEDED)];
     if s.dns_zone_resource_group != s.resource_group {
-        groups.push((s.dns_zone_resource_group.clone(), &NEEDED[2..]));
+        groups.push((
+            s.dns_zone_resource_group.clone(),
+            NEEDED.get(2..).unwrap_or_default(),
+        ));
     }
     for (rg, needed) in groups {
         let perms = deployments::permissions(arm, &rg).await?;
@@ -505,8 +510,11 @@ pub fn generate_password() -> Result<Secret, String> {
             let mut b = [0u8; 1];
             rng.fill(&mut b)
                 .map_err(|_| "the system random generator failed".to_string())?;
-            if (b[0] as usize) < limit {
-                out.push(set[b[0] as usize % set.len()]);
+            let [byte] = b;
+            if usize::from(byte) < limit
+                && let Some(&c) = set.get(usize::from(byte) % set.len())
+            {
+                out.push(c);
                 return Ok(());
             }
         }
@@ -526,7 +534,9 @@ pub fn generate_password() -> Result<Secret, String> {
         let j = b[0] as usize % (i + 1);
         out.swap(i, j);
     }
-    Ok(Secret::new(String::from_utf8(out).expect("ASCII")))
+    // Every class is ASCII.
+    let password = String::from_utf8(out).map_err(|_| "the password is not ASCII".to_string())?;
+    Ok(Secret::new(password))
 }
 
 /// The cluster's kubeconfig into Key Vault (ARM's secret resource: Contributor on the
@@ -569,8 +579,8 @@ fn outputs(
     o: &Value,
 ) -> Vec<(String, String)> {
     let get = |k: &str| {
-        o[k]["value"]
-            .as_str()
+        (o.get(k).and_then(|v| v.get("value")))
+            .and_then(Value::as_str)
             .map(crate::model::text::strip_controls)
             .unwrap_or_default()
     };

@@ -22,6 +22,7 @@ use crate::clients::kube::track::{self, Tracker, Watched};
 use crate::clients::kube::workloads::WorkloadKind;
 use crate::clients::kube::{self as kube_client, KubeError};
 use crate::error::{Error, Exit};
+use crate::inputs::InputError;
 use crate::inputs::settings::AddonSettings;
 use crate::model::pipeline::{Fact, StepStatus, StepSummary};
 use crate::model::rollout::Verdict;
@@ -78,10 +79,14 @@ pub async fn run(ctx: &Ctx, s: &AddonSettings) -> Result<Option<InfraOutcome>, E
         ctx.host.print_data(&plan.render());
         return Ok(None);
     }
-    let kubeconfig = s
-        .kubeconfig
-        .as_deref()
-        .expect("resolved when not a dry run");
+    // The settings require a kubeconfig when it is not a dry run.
+    let Some(kubeconfig) = s.kubeconfig.as_deref() else {
+        return Err(InputError::Missing(
+            "no kubeconfig".into(),
+            "give --kubeconfig PATH or set KUBECONFIG".into(),
+        )
+        .into());
+    };
     let client = kube_client::connect(kubeconfig).await?;
     let outcome = cluster_phase(ctx, &client, s).await?;
     let _ = ctx.host.summary("infra", &summary(&outcome));
@@ -149,7 +154,7 @@ fn permissions(plan: &AddonPlan) -> Vec<Permission> {
     };
     for o in plan.objects() {
         let (group, plural) = group_plural(o);
-        let ns = o["metadata"]["namespace"].as_str().unwrap_or_default();
+        let ns = (o.pointer("/metadata/namespace").and_then(Value::as_str)).unwrap_or_default();
         for verb in ["get", "create", "patch"] {
             set.insert(Permission::new(verb, &group, &plural, ns));
         }

@@ -2,15 +2,9 @@
 //! plan, calls the clients, and reports through the host.
 
 pub mod build;
-// Ratchet (issue #12, merged after the lints table): indexes lengths it checked or serde_json::Value (whose Index gives Null), expects invariants it sets up itself. Remove as it is rewritten.
-#[allow(clippy::indexing_slicing, clippy::expect_used)]
 pub mod compose;
 pub mod deploy;
-// Ratchet (issue #12, merged after the lints table): indexes lengths it checked or serde_json::Value (whose Index gives Null), expects invariants it sets up itself. Remove as it is rewritten.
-#[allow(clippy::indexing_slicing, clippy::expect_used)]
 pub mod infra;
-// Ratchet (issue #12, merged after the lints table): indexes lengths it checked or serde_json::Value (whose Index gives Null), expects invariants it sets up itself. Remove as it is rewritten.
-#[allow(clippy::indexing_slicing, clippy::expect_used)]
 pub mod infra_cluster;
 pub mod publish;
 pub mod refer;

@@ -319,7 +319,7 @@ impl Finished {
 }
 
 /// `infra`'s phases with their settings, all resolved before anything runs.
-// One of these exists per step and is moved once: boxing would buy nothing.
+// why: one of these exists per step and is moved once: boxing would buy nothing.
 #[allow(clippy::large_enum_variant)]
 enum InfraRun {
     /// The cluster phase alone, on the cluster the kubeconfig names.
@@ -329,7 +329,7 @@ enum InfraRun {
 }
 
 /// One step's settings and plan: what `--dry-run` prints, and what execution follows.
-// One of these exists per step and is moved once: boxing would buy nothing.
+// why: one of these exists per step and is moved once: boxing would buy nothing.
 #[allow(clippy::large_enum_variant)]
 enum Planned {
     Infra(InfraRun),

@@ -3,10 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::clients::trivy::install::{self, Located};
+use crate::clients::trivy::TrivyError;
+use crate::clients::trivy::install::{self, LocateRequest, Located};
 use crate::clients::trivy::results;
 use crate::clients::trivy::run::{self, RegistryAuth};
 use crate::clients::trivy::server;
+use crate::env::Env;
 use crate::error::{Error, Exit};
 use crate::host::{Level, Location};
 use crate::inputs::InputError;
@@ -14,7 +16,7 @@ use crate::inputs::settings::ScanSettings;
 use crate::model::ScanFindings;
 use crate::model::gate::{GatePolicy, GateResult, Verdict};
 use crate::model::ignore::IgnoreList;
-use crate::plan::scan::{ScanPlan, TrivyRun};
+use crate::plan::scan::{self as scan_plan, ScanPlan, TrivyBinary, TrivyRun};
 use crate::render::sarif::{self, SarifContext};
 use crate::render::scan_summary::{self, SummaryContext};
 
@@ -35,18 +37,51 @@ pub struct ScanOutcome {
     pub policy: GatePolicy,
 }
 
-/// The scan's plan (what `--dry-run` prints) and the ignore list it will apply.
+/// The scan's plan (what `--dry-run` prints), the Trivy binary it found on this machine
+/// and the ignore list it will apply.
 #[derive(Debug)]
 pub struct Prepared {
     pub plan: ScanPlan,
+    /// `None` when the plan runs no Trivy (an existing report).
+    binary: Option<Located>,
     ignores: IgnoreList,
 }
 
-/// Everything that can be wrong with the input is checked here, before Trivy runs.
+/// Everything that can be wrong with the input is checked here, before Trivy runs: a
+/// Trivy that cannot be found or installed fails now, in a dry run too.
 pub fn plan(ctx: &Ctx, s: &ScanSettings) -> Result<Prepared, Error> {
-    let plan = ScanPlan::new(s, &ctx.env)?;
+    let tool_cache = ctx.env.cache_home().join("aks-backend").join("trivy");
+    let plan = ScanPlan::new(s, &ctx.env.temp_dir(), &tool_cache);
+    let binary = match &plan.trivy {
+        Some(t) => Some(locate(&ctx.env, s, &t.binary)?),
+        None => None,
+    };
     let ignores = IgnoreList::load_all(&s.trivyignores, s.trivyignore_required)?;
-    Ok(Prepared { plan, ignores })
+    Ok(Prepared {
+        plan,
+        binary,
+        ignores,
+    })
+}
+
+/// Where the planned Trivy is on this machine. Looks at the disk and `PATH`; changes
+/// nothing (a download happens when the step runs).
+fn locate(env: &Env, s: &ScanSettings, binary: &TrivyBinary) -> Result<Located, TrivyError> {
+    let (explicit, tool_cache) = match binary {
+        TrivyBinary::Given { path } => (Some(path.as_path()), Path::new("")),
+        TrivyBinary::Search { tool_cache, .. } => (None, tool_cache.as_path()),
+    };
+    install::locate(&LocateRequest {
+        explicit,
+        search_path: env.get("PATH"),
+        install_root: tool_cache,
+        version: &s.trivy.version,
+        source: s.trivy.source,
+        base_url: s.trivy.download_url.as_deref(),
+        allow_download: s.trivy.download,
+        os: std::env::consts::OS,
+        arch: std::env::consts::ARCH,
+    })
 }
 
 /// One scan: Trivy (or the given report), the gate, the SARIF, the summary, the outputs.
@@ -145,29 +180,27 @@ async fn start_server(
     ctx: &Ctx,
     each: &[(ScanSettings, Prepared)],
 ) -> Result<Option<server::Server>, Error> {
-    let runs: Vec<(&ScanSettings, &TrivyRun)> = each
+    let runs: Vec<(&ScanSettings, &TrivyRun, &Located)> = each
         .iter()
-        .filter_map(|(s, p)| p.plan.trivy.as_ref().map(|t| (s, t)))
+        .filter_map(|(s, p)| Some((s, p.plan.trivy.as_ref()?, p.binary.as_ref()?)))
         .collect();
-    let [(s, first), rest @ ..] = runs.as_slice() else {
+    let [(s, first, binary), rest @ ..] = runs.as_slice() else {
         return Ok(None);
     };
-    let same = |t: &&TrivyRun| {
-        t.binary.path() == first.binary.path()
+    let same = |(_, t, b): &(&ScanSettings, &TrivyRun, &Located)| {
+        b.path() == binary.path()
             && t.options.cache_dir == first.options.cache_dir
             && t.options.db_repositories == first.options.db_repositories
     };
-    if rest.is_empty() || !rest.iter().map(|(_, t)| t).all(same) {
+    if rest.is_empty() || !rest.iter().all(same) {
         return Ok(None);
     }
-    let binary = install_trivy(ctx, s, first).await?;
+    let binary = install_trivy(ctx, s, binary).await?;
     let _group = Group::open(&ctx.host, "Start the Trivy server");
-    ctx.host.info(&format!(
-        "{} {}",
-        binary.display(),
-        server::args(&first.options, "127.0.0.1:PORT").join(" ")
-    ));
-    match server::start(&binary, &first.options).await {
+    let args = scan_plan::server_args(&first.options);
+    ctx.host
+        .info(&format!("{} {}", binary.display(), args.join(" ")));
+    match server::start(&binary, &args, first.options.timeout).await {
         Ok(sv) => {
             ctx.host.info(&format!(
                 "Trivy server at {}: the DB is opened once for {} scans",
@@ -262,7 +295,11 @@ async fn scan_one(
     prepared: Prepared,
     server: Option<&server::Server>,
 ) -> Result<(ScanOutcome, PathBuf, ScanPlan), Error> {
-    let Prepared { plan, ignores } = prepared;
+    let Prepared {
+        plan,
+        binary,
+        ignores,
+    } = prepared;
     if let Some(p) = &s.trivy.password {
         ctx.host.mask(p);
     }
@@ -275,12 +312,12 @@ async fn scan_one(
     };
 
     let report_path = report_path(&plan)?;
-    let trivy_version = match &plan.trivy {
-        Some(t) => {
-            run_trivy(ctx, s, &plan, t, &report_path, server).await?;
-            t.binary.version()
+    let trivy_version = match (&plan.trivy, &binary) {
+        (Some(t), Some(binary)) => {
+            run_trivy(ctx, s, &plan, t, binary, &report_path, server).await?;
+            binary.version()
         }
-        None => None,
+        _ => None,
     };
 
     let report = results::read(&report_path)?;
@@ -383,8 +420,8 @@ fn report_path(plan: &ScanPlan) -> Result<PathBuf, Error> {
 }
 
 /// The pinned Trivy: found, cached and verified, or downloaded and verified.
-async fn install_trivy(ctx: &Ctx, s: &ScanSettings, t: &TrivyRun) -> Result<PathBuf, Error> {
-    Ok(match &t.binary {
+async fn install_trivy(ctx: &Ctx, s: &ScanSettings, binary: &Located) -> Result<PathBuf, Error> {
+    Ok(match binary {
         Located::Download { url, pin, dest, .. } => {
             let _group = Group::open(&ctx.host, "Install Trivy");
             ctx.host.info(&format!(
@@ -418,19 +455,20 @@ async fn run_trivy(
     s: &ScanSettings,
     plan: &ScanPlan,
     t: &TrivyRun,
+    binary: &Located,
     report_path: &Path,
     server: Option<&server::Server>,
 ) -> Result<(), Error> {
     let args = if report_path == plan.report {
         t.args.clone()
     } else {
-        run::args(&t.target, &t.options, report_path)
+        scan_plan::args(&t.target, &t.options, report_path)
     };
     let args = match server {
-        Some(sv) => server::client_args(&args, &sv.url),
+        Some(sv) => scan_plan::client_args(&args, &sv.url),
         None => args,
     };
-    let binary = install_trivy(ctx, s, t).await?;
+    let binary = install_trivy(ctx, s, binary).await?;
     let _group = Group::open(&ctx.host, &format!("Trivy scan of {}", plan.artifact));
     ctx.host
         .info(&format!("{} {}", binary.display(), args.join(" ")));

@@ -465,17 +465,7 @@ fn components_each_get_a_deployment_and_are_tracked_together() {
         ),
         format!("name=w,image={},env.1BAD=x", image("w", D1)),
     ] {
-        // The previous run's watches are recorded when their connections close, a moment
-        // after that process exits: count once the record has stopped growing.
-        let mut before = c.requests().len();
-        loop {
-            std::thread::sleep(std::time::Duration::from_millis(300));
-            let now = c.requests().len();
-            if now == before {
-                break;
-            }
-            before = now;
-        }
+        let mark = c.next_request();
         let out = c.deploy(
             &[
                 &base[..],
@@ -484,7 +474,8 @@ fn components_each_get_a_deployment_and_are_tracked_together() {
             .concat(),
         );
         assert_eq!(out.code, 2, "{line}: {out:?}");
-        assert_eq!(c.requests().len(), before, "{line}: nothing sent");
+        let sent = c.requests_since(mark);
+        assert!(sent.is_empty(), "{line}: nothing sent, but {sent:?}");
     }
 }
 

@@ -687,6 +687,27 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
     assert!(!dir.path().join("aks-backend.sarif").exists());
 }
 
+/// The plan is pure: without `--trivy-path` it says where Trivy will be searched (PATH,
+/// the tool cache, the pinned download), not a path it found on this machine.
+#[test]
+fn dry_run_without_trivy_path_says_where_trivy_will_be_searched() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().to_str().unwrap();
+    let out = cli::run(
+        &["scan", "--dry-run", "--image", "reg.example/team/api:1.2"],
+        &[("PATH", "/nonexistent"), ("HOME", home)],
+        dir.path(),
+    );
+    assert_eq!(out.exit, Exit::Ok, "{}", out.log);
+    let plan: serde_json::Value = serde_json::from_str(&out.data).unwrap();
+    let binary = &plan["trivy"]["binary"];
+    assert_eq!(binary["from"], "search", "{binary}");
+    assert_eq!(binary["download"], true, "{binary}");
+    let cache = binary["tool_cache"].as_str().unwrap();
+    assert!(cache.starts_with(home), "{cache}");
+    assert!(!dir.path().join(".cache/aks-backend/trivy").exists());
+}
+
 #[test]
 fn missing_trivy_without_download_is_exit_2() {
     let dir = tempfile::tempdir().unwrap();

@@ -33,16 +33,22 @@ pub async fn cluster(arm: &Arm<'_>, rg: &str, name: &str) -> Result<Cluster, Azu
         .get(&path, AKS_API, &op("reading"))
         .await
         .map_err(|e| not_found(e, "AKS cluster", name, &format!("resource group {rg}")))?;
-    let p = &v["properties"];
+    let p = |key: &str| v.get("properties").and_then(|p| p.get(key));
     Ok(Cluster {
-        id: v["id"].as_str().unwrap_or(&path).to_string(),
+        id: v
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or(&path)
+            .to_string(),
         name: name.to_string(),
-        fqdn: p["fqdn"]
-            .as_str()
-            .or(p["privateFQDN"].as_str())
+        fqdn: p("fqdn")
+            .and_then(Value::as_str)
+            .or(p("privateFQDN").and_then(Value::as_str))
             .map(String::from),
-        entra_id: p["aadProfile"].is_object(),
-        local_accounts_disabled: p["disableLocalAccounts"].as_bool().unwrap_or(false),
+        entra_id: p("aadProfile").is_some_and(Value::is_object),
+        local_accounts_disabled: p("disableLocalAccounts")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
     })
 }
 
@@ -62,8 +68,9 @@ pub async fn user_kubeconfig(arm: &Arm<'_>, rg: &str, name: &str) -> Result<Secr
         .send(reqwest::Method::POST, &path, AKS_API, &[], None, &o)
         .await
         .map_err(|e| not_found(e, "AKS cluster", name, &format!("resource group {rg}")))?;
-    let b64 = v["kubeconfigs"][0]["value"]
-        .as_str()
+    let b64 = v
+        .pointer("/kubeconfigs/0/value")
+        .and_then(Value::as_str)
         .ok_or_else(|| AzureError::Protocol {
             op: o.clone(),
             message: "no kubeconfigs[0].value".into(),
@@ -126,21 +133,25 @@ pub fn decode_kubeconfig(value: &Secret) -> Secret {
 pub fn inspect(kubeconfig: &Secret) -> Result<KubeInfo, AzureError> {
     let what = "reading the kubeconfig";
     let v = yaml(kubeconfig.expose(), what)?;
-    let current = v["current-context"].as_str();
-    let ctx = v["contexts"]
-        .as_array()
+    fn name_of(e: &Value) -> Option<&str> {
+        e.get("name").and_then(Value::as_str)
+    }
+    let current = v.get("current-context").and_then(Value::as_str);
+    let ctx = v
+        .get("contexts")
+        .and_then(Value::as_array)
         .and_then(|a| {
             a.iter()
-                .find(|c| current.is_some() && c["name"].as_str() == current)
+                .find(|c| current.is_some() && name_of(c) == current)
                 .or(a.first())
         })
-        .map(|c| c["context"].clone())
+        .and_then(|c| c.get("context").cloned())
         .unwrap_or(Value::Null);
     let pick = |list: &str, key: &str| {
-        v[list].as_array().and_then(|a| {
-            let want = ctx[key].as_str();
+        v.get(list).and_then(Value::as_array).and_then(|a| {
+            let want = ctx.get(key).and_then(Value::as_str);
             a.iter()
-                .find(|e| want.is_some() && e["name"].as_str() == want)
+                .find(|e| want.is_some() && name_of(e) == want)
                 .or(a.first())
                 .cloned()
         })
@@ -149,36 +160,38 @@ pub fn inspect(kubeconfig: &Secret) -> Result<KubeInfo, AzureError> {
         op: what.into(),
         message: "no cluster in the kubeconfig".into(),
     })?;
-    let server = cluster["cluster"]["server"]
-        .as_str()
+    let server = cluster
+        .pointer("/cluster/server")
+        .and_then(Value::as_str)
         .ok_or_else(|| AzureError::Protocol {
             op: what.into(),
             message: "the kubeconfig's cluster has no server".into(),
         })?
         .to_string();
     let user = pick("users", "user")
-        .map(|u| u["user"].clone())
+        .and_then(|u| u.get("user").cloned())
         .unwrap_or(Value::Null);
     let mut secrets = Vec::new();
     for k in ["client-key-data", "token", "password"] {
-        if let Some(s) = user[k].as_str() {
+        if let Some(s) = user.get(k).and_then(Value::as_str) {
             secrets.push(Secret::new(s));
         }
     }
-    let auth =
-        if user["client-certificate-data"].is_string() || user["client-certificate"].is_string() {
-            UserAuth::ClientCertificate
-        } else if user["token"].is_string() {
-            UserAuth::Token
-        } else if user["exec"].is_object() {
-            UserAuth::Exec
-        } else {
-            UserAuth::Other
-        };
+    let is_string = |k: &str| user.get(k).is_some_and(Value::is_string);
+    let auth = if is_string("client-certificate-data") || is_string("client-certificate") {
+        UserAuth::ClientCertificate
+    } else if is_string("token") {
+        UserAuth::Token
+    } else if user.get("exec").is_some_and(Value::is_object) {
+        UserAuth::Exec
+    } else {
+        UserAuth::Other
+    };
     Ok(KubeInfo {
         server,
-        ca_data: cluster["cluster"]["certificate-authority-data"]
-            .as_str()
+        ca_data: cluster
+            .pointer("/cluster/certificate-authority-data")
+            .and_then(Value::as_str)
             .map(String::from),
         auth,
         secrets,

@@ -61,6 +61,8 @@ pub(crate) fn failure(op: &str, resource: &str, resp: &http::Response) -> AzureE
 /// One call with a bearer token; JSON in, JSON out. `resource` is the ARM path (for
 /// errors); 404 becomes `NotFound` of `what`. ARM's POST `list*` actions
 /// (`listClusterUserCredential`) read and change nothing, so they are retried like a GET.
+// why: these are the parts of one HTTP request (method, URL, token, body, headers, what it is
+// for); a struct for them would be built at every call site only to be taken apart here.
 #[allow(clippy::too_many_arguments)]
 pub async fn call(
     http: &Http,
@@ -254,10 +256,14 @@ impl<'c> Arm<'c> {
                 });
             }
             let v = self.send_url(Method::GET, &u, None, op).await?;
-            if let Some(items) = v["value"].as_array() {
+            if let Some(items) = v.get("value").and_then(Value::as_array) {
                 out.extend(items.iter().cloned());
             }
-            if let Some(link) = v["nextLink"].as_str().filter(|l| !l.is_empty()) {
+            if let Some(link) = v
+                .get("nextLink")
+                .and_then(Value::as_str)
+                .filter(|l| !l.is_empty())
+            {
                 let link = Url::parse(link).map_err(|e| AzureError::Protocol {
                     op: op.into(),
                     message: format!("nextLink is not a URL: {e}"),

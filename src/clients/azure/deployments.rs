@@ -109,7 +109,6 @@ pub async fn what_if(
         &[],
     );
     let body = json!({
-        "location": Value::Null,
         "properties": {
             "mode": "Incremental",
             "template": template,
@@ -117,8 +116,6 @@ pub async fn what_if(
             "whatIfSettings": {"resultFormat": "FullResourcePayloads"},
         }
     });
-    let mut body = body;
-    body.as_object_mut().expect("an object").remove("location");
     // What-if changes nothing, so a dropped answer may be asked again.
     let token = arm.token().await?;
     let resp = arm::send(arm.http(), &op, Retry::Safe, |c| {
@@ -151,10 +148,12 @@ pub async fn what_if(
         headers = h;
         v = body;
     }
-    if v["status"].as_str() == Some("Failed") || v["error"].is_object() {
+    if v.get("status").and_then(Value::as_str) == Some("Failed")
+        || v.get("error").is_some_and(Value::is_object)
+    {
         return Err(AzureError::Protocol {
             op,
-            message: flatten_error(&v["error"]).join("; "),
+            message: flatten_error(v.get("error").unwrap_or(&Value::Null)).join("; "),
         });
     }
     Ok(parse_changes(&v))
@@ -163,16 +162,37 @@ pub async fn what_if(
 /// `WhatIfOperationResult` -> changes.
 pub fn parse_changes(v: &Value) -> Vec<Change> {
     let mut out = Vec::new();
-    for c in v["properties"]["changes"].as_array().into_iter().flatten() {
+    for c in v
+        .pointer("/properties/changes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let mut deltas = Vec::new();
-        for d in c["delta"].as_array().into_iter().flatten() {
+        for d in c
+            .get("delta")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             flatten_delta(d, "", &mut deltas);
         }
         out.push(Change {
-            resource_id: c["resourceId"].as_str().unwrap_or_default().to_string(),
-            kind: ChangeKind::parse(c["changeType"].as_str().unwrap_or_default()),
+            resource_id: c
+                .get("resourceId")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            kind: ChangeKind::parse(
+                c.get("changeType")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+            ),
             deltas,
-            reason: c["unsupportedReason"].as_str().map(String::from),
+            reason: c
+                .get("unsupportedReason")
+                .and_then(Value::as_str)
+                .map(String::from),
         });
     }
     out
@@ -187,7 +207,7 @@ fn compact(v: &Value) -> Option<String> {
 }
 
 fn flatten_delta(d: &Value, parent: &str, out: &mut Vec<Delta>) {
-    let path = d["path"].as_str().unwrap_or_default();
+    let path = d.get("path").and_then(Value::as_str).unwrap_or_default();
     let path = if parent.is_empty() {
         path.to_string()
     } else if path.starts_with('[') || path.chars().all(|c| c.is_ascii_digit()) {
@@ -195,8 +215,11 @@ fn flatten_delta(d: &Value, parent: &str, out: &mut Vec<Delta>) {
     } else {
         format!("{parent}.{path}")
     };
-    let kind = d["propertyChangeType"].as_str().unwrap_or_default();
-    match d["children"].as_array() {
+    let kind = d
+        .get("propertyChangeType")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match d.get("children").and_then(Value::as_array) {
         Some(children) if !children.is_empty() => {
             for c in children {
                 flatten_delta(c, &path, out);
@@ -206,8 +229,8 @@ fn flatten_delta(d: &Value, parent: &str, out: &mut Vec<Delta>) {
         _ => out.push(Delta {
             path,
             kind: kind.to_string(),
-            before: compact(&d["before"]),
-            after: compact(&d["after"]),
+            before: compact(d.get("before").unwrap_or(&Value::Null)),
+            after: compact(d.get("after").unwrap_or(&Value::Null)),
         }),
     }
 }
@@ -216,9 +239,12 @@ fn flatten_delta(d: &Value, parent: &str, out: &mut Vec<Delta>) {
 pub fn flatten_error(e: &Value) -> Vec<String> {
     let mut out = Vec::new();
     fn walk(e: &Value, out: &mut Vec<String>) {
-        let code = e["code"].as_str().unwrap_or_default();
-        let message = e["message"].as_str().unwrap_or_default();
-        let details = e["details"].as_array().filter(|d| !d.is_empty());
+        let code = e.get("code").and_then(Value::as_str).unwrap_or_default();
+        let message = e.get("message").and_then(Value::as_str).unwrap_or_default();
+        let details = e
+            .get("details")
+            .and_then(Value::as_array)
+            .filter(|d| !d.is_empty());
         // A wrapper (`DeploymentFailed: see details`) says less than its details.
         let wrapper =
             details.is_some() && matches!(code, "DeploymentFailed" | "ResourceDeploymentFailure");
@@ -260,17 +286,22 @@ pub async fn operations(arm: &Arm<'_>, rg: &str, name: &str) -> Result<Vec<Opera
     Ok(items
         .iter()
         .filter_map(|o| {
-            let p = &o["properties"];
-            let t = &p["targetResource"];
-            let resource = t["resourceName"].as_str()?.to_string();
+            let p = o.get("properties").unwrap_or(&Value::Null);
+            let t = p.get("targetResource").unwrap_or(&Value::Null);
+            let resource = t.get("resourceName").and_then(Value::as_str)?.to_string();
             Some(Operation {
                 resource,
-                resource_type: t["resourceType"].as_str().unwrap_or_default().to_string(),
-                state: p["provisioningState"]
-                    .as_str()
+                resource_type: t
+                    .get("resourceType")
+                    .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_string(),
-                errors: flatten_error(&p["statusMessage"]["error"]),
+                state: p
+                    .get("provisioningState")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                errors: flatten_error(p.pointer("/statusMessage/error").unwrap_or(&Value::Null)),
             })
         })
         .collect())
@@ -305,16 +336,19 @@ pub async fn deploy(
     let mut body = json!({
         "properties": {"mode": "Incremental", "template": template, "parameters": parameters},
     });
-    if tags.as_object().is_some_and(|t| !t.is_empty()) {
-        body["tags"] = tags.clone();
+    if let (Some(t), Some(b)) = (tags.as_object(), body.as_object_mut())
+        && !t.is_empty()
+    {
+        b.insert("tags".into(), tags.clone());
     }
     let (_, headers, mut v) = request(arm, Method::PUT, &u, Some(&body), &op).await?;
     let async_op = poll_url(arm, &headers, "azure-asyncoperation", &op)?;
     let mut wait = poll_wait(&headers);
     let started = Instant::now();
     let mut seen: Vec<(String, String)> = Vec::new();
-    let mut state = v["properties"]["provisioningState"]
-        .as_str()
+    let mut state = v
+        .pointer("/properties/provisioningState")
+        .and_then(Value::as_str)
         .unwrap_or("Accepted")
         .to_string();
     while !terminal(&state) {
@@ -330,13 +364,18 @@ pub async fn deploy(
             Some(a) => {
                 let (_, h, status) = request(arm, Method::GET, a, None, &op).await?;
                 wait = poll_wait(&h);
-                state = status["status"].as_str().unwrap_or("Running").to_string();
+                state = status
+                    .get("status")
+                    .and_then(Value::as_str)
+                    .unwrap_or("Running")
+                    .to_string();
             }
             None => {
                 let (_, h, d) = request(arm, Method::GET, &u, None, &op).await?;
                 wait = poll_wait(&h);
-                state = d["properties"]["provisioningState"]
-                    .as_str()
+                state = d
+                    .pointer("/properties/provisioningState")
+                    .and_then(Value::as_str)
                     .unwrap_or("Running")
                     .to_string();
                 v = d;
@@ -371,7 +410,7 @@ pub async fn deploy(
             })
             .collect();
         if failures.is_empty() {
-            failures = flatten_error(&v["properties"]["error"]);
+            failures = flatten_error(v.pointer("/properties/error").unwrap_or(&Value::Null));
         }
         return Err(AzureError::DeploymentFailed {
             deployment: name.to_string(),
@@ -380,7 +419,10 @@ pub async fn deploy(
         });
     }
     Ok(Deployed {
-        outputs: v["properties"]["outputs"].clone(),
+        outputs: v
+            .pointer("/properties/outputs")
+            .cloned()
+            .unwrap_or_default(),
         operations,
     })
 }
@@ -431,7 +473,12 @@ pub async fn permissions(
     };
     Ok(items
         .iter()
-        .map(|p| (strings(&p["actions"]), strings(&p["notActions"])))
+        .map(|p| {
+            (
+                strings(p.get("actions").unwrap_or(&Value::Null)),
+                strings(p.get("notActions").unwrap_or(&Value::Null)),
+            )
+        })
         .collect())
 }
 
@@ -440,10 +487,10 @@ pub fn action_matches(pattern: &str, action: &str) -> bool {
     fn m(p: &[u8], a: &[u8]) -> bool {
         match p.split_first() {
             None => a.is_empty(),
-            Some((b'*', rest)) => (0..=a.len()).any(|i| m(rest, &a[i..])),
-            Some((c, rest)) => {
-                a.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && m(rest, &a[1..])
-            }
+            Some((b'*', rest)) => (0..=a.len()).any(|i| a.get(i..).is_some_and(|a| m(rest, a))),
+            Some((c, rest)) => a
+                .split_first()
+                .is_some_and(|(x, a)| x.eq_ignore_ascii_case(c) && m(rest, a)),
         }
     }
     m(pattern.as_bytes(), action.as_bytes())
@@ -479,13 +526,16 @@ pub async fn name_taken(
             &format!("checking that the name `{name}` is free"),
         )
         .await?;
-    if v["nameAvailable"].as_bool().unwrap_or(true) {
+    if v.get("nameAvailable")
+        .and_then(Value::as_bool)
+        .unwrap_or(true)
+    {
         Ok(None)
     } else {
         Ok(Some(
-            v["message"]
-                .as_str()
-                .or(v["reason"].as_str())
+            v.get("message")
+                .and_then(Value::as_str)
+                .or(v.get("reason").and_then(Value::as_str))
                 .unwrap_or("the name is taken")
                 .to_string(),
         ))
@@ -534,37 +584,52 @@ pub async fn vm_size_in_zone(
         )
         .await?;
     let Some(sku) = skus.iter().find(|s| {
-        s["resourceType"].as_str() == Some("virtualMachines")
-            && s["name"]
-                .as_str()
+        s.get("resourceType").and_then(Value::as_str) == Some("virtualMachines")
+            && s.get("name")
+                .and_then(Value::as_str)
                 .is_some_and(|n| n.eq_ignore_ascii_case(vm_size))
     }) else {
         return Ok(SkuVerdict::UnknownSize);
     };
-    for r in sku["restrictions"].as_array().into_iter().flatten() {
-        let zones: Vec<&str> = r["restrictionInfo"]["zones"]
-            .as_array()
+    for r in sku
+        .get("restrictions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let zones: Vec<&str> = r
+            .pointer("/restrictionInfo/zones")
+            .and_then(Value::as_array)
             .into_iter()
             .flatten()
             .filter_map(|z| z.as_str())
             .collect();
-        let kind = r["type"].as_str().unwrap_or_default();
+        let kind = r.get("type").and_then(Value::as_str).unwrap_or_default();
         if kind == "Location" || (kind == "Zone" && zones.contains(&zone)) {
             return Ok(SkuVerdict::Restricted(
-                r["reasonCode"].as_str().unwrap_or("restricted").to_string(),
+                r.get("reasonCode")
+                    .and_then(Value::as_str)
+                    .unwrap_or("restricted")
+                    .to_string(),
             ));
         }
     }
-    let zones: Vec<String> = sku["locationInfo"]
-        .as_array()
+    let zones: Vec<String> = sku
+        .get("locationInfo")
+        .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter(|l| {
-            l["location"]
-                .as_str()
+            l.get("location")
+                .and_then(Value::as_str)
                 .is_some_and(|x| x.eq_ignore_ascii_case(location))
         })
-        .flat_map(|l| l["zones"].as_array().cloned().unwrap_or_default())
+        .flat_map(|l| {
+            l.get("zones")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
         .filter_map(|z| z.as_str().map(String::from))
         .collect();
     if zones.iter().any(|z| z == zone) {

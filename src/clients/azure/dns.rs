@@ -120,19 +120,35 @@ pub async fn upsert_a_record(
                 &format!("resource group {}", record.resource_group),
             )
         })?;
-    let addresses = v["properties"]["ARecords"]
-        .as_array()
+    let addresses = v
+        .pointer("/properties/ARecords")
+        .and_then(serde_json::Value::as_array)
         .map(|a| {
             a.iter()
-                .filter_map(|r| r["ipv4Address"].as_str()?.parse().ok())
+                .filter_map(|r| {
+                    r.get("ipv4Address")
+                        .and_then(serde_json::Value::as_str)?
+                        .parse()
+                        .ok()
+                })
                 .collect()
         })
         .unwrap_or_default();
     Ok(RecordSetResult {
-        id: v["id"].as_str().unwrap_or(&path).to_string(),
-        fqdn: v["properties"]["fqdn"].as_str().map(String::from),
+        id: v
+            .get("id")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or(&path)
+            .to_string(),
+        fqdn: v
+            .pointer("/properties/fqdn")
+            .and_then(serde_json::Value::as_str)
+            .map(String::from),
         created: status == StatusCode::CREATED,
-        etag: v["etag"].as_str().map(String::from),
+        etag: v
+            .get("etag")
+            .and_then(serde_json::Value::as_str)
+            .map(String::from),
         addresses,
     })
 }

@@ -37,15 +37,20 @@ pub async fn vault(arm: &Arm<'_>, rg: &str, name: &str) -> Result<Vault, AzureEr
         .get(&path, VAULT_API, "reading the Key Vault")
         .await
         .map_err(|e| not_found(e, "Key Vault", name, &format!("resource group {rg}")))?;
-    let uri = v["properties"]["vaultUri"]
-        .as_str()
+    let uri = v
+        .pointer("/properties/vaultUri")
+        .and_then(serde_json::Value::as_str)
         .ok_or_else(|| AzureError::Protocol {
             op: "reading the Key Vault".into(),
             message: "no properties.vaultUri".into(),
         })?;
     vault_url(uri)?;
     Ok(Vault {
-        id: v["id"].as_str().unwrap_or(&path).to_string(),
+        id: v
+            .get("id")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or(&path)
+            .to_string(),
         name: name.to_string(),
         uri: uri.to_string(),
     })
@@ -201,12 +206,20 @@ pub async fn get_secrets(
             op: op.clone(),
             message: format!("the answer is not JSON: {e}"),
         })?;
-        let value = Secret::new(v["value"].as_str().unwrap_or_default());
+        let value = Secret::new(
+            v.get("value")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default(),
+        );
         // Masked before anything else can see it.
         cred.mask(&value);
         out.push(SecretValue {
             name: name.clone(),
-            id: v["id"].as_str().unwrap_or(u.as_str()).to_string(),
+            id: v
+                .get("id")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or(u.as_str())
+                .to_string(),
             value,
         });
     }

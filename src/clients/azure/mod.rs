@@ -6,32 +6,14 @@
 //! last resort. Endpoints (authority host, ARM, Key Vault) come from the caller, so tests
 //! aim them at loopback mocks and sovereign clouds just work.
 
-// Ratchet (issue #12): indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
-#[allow(clippy::indexing_slicing)]
 pub mod aks;
-// Ratchet (issue #12): indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
-#[allow(clippy::indexing_slicing)]
 pub mod arm;
-// Ratchet (issue #12): expects invariants it sets up itself (static patterns, plain data that always serializes); indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
-#[allow(clippy::expect_used, clippy::indexing_slicing)]
 pub mod credential;
-// Ratchet (issue #12, merged after the lints table): indexes lengths it checked or serde_json::Value (whose Index gives Null), expects invariants it sets up itself. Remove as it is rewritten.
-#[allow(clippy::indexing_slicing, clippy::expect_used)]
 pub mod deployments;
-// Ratchet (issue #12): indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
-#[allow(clippy::indexing_slicing)]
 pub mod dns;
-// Ratchet (issue #12): indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
-#[allow(clippy::indexing_slicing)]
 pub mod keyvault;
-// Ratchet (issue #12): indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
-#[allow(clippy::indexing_slicing)]
 pub mod network;
-// Ratchet (issue #12): indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
-#[allow(clippy::indexing_slicing)]
 pub mod resources;
-// Ratchet (issue #12): indexes lengths it checked. Remove as it is rewritten.
-#[allow(clippy::indexing_slicing)]
 mod wire;
 
 pub use crate::model::sign_in::AuthType;

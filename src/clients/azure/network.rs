@@ -55,15 +55,22 @@ pub async fn app_gateway(arm: &Arm<'_>, rg: &str, name: &str) -> Result<AppGatew
                 &format!("resource group {rg}"),
             )
         })?;
-    let p = &v["properties"];
+    let p = v.get("properties").unwrap_or(&Value::Null);
     Ok(AppGateway {
-        id: v["id"].as_str().unwrap_or(&path).to_string(),
+        id: v
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or(&path)
+            .to_string(),
         name: name.to_string(),
         public_ip_ids: ids(
-            &p["frontendIPConfigurations"],
+            p.get("frontendIPConfigurations").unwrap_or(&Value::Null),
             "/properties/publicIPAddress/id",
         ),
-        subnet_ids: ids(&p["gatewayIPConfigurations"], "/properties/subnet/id"),
+        subnet_ids: ids(
+            p.get("gatewayIPConfigurations").unwrap_or(&Value::Null),
+            "/properties/subnet/id",
+        ),
     })
 }
 
@@ -98,11 +105,19 @@ pub async fn public_ip(arm: &Arm<'_>, id: &str) -> Result<PublicIp, AzureError> 
             )
         })?;
     Ok(PublicIp {
-        id: v["id"].as_str().unwrap_or(id).to_string(),
+        id: v
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or(id)
+            .to_string(),
         name: rid.name,
-        address: v["properties"]["ipAddress"].as_str().map(String::from),
-        fqdn: v["properties"]["dnsSettings"]["fqdn"]
-            .as_str()
+        address: v
+            .pointer("/properties/ipAddress")
+            .and_then(Value::as_str)
+            .map(String::from),
+        fqdn: v
+            .pointer("/properties/dnsSettings/fqdn")
+            .and_then(Value::as_str)
             .map(String::from),
     })
 }
@@ -133,10 +148,17 @@ pub async fn nsg(arm: &Arm<'_>, rg: &str, name: &str) -> Result<Nsg, AzureError>
             )
         })?;
     Ok(Nsg {
-        id: v["id"].as_str().unwrap_or(&path).to_string(),
+        id: v
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or(&path)
+            .to_string(),
         name: name.to_string(),
         resource_group: rg.to_string(),
-        subnet_ids: ids(&v["properties"]["subnets"], "/id"),
+        subnet_ids: ids(
+            v.pointer("/properties/subnets").unwrap_or(&Value::Null),
+            "/id",
+        ),
     })
 }
 
@@ -218,7 +240,26 @@ pub async fn upsert_https_allow_rule(
             message: format!("{} is outside 100..4096", rule.priority),
         });
     }
-    let mut props = json!({
+    let cidrs = match &rule.sources {
+        Sources::Any => None,
+        Sources::Cidrs(c) => Some(c.as_slice()),
+    };
+    let (key, sources) = match cidrs {
+        None => ("sourceAddressPrefix", json!("*")),
+        Some([]) => {
+            return Err(AzureError::InvalidArgument {
+                what: format!("sources of NSG rule `{}`", rule.name),
+                message: "an empty CIDR list would allow nobody; use Sources::Any for everyone"
+                    .into(),
+            });
+        }
+        Some([one]) => ("sourceAddressPrefix", json!(one.as_str())),
+        Some(many) => (
+            "sourceAddressPrefixes",
+            json!(many.iter().map(Cidr::as_str).collect::<Vec<_>>()),
+        ),
+    };
+    let props = json!({
         "description": rule.description,
         "protocol": "Tcp",
         "sourcePortRange": "*",
@@ -227,21 +268,8 @@ pub async fn upsert_https_allow_rule(
         "access": "Allow",
         "priority": rule.priority,
         "direction": "Inbound",
+        key: sources,
     });
-    match &rule.sources {
-        Sources::Any => props["sourceAddressPrefix"] = json!("*"),
-        Sources::Cidrs(c) if c.is_empty() => {
-            return Err(AzureError::InvalidArgument {
-                what: format!("sources of NSG rule `{}`", rule.name),
-                message: "an empty CIDR list would allow nobody; use Sources::Any for everyone"
-                    .into(),
-            });
-        }
-        Sources::Cidrs(c) if c.len() == 1 => props["sourceAddressPrefix"] = json!(c[0].as_str()),
-        Sources::Cidrs(c) => {
-            props["sourceAddressPrefixes"] = json!(c.iter().map(Cidr::as_str).collect::<Vec<_>>())
-        }
-    }
     let body = json!({ "properties": props });
     let path = format!(
         "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/networkSecurityGroups/{}/securityRules/{}",
@@ -280,10 +308,15 @@ pub async fn upsert_https_allow_rule(
         };
     }
     Ok(SecurityRuleResult {
-        id: v["id"].as_str().unwrap_or(&path).to_string(),
+        id: v
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or(&path)
+            .to_string(),
         created,
-        provisioning_state: v["properties"]["provisioningState"]
-            .as_str()
+        provisioning_state: v
+            .pointer("/properties/provisioningState")
+            .and_then(Value::as_str)
             .unwrap_or("Succeeded")
             .to_string(),
     })
@@ -297,8 +330,9 @@ enum Poll {
 
 /// `Some` once provisioned, `None` while Azure is still at it.
 fn provisioning(v: &Value, op: &str) -> Result<Option<()>, AzureError> {
-    match v["properties"]["provisioningState"]
-        .as_str()
+    match v
+        .pointer("/properties/provisioningState")
+        .and_then(Value::as_str)
         .unwrap_or("Succeeded")
     {
         "Succeeded" => Ok(Some(())),

@@ -47,11 +47,12 @@ pub async fn list_resource_group(
         .iter()
         .filter_map(|v| {
             Some(GenericResource {
-                id: v["id"].as_str()?.to_string(),
-                name: v["name"].as_str()?.to_string(),
-                kind: v["type"].as_str()?.to_string(),
-                tags: v["tags"]
-                    .as_object()
+                id: v.get("id").and_then(Value::as_str)?.to_string(),
+                name: v.get("name").and_then(Value::as_str)?.to_string(),
+                kind: v.get("type").and_then(Value::as_str)?.to_string(),
+                tags: v
+                    .get("tags")
+                    .and_then(Value::as_object)
                     .map(|t| {
                         t.iter()
                             .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
@@ -96,8 +97,9 @@ pub async fn deployment_outputs(
         .get(&path, DEPLOYMENTS_API, "reading the ARM deployment")
         .await
         .map_err(|e| not_found(e, "ARM deployment", name, &format!("resource group {rg}")))?;
-    let outputs = v["properties"]["outputs"]
-        .as_object()
+    let outputs = v
+        .pointer("/properties/outputs")
+        .and_then(Value::as_object)
         .map(|o| {
             o.iter()
                 .map(|(k, v)| (k.clone(), v.get("value").cloned().unwrap_or(v.clone())))
@@ -105,8 +107,9 @@ pub async fn deployment_outputs(
         })
         .unwrap_or_default();
     Ok(DeploymentOutputs {
-        provisioning_state: v["properties"]["provisioningState"]
-            .as_str()
+        provisioning_state: v
+            .pointer("/properties/provisioningState")
+            .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string(),
         outputs,
@@ -124,15 +127,24 @@ pub struct ResourceId {
 /// `/subscriptions/S/resourceGroups/RG/providers/NS/TYPE/NAME[/...]`.
 pub fn parse_id(id: &str) -> Option<ResourceId> {
     let parts: Vec<&str> = id.trim_matches('/').split('/').collect();
-    if parts.len() < 4 || !parts[0].eq_ignore_ascii_case("subscriptions") {
+    let [
+        subscriptions,
+        subscription_id,
+        resource_groups,
+        resource_group,
+        ..,
+    ] = parts[..]
+    else {
         return None;
-    }
-    if !parts[2].eq_ignore_ascii_case("resourcegroups") {
+    };
+    if !subscriptions.eq_ignore_ascii_case("subscriptions")
+        || !resource_groups.eq_ignore_ascii_case("resourcegroups")
+    {
         return None;
     }
     Some(ResourceId {
-        subscription_id: parts[1].to_string(),
-        resource_group: parts[3].to_string(),
+        subscription_id: subscription_id.to_string(),
+        resource_group: resource_group.to_string(),
         name: parts.last()?.to_string(),
     })
 }
@@ -160,15 +172,19 @@ pub async fn registry(arm: &Arm<'_>, rg: &str, name: &str) -> Result<Registry, A
                 &format!("resource group {rg}"),
             )
         })?;
-    let login_server =
-        v["properties"]["loginServer"]
-            .as_str()
-            .ok_or_else(|| AzureError::Protocol {
-                op: "reading the container registry".into(),
-                message: "no properties.loginServer".into(),
-            })?;
+    let login_server = v
+        .pointer("/properties/loginServer")
+        .and_then(Value::as_str)
+        .ok_or_else(|| AzureError::Protocol {
+            op: "reading the container registry".into(),
+            message: "no properties.loginServer".into(),
+        })?;
     Ok(Registry {
-        id: v["id"].as_str().unwrap_or(&path).to_string(),
+        id: v
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or(&path)
+            .to_string(),
         name: name.to_string(),
         login_server: login_server.to_string(),
     })

@@ -28,15 +28,16 @@ pub(crate) async fn send(
 /// Key Vault) or `{"code", "message"}` / `{"message"}`.
 pub(crate) fn error_body(text: &str) -> (String, String) {
     let v: Value = serde_json::from_str(text).unwrap_or_default();
-    let e = if v["error"].is_object() {
-        &v["error"]
-    } else {
-        &v
-    };
-    let code = e["code"].as_str().unwrap_or_default().to_string();
-    let message = e["message"]
-        .as_str()
-        .or(v["error_description"].as_str())
+    let e = v.get("error").filter(|e| e.is_object()).unwrap_or(&v);
+    let code = e
+        .get("code")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let message = e
+        .get("message")
+        .and_then(Value::as_str)
+        .or(v.get("error_description").and_then(Value::as_str))
         .map(String::from)
         .unwrap_or_else(|| text.chars().take(300).collect());
     (code, message)

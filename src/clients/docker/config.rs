@@ -158,11 +158,18 @@ pub fn from_helper(
     }
     let v: serde_json::Value = serde_json::from_str(stdout.trim())
         .map_err(|e| bad(format!("{program} get answered no JSON: {e}")))?;
-    let secret = v["Secret"].as_str().unwrap_or("");
+    let secret = v
+        .get("Secret")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
     if secret.is_empty() {
         return Ok(None);
     }
-    let user = match v["Username"].as_str().unwrap_or("") {
+    let user = match v
+        .get("Username")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("")
+    {
         "<token>" | "" => "00000000-0000-0000-0000-000000000000",
         u => u,
     };

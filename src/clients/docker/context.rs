@@ -189,7 +189,9 @@ impl<S: Sink> Walker<'_, S> {
                 source,
             })?;
             let is_dir = meta.is_dir();
-            let skip = self.m.excluded_with(&rel, |i| parents[i]);
+            let skip = self
+                .m
+                .excluded_with(&rel, |i| parents.get(i).copied().unwrap_or(false));
             if skip {
                 self.packed.excluded += 1;
                 self.sink.skipped(&rel);

@@ -52,8 +52,7 @@ impl Pattern {
         let chars: Vec<char> = cleaned.chars().collect();
         let mut pos = 0;
         let mut i = 0;
-        while pos < chars.len() {
-            let ch = chars[pos];
+        while let Some(&ch) = chars.get(pos) {
             pos += 1;
             let peek = chars.get(pos).copied();
             if ch == '*' {
@@ -159,8 +158,8 @@ fn go_match_syntax(p: &str) -> Result<(), &'static str> {
     }
     let c: Vec<char> = p.chars().collect();
     let mut i = 0;
-    while i < c.len() {
-        match c[i] {
+    while let Some(&ch) = c.get(i) {
+        match ch {
             '\\' => {
                 if i + 1 >= c.len() {
                     return Err("trailing backslash");
@@ -180,7 +179,7 @@ fn go_match_syntax(p: &str) -> Result<(), &'static str> {
                     }
                     let (lo, next) = get_esc(&c, i)?;
                     i = next;
-                    if c[i] == '-' {
+                    if c.get(i) == Some(&'-') {
                         let (hi, next) = get_esc(&c, i + 1)?;
                         i = next;
                         if hi < lo {
@@ -278,7 +277,9 @@ impl Matcher {
     pub fn excluded(&self, file: &str) -> bool {
         let parents = parent_prefixes(file);
         self.excluded_with(file, |i| {
-            parents.iter().any(|d| self.patterns[i].matches(d))
+            self.patterns
+                .get(i)
+                .is_some_and(|p| parents.iter().any(|d| p.matches(d)))
         })
     }
 

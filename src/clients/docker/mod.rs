@@ -7,17 +7,9 @@
 //! is negotiated down to what the engine speaks (Docker 20.10 is 1.41).
 
 pub mod build;
-// Ratchet (issue #12): expects invariants it sets up itself (static patterns, plain data that always serializes). Remove as it is rewritten.
-#[allow(clippy::expect_used)]
 pub mod buildkit;
-// Ratchet (issue #12): indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
-#[allow(clippy::indexing_slicing)]
 pub mod config;
-// Ratchet (issue #12): indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
-#[allow(clippy::indexing_slicing)]
 pub mod context;
-// Ratchet (issue #12): indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
-#[allow(clippy::indexing_slicing)]
 pub mod ignore;
 pub mod push;
 pub mod tls;

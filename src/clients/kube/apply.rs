@@ -139,11 +139,15 @@ pub async fn resolve(
     }
     for (obj, gvk, api_version) in wanted {
         let key = (gvk.group.clone(), gvk.version.clone(), gvk.kind.clone());
-        if !cache.contains_key(&key) {
-            let found = discover(client, &gvk).await?;
-            cache.insert(key.clone(), found);
-        }
-        let Some((ar, namespaced)) = cache[&key].clone() else {
+        let found = match cache.get(&key) {
+            Some(found) => found.clone(),
+            None => {
+                let found = discover(client, &gvk).await?;
+                cache.insert(key, found.clone());
+                found
+            }
+        };
+        let Some((ar, namespaced)) = found else {
             let m = MissingType::new(&api_version, &gvk.kind, obj.is_none());
             if !missing
                 .iter()
@@ -380,13 +384,21 @@ async fn server_apply(
     params: &PatchParams,
 ) -> Result<Value, KubeError> {
     let api = t.api(client);
-    retrying(|| async {
+    let applied = retrying(|| async {
         api.patch(&t.name, params, &Patch::Apply(&t.object))
             .await
-            .map(|o| serde_json::to_value(o).expect("objects serialize"))
             .map_err(|e| KubeError::from_kube(t.id(), e))
     })
-    .await
+    .await?;
+    to_value(t, applied)
+}
+
+/// An object the API server sent, as JSON (it always serializes: string keys only).
+fn to_value(t: &Target, o: DynamicObject) -> Result<Value, KubeError> {
+    serde_json::to_value(o).map_err(|e| KubeError::Transport {
+        what: t.id(),
+        message: e.to_string(),
+    })
 }
 
 /// The server-side dry run and its diff against the live object. Conflicts and
@@ -403,7 +415,7 @@ pub async fn dry_run(client: &kube::Client, t: &Target) -> Result<ObjectChange, 
     let (action, diff) = match live {
         None => ("created", Vec::new()),
         Some(live) => {
-            let live = serde_json::to_value(live).expect("objects serialize");
+            let live = to_value(t, live)?;
             let d = diff::diff(&live, &would);
             (
                 if d.is_empty() {

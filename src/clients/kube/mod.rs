@@ -3,19 +3,13 @@
 //! (Deployments, StatefulSets, DaemonSets, Jobs), rollback, logs and the cert-manager
 //! Certificate wait. The caller gives the kubeconfig; tests point it at the fake cluster.
 
-// Ratchet (issue #12): expects invariants it sets up itself (static patterns, plain data that always serializes); indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
-#[allow(clippy::expect_used, clippy::indexing_slicing)]
 pub mod apply;
 pub mod certificate;
 pub mod diff;
 pub mod ready;
-// Ratchet (issue #12): indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
-#[allow(clippy::indexing_slicing)]
 pub mod rollback;
 pub mod rules;
 pub mod settle;
-// Ratchet (issue #12): expects invariants it sets up itself (static patterns, plain data that always serializes); indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
-#[allow(clippy::expect_used, clippy::indexing_slicing)]
 pub mod track;
 pub mod workloads;
 

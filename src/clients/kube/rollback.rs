@@ -39,7 +39,7 @@ pub fn undo_target(applied: &Target, d: &Deployment, sets: &[ReplicaSet]) -> Opt
         labels.remove(HASH_LABEL);
     }
     let mut t = applied.clone();
-    t.object["spec"]["template"] = template;
+    *t.object.pointer_mut("/spec/template")? = template;
     Some((t, revision))
 }
 
@@ -78,7 +78,7 @@ pub fn undo_revision_target(
         labels.remove(REVISION_HASH_LABEL);
     }
     let mut t = applied.clone();
-    t.object["spec"]["template"] = template;
+    *t.object.pointer_mut("/spec/template")? = template;
     Some((t, prev.revision?))
 }
 

@@ -314,6 +314,8 @@ impl Tracker {
     /// `every`. With `settle`, a Deployment, StatefulSet or DaemonSet is healthy only
     /// after its new pods stayed up for the settle window past Available (see
     /// `settle`); `None` (a rollback to a revision that ran before) judges at Available.
+    // why: the deadline, restart limit, settle window and progress cadence are the caller's
+    // settings for this one wait, each used once; bundling them would only rename the list.
     #[allow(clippy::too_many_arguments)]
     pub async fn wait(
         &mut self,
@@ -341,8 +343,12 @@ impl Tracker {
             };
             let mut failed = false;
             if synced {
-                for (i, w) in workloads.iter().enumerate() {
-                    if done[i].is_some() {
+                let slots = done
+                    .iter_mut()
+                    .zip(settling.iter_mut())
+                    .zip(lines.iter_mut());
+                for (w, ((done_i, settling_i), line)) in workloads.iter().zip(slots) {
+                    if done_i.is_some() {
                         continue;
                     }
                     let (mut a, revision, new_pods, related_uids) = self.assess(w, &policy);
@@ -354,7 +360,7 @@ impl Tracker {
                     };
                     if !window.is_zero() {
                         let pods: Vec<&Pod> = new_pods.iter().collect();
-                        if let Some((until, window, baseline)) = &settling[i] {
+                        if let Some((until, window, baseline)) = &*settling_i {
                             if let Some(f) = settle::failure(&pods, baseline, *window, &policy) {
                                 a = Assessment::Failed(f);
                             } else if matches!(a, Assessment::Done) && Instant::now() < *until {
@@ -368,7 +374,7 @@ impl Tracker {
                                 ));
                             }
                         } else if matches!(a, Assessment::Done) {
-                            settling[i] =
+                            *settling_i =
                                 Some((Instant::now() + window, window, settle::baseline(&pods)));
                             progress(&format!(
                                 "{}: available; watching the new pods for {}s before calling it healthy",
@@ -393,7 +399,7 @@ impl Tracker {
                         related_uids: related_uids.clone(),
                     };
                     match a {
-                        Assessment::Progressing(l) => lines[i] = l,
+                        Assessment::Progressing(l) => *line = l,
                         Assessment::Done => {
                             progress(&format!(
                                 "{}: {}",
@@ -406,15 +412,15 @@ impl Tracker {
                                     ),
                                 }
                             ));
-                            done[i] = Some(finished(Verdict::Healthy, None, None));
+                            *done_i = Some(finished(Verdict::Healthy, None, None));
                         }
                         Assessment::Untracked(why) => {
                             progress(&format!("{}: not tracked: {why}", self.label(w)));
-                            done[i] = Some(finished(Verdict::NotTracked, Some(why), None));
+                            *done_i = Some(finished(Verdict::NotTracked, Some(why), None));
                         }
                         Assessment::Failed(f) => {
                             failed = true;
-                            done[i] =
+                            *done_i =
                                 Some(finished(Verdict::Failed, Some(f.reason.clone()), Some(f)));
                         }
                     }
@@ -422,18 +428,18 @@ impl Tracker {
             }
             let timed_out = Instant::now() >= deadline;
             if (failed && !self.independent) || timed_out || done.iter().all(Option::is_some) {
-                for (i, w) in workloads.iter().enumerate() {
-                    if done[i].is_none() {
+                for (w, (done_i, line)) in workloads.iter().zip(done.iter_mut().zip(&lines)) {
+                    if done_i.is_none() {
                         let (_, revision, new_pods, related_uids) = self.assess(w, &policy);
                         let (verdict, reason) = if timed_out {
-                            (Verdict::TimedOut, format!("timed out; {}", lines[i]))
+                            (Verdict::TimedOut, format!("timed out; {line}"))
                         } else {
                             (
                                 Verdict::Cancelled,
-                                format!("not finished when another workload failed; {}", lines[i]),
+                                format!("not finished when another workload failed; {line}"),
                             )
                         };
-                        done[i] = Some(Outcome {
+                        *done_i = Some(Outcome {
                             kind: w.kind,
                             name: w.name.clone(),
                             verdict,
@@ -446,12 +452,13 @@ impl Tracker {
                         });
                     }
                 }
-                return done.into_iter().map(|o| o.expect("all set")).collect();
+                // Every slot is set by now.
+                return done.into_iter().flatten().collect();
             }
             if Instant::now() >= next_progress {
-                for (i, w) in workloads.iter().enumerate() {
-                    if done[i].is_none() {
-                        progress(&format!("{}: {}", self.label(w), lines[i]));
+                for (w, (done_i, line)) in workloads.iter().zip(done.iter().zip(&lines)) {
+                    if done_i.is_none() {
+                        progress(&format!("{}: {line}", self.label(w)));
                     }
                 }
                 next_progress = Instant::now() + every;

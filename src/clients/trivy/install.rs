@@ -194,7 +194,7 @@ struct Hashing<W> {
 impl<W: Write> Write for Hashing<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        self.hasher.update(buf.get(..n).unwrap_or(buf));
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -238,7 +238,8 @@ fn copy_member(
                         if n == 0 {
                             break;
                         }
-                        out.write_all(&buf[..n]).map_err(|e| bad(e.to_string()))?;
+                        let read = buf.get(..n).unwrap_or(&buf);
+                        out.write_all(read).map_err(|e| bad(e.to_string()))?;
                     }
                     Ok(true)
                 }

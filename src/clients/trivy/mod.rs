@@ -3,12 +3,8 @@
 //! Everything else (SARIF, gate, summary) is derived from that one JSON report, so the
 //! scanner is never run twice with different flags.
 
-// Ratchet (issue #12): indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
-#[allow(clippy::indexing_slicing)]
 pub mod install;
 pub mod pins;
-// Ratchet (issue #12): expects invariants it sets up itself; indexes lengths it checked. Remove as it is rewritten.
-#[allow(clippy::expect_used, clippy::indexing_slicing)]
 pub mod results;
 pub mod run;
 pub mod server;

@@ -263,7 +263,8 @@ impl<'p, R: Read> Window<'p, R> {
         if self.eof {
             return Ok(false);
         }
-        let done = &self.buf[..self.pos];
+        self.pos = self.pos.min(self.buf.len());
+        let done = self.buf.get(..self.pos).unwrap_or_default();
         match done.iter().rposition(|b| *b == b'\n') {
             Some(i) => {
                 self.line += done.iter().filter(|b| **b == b'\n').count();
@@ -277,8 +278,8 @@ impl<'p, R: Read> Window<'p, R> {
         let want = start.max(self.chunk);
         self.buf.resize(start + want, 0);
         let mut filled = start;
-        while filled < self.buf.len() {
-            match self.src.read(&mut self.buf[filled..]) {
+        while let Some(free) = self.buf.get_mut(filled..).filter(|f| !f.is_empty()) {
+            match self.src.read(free) {
                 Ok(0) => {
                     self.eof = true;
                     break;
@@ -297,16 +298,23 @@ impl<'p, R: Read> Window<'p, R> {
         Ok(filled > start)
     }
 
+    /// The bytes not parsed yet.
+    fn rest(&self) -> &[u8] {
+        self.buf.get(self.pos..).unwrap_or_default()
+    }
+
     /// The next byte that is not JSON whitespace (not consumed), `None` at the end.
     fn peek(&mut self) -> Result<Option<u8>, ResultsError> {
         loop {
-            match self.buf[self.pos..]
+            match self
+                .rest()
                 .iter()
-                .position(|b| !matches!(b, b' ' | b'\n' | b'\t' | b'\r'))
+                .enumerate()
+                .find(|(_, b)| !matches!(b, b' ' | b'\n' | b'\t' | b'\r'))
             {
-                Some(i) => {
+                Some((i, &b)) => {
                     self.pos += i;
-                    return Ok(Some(self.buf[self.pos]));
+                    return Ok(Some(b));
                 }
                 None => {
                     self.pos = self.buf.len();
@@ -391,14 +399,14 @@ impl<'p, R: Read> Window<'p, R> {
         mut parse: impl FnMut(&[u8], bool) -> Result<usize, serde_json::Error>,
     ) -> Result<(), ResultsError> {
         loop {
-            match parse(&self.buf[self.pos..], self.eof) {
+            match parse(self.rest(), self.eof) {
                 Ok(n) if self.pos + n < self.buf.len() || self.eof => {
                     self.pos += n;
                     return Ok(());
                 }
                 Ok(_) => {}
                 // A number cut at the window's end is an "invalid number" there.
-                Err(e) if !self.eof && (e.is_eof() || at_end(&self.buf[self.pos..], &e)) => {}
+                Err(e) if !self.eof && (e.is_eof() || at_end(self.rest(), &e)) => {}
                 Err(e) => return Err(self.json_error(e)),
             }
             self.more()?;
@@ -413,7 +421,8 @@ impl<'p, R: Read> Window<'p, R> {
             out = Some(it.next().unwrap_or_else(end_of_input)?);
             Ok(it.byte_offset())
         })?;
-        Ok(out.expect("parse_with returns Ok only after a parse"))
+        // parse_with returns Ok only after a parse, so `out` is set.
+        out.ok_or_else(|| self.json_error(no_value()))
     }
 
     /// One `Results[]` entry, with strings borrowed from the window, folded into `report`.
@@ -439,7 +448,16 @@ fn at_end(bytes: &[u8], e: &serde_json::Error) -> bool {
 
 /// serde_json's error for input that ends before a value.
 fn end_of_input<T>() -> Result<T, serde_json::Error> {
-    Err(serde_json::from_slice::<IgnoredAny>(b"").expect_err("no value in no bytes"))
+    Err(no_value())
+}
+
+/// The error serde_json gives for no bytes (an end of input, `is_eof`).
+fn no_value() -> serde_json::Error {
+    match serde_json::from_slice::<IgnoredAny>(b"") {
+        Err(e) => e,
+        // Never: no bytes are no value.
+        Ok(_) => serde::de::Error::custom("EOF while parsing a value"),
+    }
 }
 
 type S<'a> = Cow<'a, str>;

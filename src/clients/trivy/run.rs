@@ -1,34 +1,11 @@
 //! Running Trivy once, to a JSON report.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use super::{TrivyError, tail};
 use crate::secret::Secret;
-
-/// What Trivy scans.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ScanTarget {
-    /// Pulled by Trivy from the registry.
-    Image(String),
-    /// A docker-save tarball.
-    Input(PathBuf),
-    Rootfs(PathBuf),
-}
-
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct RunOptions {
-    pub cache_dir: PathBuf,
-    pub scanners: Vec<String>,
-    pub skip_db_update: bool,
-    pub offline_scan: bool,
-    pub db_repositories: Vec<String>,
-    pub java_db_repositories: Vec<String>,
-    pub insecure: bool,
-    pub timeout: Duration,
-}
 
 /// Registry credentials, handed to Trivy through its environment, never argv.
 #[derive(Clone, Debug, Default)]
@@ -37,62 +14,6 @@ pub struct RegistryAuth {
     pub password: Option<Secret>,
     /// The token of the `trivy server` a client run asks (see [`super::server`]).
     pub server_token: Option<Secret>,
-}
-
-/// The arguments of the one Trivy run (shown by `--dry-run`). Gate settings are *not*
-/// passed: the report holds every finding and we decide what counts. Values that come
-/// from outside are never read as flags: the positional target comes last, after `--`,
-/// and path values are joined to their flag (`--input=PATH`).
-pub fn args(target: &ScanTarget, opts: &RunOptions, output: &Path) -> Vec<String> {
-    let mut a: Vec<String> = Vec::new();
-    match target {
-        ScanTarget::Image(_) => a.push("image".into()),
-        ScanTarget::Input(p) => a.extend(["image".into(), format!("--input={}", p.display())]),
-        ScanTarget::Rootfs(_) => a.push("rootfs".into()),
-    }
-    a.extend([
-        "--format".into(),
-        "json".into(),
-        format!("--output={}", output.display()),
-        "--scanners".into(),
-        opts.scanners.join(","),
-        // Every severity, exit 0 on findings, no ignore file: the gate is ours.
-        "--severity".into(),
-        "UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL".into(),
-        "--exit-code".into(),
-        "0".into(),
-        "--ignorefile".into(),
-        "/dev/null".into(),
-        format!("--cache-dir={}", opts.cache_dir.display()),
-        "--timeout".into(),
-        format!("{}s", opts.timeout.as_secs()),
-        // Progress as log lines (DB download, analysis), not bars: they reach the log.
-        "--no-progress".into(),
-    ]);
-    if opts.skip_db_update {
-        a.extend(["--skip-db-update".into(), "--skip-java-db-update".into()]);
-    }
-    if opts.offline_scan {
-        a.push("--offline-scan".into());
-    }
-    if !opts.db_repositories.is_empty() {
-        a.extend(["--db-repository".into(), opts.db_repositories.join(",")]);
-    }
-    if !opts.java_db_repositories.is_empty() {
-        a.extend([
-            "--java-db-repository".into(),
-            opts.java_db_repositories.join(","),
-        ]);
-    }
-    if opts.insecure {
-        a.push("--insecure".into());
-    }
-    match target {
-        ScanTarget::Image(r) => a.extend(["--".into(), r.clone()]),
-        ScanTarget::Rootfs(p) => a.extend(["--".into(), p.display().to_string()]),
-        ScanTarget::Input(_) => {}
-    }
-    a
 }
 
 /// Environment variables that would change what Trivy reports behind our back.
@@ -320,51 +241,6 @@ fn signal_name(_: &std::process::ExitStatus) -> String {
     "no exit code".into()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn opts() -> RunOptions {
-        RunOptions {
-            cache_dir: PathBuf::from("/c"),
-            scanners: vec!["vuln".into()],
-            skip_db_update: false,
-            offline_scan: false,
-            db_repositories: vec![],
-            java_db_repositories: vec![],
-            insecure: false,
-            timeout: Duration::from_secs(60),
-        }
-    }
-
-    /// Issue 13 item 7: a target that looks like a flag stays a positional argument.
-    #[test]
-    fn targets_come_after_double_dash() {
-        let a = args(
-            &ScanTarget::Image("--help".into()),
-            &opts(),
-            Path::new("/o.json"),
-        );
-        assert_eq!(a[0], "image");
-        assert_eq!(&a[a.len() - 2..], ["--", "--help"]);
-        assert_eq!(a.iter().filter(|x| *x == "--help").count(), 1);
-        let a = args(
-            &ScanTarget::Rootfs("-x".into()),
-            &opts(),
-            Path::new("/o.json"),
-        );
-        assert_eq!(&a[a.len() - 2..], ["--", "-x"]);
-        let a = args(
-            &ScanTarget::Input("-t.tar".into()),
-            &opts(),
-            Path::new("-o.json"),
-        );
-        assert!(a.contains(&"--input=-t.tar".to_string()), "{a:?}");
-        assert!(a.contains(&"--output=-o.json".to_string()), "{a:?}");
-        assert!(!a.contains(&"--".to_string()));
-    }
-}
-
 #[cfg(all(test, unix))]
 // A test module: clippy's allow-*-in-tests does not see `cfg(all(test, unix))` as one.
 #[allow(
@@ -376,7 +252,7 @@ mod tests {
 mod process_tests {
     use super::*;
 
-    fn script(dir: &Path, body: &str) -> PathBuf {
+    fn script(dir: &Path, body: &str) -> std::path::PathBuf {
         use std::os::unix::fs::PermissionsExt;
         let p = dir.join("trivy");
         std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();

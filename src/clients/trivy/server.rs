@@ -9,7 +9,6 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::run::RunOptions;
 use super::{TrivyError, tail};
 use crate::secret::Secret;
 
@@ -26,33 +25,13 @@ pub struct Server {
     pub token: Secret,
 }
 
-/// `trivy server` arguments: the scans' cache dir and DB options, on `listen`.
-pub fn args(opts: &RunOptions, listen: &str) -> Vec<String> {
-    let mut a = vec![
-        "server".to_string(),
-        format!("--listen={listen}"),
-        format!("--cache-dir={}", opts.cache_dir.display()),
-        "--no-progress".into(),
-    ];
-    if opts.skip_db_update {
-        a.push("--skip-db-update".into());
-    }
-    if !opts.db_repositories.is_empty() {
-        a.extend(["--db-repository".into(), opts.db_repositories.join(",")]);
-    }
-    a
-}
-
-/// A scan's arguments (from [`super::run::args`]) as a client of `url`.
-pub fn client_args(args: &[String], url: &str) -> Vec<String> {
-    let mut a = args.to_vec();
-    a.insert(a.len().min(1), format!("--server={url}"));
-    a
-}
-
-/// Starts `trivy server` and waits until it listens (after opening or downloading the DB),
-/// at most `opts.timeout`.
-pub async fn start(binary: &Path, opts: &RunOptions) -> Result<Server, TrivyError> {
+/// Starts `trivy server` with `args` (see `plan::scan::server_args`) on a free loopback
+/// port and waits until it listens (after opening or downloading the DB), at most `timeout`.
+pub async fn start(
+    binary: &Path,
+    args: &[String],
+    timeout: Duration,
+) -> Result<Server, TrivyError> {
     let spawn_err = |source| TrivyError::Spawn {
         path: binary.to_path_buf(),
         purpose: PURPOSE,
@@ -65,7 +44,8 @@ pub async fn start(binary: &Path, opts: &RunOptions) -> Result<Server, TrivyErro
     let listen = format!("127.0.0.1:{port}");
     let token = Secret::new(uuid::Uuid::new_v4().simple().to_string());
     let mut child = tokio::process::Command::new(binary)
-        .args(args(opts, &listen))
+        .args(args)
+        .arg(format!("--listen={listen}"))
         .env("TRIVY_TOKEN", token.expose())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -90,7 +70,7 @@ pub async fn start(binary: &Path, opts: &RunOptions) -> Result<Server, TrivyErro
         });
     }
     let said = || kept.lock().map(|k| tail(&k, 15)).unwrap_or_default();
-    let deadline = Instant::now() + opts.timeout;
+    let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = child.try_wait().map_err(spawn_err)? {
             // Give the reader a moment to collect the last words.
@@ -112,7 +92,7 @@ pub async fn start(binary: &Path, opts: &RunOptions) -> Result<Server, TrivyErro
             let _ = child.kill().await;
             return Err(TrivyError::Timeout {
                 purpose: PURPOSE,
-                secs: opts.timeout.as_secs(),
+                secs: timeout.as_secs(),
             });
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -123,50 +103,5 @@ impl Server {
     /// Ends the server now (dropping it does too).
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::PathBuf;
-
-    fn opts() -> RunOptions {
-        RunOptions {
-            cache_dir: PathBuf::from("/c"),
-            scanners: vec!["vuln".into()],
-            skip_db_update: true,
-            offline_scan: true,
-            db_repositories: vec!["r.example.com/db:2".into()],
-            java_db_repositories: vec![],
-            insecure: false,
-            timeout: Duration::from_secs(60),
-        }
-    }
-
-    #[test]
-    fn the_server_opens_the_scans_db_and_clients_name_it_before_the_target() {
-        let a = args(&opts(), "127.0.0.1:4954");
-        assert_eq!(
-            a,
-            [
-                "server",
-                "--listen=127.0.0.1:4954",
-                "--cache-dir=/c",
-                "--no-progress",
-                "--skip-db-update",
-                "--db-repository",
-                "r.example.com/db:2"
-            ]
-        );
-        let scan = super::super::run::args(
-            &super::super::run::ScanTarget::Image("--help".into()),
-            &opts(),
-            Path::new("/o.json"),
-        );
-        let c = client_args(&scan, "http://127.0.0.1:4954");
-        assert_eq!(c[0], "image");
-        assert_eq!(c[1], "--server=http://127.0.0.1:4954");
-        assert_eq!(&c[c.len() - 2..], ["--", "--help"]);
     }
 }

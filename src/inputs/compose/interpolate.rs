@@ -66,53 +66,49 @@ fn is_name_char(c: char) -> bool {
 pub fn string(s: &str, vars: &mut Vars<'_>) -> Result<String, Failure> {
     let chars: Vec<char> = s.chars().collect();
     let mut out = String::with_capacity(s.len());
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
+    // What is left to read.
+    let mut rest: &[char] = &chars;
+    while let Some((&c, tail)) = rest.split_first() {
         if c != '$' {
             out.push(c);
-            i += 1;
+            rest = tail;
             continue;
         }
-        match chars.get(i + 1) {
-            Some('$') => {
+        match tail.split_first() {
+            Some(('$', after)) => {
                 out.push('$');
-                i += 2;
+                rest = after;
             }
-            Some('{') => {
+            Some(('{', after)) => {
                 // Find the matching `}`, allowing nested `${..}` in the default.
                 let mut depth = 1;
-                let mut j = i + 2;
-                while j < chars.len() && depth > 0 {
-                    match chars[j] {
+                let close = after.iter().position(|&c| {
+                    match c {
                         '{' => depth += 1,
                         '}' => depth -= 1,
                         _ => {}
                     }
-                    j += 1;
-                }
-                if depth > 0 {
+                    depth == 0
+                });
+                let Some(close) = close else {
                     return Err(Failure {
-                        variable: chars[i + 2..].iter().collect(),
+                        variable: after.iter().collect(),
                         message: "`${` without its closing `}`".into(),
                     });
-                }
-                let inner: String = chars[i + 2..j - 1].iter().collect();
+                };
+                let inner: String = after.iter().take(close).collect();
                 out.push_str(&braced(&inner, vars)?);
-                i = j;
+                rest = after.get(close + 1..).unwrap_or_default();
             }
-            Some(&n) if is_name_start(n) => {
-                let mut j = i + 1;
-                while j < chars.len() && is_name_char(chars[j]) {
-                    j += 1;
-                }
-                let name: String = chars[i + 1..j].iter().collect();
+            Some((&n, _)) if is_name_start(n) => {
+                let len = tail.iter().take_while(|&&c| is_name_char(c)).count();
+                let name: String = tail.iter().take(len).collect();
                 out.push_str(&lookup(&name, vars).unwrap_or_default());
-                i = j;
+                rest = tail.get(len..).unwrap_or_default();
             }
             _ => {
                 out.push('$');
-                i += 1;
+                rest = tail;
             }
         }
     }

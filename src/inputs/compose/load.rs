@@ -68,6 +68,9 @@ pub struct Project {
     pub vars: BTreeMap<String, String>,
 }
 
+// why: the schema is vendored in the binary and compiled by every compose test; it
+// cannot fail at run time.
+#[allow(clippy::expect_used)]
 fn schema() -> &'static jsonschema::Validator {
     static V: OnceLock<jsonschema::Validator> = OnceLock::new();
     V.get_or_init(|| {

@@ -158,7 +158,9 @@ pub fn map(p: &Project, o: &Options<'_>) -> Result<ComposeApp, MapError> {
         .last()
         .map(|f| f.display().to_string())
         .unwrap_or_default();
-    let services = p.doc["services"].as_object().cloned().unwrap_or_default();
+    let services = (p.doc.get("services").and_then(Value::as_object))
+        .cloned()
+        .unwrap_or_default();
     let empty = Map::new();
     let top_secrets = p
         .doc
@@ -285,14 +287,14 @@ pub fn map(p: &Project, o: &Options<'_>) -> Result<ComposeApp, MapError> {
             .position(|s| &s.component.name == pub_name)
             .unwrap_or(0);
         let svc = out.remove(idx);
-        if svc.ports.is_empty() {
+        let Some(first_port) = svc.ports.first() else {
             return Err(err(
                 format!("{file}: services.{pub_name}"),
                 format!("the public service `{pub_name}` has no port"),
                 "ports or expose on the public service",
             ));
-        }
-        if svc.ports[0].protocol != "TCP" {
+        };
+        if first_port.protocol != "TCP" {
             return Err(err(
                 format!("{file}: services.{pub_name}.ports"),
                 "the public service's first port is UDP; the gateway speaks HTTP(S) only",
@@ -384,7 +386,6 @@ fn public_service(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn service(
     name: &str,
     s: &Map<String, Value>,
@@ -962,17 +963,17 @@ pub(crate) fn build_spec(
 fn volume_parts(v: &Value) -> (String, String, String) {
     match v {
         Value::String(s) => {
-            let parts: Vec<&str> = s.split(':').collect();
-            if parts.len() == 1 {
-                return ("volume".into(), String::new(), parts[0].to_string());
-            }
-            let src = parts[0];
+            let mut parts = s.split(':');
+            let src = parts.next().unwrap_or_default();
+            let Some(target) = parts.next() else {
+                return ("volume".into(), String::new(), src.to_string());
+            };
             let kind = if src.starts_with(['.', '/', '~']) {
                 "bind"
             } else {
                 "volume"
             };
-            (kind.into(), src.to_string(), parts[1].to_string())
+            (kind.into(), src.to_string(), target.to_string())
         }
         Value::Object(m) => {
             let get = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or("").to_string();
@@ -1232,8 +1233,14 @@ pub fn healthcheck(h: &Value, first_port: Option<u16>) -> Option<Probe> {
                 .collect();
             match a.first().map(String::as_str) {
                 Some("NONE") => return None,
-                Some("CMD") => a[1..].to_vec(),
-                Some("CMD-SHELL") => vec!["sh".into(), "-c".into(), a[1..].join(" ")],
+                Some("CMD") => a.get(1..).unwrap_or_default().to_vec(),
+                Some("CMD-SHELL") => {
+                    vec![
+                        "sh".into(),
+                        "-c".into(),
+                        a.get(1..).unwrap_or_default().join(" "),
+                    ]
+                }
                 _ => a,
             }
         }

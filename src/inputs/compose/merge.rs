@@ -39,12 +39,9 @@ pub fn merge(base: &mut Value, over: Value, path: &[&str]) {
         (b @ Value::Array(_), Value::Array(o)) => {
             let o: Vec<Value> = o.into_iter().filter(|v| !is_reset(v)).map(strip).collect();
             let last = path.last().copied().unwrap_or("");
-            let in_service = path.len() == 3 && path[0] == "services";
+            let in_service = matches!(path, ["services", _, _]);
             if in_service && matches!(last, "command" | "entrypoint")
-                || path.len() == 4
-                    && path[0] == "services"
-                    && path[2] == "healthcheck"
-                    && last == "test"
+                || matches!(path, ["services", _, "healthcheck", "test"])
             {
                 *b = Value::Array(o);
                 return;
@@ -58,8 +55,8 @@ pub fn merge(base: &mut Value, over: Value, path: &[&str]) {
                         items.iter().position(|x| unique_key(last, x) == key)
                     })
                     .flatten();
-                match pos {
-                    Some(i) => items[i] = v,
+                match pos.and_then(|i| items.get_mut(i)) {
+                    Some(slot) => *slot = v,
                     None => items.push(v),
                 }
             }
@@ -111,8 +108,9 @@ fn unique_key(attr: &str, v: &Value) -> String {
             None => v.to_string(),
         },
         ("volumes", Value::String(s)) => {
-            let parts: Vec<&str> = s.split(':').collect();
-            parts.get(1).unwrap_or(&parts[0]).to_string()
+            let mut parts = s.split(':');
+            let first = parts.next().unwrap_or_default();
+            parts.next().unwrap_or(first).to_string()
         }
         (_, Value::String(s)) => s.clone(),
         (_, v) => v.to_string(),

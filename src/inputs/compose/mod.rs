@@ -3,17 +3,9 @@
 //! scaled on its own, with everything that cannot carry over named per service.
 //! The objects themselves are finished in `plan::compose` (ports, probes, mounts).
 
-// Ratchet (issue #12, merged after the lints table): indexes lengths it checked or serde_json::Value (whose Index gives Null), expects invariants it sets up itself. Remove as it is rewritten.
-#[allow(clippy::indexing_slicing, clippy::expect_used)]
 pub mod interpolate;
-// Ratchet (issue #12, merged after the lints table): indexes lengths it checked or serde_json::Value (whose Index gives Null), expects invariants it sets up itself. Remove as it is rewritten.
-#[allow(clippy::indexing_slicing, clippy::expect_used)]
 pub mod load;
-// Ratchet (issue #12, merged after the lints table): indexes lengths it checked or serde_json::Value (whose Index gives Null), expects invariants it sets up itself. Remove as it is rewritten.
-#[allow(clippy::indexing_slicing, clippy::expect_used)]
 pub mod map;
-// Ratchet (issue #12, merged after the lints table): indexes lengths it checked or serde_json::Value (whose Index gives Null), expects invariants it sets up itself. Remove as it is rewritten.
-#[allow(clippy::indexing_slicing, clippy::expect_used)]
 pub mod merge;
 pub mod settings;
 

@@ -564,8 +564,7 @@ impl DeploySettings {
                 parse::number_in(&i, v, PORT.0, PORT.1)? as u16
             };
             let replicas = number(r, key::REPLICAS, REPLICAS)?.unwrap_or(2) as u32;
-            let mut quantities = Vec::new();
-            for q in [key::CPU, key::MEMORY] {
+            let quantity = |q| {
                 let (v, i) = r.value(q);
                 if !is_quantity(v) {
                     return Err(InputError::invalid(
@@ -574,8 +573,10 @@ impl DeploySettings {
                         "a quantity like 250m, 0.5, 256Mi or 1Gi",
                     ));
                 }
-                quantities.push(v.to_string());
-            }
+                Ok(v.to_string())
+            };
+            let cpu = quantity(key::CPU)?;
+            let memory = quantity(key::MEMORY)?;
             // Checked even without autoscaling: a wrong value is never silently unused.
             let cpu_target = number(r, key::CPU_TARGET, CPU_TARGET)?.unwrap_or(70) as u32;
             let autoscaling = match (
@@ -615,17 +616,17 @@ impl DeploySettings {
                 image: img,
                 port,
                 replicas,
-                cpu: quantities[0].clone(),
-                memory: quantities[1].clone(),
+                cpu,
+                memory,
                 env: pairs(r, key::ENV, "VALUE")?,
                 secret_env: secret_env(r)?,
                 health_path,
                 autoscaling,
             };
-            let mut components = vec![first];
+            let mut components = vec![first.clone()];
             for line in r.list(key::COMPONENT) {
                 let input = r.one(key::COMPONENT).map(|(_, i)| i).unwrap_or_default();
-                let c = component(&input, &line, &components[0])?;
+                let c = component(&input, &line, &first)?;
                 if components.iter().any(|o| o.name == c.name) {
                     return Err(InputError::invalid(
                         input,

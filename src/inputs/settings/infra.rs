@@ -50,9 +50,8 @@ pub struct InfraSettings {
     pub dry_run: bool,
 }
 
-fn number(r: &Resolved, name: impl Into<key::Key>, min: u32, max: u32) -> Result<u32, InputError> {
-    let name: key::Key = name.into();
-    let (v, input) = r.one(name).expect("has a default");
+fn number(r: &Resolved, name: key::Defaulted, min: u32, max: u32) -> Result<u32, InputError> {
+    let (v, input) = r.value(name);
     v.parse::<u32>()
         .ok()
         .filter(|n| (min..=max).contains(n))
@@ -73,9 +72,8 @@ fn missing(what: &str, setting: &str) -> InputError {
 }
 
 /// Letters, digits, `_`, `-`: VM sizes, SKUs, regions, logins.
-fn word(r: &Resolved, name: impl Into<key::Key>, expected: &str) -> Result<String, InputError> {
-    let name: key::Key = name.into();
-    let (v, input) = r.one(name).expect("has a default");
+fn word(r: &Resolved, name: key::Defaulted, expected: &str) -> Result<String, InputError> {
+    let (v, input) = r.value(name);
     let ok = !v.is_empty()
         && v.len() <= 64
         && v.chars()
@@ -250,7 +248,7 @@ impl InfraSettings {
             }
         };
         let mysql_admin_user = {
-            let (v, input) = r.one(key::MYSQL_ADMIN_USER).expect("has a default");
+            let (v, input) = r.value(key::MYSQL_ADMIN_USER);
             let reserved = [
                 "admin",
                 "administrator",
@@ -283,7 +281,7 @@ impl InfraSettings {
             location: word(r, key::LOCATION, "an Azure region name like japaneast")?
                 .to_ascii_lowercase(),
             zone: {
-                let (v, input) = r.one(key::ZONE).expect("has a default");
+                let (v, input) = r.value(key::ZONE);
                 if !matches!(v, "1" | "2" | "3") {
                     return Err(InputError::invalid(
                         input,

@@ -4,11 +4,7 @@
 mod addons;
 mod azure;
 mod build;
-// Ratchet (issue #12): indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
-#[allow(clippy::indexing_slicing)]
 mod deploy;
-// Ratchet (issue #12, merged after the lints table): indexes lengths it checked or serde_json::Value (whose Index gives Null), expects invariants it sets up itself. Remove as it is rewritten.
-#[allow(clippy::indexing_slicing, clippy::expect_used)]
 mod infra;
 mod net;
 mod publish;

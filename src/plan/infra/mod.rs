@@ -67,34 +67,39 @@ impl InfraPlan {
 
     /// The template as written by `--template-out` (pretty JSON, newline at the end).
     pub fn template_text(&self) -> String {
-        let mut t = serde_json::to_string_pretty(&self.template).expect("JSON serializes");
+        // A `Value` always serializes (its map keys are strings).
+        let mut t = serde_json::to_string_pretty(&self.template).unwrap_or_default();
         t.push('\n');
         t
     }
 }
 
 fn list(template: &Value) -> Vec<String> {
+    fn str_at<'a>(v: &'a Value, key: &str) -> &'a str {
+        v.get(key).and_then(Value::as_str).unwrap_or_default()
+    }
+    fn array_at<'a>(v: &'a Value, pointer: &str) -> &'a [Value] {
+        (v.pointer(pointer).and_then(Value::as_array))
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
     let mut out = Vec::new();
-    for r in template["resources"].as_array().into_iter().flatten() {
-        let t = r["type"].as_str().unwrap_or_default();
-        let n = r["name"].as_str().unwrap_or_default();
+    for r in array_at(template, "/resources") {
+        let t = str_at(r, "type");
+        let n = str_at(r, "name");
         out.push(format!("{t} {n}"));
-        for child in r["resources"].as_array().into_iter().flatten() {
+        for child in array_at(r, "/resources") {
             out.push(format!(
                 "  {t}/{} {n}/{}",
-                child["type"].as_str().unwrap_or_default(),
-                child["name"].as_str().unwrap_or_default()
+                str_at(child, "type"),
+                str_at(child, "name")
             ));
         }
-        for inner in r["properties"]["template"]["resources"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
+        for inner in array_at(r, "/properties/template/resources") {
             out.push(format!(
                 "  {} {}",
-                inner["type"].as_str().unwrap_or_default(),
-                inner["name"].as_str().unwrap_or_default()
+                str_at(inner, "type"),
+                str_at(inner, "name")
             ));
         }
     }

@@ -85,22 +85,24 @@ fn scope(expr: Option<&str>) -> String {
 
 fn walk(resources: &Value, names: &super::Names, out: &mut Vec<Assignment>) {
     for r in resources.as_array().into_iter().flatten() {
-        if r["type"] == "Microsoft.Resources/deployments" {
-            walk(&r["properties"]["template"]["resources"], names, out);
-            continue;
+        let str_at = |pointer: &str| r.pointer(pointer).and_then(Value::as_str);
+        match str_at("/type") {
+            Some("Microsoft.Resources/deployments") => {
+                if let Some(inner) = r.pointer("/properties/template/resources") {
+                    walk(inner, names, out);
+                }
+                continue;
+            }
+            Some("Microsoft.Authorization/roleAssignments") => {}
+            _ => continue,
         }
-        if r["type"] != "Microsoft.Authorization/roleAssignments" {
-            continue;
-        }
-        let p = &r["properties"];
-        let guid = p["roleDefinitionId"]
-            .as_str()
+        let guid = str_at("/properties/roleDefinitionId")
             .and_then(|d| d.rsplit('\'').nth(1))
             .unwrap_or_default();
         out.push(Assignment {
-            principal: principal(p["principalId"].as_str().unwrap_or_default(), names),
+            principal: principal(str_at("/properties/principalId").unwrap_or_default(), names),
             role: role_name(guid).into(),
-            scope: scope(r["scope"].as_str()),
+            scope: scope(str_at("/scope")),
         });
     }
 }
@@ -108,7 +110,9 @@ fn walk(resources: &Value, names: &super::Names, out: &mut Vec<Assignment>) {
 /// Every role assignment in the template, in template order.
 pub fn assignments(template: &Value, names: &super::Names) -> Vec<Assignment> {
     let mut out = Vec::new();
-    walk(&template["resources"], names, &mut out);
+    if let Some(resources) = template.get("resources") {
+        walk(resources, names, &mut out);
+    }
     out
 }
 

@@ -50,6 +50,7 @@ use serde_json::{Map, Value, json};
 use super::names::Names;
 use super::{GATEWAY_EXISTS_PARAMETER, NSG_EXISTS_PARAMETER};
 use crate::inputs::settings::InfraSettings;
+use crate::plan::json::set;
 
 pub const SCHEMA: &str =
     "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#";
@@ -124,7 +125,7 @@ fn role_assignment(
         "dependsOn": depends_on,
     });
     if let Some(s) = scope {
-        r["scope"] = expr(&s);
+        set(&mut r, &["scope"], expr(&s));
     }
     r
 }
@@ -176,9 +177,14 @@ fn gateway_rules(s: &InfraSettings, nsg_id: &str) -> Value {
         }
     });
     if s.allow_cidrs.is_empty() {
-        https["properties"]["sourceAddressPrefix"] = json!("*");
+        set(
+            &mut https,
+            &["properties", "sourceAddressPrefix"],
+            json!("*"),
+        );
     } else {
-        https["properties"]["sourceAddressPrefixes"] = json!(s.allow_cidrs);
+        let cidrs = json!(s.allow_cidrs);
+        set(&mut https, &["properties", "sourceAddressPrefixes"], cidrs);
     }
     let rules = json!([
         https,
@@ -212,9 +218,9 @@ fn gateway_rules(s: &InfraSettings, nsg_id: &str) -> Value {
         },
     ]);
     let child = |mut r: Value| {
-        r["type"] = json!("securityRules");
-        r["apiVersion"] = json!(API_NETWORK);
-        r["dependsOn"] = json!([nsg_id]);
+        set(&mut r, &["type"], json!("securityRules"));
+        set(&mut r, &["apiVersion"], json!(API_NETWORK));
+        set(&mut r, &["dependsOn"], json!([nsg_id]));
         r
     };
     Value::Array(
@@ -483,16 +489,16 @@ pub fn template(s: &InfraSettings, n: &Names) -> Value {
         },
     });
     if let Some(v) = &s.kubernetes_version {
-        cluster["properties"]["kubernetesVersion"] = json!(v);
+        set(&mut cluster, &["properties", "kubernetesVersion"], json!(v));
     }
     // The network role must exist before AKS checks its subnet rights; an extension
     // resource is depended on by its full ID.
-    cluster["dependsOn"]
-        .as_array_mut()
-        .expect("an array")
-        .push(expr(&format!(
-            "extensionResourceId({vnet_id}, 'Microsoft.Authorization/roleAssignments', guid(resourceGroup().id, 'aks-identity-network-contributor'))"
-        )));
+    let network_role = expr(&format!(
+        "extensionResourceId({vnet_id}, 'Microsoft.Authorization/roleAssignments', guid(resourceGroup().id, 'aks-identity-network-contributor'))"
+    ));
+    if let Some(deps) = cluster.get_mut("dependsOn").and_then(Value::as_array_mut) {
+        deps.push(network_role);
+    }
     resources.push(cluster);
 
     let after_aks = vec![format!("[{aks_id}]")];

@@ -18,8 +18,8 @@ use crate::inputs::settings::PublishSettings;
 use crate::model::Severity;
 use crate::model::gate::{Disposition, Verdict};
 use crate::model::pipeline::{
-    Fact, Failure, FindingRow, Links, Overall, RunId, ServiceRow, StepStatus, StepSummary, Summary,
-    SummaryKey,
+    Fact, Failure, FindingRow, KEPT_FINDINGS, Links, Overall, RunId, ServiceRow, StepStatus,
+    StepSummary, Summary, SummaryKey,
 };
 use crate::model::rollout::{Verdict as Rollout, WorkloadReport};
 use crate::render::comment::{self, Platform};
@@ -169,7 +169,7 @@ pub fn scan_row_each(
 ) -> StepSummary {
     let mut step = scan_row(all, duration);
     step.facts.clear();
-    step.findings.clear();
+    let (mut rows, mut counted) = (Vec::new(), 0);
     for (service, o) in each {
         step.facts
             .push(Fact::code(service.as_str(), o.artifact.clone()));
@@ -177,8 +177,11 @@ pub fn scan_row_each(
             format!("{service} findings"),
             format!("{} ({})", o.gate.total.describe(), o.gate.verdict.as_str()),
         ));
-        step.findings.extend(scan_row(o, duration).findings);
+        let one = scan_row(o, duration);
+        counted += one.counted();
+        rows.extend(one.findings);
     }
+    step.keep_findings(rows, counted);
     step.facts
         .push(Fact::text("findings", all.gate.total.describe()));
     let verdict = match all.gate.verdict {
@@ -225,7 +228,9 @@ pub fn scan_row(o: &ScanOutcome, duration: Duration) -> StepSummary {
         .filter(|f| o.policy.disposition(&o.report, f) == Disposition::Counts)
         .collect();
     counted.sort_by_key(|f| std::cmp::Reverse(f.severity));
-    step.findings = counted
+    let n = counted.len();
+    counted.truncate(KEPT_FINDINGS);
+    let rows = counted
         .into_iter()
         .map(|f| {
             let rule = o.report.rule(f);
@@ -245,6 +250,7 @@ pub fn scan_row(o: &ScanOutcome, duration: Duration) -> StepSummary {
             }
         })
         .collect();
+    step.keep_findings(rows, n);
     step
 }
 

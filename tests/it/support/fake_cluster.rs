@@ -107,6 +107,20 @@ impl FakeCluster {
             .unwrap_or_default()
     }
 
+    /// The number the next request will get: pass it to [`Self::requests_since`].
+    pub fn next_request(&self) -> u64 {
+        self.state()["nextRequest"].as_u64().unwrap_or(0)
+    }
+
+    /// The requests that began at or after `next_request`'s mark, whenever they ended
+    /// (a watch of an earlier process is recorded when it closes, later than it began).
+    pub fn requests_since(&self, mark: u64) -> Vec<Value> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r["started"].as_u64().is_some_and(|n| n >= mark))
+            .collect()
+    }
+
     pub fn kubectl(&self, args: &[&str]) -> Output {
         Command::new(kubectl())
             .args(args)

@@ -9,6 +9,7 @@ Control endpoints (not Kubernetes API):
 
 import base64
 import collections
+import itertools
 import json
 import logging
 import threading
@@ -50,9 +51,20 @@ class Cluster:
         self.controllers = ControllerLoop(self.api, scale, self.faults)
         self.tokens = collections.Counter()
         self.requests = collections.deque(maxlen=500)
+        self.started_lock = threading.Lock()
         # Every Kubernetes API request by (method, watch?) since the last reset (the bench counts them).
         self.request_counts = collections.Counter()
+        # Numbers requests in the order they arrive (a record is written when the request
+        # ends, so a watch from an earlier process can be recorded after a later request
+        # began): a test counts "requests since" by this number, not by position.
+        self.started = itertools.count()
+        self.next_started = 0
         self.server_address = ""
+
+    def start_request(self):
+        with self.started_lock:
+            self.next_started = next(self.started) + 1
+            return self.next_started - 1
 
     def reset(self):
         self.faults.clear()
@@ -71,6 +83,7 @@ class Cluster:
         dump["tokens"] = dict(self.tokens)
         dump["requests"] = list(self.requests)
         dump["requestCounts"] = dict(self.request_counts)
+        dump["nextRequest"] = self.next_started
         dump["faults"] = self.faults.describe()
         return dump
 
@@ -141,6 +154,7 @@ class Handler(BaseHTTPRequestHandler):
         self.status_sent = None
         path = url.path.rstrip("/") or "/"
         token = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip() or "anonymous"
+        started = None if path.startswith("/_fake/") else self.cluster.start_request()
         try:
             if path.startswith("/_fake/"):
                 self._control(method, path)
@@ -166,7 +180,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.cluster.request_counts[f"{method} watch" if watching else method] += 1
                 self.cluster.requests.append({"method": method, "path": path, "query": self.query,
                                               "token": token, "userAgent": self.headers.get("User-Agent", ""),
-                                              "status": self.status_sent})
+                                              "status": self.status_sent, "started": started})
 
     def _send_json(self, code, body, headers=None):
         self._send(code, json.dumps(body).encode(), "application/json", headers)

@@ -126,8 +126,8 @@ async fn github(
     })
     .await?;
     let v = oidc_body("GitHub", resp).await?;
-    v["value"]
-        .as_str()
+    v.get("value")
+        .and_then(serde_json::Value::as_str)
         .map(String::from)
         .ok_or_else(|| AzureError::Oidc {
             provider: "GitHub",
@@ -159,8 +159,8 @@ async fn azure_devops(
     })
     .await?;
     let v = oidc_body("Azure DevOps", resp).await?;
-    v["oidcToken"]
-        .as_str()
+    v.get("oidcToken")
+        .and_then(serde_json::Value::as_str)
         .map(String::from)
         .ok_or_else(|| AzureError::Oidc {
             provider: "Azure DevOps",

@@ -184,8 +184,9 @@ fn refusal(e: &azure_core::Error, app: &App<'_>, claims: Option<AssertionClaims>
                 .as_ref()
                 .and_then(|r| serde_json::from_slice(r.body().as_ref()).ok())
                 .unwrap_or_default();
-            let description = body["error_description"]
-                .as_str()
+            let description = body
+                .get("error_description")
+                .and_then(serde_json::Value::as_str)
                 .map(first_line)
                 .unwrap_or_else(|| format!("HTTP {}", u16::from(*status)));
             let code = error_code

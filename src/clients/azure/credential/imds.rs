@@ -98,9 +98,11 @@ impl ManagedIdentity {
             return Err(mi_err(format!(
                 "HTTP {}: {}",
                 status.as_u16(),
-                v["error_description"]
-                    .as_str()
-                    .or(v["error"]["message"].as_str())
+                v.get("error_description")
+                    .and_then(serde_json::Value::as_str)
+                    .or(v
+                        .pointer("/error/message")
+                        .and_then(serde_json::Value::as_str))
                     .unwrap_or("no description")
             )));
         }

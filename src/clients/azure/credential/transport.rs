@@ -75,7 +75,7 @@ impl HttpClient for RoomTransport {
             .collect();
         let body = match request.body() {
             Body::Bytes(b) => b.clone(),
-            #[allow(unreachable_patterns)]
+            // A streaming body (SeekableStream): no token request sends one.
             _ => {
                 return Err(azure_core::Error::with_message(
                     ErrorKind::Other,

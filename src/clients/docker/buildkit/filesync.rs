@@ -162,7 +162,7 @@ impl StatSink<'_> {
     fn parents(&mut self, rel: &str) -> Result<(), ContextError> {
         let mut prefix = String::new();
         let parts: Vec<&str> = rel.split('/').collect();
-        for part in &parts[..parts.len().saturating_sub(1)] {
+        for part in parts.iter().take(parts.len().saturating_sub(1)) {
             if !prefix.is_empty() {
                 prefix.push('/');
             }

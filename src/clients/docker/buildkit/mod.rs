@@ -14,15 +14,9 @@
 //! (`cachefrom`) and exports it inline (`BUILDKIT_INLINE_CACHE=1`: the cache metadata
 //! travels in the pushed image's config), which is how the cache lives in the same ACR.
 
-// Ratchet (issue #12): indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
-#[allow(clippy::indexing_slicing)]
 pub mod filesync;
-// Ratchet (issue #12): indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
-#[allow(clippy::indexing_slicing)]
 pub mod progress;
 pub mod session;
-// Ratchet (issue #12): indexes lengths it checked or serde_json::Value (whose Index gives Null, never panics). Remove as it is rewritten.
-#[allow(clippy::indexing_slicing)]
 pub mod wire;
 
 use http_body_util::BodyExt;
@@ -41,6 +35,7 @@ pub struct Built {
     pub asked: session::Asked,
 }
 
+#[allow(clippy::expect_used)] // why: maps and lists of strings always serialize to JSON
 fn query(req: &BuildRequest, dockerfile: &str, session: &str) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     q.append_pair("version", "2");

@@ -59,16 +59,18 @@ fn seconds(t: &Option<bollard_buildkit_proto::google::protobuf::Timestamp>) -> O
 impl Progress {
     /// Handles one JSON message of the stream; `out` gets rendered lines.
     pub fn message(&mut self, msg: &serde_json::Value, out: &mut impl FnMut(&str)) -> Event {
-        if let Some(e) = msg["errorDetail"]["message"]
-            .as_str()
-            .or_else(|| msg["error"].as_str())
+        if let Some(e) = msg
+            .pointer("/errorDetail/message")
+            .and_then(serde_json::Value::as_str)
+            .or_else(|| msg.get("error").and_then(serde_json::Value::as_str))
         {
             return Event::Error(e.to_string());
         }
-        match msg["id"].as_str() {
+        match msg.get("id").and_then(serde_json::Value::as_str) {
             Some("moby.buildkit.trace") => {
-                let decoded = msg["aux"]
-                    .as_str()
+                let decoded = msg
+                    .get("aux")
+                    .and_then(serde_json::Value::as_str)
                     .and_then(|a| base64::engine::general_purpose::STANDARD.decode(a).ok())
                     .and_then(|b| StatusResponse::decode(b.as_slice()).ok());
                 if let Some(s) = decoded {
@@ -76,12 +78,14 @@ impl Progress {
                 }
                 Event::Progress
             }
-            Some("moby.image.id") => match msg["aux"]["ID"].as_str() {
-                Some(id) => Event::ImageId(id.to_string()),
-                None => Event::Progress,
-            },
+            Some("moby.image.id") => {
+                match msg.pointer("/aux/ID").and_then(serde_json::Value::as_str) {
+                    Some(id) => Event::ImageId(id.to_string()),
+                    None => Event::Progress,
+                }
+            }
             _ => {
-                if let Some(s) = msg["stream"].as_str() {
+                if let Some(s) = msg.get("stream").and_then(serde_json::Value::as_str) {
                     for l in s.lines().filter(|l| !l.trim().is_empty()) {
                         out(l);
                     }

@@ -128,7 +128,11 @@ pub async fn body_text(resp: hyper::Response<Incoming>) -> String {
 pub fn engine_message(body: &str) -> String {
     serde_json::from_str::<serde_json::Value>(body)
         .ok()
-        .and_then(|v| v["message"].as_str().map(str::to_string))
+        .and_then(|v| {
+            v.get("message")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| body.to_string())
 }
 
