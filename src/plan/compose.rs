@@ -39,7 +39,7 @@ pub fn finish(objs: &mut Vec<Value>, app: &ComposeApp, namespace: &str, secret_s
                 .map(|f| json!({"secretKey": f.name, "remoteRef": {"key": f.key_vault}}))
                 .collect();
             extra.push(json!({
-                "apiVersion": "external-secrets.io/v1beta1",
+                "apiVersion": "external-secrets.io/v1",
                 "kind": "ExternalSecret",
                 "metadata": {"name": secret, "namespace": namespace, "labels": labels},
                 "spec": {

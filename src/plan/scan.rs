@@ -203,9 +203,70 @@ pub fn args(target: &ScanTarget, opts: &RunOptions, output: &Path) -> Vec<String
     a
 }
 
+/// `trivy server` arguments for scans of `opts` (the same cache dir and DB options; the
+/// listen address is added by whoever picks the port): with several images the DB is
+/// opened once, by the server, and each scan is its client ([`client_args`]).
+pub fn server_args(opts: &RunOptions) -> Vec<String> {
+    let mut a = vec![
+        "server".to_string(),
+        format!("--cache-dir={}", opts.cache_dir.display()),
+        "--no-progress".into(),
+    ];
+    if opts.skip_db_update {
+        a.push("--skip-db-update".into());
+    }
+    if !opts.db_repositories.is_empty() {
+        a.extend(["--db-repository".into(), opts.db_repositories.join(",")]);
+    }
+    a
+}
+
+/// A scan's [`args`] as a client of the `trivy server` at `url` (pulls, analysis and
+/// secret scanning stay in the client; the server matches against its DB).
+pub fn client_args(args: &[String], url: &str) -> Vec<String> {
+    let mut a = args.to_vec();
+    a.insert(a.len().min(1), format!("--server={url}"));
+    a
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_server_opens_the_scans_db_and_clients_name_it_before_the_target() {
+        let o = RunOptions {
+            skip_db_update: true,
+            db_repositories: vec!["r.example.com/db:2".into()],
+            ..opts()
+        };
+        assert_eq!(
+            server_args(&o),
+            [
+                "server",
+                "--cache-dir=/c",
+                "--no-progress",
+                "--skip-db-update",
+                "--db-repository",
+                "r.example.com/db:2"
+            ]
+        );
+        let scan = args(
+            &ScanTarget::Image("--help".into()),
+            &o,
+            Path::new("/o.json"),
+        );
+        let c = client_args(&scan, "http://127.0.0.1:4954");
+        assert_eq!(c.first().map(String::as_str), Some("image"));
+        assert_eq!(
+            c.get(1).map(String::as_str),
+            Some("--server=http://127.0.0.1:4954")
+        );
+        assert!(
+            c.ends_with(&["--".to_string(), "--help".to_string()]),
+            "{c:?}"
+        );
+    }
 
     fn opts() -> RunOptions {
         RunOptions {

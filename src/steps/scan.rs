@@ -7,6 +7,7 @@ use crate::clients::trivy::TrivyError;
 use crate::clients::trivy::install::{self, LocateRequest, Located};
 use crate::clients::trivy::results;
 use crate::clients::trivy::run::{self, RegistryAuth};
+use crate::clients::trivy::server;
 use crate::env::Env;
 use crate::error::{Error, Exit};
 use crate::host::{Level, Location};
@@ -89,7 +90,7 @@ pub async fn execute(
     s: &ScanSettings,
     prepared: Prepared,
 ) -> Result<ScanOutcome, Error> {
-    let (o, report_path, plan) = scan_one(ctx, s, prepared).await?;
+    let (o, report_path, plan) = scan_one(ctx, s, prepared, None).await?;
     ctx.host.summary("scan", &o.summary)?;
     say_verdict(ctx, &o.gate, &o.policy, &o.artifact);
     publish(ctx, s, &plan.sarif, &o.gate, &o.category, &report_path)?;
@@ -97,7 +98,8 @@ pub async fn execute(
 }
 
 /// `scan --compose`: every image scanned once (one Trivy run each, one after the other:
-/// Trivy is CPU-bound), one SARIF file holding one run per image (each with its own
+/// Trivy is CPU-bound; with more than one image, as clients of one `trivy server` that
+/// opens the DB once), one SARIF file holding one run per image (each with its own
 /// `automationDetails` category), ONE gate over all of them, per-image counts in the
 /// summary. `sarif` is where the combined SARIF goes.
 pub async fn execute_each(
@@ -111,15 +113,19 @@ pub async fn execute_each(
         )
         .into());
     };
+    let server = start_server(ctx, &each).await?;
     let mut done = Vec::new();
     let mut sarifs = Vec::new();
     for (s, mut prepared) in each {
         let service = s.service.clone().unwrap_or_default();
         prepared.plan.sarif = per_image(&first.sarif, &service);
-        let (o, _, plan) = scan_one(ctx, &s, prepared).await?;
+        let (o, _, plan) = scan_one(ctx, &s, prepared, server.as_ref()).await?;
         say_verdict(ctx, &o.gate, &o.policy, &o.artifact);
         sarifs.push(plan.sarif.clone());
         done.push((service, o));
+    }
+    if let Some(server) = server {
+        server.stop().await;
     }
     merge_sarif(&first.sarif, &sarifs)?;
     let gate = combined_gate(done.iter().map(|(_, o)| &o.gate));
@@ -165,6 +171,53 @@ pub async fn execute_each(
         policy: head.policy.clone(),
     };
     Ok((overall, done))
+}
+
+/// One `trivy server` for several Trivy runs of the same Trivy and DB (none for one run,
+/// or when reports are given): the DB is opened once. A server that does not start is a
+/// warning, and each image is scanned on its own as without it.
+async fn start_server(
+    ctx: &Ctx,
+    each: &[(ScanSettings, Prepared)],
+) -> Result<Option<server::Server>, Error> {
+    let runs: Vec<(&ScanSettings, &TrivyRun, &Located)> = each
+        .iter()
+        .filter_map(|(s, p)| Some((s, p.plan.trivy.as_ref()?, p.binary.as_ref()?)))
+        .collect();
+    let [(s, first, binary), rest @ ..] = runs.as_slice() else {
+        return Ok(None);
+    };
+    let same = |(_, t, b): &(&ScanSettings, &TrivyRun, &Located)| {
+        b.path() == binary.path()
+            && t.options.cache_dir == first.options.cache_dir
+            && t.options.db_repositories == first.options.db_repositories
+    };
+    if rest.is_empty() || !rest.iter().all(same) {
+        return Ok(None);
+    }
+    let binary = install_trivy(ctx, s, binary).await?;
+    let _group = Group::open(&ctx.host, "Start the Trivy server");
+    let args = scan_plan::server_args(&first.options);
+    ctx.host
+        .info(&format!("{} {}", binary.display(), args.join(" ")));
+    match server::start(&binary, &args, first.options.timeout).await {
+        Ok(sv) => {
+            ctx.host.info(&format!(
+                "Trivy server at {}: the DB is opened once for {} scans",
+                sv.url,
+                runs.len()
+            ));
+            Ok(Some(sv))
+        }
+        Err(e) => {
+            ctx.host.annotate(
+                Level::Warning,
+                &format!("{e}; each image is scanned on its own"),
+                &Location::default(),
+            );
+            Ok(None)
+        }
+    }
 }
 
 /// `dir/trivy.sarif` -> `dir/trivy.SERVICE.sarif`.
@@ -240,6 +293,7 @@ async fn scan_one(
     ctx: &Ctx,
     s: &ScanSettings,
     prepared: Prepared,
+    server: Option<&server::Server>,
 ) -> Result<(ScanOutcome, PathBuf, ScanPlan), Error> {
     let Prepared {
         plan,
@@ -260,7 +314,7 @@ async fn scan_one(
     let report_path = report_path(&plan)?;
     let trivy_version = match (&plan.trivy, &binary) {
         (Some(t), Some(binary)) => {
-            run_trivy(ctx, s, &plan, t, binary, &report_path).await?;
+            run_trivy(ctx, s, &plan, t, binary, &report_path, server).await?;
             binary.version()
         }
         _ => None,
@@ -403,11 +457,16 @@ async fn run_trivy(
     t: &TrivyRun,
     binary: &Located,
     report_path: &Path,
+    server: Option<&server::Server>,
 ) -> Result<(), Error> {
     let args = if report_path == plan.report {
         t.args.clone()
     } else {
         scan_plan::args(&t.target, &t.options, report_path)
+    };
+    let args = match server {
+        Some(sv) => scan_plan::client_args(&args, &sv.url),
+        None => args,
     };
     let binary = install_trivy(ctx, s, binary).await?;
     let _group = Group::open(&ctx.host, &format!("Trivy scan of {}", plan.artifact));
@@ -423,6 +482,7 @@ async fn run_trivy(
     let auth = RegistryAuth {
         username: s.trivy.username.clone(),
         password: s.trivy.password.clone(),
+        server_token: server.map(|sv| sv.token.clone()),
     };
     let host = &ctx.host;
     let progress = |line: &str| {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::support::acr_token_service::entra_token;
 use crate::support::registry::{PUSHER, READER, Registry, TENANT};
-use crate::support::tools::{bin, trivy, trivy_cache, trivy_fixture};
+use crate::support::tools::{bin, offline_trivy, trivy_cache, trivy_fixture};
 
 pub(crate) struct Run {
     pub code: i32,
@@ -80,7 +80,7 @@ pub(crate) fn outputs(path: &Path) -> serde_json::Value {
 }
 
 /// An ACR refresh token for `oid`, obtained like `az acr login --expose-token` does.
-async fn refresh_token(reg: &Registry, oid: &str) -> String {
+pub(crate) async fn refresh_token(reg: &Registry, oid: &str) -> String {
     let r = reqwest::Client::new()
         .post(format!("{}/oauth2/exchange", reg.tokens.url))
         .form(&[
@@ -199,35 +199,28 @@ async fn build_from_fixture_push_with_entra_token_then_scan_from_registry() {
     let cache = trivy_cache();
     let report = d.path().join("trivy.json");
     let scan_out = d.path().join("scan.json");
-    let r = run(
-        &[
-            "scan",
-            "--image",
-            digest,
-            "--registry-username",
-            "00000000-0000-0000-0000-000000000000",
-            "--registry-password",
-            &rt,
-            "--trivy-path",
-            trivy().to_str().unwrap(),
-            "--trivy-cache-dir",
-            cache.path().to_str().unwrap(),
-            "--skip-db-update",
-            "--offline-scan",
-            "--registry-insecure",
-            "--fail-on-findings",
-            "false",
-            "--report",
-            report.to_str().unwrap(),
-            "--sarif",
-            d.path().join("x.sarif").to_str().unwrap(),
-            "--outputs-file",
-            scan_out.to_str().unwrap(),
-        ],
-        &[],
-        d.path(),
-    )
-    .await;
+    let offline = offline_trivy(cache.path());
+    let sarif = d.path().join("x.sarif");
+    let mut args = vec![
+        "scan",
+        "--image",
+        digest,
+        "--registry-username",
+        "00000000-0000-0000-0000-000000000000",
+        "--registry-password",
+        &rt,
+        "--registry-insecure",
+        "--fail-on-findings",
+        "false",
+        "--report",
+        report.to_str().unwrap(),
+        "--sarif",
+        sarif.to_str().unwrap(),
+        "--outputs-file",
+        scan_out.to_str().unwrap(),
+    ];
+    args.extend(offline.iter().map(String::as_str));
+    let r = run(&args, &[], d.path()).await;
     assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
     let rep: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();

@@ -523,120 +523,251 @@ fn an_ambiguous_public_service_is_asked_for_and_udp_is_not_public() {
     assert!(out.stderr.contains("UDP"), "{}", out.stderr);
 }
 
+/// `src` copied into `dst`, files and folders (so a test can change the copy).
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), to).unwrap();
+        }
+    }
+}
+
+/// The Trivy fixture image (`trivy-fixture/debian12-vuln:test`) loaded into the engine.
+fn load_fixture_image() {
+    let out = Command::new("docker")
+        .args(["load", "-i"])
+        .arg(crate::support::tools::trivy_fixture().join("image.tar"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "docker load failed");
+}
+
 /// The three-service fixture copied into `dir` (so a test can change it), with the Trivy
 /// fixture image loaded into the engine (the web is built from it: no pulls).
 fn three_services(dir: &Path) -> PathBuf {
     let app = dir.join("three");
-    let src = Path::new(&fixture("three")).to_path_buf();
-    for sub in ["", "web", "api", "worker"] {
-        std::fs::create_dir_all(app.join(sub)).unwrap();
-        for e in std::fs::read_dir(src.join(sub)).unwrap() {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_file() {
-                std::fs::copy(e.path(), app.join(sub).join(e.file_name())).unwrap();
-            }
-        }
-    }
-    let out = Command::new("docker")
-        .args([
-            "load",
-            "-i",
-            crate::support::tools::trivy_fixture()
-                .join("image.tar")
-                .to_str()
-                .unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "docker load failed");
+    copy_dir(Path::new(&fixture("three")), &app);
+    load_fixture_image();
     app.join("compose.yaml")
 }
 
-/// `run --compose` end to end: three services built by the real engine (BuildKit,
-/// concurrently, one sign-in), pushed to the token-auth registry, each scanned once by
-/// the real Trivy (one SARIF run per image, one gate), deployed by digest on the fake
-/// cluster; the PR comment has a row per service. Then a service that crashes is rolled
-/// back alone.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn run_compose_builds_scans_and_deploys_every_service_and_rolls_back_the_crashing_one() {
-    use crate::run::{aks_backend, github_env, say, strings};
-    use crate::support::acr_token_service::entra_token;
-    use crate::support::github::GitHubMock;
-    use crate::support::registry::{PUSHER, Registry, TENANT};
-    use crate::support::tools::{trivy, trivy_cache};
+/// The hermetic stack a `run --compose` meets: the GitHub mock (PR 7), the token-auth
+/// registry, the fake cluster, the offline Trivy DB.
+struct Stack {
+    mock: crate::support::github::GitHubMock,
+    reg: crate::support::registry::Registry,
+    cluster: FakeCluster,
+    dir: tempfile::TempDir,
+    cache: tempfile::TempDir,
+    env: Vec<(String, String)>,
+    /// `--image-prefix`: built images are PREFIX/SERVICE.
+    prefix: String,
+}
 
-    let mock = GitHubMock::start().await;
-    let reg = Registry::start().await;
-    let cluster = FakeCluster::start(0.05);
-    let dir = tempfile::tempdir().unwrap();
-    let compose = three_services(dir.path());
-    let cache = trivy_cache();
-    let prefix = format!("{}/shop", reg.addr);
-    let mut env = github_env(&mock, dir.path());
-    env.push(("AZURE_ACCESS_TOKEN".into(), entra_token(TENANT, PUSHER)));
-    let args = |compose: &Path, extra: &[&str]| {
-        let mut a = strings(&[
-            "run",
-            "--compose",
-            compose.to_str().unwrap(),
+impl Stack {
+    async fn start() -> Stack {
+        use crate::support::acr_token_service::entra_token;
+        use crate::support::registry::{PUSHER, TENANT};
+        let mock = crate::support::github::GitHubMock::start().await;
+        let reg = crate::support::registry::Registry::start().await;
+        let cluster = FakeCluster::start(0.05);
+        let dir = tempfile::tempdir().unwrap();
+        let mut env = crate::run::github_env(&mock, dir.path());
+        env.push(("AZURE_ACCESS_TOKEN".into(), entra_token(TENANT, PUSHER)));
+        let prefix = format!("{}/shop", reg.addr);
+        Stack {
+            mock,
+            reg,
+            cluster,
+            dir,
+            cache: crate::support::tools::trivy_cache(),
+            env,
+            prefix,
+        }
+    }
+
+    /// `run --compose FILE...` with the stack's registry, cluster and offline Trivy, the
+    /// outputs in `outputs.json`, then `extra`.
+    async fn run(&self, files: &[&Path], extra: &[&str]) -> std::process::Output {
+        use crate::run::strings;
+        let mut a = strings(&["run"]);
+        for f in files {
+            a.extend(strings(&["--compose", f.to_str().unwrap()]));
+        }
+        a.extend(strings(&[
             "--image-prefix",
-            &prefix,
+            &self.prefix,
             "--app",
             "shop",
             "--kubeconfig",
-            cluster.kubeconfig.to_str().unwrap(),
+            self.cluster.kubeconfig.to_str().unwrap(),
             "--namespace",
             "shop",
             "--timeout",
             "60s",
-            "--replicas",
-            "1",
-            "--trivy-path",
-            trivy().to_str().unwrap(),
-            "--trivy-cache-dir",
-            cache.path().to_str().unwrap(),
-            "--skip-db-update",
-            "--offline-scan",
             "--registry-insecure",
             "--acr-hosts",
-            &reg.addr,
+            &self.reg.addr,
             "--fail-on-findings",
             "false",
             "--sarif-wait",
             "30s",
             "--outputs-file",
-            dir.path().join("outputs.json").to_str().unwrap(),
-        ]);
+            self.dir.path().join("outputs.json").to_str().unwrap(),
+        ]));
+        a.extend(crate::support::tools::offline_trivy(self.cache.path()));
         a.extend(strings(extra));
-        a
-    };
-    let out = aks_backend(args(&compose, &[]), env.clone(), dir.path()).await;
-    assert_eq!(out.status.code(), Some(0), "{}", say(&out));
+        crate::run::aks_backend(a, self.env.clone(), self.dir.path()).await
+    }
+
+    fn outputs(&self) -> Value {
+        let text = std::fs::read_to_string(self.dir.path().join("outputs.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn deployments(&self) -> Vec<Value> {
+        let mut d = self.cluster.objects("deployments.apps", "shop");
+        d.sort_by_key(|d| {
+            d["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        });
+        d
+    }
+
+    /// (Deployment name, its container's image), by name.
+    fn deployed(&self) -> Vec<(String, String)> {
+        self.deployments()
+            .iter()
+            .map(|d| {
+                (
+                    d["metadata"]["name"].as_str().unwrap().to_string(),
+                    d["spec"]["template"]["spec"]["containers"][0]["image"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// The one PR comment.
+    fn comment(&self) -> String {
+        let comments = self.mock.comments_on(7);
+        assert_eq!(comments.len(), 1, "one comment, never two");
+        comments[0].body.clone()
+    }
+
+    /// The automationDetails ids of the one SARIF upload's runs, sorted.
+    fn sarif_categories(&self) -> Vec<String> {
+        let sarifs = self.mock.with(|s| s.sarifs.clone());
+        let last = sarifs.last().expect("a SARIF upload");
+        let mut ids: Vec<String> = last.sarif["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["automationDetails"]["id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// The Trivy fixture image pushed to the stack's registry as `repo_tag` (what an
+    /// `image:` service names) by the docker CLI, with an ACR refresh token for the pusher
+    /// in a config dir of its own (not `docker login`: the engine's global login stays
+    /// untouched, and the token service wants a scope, which a login has not).
+    async fn push_fixture_image(&self, repo_tag: &str) -> String {
+        use base64::Engine as _;
+        let rt = crate::build::refresh_token(&self.reg, crate::support::registry::PUSHER).await;
+        let config = self.dir.path().join("docker-config");
+        std::fs::create_dir_all(&config).unwrap();
+        let auth = base64::engine::general_purpose::STANDARD
+            .encode(format!("00000000-0000-0000-0000-000000000000:{rt}"));
+        let auths = serde_json::json!({"auths": {self.reg.addr.as_str(): {"auth": auth}}});
+        std::fs::write(config.join("config.json"), auths.to_string()).unwrap();
+        let docker = |args: &[&str]| {
+            let out = Command::new("docker")
+                .env("DOCKER_CONFIG", &config)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "docker {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        load_fixture_image();
+        docker(&["tag", "trivy-fixture/debian12-vuln:test", repo_tag]);
+        let pushed = docker(&["push", repo_tag]);
+        docker(&["rmi", repo_tag]);
+        // `TAG: digest: sha256:... size: N`
+        pushed
+            .split_whitespace()
+            .find(|w| w.starts_with("sha256:"))
+            .unwrap_or_else(|| panic!("no digest in {pushed}"))
+            .to_string()
+    }
+
+    /// The shop fixture copied into the stack's dir, its `image:` services (proxy,
+    /// toolbox) pointing at the stack's registry, where the Trivy fixture image is
+    /// pushed under their names: scannable and pullable, nothing skipped. Deploys are by
+    /// digest only, so each is pinned as a careful Compose file pins it: `NAME:TAG@DIGEST`.
+    async fn shop(&self) -> (PathBuf, PathBuf) {
+        let app = self.dir.path().join("shop");
+        copy_dir(Path::new(&fixture("shop")), &app);
+        let compose = app.join("compose.yaml");
+        let mut text = std::fs::read_to_string(&compose).unwrap();
+        for name in ["proxy:1.27", "toolbox:1"] {
+            let ours = format!("{}/team/{name}", self.reg.addr);
+            let digest = self.push_fixture_image(&ours).await;
+            text = text.replace(
+                &format!("registry.example.com/team/{name}\n"),
+                &format!("{ours}@{digest}\n"),
+            );
+        }
+        assert!(!text.contains("registry.example.com"), "{text}");
+        std::fs::write(&compose, text).unwrap();
+        (compose, app.join("compose.override.yaml"))
+    }
+}
+
+fn container(d: &Value) -> &Value {
+    &d["spec"]["template"]["spec"]["containers"][0]
+}
+
+/// `run --compose` end to end: three services built by the real engine (BuildKit,
+/// concurrently, one sign-in), pushed to the token-auth registry, each scanned once by
+/// the real Trivy (one SARIF run per image, one gate), deployed by digest on the fake
+/// cluster; the PR comment has a row per service. Then the next commit changes every
+/// service and makes the worker crash: a second full `run` deploys the new api and web,
+/// and rolls the worker back alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_compose_builds_scans_and_deploys_every_service_and_a_crashing_rebuild_rolls_back_alone()
+ {
+    let st = Stack::start().await;
+    let compose = three_services(st.dir.path());
+    let out = st.run(&[&compose], &["--replicas", "1"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", crate::run::say(&out));
 
     // Every built image pushed as PREFIX/SERVICE and deployed by that digest.
-    let o: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("outputs.json")).unwrap())
-            .unwrap();
+    let o = st.outputs();
     let first_images = o["images"].as_str().unwrap().to_string();
     let images: Vec<&str> = first_images.lines().collect();
     assert_eq!(images.len(), 3, "{o}");
-    let deployed: Vec<(String, String)> = cluster
-        .objects("deployments.apps", "shop")
-        .iter()
-        .map(|d| {
-            (
-                d["metadata"]["name"].as_str().unwrap().to_string(),
-                d["spec"]["template"]["spec"]["containers"][0]["image"]
-                    .as_str()
-                    .unwrap()
-                    .to_string(),
-            )
-        })
-        .collect();
+    let deployed = st.deployed();
     assert_eq!(deployed.len(), 3, "{deployed:?}");
     for (name, image) in &deployed {
         assert!(
-            image.starts_with(&format!("{prefix}/{name}@sha256:")),
+            image.starts_with(&format!("{}/{name}@sha256:", st.prefix)),
             "{name}: {image}"
         );
         assert!(
@@ -645,25 +776,15 @@ async fn run_compose_builds_scans_and_deploys_every_service_and_rolls_back_the_c
         );
     }
     // One Entra exchange for the three pushes and the three pulls.
-    assert_eq!(reg.tokens.log.lock().unwrap().exchanges, 1);
+    assert_eq!(st.reg.tokens.log.lock().unwrap().exchanges, 1);
     // One gate over the three images: the web (from the fixture) has its findings.
     assert_eq!(o["gate"], "report-only", "{o}");
     assert_eq!(o["critical"], "4", "{o}");
     // One SARIF upload with one run per image, each its own category.
-    let sarifs = mock.with(|s| s.sarifs.clone());
-    assert_eq!(sarifs.len(), 1);
-    let runs = sarifs[0].sarif["runs"].as_array().unwrap();
-    let mut ids: Vec<&str> = runs
-        .iter()
-        .map(|r| r["automationDetails"]["id"].as_str().unwrap())
-        .collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert_eq!(st.mock.with(|s| s.sarifs.len()), 1);
+    assert_eq!(st.sarif_categories().len(), 3);
     // The comment names every service with its digest and its findings.
-    let comments = mock.comments_on(7);
-    assert_eq!(comments.len(), 1, "{}", say(&out));
-    let body = &comments[0].body;
+    let body = st.comment();
     for (name, image) in &deployed {
         assert!(
             body.contains(image.as_str()),
@@ -674,83 +795,316 @@ async fn run_compose_builds_scans_and_deploys_every_service_and_rolls_back_the_c
             "{name} missing from\n{body}"
         );
     }
-    let summary = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    let summary = std::fs::read_to_string(st.dir.path().join("summary.md")).unwrap();
     assert!(
         summary.contains("| web |") && summary.contains("| worker |"),
         "{summary}"
     );
 
-    // The worker now runs an image that crashes: it alone fails and is rolled back.
-    let crashing = dir.path().join("three/crash.yaml");
-    let (_, worker) = deployed.iter().find(|(n, _)| n == "worker").unwrap();
-    let digest = worker.split_once('@').unwrap().1;
+    // The next commit: every service's files change (so every digest does), and the
+    // worker now crashes (the fake cluster's test-only switch, set the Compose way).
+    let app = compose.parent().unwrap();
+    for f in ["web/index.html", "api/app.txt", "worker/worker.txt"] {
+        std::fs::write(app.join(f), format!("{f}, second commit\n")).unwrap();
+    }
+    let crash = app.join("compose.crash.yaml");
     std::fs::write(
-        &crashing,
-        format!(
-            "services:\n  worker:\n    image: {}/team/crashes@{digest}\n    command: [\"work\"]\n",
-            reg.addr
-        ),
+        &crash,
+        "services:\n  worker:\n    environment:\n      FAKE_CLUSTER_BEHAVIOUR: crashes\n",
     )
     .unwrap();
-    let text = std::fs::read_to_string(&compose).unwrap().replace(
-        "  worker:\n    build: ./worker\n    command: [\"work\"]\n",
-        "",
-    );
-    std::fs::write(&compose, text).unwrap();
-    std::fs::rename(&crashing, dir.path().join("three/compose.override.yaml")).unwrap();
-    let over = dir.path().join("three/compose.override.yaml");
-    let bad = aks_backend(
-        args(
-            &compose,
-            &[
-                "--compose",
-                over.to_str().unwrap(),
-                "--steps",
-                "deploy",
-                "--images",
-                &first_images,
-            ],
-        ),
-        env,
-        dir.path(),
-    )
-    .await;
-    assert_eq!(bad.status.code(), Some(1), "{}", say(&bad));
-    let report = std::fs::read_to_string(dir.path().join("outputs.json")).unwrap();
-    let o: Value = serde_json::from_str(&report).unwrap();
+    let bad = st.run(&[&compose, &crash], &["--replicas", "1"]).await;
+    assert_eq!(bad.status.code(), Some(1), "{}", crate::run::say(&bad));
+    let o = st.outputs();
     assert_eq!(o["rollout"], "failed", "{o}");
     assert_eq!(o["rolled-back"], "true", "{o}");
+    let second_images = o["images"].as_str().unwrap().to_string();
+    let second: Vec<&str> = second_images.lines().collect();
+    assert_eq!(second.len(), 3, "{o}");
+    for image in &second {
+        assert!(
+            !images.contains(image),
+            "{image} was not rebuilt: {images:?}"
+        );
+    }
     let r: Value = serde_json::from_str(o["deploy-report"].as_str().unwrap()).unwrap();
     let ws = r["workloads"].as_array().unwrap();
     let w = ws.iter().find(|w| w["name"] == "worker").unwrap();
     assert_eq!(w["verdict"], "failed", "{w}");
     assert_eq!(w["rollback"]["verdict"], "healthy", "{w}");
-    // The others did not change and stay as they were; only the worker went back.
-    for (name, image) in deployed.iter().filter(|(n, _)| n != "worker") {
-        let w = ws.iter().find(|w| w["name"] == name.as_str()).unwrap();
-        assert!(w["rollback"].is_null(), "{w}");
+    for name in ["api", "web"] {
+        let w = ws.iter().find(|w| w["name"] == name).unwrap();
         assert_eq!(w["verdict"], "healthy", "{w}");
-        let d = cluster
-            .objects("deployments.apps", "shop")
-            .into_iter()
-            .find(|d| d["metadata"]["name"] == name.as_str())
-            .unwrap();
-        assert_eq!(
-            d["spec"]["template"]["spec"]["containers"][0]["image"],
-            image.as_str()
+        assert!(w["rollback"].is_null(), "{w}");
+    }
+    // The api and the web stay on their new digests; the worker is back on its first.
+    for (name, image) in st.deployed() {
+        let want = if name == "worker" { &images } else { &second };
+        assert!(
+            want.contains(&image.as_str()),
+            "{name}: {image} not in {want:?}"
         );
     }
-    let d = cluster
-        .objects("deployments.apps", "shop")
-        .into_iter()
-        .find(|d| d["metadata"]["name"] == "worker")
-        .unwrap();
-    assert_eq!(
-        d["spec"]["template"]["spec"]["containers"][0]["image"],
-        worker.as_str()
-    );
-    let body = &mock.comments_on(7)[0].body;
+    // The same comment, updated: every service, and the rollback.
+    let body = st.comment();
+    for name in ["web", "api", "worker"] {
+        assert!(
+            body.contains(&format!("{name} findings")),
+            "{name} missing from\n{body}"
+        );
+    }
+    for image in &second {
+        assert!(body.contains(image), "{image} missing from\n{body}");
+    }
     assert!(body.contains("rolled back: healthy"), "{body}");
+}
+
+/// The shop (tests/it/fixtures/compose/shop) with its override file, end to end: the
+/// web, api and worker built and pushed, the `image:` proxy pulled by Trivy from the
+/// registry and scanned with them, MySQL not deployed but the shared server standing in
+/// (its host and Key Vault secret as `infra` names them), the proxy's bind-mounted
+/// nginx.conf a ConfigMap, secrets from Key Vault, healthchecks as probes, what cannot
+/// carry over named; the comment shows every service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_compose_ships_the_shop_with_its_override_file_proxy_secrets_and_the_shared_mysql() {
+    let st = Stack::start().await;
+    let (compose, over) = st.shop().await;
+    let out = st.run(&[&compose, &over], &SHARED_MYSQL).await;
+    assert_eq!(out.status.code(), Some(0), "{}", crate::run::say(&out));
+    // What cannot carry over is named, per service, as workflow warnings.
+    let log = String::from_utf8_lossy(&out.stdout);
+    for w in [
+        "::warning::proxy: `container_name`",
+        "::warning::proxy: `restart`",
+        "::warning::api: `depends_on`",
+    ] {
+        assert!(log.contains(w), "{w} in {log}");
+    }
+    // Four images, one Trivy DB opening: one `trivy server`, each scan its client.
+    assert_eq!(
+        log.matches("Trivy server at http://127.0.0.1:").count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(
+        log.matches(" --server=http://127.0.0.1:").count(),
+        4,
+        "{log}"
+    );
+
+    let built = st.outputs()["images"].as_str().unwrap().to_string();
+    let deployed = st.deployed();
+    let names: Vec<&str> = deployed.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["api", "proxy", "web", "worker"], "no db, no debug");
+    for (name, image) in &deployed {
+        if name == "proxy" {
+            assert!(
+                image.starts_with(&format!("{}/team/proxy", st.reg.addr)),
+                "{image}"
+            );
+        } else {
+            assert!(
+                image.starts_with(&format!("{}/{name}@sha256:", st.prefix)),
+                "{name}: {image}"
+            );
+            assert!(built.lines().any(|l| l == image), "{image} not in {built}");
+        }
+    }
+    assert_shop_deployed(&st);
+
+    // Four images scanned (the proxy from the registry: the fixture's 4 criticals), one
+    // SARIF run each, one gate.
+    let o = st.outputs();
+    assert_eq!(o["gate"], "report-only", "{o}");
+    assert_eq!(o["critical"], "4", "{o}");
+    assert_eq!(
+        st.sarif_categories().len(),
+        4,
+        "{:?}",
+        st.sarif_categories()
+    );
+    let body = st.comment();
+    for (name, image) in &deployed {
+        assert!(
+            body.contains(&format!("{name} findings")),
+            "{name} missing from\n{body}"
+        );
+        if name != "proxy" {
+            assert!(
+                body.contains(image.as_str()),
+                "{image} missing from\n{body}"
+            );
+        }
+    }
+}
+
+/// `--compose-profile debug` brings the toolbox in: pulled from the registry, scanned
+/// and deployed with the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_compose_with_a_profile_also_scans_and_deploys_the_profiles_services() {
+    let st = Stack::start().await;
+    let (compose, over) = st.shop().await;
+    let mut extra = SHARED_MYSQL.to_vec();
+    extra.extend(["--compose-profile", "debug"]);
+    let out = st.run(&[&compose, &over], &extra).await;
+    assert_eq!(out.status.code(), Some(0), "{}", crate::run::say(&out));
+    let deployed = st.deployed();
+    let names: Vec<&str> = deployed.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["api", "debug", "proxy", "web", "worker"]);
+    let (_, toolbox) = &deployed[1];
+    assert!(
+        toolbox.starts_with(&format!("{}/team/toolbox", st.reg.addr)),
+        "{toolbox}"
+    );
+    assert_shop_deployed(&st);
+    // Both pulled images are the fixture's: 4 criticals each.
+    let o = st.outputs();
+    assert_eq!(o["critical"], "8", "{o}");
+    assert_eq!(
+        st.sarif_categories().len(),
+        5,
+        "{:?}",
+        st.sarif_categories()
+    );
+    let body = st.comment();
+    for name in names {
+        assert!(
+            body.contains(&format!("{name} findings")),
+            "{name} missing from\n{body}"
+        );
+    }
+}
+
+/// The shared MySQL as `infra` leaves it: its host (`mysql-fqdn`) and the Key Vault
+/// secret with its password (`mysql-admin-secret`).
+const SHARED_MYSQL: [&str; 4] = [
+    "--mysql-host",
+    "shop-mysql.mysql.database.azure.com",
+    "--mysql-password-secret",
+    "mysql-admin-password",
+];
+
+/// What the shop's Compose file became on the cluster, service by service.
+fn assert_shop_deployed(st: &Stack) {
+    let ds = st.deployments();
+    let d = |name: &str| {
+        ds.iter()
+            .find(|d| d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no Deployment {name}"))
+    };
+    // The override file counted: three web replicas, the api's FEATURE_FLAGS.
+    assert_eq!(d("web")["spec"]["replicas"], 3);
+    let web = container(d("web"));
+    assert_eq!(web["livenessProbe"]["httpGet"]["path"], "/healthz");
+    let api = container(d("api"));
+    let env = api["env"].to_string();
+    assert!(
+        env.contains("FEATURE_FLAGS") && env.contains("checkout"),
+        "{api}"
+    );
+    // MySQL: not deployed; `db` is the shared server, the password from Key Vault.
+    let db = st
+        .cluster
+        .objects("services", "shop")
+        .into_iter()
+        .find(|s| s["metadata"]["name"] == "db")
+        .expect("Service db");
+    assert_eq!(
+        db["spec"]["externalName"],
+        "shop-mysql.mysql.database.azure.com"
+    );
+    assert!(env.contains("secretKeyRef"), "{api}");
+    assert!(
+        !env.contains("example"),
+        "the file's password is not deployed: {api}"
+    );
+    assert_eq!(api["readinessProbe"]["httpGet"]["path"], "/ready");
+    let externals = st
+        .cluster
+        .objects("externalsecrets.external-secrets.io", "shop");
+    let keys = serde_json::to_string(&externals).unwrap();
+    assert!(keys.contains("mysql-admin-password"), "{keys}");
+    assert!(
+        api["volumeMounts"]
+            .to_string()
+            .contains("/run/secrets/api_key"),
+        "{api}"
+    );
+    // The proxy's bind-mounted nginx.conf: a ConfigMap mounted where Compose mounted it.
+    let cm = st
+        .cluster
+        .objects("configmaps", "shop")
+        .into_iter()
+        .find(|c| c["metadata"]["name"] == "proxy-config")
+        .expect("ConfigMap proxy-config");
+    assert!(
+        cm["data"]["nginx.conf"]
+            .as_str()
+            .unwrap()
+            .contains("proxy_pass")
+    );
+    let proxy = container(d("proxy"));
+    assert!(
+        proxy["volumeMounts"]
+            .to_string()
+            .contains("/etc/nginx/nginx.conf"),
+        "{proxy}"
+    );
+    // The worker's `user` and `read_only`.
+    let worker = container(d("worker"));
+    assert_eq!(worker["securityContext"]["runAsUser"], 1000);
+}
+
+/// The three-service fixture's objects, rendered with `--dry-run --render-dir`, pass the
+/// Kubernetes schema strictly (checkov sees them in scripts/checkov-generated).
+#[test]
+fn the_three_service_app_renders_objects_the_kubernetes_schema_accepts() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("rendered");
+    let img = |s: &str| format!("registry.example.com/team/{s}@{D1}");
+    let images = [img("web"), img("api"), img("worker")].join("\n");
+    let out = deploy_with(
+        None,
+        d.path(),
+        &[
+            "--compose",
+            &fixture("three/compose.yaml"),
+            "--image-prefix",
+            "registry.example.com/team",
+            "--images",
+            &images,
+            "--namespace",
+            "three",
+            "--host",
+            "three.example.com",
+            "--dry-run",
+            "--render-dir",
+            dir.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let plan: Value = serde_json::from_str(&out.stdout).unwrap();
+    let kinds: Vec<String> = plan["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            format!(
+                "{}/{}",
+                o["kind"].as_str().unwrap(),
+                o["metadata"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for k in [
+        "Deployment/web",
+        "Deployment/api",
+        "Deployment/worker",
+        "Ingress/web",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "{k} in {kinds:?}");
+    }
+    assert_valid(&dir);
 }
 
 /// `build --compose --dry-run`: one plan per service with `build:`, each with the

@@ -563,7 +563,7 @@ fn say(o: &Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn infra_run_chains_infra_refer_build_scan_deploy_through_the_state() {
     use crate::support::registry::Registry;
-    use crate::support::tools::{trivy, trivy_cache, trivy_fixture};
+    use crate::support::tools::{offline_trivy, trivy_cache, trivy_fixture};
 
     // One sign-in for every step: the registry (an ACR) trusts the Entra mock's tenant and
     // grants AcrPush to the identity it signs in.
@@ -620,18 +620,13 @@ async fn infra_run_chains_infra_refer_build_scan_deploy_through_the_state() {
         "api.shop.example.com",
         "--timeout",
         "60s",
-        "--trivy-path",
-        trivy().to_str().unwrap(),
-        "--trivy-cache-dir",
-        cache.path().to_str().unwrap(),
-        "--skip-db-update",
-        "--offline-scan",
         "--fail-on-findings",
         "false",
         "--upload-sarif",
         "false",
     ]);
     args[0] = "run".into();
+    args.extend(offline_trivy(cache.path()));
     let env = vec![
         ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
         ("INPUT_SETTLE_SECONDS".into(), "1".into()),

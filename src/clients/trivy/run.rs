@@ -12,6 +12,8 @@ use crate::secret::Secret;
 pub struct RegistryAuth {
     pub username: Option<String>,
     pub password: Option<Secret>,
+    /// The token of the `trivy server` a client run asks (see [`super::server`]).
+    pub server_token: Option<Secret>,
 }
 
 /// Environment variables that would change what Trivy reports behind our back.
@@ -67,6 +69,9 @@ async fn run_within(
     }
     if let Some(p) = &auth.password {
         cmd.env("TRIVY_PASSWORD", p.expose());
+    }
+    if let Some(t) = &auth.server_token {
+        cmd.env("TRIVY_TOKEN", t.expose());
     }
     // Its own process group, so a timeout ends Trivy and everything it started.
     #[cfg(unix)]

@@ -65,3 +65,22 @@ pub fn trivy_cache() -> tempfile::TempDir {
     }
     dir
 }
+
+/// The flags that make `scan` use the Trivy binary the tests use with the offline DB
+/// fixture in `cache` (a [`trivy_cache`]): no download, no DB update, no network.
+pub fn offline_trivy(cache: &std::path::Path) -> Vec<String> {
+    let mut a = vec!["--trivy-path".to_string(), trivy().display().to_string()];
+    a.extend(offline_db(cache));
+    a
+}
+
+/// [`offline_trivy`] without `--trivy-path`, for tests that let `scan` find or download
+/// Trivy itself.
+pub fn offline_db(cache: &std::path::Path) -> Vec<String> {
+    vec![
+        "--trivy-cache-dir".into(),
+        cache.display().to_string(),
+        "--skip-db-update".into(),
+        "--offline-scan".into(),
+    ]
+}

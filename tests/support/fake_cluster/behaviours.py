@@ -1,4 +1,5 @@
-"""What a container does, decided by its image's repository name, as a timeline.
+"""What a container does, decided by its image's repository name (or its
+`FAKE_CLUSTER_BEHAVIOUR` environment variable), as a timeline.
 
 The kubelet simulation asks "what is this container's state `t` seconds after
 its pod was scheduled?" and "which events has it emitted by then?". Answers are
@@ -22,6 +23,10 @@ BACKOFF_FIRST, BACKOFF_MAX = 10.0, 300.0
 REPEAT_WARNING = 10.0
 
 BEHAVIOURS = ("pull-fails", "crashes", "never-ready", "slow", "oom", "bad-config", "runs-as-root")
+# A test-only switch a Compose file or manifest can express: a container whose `env` has
+# FAKE_CLUSTER_BEHAVIOUR set to one of BEHAVIOURS behaves so whatever its image is called
+# (built images are named PREFIX/SERVICE, so their repository cannot say `crashes`).
+BEHAVIOUR_ENV = "FAKE_CLUSTER_BEHAVIOUR"
 
 
 def repository(image):
@@ -36,6 +41,15 @@ def repository(image):
 def behaviour_of(image):
     tail = repository(image).rsplit("/", 1)[-1]
     return tail if tail in BEHAVIOURS else "healthy"
+
+
+def behaviour_of_container(container):
+    """The container's literal FAKE_CLUSTER_BEHAVIOUR env value when it names a behaviour,
+    else what its image's repository says."""
+    for var in container.get("env") or []:
+        if var.get("name") == BEHAVIOUR_ENV and var.get("value") in BEHAVIOURS:
+            return var["value"]
+    return behaviour_of(container.get("image", ""))
 
 
 def image_id(image):
@@ -82,7 +96,7 @@ def container_at(container, pod_name, namespace, pod_uid, t, scale, restart_poli
     """
     image = container.get("image", "")
     name = container.get("name", "")
-    kind = behaviour_of(image)
+    kind = behaviour_of_container(container)
     s = scale
     pulling = (PULL_STARTS * s, "Normal", "Pulling", f'Pulling image "{image}"')
     if t < PULL_STARTS * s:

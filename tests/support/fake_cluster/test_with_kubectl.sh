@@ -94,7 +94,7 @@ expect "the old ReplicaSet is reused with the next revision" \
   "$(k -n web get rs -l app=hello -o jsonpath='{range .items[*]}{.metadata.annotations.deployment\.kubernetes\.io/revision}:{.spec.replicas}:{.spec.template.spec.containers[0].image}{"\n"}{end}')" \
   "^3:3:registry.example.com/team/hello@sha256:1111"
 
-k apply --server-side -f "$data/pull-fails.yaml" -f "$data/crashes.yaml" >/dev/null
+k apply --server-side -f "$data/pull-fails.yaml" -f "$data/crashes.yaml" -f "$data/crashes-by-env.yaml" >/dev/null
 out="$(k -n web rollout status deploy/broken --timeout=30s 2>&1)"
 expect "rollout status reports the progress deadline for an image that never pulls" "$out" \
   'deployment "broken" exceeded its progress deadline'
@@ -110,6 +110,10 @@ wait_for 10 restarted || true
 crashy="$(k -n web get pods -l app=crashy -o name)"
 expect "a crashing container is in CrashLoopBackOff with restarts" "$crashy_table" "CrashLoopBackOff +[1-9]"
 expect "kubectl logs shows the crash" "$(k -n web logs "$crashy" 2>&1)" "^boom$"
+by_env_table=""
+by_env_restarted() { by_env_table=$(k -n web get pods -l app=crashy-by-env 2>&1); grep -Eq "(CrashLoopBackOff|Error) +[1-9]" <<<"$by_env_table"; }
+wait_for 10 by_env_restarted || true
+expect "FAKE_CLUSTER_BEHAVIOUR=crashes makes a healthy-named image crash" "$by_env_table" "(CrashLoopBackOff|Error) +[1-9]"
 expect "kubectl logs --previous shows the previous container" "$(k -n web logs "$crashy" --previous --tail=1 2>&1)" "^boom$"
 expect "logs of a pod that never pulled explain why" "$(k -n web logs deploy/broken 2>&1)" "waiting to start"
 out="$(k -n web get events 2>&1)"
