@@ -83,6 +83,8 @@ pub const FEEDS: &[(Step, &str, Step, &str)] = &[
     (Step::Scan, "image", Step::Build, "image-ref"),
     (Step::Deploy, "image", Step::Build, "image-ref"),
     (Step::Scan, "images", Step::Build, "images"),
+    // --compose: scan's list also pins the `image:` services at the digest it scanned.
+    (Step::Deploy, "images", Step::Scan, "pinned-images"),
     (Step::Deploy, "images", Step::Build, "images"),
     // --compose: MySQL services point at the managed server infra made.
     (Step::Deploy, "mysql-host", Step::Infra, "mysql-fqdn"),

@@ -232,6 +232,11 @@ pub const OUTPUTS: &[OutputSpec] = &[
     ),
     o("sarif", Step::Scan, "Path of the SARIF file written"),
     o(
+        "pinned-images",
+        Step::Scan,
+        "With --compose: every scanned image pinned by digest, one a line (built ones as pushed, `image:` ones at the digest Trivy scanned); what deploy uses in run",
+    ),
+    o(
         "sarif-category",
         Step::Scan,
         "SARIF automationDetails id (upload category)",

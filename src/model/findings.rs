@@ -181,6 +181,11 @@ impl Finding {
 pub struct ScanFindings {
     pub artifact_name: String,
     pub artifact_type: String,
+    /// `Metadata.RepoDigests`: the image Trivy scanned as `REPOSITORY@sha256:…`, one per
+    /// registry it is known in (empty for an archive, a root filesystem, or an image the
+    /// engine never pushed or pulled).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repo_digests: Vec<String>,
     pub targets: Vec<Target>,
     pub rules: Vec<Rule>,
     pub findings: Vec<Finding>,
@@ -189,6 +194,16 @@ pub struct ScanFindings {
 }
 
 impl ScanFindings {
+    /// The scanned image pinned by digest in `repository` (canonical, as
+    /// [`crate::model::image_ref::ImageRef::canonical_repository`] gives it), if Trivy
+    /// named its digest there.
+    pub fn digest_in(&self, repository: &str) -> Option<crate::model::image_ref::ImageRef> {
+        self.repo_digests.iter().find_map(|d| {
+            let r = crate::model::image_ref::ImageRef::parse(d).ok()?;
+            (r.digest.is_some() && r.canonical_repository() == repository).then_some(r)
+        })
+    }
+
     // why: `f.rule` is an index this report's builder handed out into `rules`.
     #[allow(clippy::indexing_slicing)]
     pub fn rule(&self, f: &Finding) -> &Rule {

@@ -16,6 +16,7 @@ use crate::inputs::settings::ScanSettings;
 use crate::model::ScanFindings;
 use crate::model::gate::{GatePolicy, GateResult, Verdict};
 use crate::model::ignore::IgnoreList;
+use crate::model::image_ref::ImageRef;
 use crate::plan::scan::{self as scan_plan, ScanPlan, TrivyBinary, TrivyRun};
 use crate::render::sarif::{self, SarifContext};
 use crate::render::scan_summary::{self, SummaryContext};
@@ -152,6 +153,11 @@ pub async fn execute_each(
         &categories.join(","),
         Path::new(""),
     )?;
+    let pinned: Vec<String> = done.iter().filter_map(|(_, o)| pinned(o)).collect();
+    ctx.publish(
+        &[("pinned-images", pinned.join("\n"))],
+        first.outputs_file.as_deref(),
+    )?;
     let exit = if gate.verdict == Verdict::Fail {
         Exit::Refused
     } else {
@@ -171,6 +177,18 @@ pub async fn execute_each(
         policy: head.policy.clone(),
     };
     Ok((overall, done))
+}
+
+/// The image a scan looked at, pinned by digest: as given when it has one, else by the
+/// digest Trivy scanned it at (its `RepoDigests` in the image's own repository), so
+/// `run --compose` deploys an `image: proxy:1.27` service exactly as it was scanned,
+/// even when the tag moves on afterwards. `None`: not an image, or no digest known.
+fn pinned(o: &ScanOutcome) -> Option<String> {
+    let mut image = ImageRef::parse(&o.artifact).ok()?;
+    if image.digest.is_none() {
+        image.digest = o.report.digest_in(&image.canonical_repository())?.digest;
+    }
+    Some(image.to_string())
 }
 
 /// One `trivy server` for several Trivy runs of the same Trivy and DB (none for one run,

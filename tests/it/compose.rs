@@ -719,24 +719,33 @@ impl Stack {
 
     /// The shop fixture copied into the stack's dir, its `image:` services (proxy,
     /// toolbox) pointing at the stack's registry, where the Trivy fixture image is
-    /// pushed under their names: scannable and pullable, nothing skipped. Deploys are by
-    /// digest only, so each is pinned as a careful Compose file pins it: `NAME:TAG@DIGEST`.
-    async fn shop(&self) -> (PathBuf, PathBuf) {
+    /// pushed under their names: scannable and pullable, nothing skipped. The toolbox is
+    /// pinned as a careful Compose file pins it (`NAME:TAG@DIGEST`); the proxy keeps its
+    /// bare tag, as most Compose files have it, and `run` pins it at the digest it
+    /// scanned. Returns the compose file, the override file and the proxy's digest.
+    async fn shop(&self) -> (PathBuf, PathBuf, String) {
         let app = self.dir.path().join("shop");
         copy_dir(Path::new(&fixture("shop")), &app);
         let compose = app.join("compose.yaml");
         let mut text = std::fs::read_to_string(&compose).unwrap();
+        let mut proxy = String::new();
         for name in ["proxy:1.27", "toolbox:1"] {
             let ours = format!("{}/team/{name}", self.reg.addr);
             let digest = self.push_fixture_image(&ours).await;
+            let pinned = if name.starts_with("proxy") {
+                proxy = digest;
+                ours
+            } else {
+                format!("{ours}@{digest}")
+            };
             text = text.replace(
                 &format!("registry.example.com/team/{name}\n"),
-                &format!("{ours}@{digest}\n"),
+                &format!("{pinned}\n"),
             );
         }
         assert!(!text.contains("registry.example.com"), "{text}");
         std::fs::write(&compose, text).unwrap();
-        (compose, app.join("compose.override.yaml"))
+        (compose, app.join("compose.override.yaml"), proxy)
     }
 }
 
@@ -868,7 +877,7 @@ async fn run_compose_builds_scans_and_deploys_every_service_and_a_crashing_rebui
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_compose_ships_the_shop_with_its_override_file_proxy_secrets_and_the_shared_mysql() {
     let st = Stack::start().await;
-    let (compose, over) = st.shop().await;
+    let (compose, over, proxy_digest) = st.shop().await;
     let out = st.run(&[&compose, &over], &SHARED_MYSQL).await;
     assert_eq!(out.status.code(), Some(0), "{}", crate::run::say(&out));
     // What cannot carry over is named, per service, as workflow warnings.
@@ -898,10 +907,8 @@ async fn run_compose_ships_the_shop_with_its_override_file_proxy_secrets_and_the
     assert_eq!(names, ["api", "proxy", "web", "worker"], "no db, no debug");
     for (name, image) in &deployed {
         if name == "proxy" {
-            assert!(
-                image.starts_with(&format!("{}/team/proxy", st.reg.addr)),
-                "{image}"
-            );
+            // `image: REGISTRY/team/proxy:1.27` deployed at the digest that was scanned.
+            assert_eq!(image, &format!("{}/team/proxy@{proxy_digest}", st.reg.addr));
         } else {
             assert!(
                 image.starts_with(&format!("{}/{name}@sha256:", st.prefix)),
@@ -943,7 +950,7 @@ async fn run_compose_ships_the_shop_with_its_override_file_proxy_secrets_and_the
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_compose_with_a_profile_also_scans_and_deploys_the_profiles_services() {
     let st = Stack::start().await;
-    let (compose, over) = st.shop().await;
+    let (compose, over, _) = st.shop().await;
     let mut extra = SHARED_MYSQL.to_vec();
     extra.extend(["--compose-profile", "debug"]);
     let out = st.run(&[&compose, &over], &extra).await;

@@ -169,6 +169,7 @@ fn top_level<R: Read>(
             "SchemaVersion" => schema = Some(w.value::<u64>()?),
             "ArtifactName" => report.artifact_name = w.value()?,
             "ArtifactType" => report.artifact_type = w.value()?,
+            "Metadata" => report.repo_digests = w.value::<Metadata>()?.repo_digests,
             "Results" => results(w, report)?,
             _ => {
                 w.value::<IgnoredAny>()?;
@@ -180,6 +181,13 @@ fn top_level<R: Read>(
         None => Ok(schema),
         Some(_) => Err(w.unexpected("trailing characters")),
     }
+}
+
+/// The one part of the report's `Metadata` we use (the rest: OS, image config, ...).
+#[derive(Deserialize)]
+struct Metadata {
+    #[serde(rename = "RepoDigests", default, deserialize_with = "null_as_empty")]
+    repo_digests: Vec<String>,
 }
 
 /// `Results`: `null`, or an array of entries folded one at a time.
@@ -719,6 +727,26 @@ mod tests {
         assert_eq!(r.findings.len(), 1);
         assert_eq!(r.rules[0].id, "CVE-1");
         assert_eq!(r.findings[0].severity, Severity::High);
+    }
+
+    #[test]
+    fn the_scanned_image_is_pinned_by_its_repo_digest() {
+        let r = p(r#"{"SchemaVersion":2,"ArtifactName":"reg.io/team/proxy:1.27",
+            "Metadata":{"OS":{"Family":"debian"},"ImageConfig":{"history":[{"created":"x"}]},
+              "RepoDigests":["other.io/proxy@sha256:1111111111111111111111111111111111111111111111111111111111111111",
+                             "reg.io/team/proxy@sha256:2222222222222222222222222222222222222222222222222222222222222222"]},
+            "Results":[]}"#)
+        .unwrap();
+        let pinned = r.digest_in("reg.io/team/proxy").unwrap();
+        assert!(
+            pinned.to_string().ends_with(
+                "@sha256:2222222222222222222222222222222222222222222222222222222222222222"
+            )
+        );
+        assert!(r.digest_in("reg.io/team/web").is_none());
+        let none =
+            p(r#"{"SchemaVersion":2,"Metadata":{"RepoDigests":null},"Results":[]}"#).unwrap();
+        assert!(none.repo_digests.is_empty());
     }
 
     #[test]

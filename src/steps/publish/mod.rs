@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::host::{HostKind, Level, Location};
 use crate::inputs::settings::PublishSettings;
 use crate::model::Severity;
-use crate::model::gate::{Disposition, Verdict};
+use crate::model::gate::{Disposition, GateResult, Verdict};
 use crate::model::pipeline::{
     Fact, Failure, FindingRow, KEPT_FINDINGS, Links, Overall, RunId, ServiceRow, StepStatus,
     StepSummary, Summary, SummaryKey,
@@ -184,13 +184,18 @@ pub fn scan_row_each(
     step.keep_findings(rows, counted);
     step.facts
         .push(Fact::text("findings", all.gate.total.describe()));
-    let verdict = match all.gate.verdict {
-        Verdict::Pass => "passed".to_string(),
-        Verdict::Fail => format!("failed: {} count", all.gate.counted.describe()),
-        Verdict::ReportOnly => format!("report only: {} would count", all.gate.counted.describe()),
-    };
-    step.facts.push(Fact::strong("gate", verdict));
+    step.facts.push(gate_fact(&all.gate));
     step
+}
+
+/// The gate's verdict as the summary says it.
+fn gate_fact(gate: &GateResult) -> Fact {
+    let verdict = match gate.verdict {
+        Verdict::Pass => "passed".to_string(),
+        Verdict::Fail => format!("failed: {} count", gate.counted.describe()),
+        Verdict::ReportOnly => format!("report only: {} would count", gate.counted.describe()),
+    };
+    Fact::strong("gate", verdict)
 }
 
 /// The scan's row: findings by severity, the gate verdict, and the findings that
@@ -205,12 +210,7 @@ pub fn scan_row(o: &ScanOutcome, duration: Duration) -> StepSummary {
     step.facts.push(Fact::code("", o.artifact.clone()));
     step.facts
         .push(Fact::text("findings", o.gate.total.describe()));
-    let verdict = match o.gate.verdict {
-        Verdict::Pass => "passed".to_string(),
-        Verdict::Fail => format!("failed: {} count", o.gate.counted.describe()),
-        Verdict::ReportOnly => format!("report only: {} would count", o.gate.counted.describe()),
-    };
-    step.facts.push(Fact::strong("gate", verdict));
+    step.facts.push(gate_fact(&o.gate));
     if o.gate.ignored > 0 {
         step.facts
             .push(Fact::text("ignored", o.gate.ignored.to_string()));
