@@ -363,6 +363,35 @@ fn a_compose_file_the_schema_refuses_names_the_file_and_the_key_path() {
     );
 }
 
+/// A Compose app of three services given by digest (api and web at `d`, the worker as
+/// `worker`, `NAME@DIGEST`), written to `compose`.
+fn write_three(compose: &Path, d: &str, worker: &str) {
+    std::fs::write(
+        compose,
+        format!(
+            "services:\n  api:\n    image: registry.example.com/team/api@{d}\n    ports: [\"8080:8080\"]\n  web:\n    image: registry.example.com/team/web@{d}\n    expose: [\"3000\"]\n  worker:\n    image: registry.example.com/team/{worker}\n    command: [\"work\"]\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// The deploy arguments for [`write_three`]'s app.
+fn three_args(compose: &Path) -> Vec<String> {
+    let path = compose.display().to_string();
+    [
+        "--compose",
+        &path,
+        "--namespace",
+        "shop",
+        "--timeout",
+        "60s",
+        "--replicas",
+        "1",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// Three services on the fake cluster: each its own Deployment tracked under one
 /// deadline; the crashing one fails and rolls back alone, the others stay healthy.
 #[test]
@@ -371,28 +400,9 @@ fn a_compose_app_deploys_and_a_crashing_service_rolls_back_alone() {
     let app = c.dir.path().join("app");
     std::fs::create_dir_all(&app).unwrap();
     let compose = app.join("compose.yaml");
-    let write = |worker: &str| {
-        std::fs::write(
-            &compose,
-            format!(
-                "services:\n  api:\n    image: registry.example.com/team/api@{D1}\n    ports: [\"8080:8080\"]\n  web:\n    image: registry.example.com/team/web@{D1}\n    expose: [\"3000\"]\n  worker:\n    image: registry.example.com/team/{worker}\n    command: [\"work\"]\n"
-            ),
-        )
-        .unwrap();
-    };
-    write(&format!("worker@{D1}"));
-    let path = compose.display().to_string();
-    let base = [
-        "--compose",
-        path.as_str(),
-        "--namespace",
-        "shop",
-        "--timeout",
-        "60s",
-        "--replicas",
-        "1",
-    ];
-    let ok = c.deploy(&base);
+    write_three(&compose, D1, &format!("worker@{D1}"));
+    let base = three_args(&compose);
+    let ok = c.deploy(&strs(&base));
     assert_eq!(ok.code, 0, "{ok:?}");
     let mut names: Vec<String> = c
         .objects("deployments.apps", "shop")
@@ -403,8 +413,8 @@ fn a_compose_app_deploys_and_a_crashing_service_rolls_back_alone() {
     assert_eq!(names, ["api", "web", "worker"]);
     assert_eq!(ok.report()["workloads"].as_array().unwrap().len(), 3);
 
-    write(&format!("crashes@{D2}"));
-    let bad = c.deploy(&base);
+    write_three(&compose, D1, &format!("crashes@{D2}"));
+    let bad = c.deploy(&strs(&base));
     assert_eq!(bad.code, 1, "{bad:?}");
     let ws = bad.report()["workloads"].as_array().unwrap().clone();
     let worker = ws.iter().find(|w| w["name"] == "worker").unwrap();
@@ -425,32 +435,13 @@ fn when_every_service_changes_only_the_crashing_one_rolls_back() {
     let app = c.dir.path().join("app");
     std::fs::create_dir_all(&app).unwrap();
     let compose = app.join("compose.yaml");
-    let write = |d: &str, worker: &str| {
-        std::fs::write(
-            &compose,
-            format!(
-                "services:\n  api:\n    image: registry.example.com/team/api@{d}\n    ports: [\"8080:8080\"]\n  web:\n    image: registry.example.com/team/web@{d}\n    expose: [\"3000\"]\n  worker:\n    image: registry.example.com/team/{worker}@{d}\n    command: [\"work\"]\n"
-            ),
-        )
-        .unwrap();
-    };
-    write(D1, "worker");
-    let path = compose.display().to_string();
-    let base = [
-        "--compose",
-        path.as_str(),
-        "--namespace",
-        "shop",
-        "--timeout",
-        "60s",
-        "--replicas",
-        "1",
-    ];
-    let ok = c.deploy(&base);
+    write_three(&compose, D1, &format!("worker@{D1}"));
+    let base = three_args(&compose);
+    let ok = c.deploy(&strs(&base));
     assert_eq!(ok.code, 0, "{ok:?}");
 
-    write(D2, "crashes");
-    let bad = c.deploy(&base);
+    write_three(&compose, D2, &format!("crashes@{D2}"));
+    let bad = c.deploy(&strs(&base));
     assert_eq!(bad.code, 1, "{bad:?}");
     let ws = bad.report()["workloads"].as_array().unwrap().clone();
     let worker = ws.iter().find(|w| w["name"] == "worker").unwrap();

